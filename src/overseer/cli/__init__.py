@@ -1,0 +1,1 @@
+"""The ``overseer`` command line: thin parsers over library calls."""
