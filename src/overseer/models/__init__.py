@@ -1,6 +1,20 @@
 """The model layer shared by every pillar: load a model, extract features, score, generate."""
 
+from overseer.models._cache import ActivationCache
+from overseer.models._endpoint import EndpointBackend, normalize_base_url
 from overseer.models._features import POOLINGS, extract_features, pool
+from overseer.models._lm import (
+    HUMAN_ASSISTANT,
+    Chat,
+    HFBackend,
+    LMBackend,
+    OptionScores,
+    format_chat,
+    generate,
+    has_chat_template,
+    human_assistant,
+    score_options,
+)
 from overseer.models._load import (
     LADDER,
     PACKAGED_MODELS,
@@ -12,18 +26,33 @@ from overseer.models._load import (
     load_model,
     resolve_model,
 )
+from overseer.models._serve import OpenAICompatServer
 
 __all__ = [
+    "ActivationCache",
+    "HUMAN_ASSISTANT",
     "LADDER",
     "PACKAGED_MODELS",
     "POOLINGS",
     "LoadedModel",
     "ModelSpec",
     "Rung",
+    "Chat",
+    "EndpointBackend",
+    "HFBackend",
+    "LMBackend",
+    "OpenAICompatServer",
+    "OptionScores",
     "cache_root",
     "extract_features",
+    "format_chat",
+    "generate",
+    "has_chat_template",
+    "human_assistant",
     "known_model_names",
     "load_model",
+    "normalize_base_url",
     "pool",
     "resolve_model",
+    "score_options",
 ]

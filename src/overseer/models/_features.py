@@ -77,12 +77,19 @@ def extract_features(
     if text_pairs is not None and lm.kind == "causal":
         texts = [f"{a}\n{b}" for a, b in zip(texts, text_pairs, strict=True)]
         text_pairs = None
-    encoded = tok(
-        list(texts),
-        list(text_pairs) if text_pairs is not None else None,
-        truncation=True,
-        max_length=max_length,
-    )
+    # Causal models read the end of a text (last-token pooling, the answer after a question), so
+    # over-long texts lose their beginning, not their end.
+    saved_side = tok.truncation_side
+    tok.truncation_side = "left" if lm.kind == "causal" else saved_side
+    try:
+        encoded = tok(
+            list(texts),
+            list(text_pairs) if text_pairs is not None else None,
+            truncation=True,
+            max_length=max_length,
+        )
+    finally:
+        tok.truncation_side = saved_side
     input_ids: list[list[int]] = encoded["input_ids"]
     order = np.argsort([len(ids) for ids in input_ids], kind="stable")[::-1]  # longest first: OOM early
     dim = lm.model.config.hidden_size

@@ -94,7 +94,7 @@ class Rung:
 # The offline ladder, weakest first. Depth truncation keeps the first k transformer blocks of
 # SmolLM2-135M (and its final norm): a cheaper, shallower model that is measurably less capable.
 LADDER: dict[str, Rung] = {
-    "minilm-l6": Rung("minilm-l6", None, "mean", "all-MiniLM-L6-v2, all 6 layers, mean-pooled"),
+    "minilm-l6": Rung("minilm-l6", None, "mean", "all-MiniLM-L6-v2, all 6 layers"),
     "smollm2-135m-l4": Rung("smollm2-135m", 4, "last", "SmolLM2-135M cut to its first 4 of 30 layers"),
     "smollm2-135m-l8": Rung("smollm2-135m", 8, "last", "SmolLM2-135M cut to its first 8 of 30 layers"),
     "smollm2-135m-l16": Rung("smollm2-135m", 16, "last", "SmolLM2-135M cut to its first 16 of 30 layers"),
@@ -240,6 +240,11 @@ def _load_gguf(spec: ModelSpec, dtype: Any) -> tuple[Any, Any]:
     tok = AutoTokenizer.from_pretrained(spec.source, gguf_file=spec.gguf_file)
     model = AutoModelForCausalLM.from_pretrained(spec.source, gguf_file=spec.gguf_file, dtype=dtype)
     tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
+    # The tensors are already de-quantised to ``dtype``; the GGUF quantiser marker left on the model
+    # only makes save_pretrained refuse, so drop it and save plain safetensors.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     try:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)

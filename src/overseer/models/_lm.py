@@ -1,0 +1,428 @@
+r"""Language-model scoring and generation shared by every pillar: chat prompts, option log-probs, greedy text.
+
+Three things every prompting experiment needs, done once and tested once:
+
+* :func:`format_chat` renders a conversation through the model's own chat template and appends a
+  prefilled start of the assistant's answer ("The answer is"); base models without a template get the
+  ``Human: ...\n\nAssistant: ...`` format of Anthropic's dialogue models (Ganguli et al. 2023).
+* :func:`score_options` returns, for each prompt, the summed log-probability and token count of each
+  answer option that could follow it. The prompt is run once per item (batched over items, left-padded)
+  and its key/value cache is shared by all options of the item, so three options cost little more than
+  one. Callers length-normalise with the token counts when options differ in length.
+* :func:`generate` decodes greedily up to a token cap (chain-of-thought reasoning).
+
+:class:`HFBackend` wraps these for a loaded model behind the small :class:`LMBackend` protocol, which
+``overseer.models.EndpointBackend`` also implements for OpenAI-compatible servers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from overseer.errors import OverseerError
+
+if TYPE_CHECKING:
+    import torch
+
+    from overseer.models._load import LoadedModel
+
+HUMAN_ASSISTANT = "human_assistant"
+
+
+@dataclass(frozen=True)
+class Chat:
+    """A conversation plus the prefilled start of the assistant's next turn.
+
+    ``messages`` are ``{"role": "user" | "assistant" | "system", "content": str}`` dicts; the model is
+    asked to continue ``assistant_prefix`` (e.g. ``"The answer is"``) as the assistant.
+    """
+
+    messages: tuple[Mapping[str, str], ...]
+    assistant_prefix: str = ""
+
+    @classmethod
+    def of(cls, messages: Sequence[Mapping[str, str]], assistant_prefix: str = "") -> Chat:
+        """Build from any sequence of message dicts (copied, so later edits cannot leak in)."""
+        return cls(tuple(dict(m) for m in messages), assistant_prefix)
+
+
+@dataclass(frozen=True)
+class OptionScores:
+    """Log-probabilities of the answer options that follow one prompt.
+
+    ``logprobs[k]`` is the summed natural-log probability of option ``k``'s tokens and
+    ``num_tokens[k]`` their count. ``error`` is set (and the lists empty) when the item could not be
+    scored, so callers record it as failed instead of dropping it.
+    """
+
+    logprobs: tuple[float, ...] = ()
+    num_tokens: tuple[int, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the item was scored."""
+        return self.error is None
+
+    def normalized(self, how: str = "mean") -> list[float]:
+        """Per-option scores for choosing: ``sum`` (raw) or ``mean`` (per token, length-fair)."""
+        if how == "sum":
+            return list(self.logprobs)
+        if how == "mean":
+            return [lp / max(n, 1) for lp, n in zip(self.logprobs, self.num_tokens, strict=True)]
+        raise OverseerError(f"unknown normalisation {how!r}; allowed: mean, sum")
+
+
+@runtime_checkable
+class LMBackend(Protocol):
+    """What a prompting experiment needs from a model, wherever it runs (here or behind HTTP)."""
+
+    name: str
+
+    def render(self, chat: Chat) -> str:
+        """The exact prompt text the model sees for ``chat`` (recorded with each item)."""
+        ...
+
+    def score_options(self, chats: Sequence[Chat], options: Sequence[Sequence[str]]) -> list[OptionScores]:
+        """Log-probabilities of each item's options after its prompt."""
+        ...
+
+    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str]:
+        """Greedy continuation of each prompt, at most ``max_new_tokens`` tokens."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready identity of the backend (name, weights fingerprint or URL) for the run record."""
+        ...
+
+
+# --------------------------------------------------------------------------- chat formatting
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    """True when the tokenizer carries a chat template (instruction-tuned models usually do)."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def human_assistant(messages: Sequence[Mapping[str, str]], assistant_prefix: str = "") -> str:
+    r"""The paper's dialogue format: ``Human: ...\n\nAssistant: ...``, ending in an open assistant turn.
+
+    >>> human_assistant([{"role": "user", "content": "Hi?"}], "The answer is")
+    'Human: Hi?\n\nAssistant: The answer is'
+    """
+    names = {"user": "Human", "assistant": "Assistant", "system": "System"}
+    turns = []
+    for msg in messages:
+        role = msg.get("role", "")
+        if role not in names:
+            raise OverseerError(f"unknown chat role {role!r}; allowed: user, assistant, system")
+        turns.append(f"{names[role]}: {msg['content']}")
+    turns.append("Assistant:" + (f" {assistant_prefix}" if assistant_prefix else ""))
+    return "\n\n".join(turns)
+
+
+def format_chat(tokenizer: Any, chat: Chat, template: str | None = None) -> str:
+    """Render ``chat`` through the tokenizer's chat template, or the Human/Assistant format without one.
+
+    ``template="human_assistant"`` forces the paper's format even for models with a template.
+    """
+    if template == HUMAN_ASSISTANT or not has_chat_template(tokenizer):
+        return human_assistant(chat.messages, chat.assistant_prefix)
+    text = tokenizer.apply_chat_template(
+        [dict(m) for m in chat.messages], tokenize=False, add_generation_prompt=True
+    )
+    return str(text) + chat.assistant_prefix
+
+
+# --------------------------------------------------------------------------- tokenization helpers
+
+
+def _encode_prompt(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of a rendered prompt; add BOS only if the template did not already write it."""
+    bos = getattr(tokenizer, "bos_token", None)
+    add_special = not (bos and text.startswith(bos))
+    return list(tokenizer(text, add_special_tokens=add_special)["input_ids"])
+
+
+def _encode_option(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def _max_positions(model: Any) -> int | None:
+    value = getattr(model.config, "max_position_embeddings", None)
+    return int(value) if value else None
+
+
+def _accepts(model: Any, argument: str) -> bool:
+    try:
+        return argument in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row) :] = 1
+    return ids, mask
+
+
+def _right_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that start at 0 on each row's first real token (left padding shifts nothing)."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for tok_id in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if tok_id is not None:
+            return int(tok_id)
+    return 0
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _score_batch_shared(
+    model: Any, prompts: list[list[int]], options: list[list[list[int]]], pad_id: int
+) -> list[tuple[list[float], list[int]]]:
+    """Score one batch: prompts once (left-padded), then all options on a copy of each prompt's cache."""
+    import torch
+
+    device = next(model.parameters()).device
+    ids, mask = _left_pad(prompts, pad_id)
+    ids, mask = ids.to(device), mask.to(device)
+    kwargs: dict[str, Any] = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
+    out = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True, **kwargs)
+    # first option token is predicted by the prompt's last position: [B, V]
+    first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+
+    rows = [(i, opt) for i, item_opts in enumerate(options) for opt in item_opts]
+    sums = [float(first[i, opt[0]]) for i, opt in rows]
+    if any(len(opt) > 1 for _, opt in rows):
+        cache = out.past_key_values
+        index = torch.tensor([i for i, _ in rows], dtype=torch.long, device=device)
+        cache.reorder_cache(index)  # one cache row per option, copied from its item's prompt
+        opt_ids, opt_mask = _right_pad([opt for _, opt in rows], pad_id)
+        opt_ids, opt_mask = opt_ids.to(device), opt_mask.to(device)
+        full_mask = torch.cat([mask[index], opt_mask], dim=1)
+        lengths = mask.sum(-1)[index]  # real prompt length of each row
+        pos = lengths[:, None] + torch.arange(opt_ids.shape[1], device=device)[None, :]
+        step = model(input_ids=opt_ids, attention_mask=full_mask, position_ids=pos, past_key_values=cache)
+        # logits at option position t predict option token t+1: [R, Lo-1, V]
+        logp = torch.log_softmax(step.logits[:, :-1, :].float(), dim=-1)
+        target = opt_ids[:, 1:]
+        picked = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) * opt_mask[:, 1:]
+        rest = picked.sum(-1).tolist()
+        sums = [s + r for s, r in zip(sums, rest, strict=True)]
+    results: list[tuple[list[float], list[int]]] = [([], []) for _ in prompts]
+    for (i, opt), total in zip(rows, sums, strict=True):
+        results[i][0].append(total)
+        results[i][1].append(len(opt))
+    return results
+
+
+def _score_batch_full(
+    model: Any, prompts: list[list[int]], options: list[list[list[int]]], pad_id: int
+) -> list[tuple[list[float], list[int]]]:
+    """Reference path: one right-padded sequence per (prompt + option); no cache tricks."""
+    import torch
+
+    device = next(model.parameters()).device
+    rows = [(i, prompts[i], opt) for i, item_opts in enumerate(options) for opt in item_opts]
+    ids, mask = _right_pad([p + o for _, p, o in rows], pad_id)
+    ids, mask = ids.to(device), mask.to(device)
+    logits = model(input_ids=ids, attention_mask=mask).logits.float()  # [R, L, V]
+    results: list[tuple[list[float], list[int]]] = [([], []) for _ in prompts]
+    for r, (i, prompt, opt) in enumerate(rows):
+        start = len(prompt)
+        logp = torch.log_softmax(logits[r, start - 1 : start - 1 + len(opt)], dim=-1)
+        target = torch.tensor(opt, device=device)
+        results[i][0].append(float(logp.gather(-1, target[:, None]).sum()))
+        results[i][1].append(len(opt))
+    return results
+
+
+def score_options(
+    lm: LoadedModel,
+    prompts: Sequence[str],
+    options: Sequence[Sequence[str]],
+    batch_size: int = 8,
+    share_prefix: bool = True,
+) -> list[OptionScores]:
+    """Summed log-probability and token count of each option after each (already rendered) prompt.
+
+    Args:
+        lm: a causal model from :func:`overseer.models.load_model`.
+        prompts: rendered prompt texts (see :func:`format_chat`), one per item.
+        options: the continuations to score for each item, written as they follow the prompt
+            (mind the leading space: ``" her"``).
+        batch_size: items per forward pass; all options of an item go in the same pass.
+        share_prefix: run each prompt once and reuse its key/value cache for the options (fast);
+            ``False`` runs every prompt+option sequence in full (the reference computation).
+
+    Items that cannot be scored (an empty option, a prompt longer than the model's context) come
+    back with ``error`` set; the others are unaffected.
+    """
+    import torch
+
+    if lm.kind != "causal":
+        raise OverseerError(f"model {lm.spec.name!r} is an encoder; option scoring needs a causal LM")
+    if len(prompts) != len(options):
+        raise ValueError(f"{len(prompts)} prompts but {len(options)} option lists")
+    tok, model = lm.tokenizer, lm.model
+    limit = _max_positions(model)
+    results: list[OptionScores | None] = [None] * len(prompts)
+    encoded: list[tuple[int, list[int], list[list[int]]]] = []
+    for i, (prompt, opts) in enumerate(zip(prompts, options, strict=True)):
+        p_ids = _encode_prompt(tok, prompt)
+        o_ids = [_encode_option(tok, o) for o in opts]
+        if not opts or any(not o for o in o_ids):
+            results[i] = OptionScores(error="an answer option is empty (nothing to score)")
+        elif limit and len(p_ids) + max(len(o) for o in o_ids) > limit:
+            longest = len(p_ids) + max(len(o) for o in o_ids)
+            results[i] = OptionScores(error=f"prompt+option has {longest} tokens; the model's context is {limit}")
+        else:
+            encoded.append((i, p_ids, o_ids))
+    # similar lengths together: less padding, and left padding only ever pads short prompts
+    encoded.sort(key=lambda e: len(e[1]))
+    use_shared = share_prefix and _supports_cache_reorder(model)
+    scorer = _score_batch_shared if use_shared else _score_batch_full
+    pad = _pad_id(tok)
+    with torch.inference_mode():
+        for start in range(0, len(encoded), max(1, batch_size)):
+            chunk = encoded[start : start + max(1, batch_size)]
+            scored = scorer(model, [p for _, p, _ in chunk], [o for _, _, o in chunk], pad)
+            for (i, _, _), (lps, counts) in zip(chunk, scored, strict=True):
+                bad = [lp for lp in lps if not math.isfinite(lp)]
+                results[i] = (
+                    OptionScores(error="model returned a non-finite log-probability")
+                    if bad
+                    else OptionScores(tuple(lps), tuple(counts))
+                )
+    return [r if r is not None else OptionScores(error="not scored") for r in results]
+
+
+def _supports_cache_reorder(model: Any) -> bool:
+    """Prefix sharing needs a standard key/value cache that can be copied row-wise."""
+    try:
+        from transformers import DynamicCache
+    except ImportError:
+        return False
+    layer_types = getattr(model.config, "layer_types", None) or []
+    if any(t not in ("full_attention", None) for t in layer_types):
+        return False  # sliding-window / hybrid caches: fall back to the full computation
+    return hasattr(DynamicCache, "reorder_cache")
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def _stop_ids(tokenizer: Any) -> list[int]:
+    """End-of-turn ids: the EOS token plus chat-template turn ends (``<|im_end|>``, ``<|eot_id|>``...)."""
+    ids = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    vocab = tokenizer.get_vocab()
+    for name in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>"):
+        if name in vocab:
+            ids.add(int(vocab[name]))
+    return sorted(ids)
+
+
+def generate(
+    lm: LoadedModel,
+    prompts: Sequence[str],
+    max_new_tokens: int = 64,
+    batch_size: int = 8,
+) -> list[str]:
+    """Greedy decoding of each rendered prompt, stopping at end-of-turn or ``max_new_tokens`` tokens.
+
+    Greedy, so a run is reproducible; the cap keeps chain-of-thought affordable on a CPU.
+    """
+    import torch
+
+    if max_new_tokens < 1:
+        raise OverseerError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    tok, model = lm.tokenizer, lm.model
+    stops = _stop_ids(tok)
+    pad = _pad_id(tok)
+    device = next(model.parameters()).device
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    texts: list[str] = [""] * len(prompts)
+    with torch.inference_mode():
+        for start in range(0, len(order), max(1, batch_size)):
+            chunk = order[start : start + max(1, batch_size)]
+            ids, mask = _left_pad([_encode_prompt(tok, prompts[i]) for i in chunk], pad)
+            out = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=pad,
+                eos_token_id=stops or None,
+            )
+            for row, i in enumerate(chunk):
+                texts[i] = tok.decode(out[row, ids.shape[1] :], skip_special_tokens=True).strip()
+    return texts
+
+
+# --------------------------------------------------------------------------- backend
+
+
+@dataclass
+class HFBackend:
+    """A loaded Hugging Face model behind :class:`LMBackend` (local CPU or GPU)."""
+
+    lm: LoadedModel
+    batch_size: int = 8
+    template: str | None = None
+    share_prefix: bool = True
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = self.lm.spec.name
+
+    def render(self, chat: Chat) -> str:
+        """Prompt text through the model's chat template (or the Human/Assistant format)."""
+        return format_chat(self.lm.tokenizer, chat, self.template)
+
+    def score_options(self, chats: Sequence[Chat], options: Sequence[Sequence[str]]) -> list[OptionScores]:
+        """Option log-probs, one shared-prefix forward pass per batch of items."""
+        prompts = [self.render(c) for c in chats]
+        return score_options(self.lm, prompts, options, self.batch_size, self.share_prefix)
+
+    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str]:
+        """Greedy continuations of the rendered prompts."""
+        return generate(self.lm, [self.render(c) for c in chats], max_new_tokens, self.batch_size)
+
+    def describe(self) -> dict[str, Any]:
+        """Model name, weights fingerprint and chat format, for the run record."""
+        uses_template = self.template != HUMAN_ASSISTANT and has_chat_template(self.lm.tokenizer)
+        return {
+            "backend": "hf",
+            "model": self.name,
+            "fingerprint": self.lm.spec.fingerprint(),
+            "chat_format": "chat_template" if uses_template else HUMAN_ASSISTANT,
+        }

@@ -1,0 +1,190 @@
+"""A small OpenAI-compatible server for a loaded model, on loopback only: tests and local demos.
+
+It answers just what :class:`~overseer.models.EndpointBackend` uses: ``POST /v1/completions`` (with
+``echo`` + ``logprobs`` for scoring, or greedy generation) and ``POST /v1/chat/completions``
+(greedy, continuing a trailing assistant message), plus ``GET /v1/models``. It is single-model,
+greedy-only and not meant for production; use vLLM or llama.cpp's server for real serving.
+
+``fail_first`` (answer that many requests with HTTP 503), ``refuse`` (answer 403) and
+``no_logprobs`` (answer without logprobs) let tests exercise a misbehaving endpoint.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+from overseer.errors import OverseerError
+from overseer.models._lm import Chat, format_chat
+
+if TYPE_CHECKING:
+    from overseer.models._load import LoadedModel
+
+MAX_BODY_BYTES = 1 << 20
+
+
+def _echo_logprobs(lm: LoadedModel, text: str) -> dict[str, Any]:
+    """Per-token log-probs of ``text`` in the completions API's ``logprobs`` layout."""
+    import torch
+
+    enc = lm.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    with torch.inference_mode():
+        logits = lm.model(input_ids=torch.tensor([ids], device=lm.device)).logits[0].float()
+        logp = torch.log_softmax(logits, dim=-1)
+    values: list[float | None] = [None]
+    values += [float(logp[i - 1, ids[i]]) for i in range(1, len(ids))]
+    return {
+        "tokens": [text[a:b] for a, b in offsets],
+        "token_logprobs": values,
+        "text_offset": [int(a) for a, _ in offsets],
+        "top_logprobs": None,
+    }
+
+
+def _greedy(lm: LoadedModel, text: str, max_tokens: int) -> str:
+    from overseer.models._lm import generate
+
+    return generate(lm, [text], max_new_tokens=max_tokens, batch_size=1)[0] if max_tokens > 0 else ""
+
+
+class OpenAICompatServer:
+    """Serve ``lm`` on ``host:port`` (port 0 picks a free one) in a background thread.
+
+    >>> with OpenAICompatServer(lm) as server:      # doctest: +SKIP
+    ...     EndpointBackend(server.url, "tiny").score_options(...)
+    """
+
+    def __init__(
+        self,
+        lm: LoadedModel,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        model_name: str = "overseer-local",
+        fail_first: int = 0,
+        refuse: bool = False,
+        no_logprobs: bool = False,
+    ):
+        if not ipaddress.ip_address(host).is_loopback:
+            raise OverseerError(f"the test server binds to loopback only, not {host!r}")
+        self.lm = lm
+        self.model_name = model_name
+        self.fail_first = fail_first
+        self.refuse = refuse
+        self.no_logprobs = no_logprobs
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._model_lock = threading.Lock()  # one forward pass at a time
+        self._httpd = ThreadingHTTPServer((host, port), self._handler())
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API (``http://127.0.0.1:<port>/v1``)."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> OpenAICompatServer:
+        """Start serving in a daemon thread."""
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> OpenAICompatServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ request handling
+
+    def _completions(self, body: dict[str, Any]) -> dict[str, Any]:
+        prompts = body.get("prompt", "")
+        prompts = prompts if isinstance(prompts, list) else [prompts]
+        max_tokens = int(body.get("max_tokens") or 0)
+        choices = []
+        for index, prompt in enumerate(prompts):
+            with self._model_lock:
+                text = _greedy(self.lm, prompt, max_tokens) if not body.get("echo") else ""
+                logprobs = None
+                if body.get("echo") and body.get("logprobs") is not None and not self.no_logprobs:
+                    logprobs = _echo_logprobs(self.lm, prompt)
+            choices.append(
+                {"index": index, "text": prompt + text if body.get("echo") else text, "logprobs": logprobs,
+                 "finish_reason": "length"}
+            )
+        return {"object": "text_completion", "model": self.model_name, "choices": choices}
+
+    def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        messages = list(body.get("messages") or [])
+        prefix = ""
+        if messages and messages[-1].get("role") == "assistant" and body.get("continue_final_message", True):
+            prefix = messages.pop()["content"]
+        with self._model_lock:
+            prompt = format_chat(self.lm.tokenizer, Chat.of(messages, prefix))
+            text = _greedy(self.lm, prompt, int(body.get("max_tokens") or 16))
+        return {
+            "object": "chat.completion",
+            "model": self.model_name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
+                return
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path.rstrip("/") == "/v1/models":
+                    self._send(200, {"object": "list", "data": [{"id": server.model_name, "object": "model"}]})
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                with server._lock:
+                    server.requests += 1
+                    failing = server.requests <= server.fail_first
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY_BYTES:
+                    self._send(413, {"error": {"message": "request body too large"}})
+                    return
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except json.JSONDecodeError:
+                    self._send(400, {"error": {"message": "body is not JSON"}})
+                    return
+                if server.refuse:
+                    self._send(403, {"error": {"message": "this key may not use the model"}})
+                    return
+                if failing:
+                    self._send(503, {"error": {"message": "warming up, retry later"}})
+                    return
+                route = self.path.rstrip("/")
+                if route == "/v1/completions":
+                    self._send(200, server._completions(body))
+                elif route == "/v1/chat/completions":
+                    self._send(200, server._chat(body))
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+        return Handler

@@ -1,0 +1,110 @@
+"""Training losses for students of weak supervisors (Burns et al. 2023, §4.3.2 and App. A.4).
+
+Each loss maps ``(logits, targets, step_frac)`` to a scalar, where ``logits`` has shape
+(batch, 2), ``targets`` (batch, 2) holds soft or hard labels, and ``step_frac`` in [0, 1] is the
+share of training done. Losses are registered by name so configs and the CLI can select them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from overseer._registry import lookup, names, register
+
+Loss = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
+WarmupSchedule = Literal["linear", "reference"]
+
+
+def confidence_coefficient(step_frac: float, aux_coef: float, warmup_frac: float, schedule: WarmupSchedule = "linear") -> float:
+    """Weight of the student's own hardened predictions at ``step_frac`` of training.
+
+    ``linear`` rises linearly from 0 to ``aux_coef`` over the first ``warmup_frac`` of training,
+    as the paper describes. ``reference`` reproduces the public reference code, which uses
+    ``step_frac`` itself during warm-up (so it only reaches ``warmup_frac * aux_coef`` before
+    jumping to ``aux_coef``); it exists so that code's numbers can be reproduced.
+
+    >>> confidence_coefficient(0.1, 0.5, 0.2)
+    0.25
+    >>> confidence_coefficient(0.5, 0.5, 0.2)
+    0.5
+    """
+    if schedule == "linear":
+        ramp = 1.0 if warmup_frac <= 0 else min(1.0, step_frac / warmup_frac)
+    elif schedule == "reference":
+        ramp = 1.0 if step_frac > warmup_frac else step_frac
+    else:
+        raise ValueError(f"unknown warmup schedule {schedule!r}; allowed: linear, reference")
+    return aux_coef * ramp
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy against a target distribution (batch, 2)."""
+    return -(targets * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+
+
+def harden(probs_pos: torch.Tensor, positive_share: float) -> torch.Tensor:
+    """Hard one-hot labels from P(class 1), thresholded so ``positive_share`` of them are class 1."""
+    threshold = torch.quantile(probs_pos, 1.0 - positive_share)
+    hard_pos = (probs_pos >= threshold).float()
+    return torch.stack([1.0 - hard_pos, hard_pos], dim=-1)
+
+
+@dataclass(frozen=True)
+class CrossEntropy:
+    """Cross-entropy on the weak labels, soft (the paper's default) or hardened to 0/1."""
+
+    hard: bool = False
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        if self.hard:
+            targets = F.one_hot(targets.argmax(-1), 2).float()
+        return soft_cross_entropy(logits, targets)
+
+
+@dataclass(frozen=True)
+class AuxConfidence:
+    """The auxiliary confidence loss ("logconf", Burns et al. 2023 eq. 1).
+
+    The target mixes the weak labels with the student's own predictions, hardened at a threshold
+    chosen so their class balance matches the weak labels' in the batch:
+    ``(1 - a) * weak + a * hardened(student)``, with ``a`` warmed up by :func:`confidence_coefficient`.
+    This lets a student that is confident disagree with its weak supervisor.
+    """
+
+    aux_coef: float = 0.5
+    warmup_frac: float = 0.2
+    schedule: WarmupSchedule = "linear"
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        coef = confidence_coefficient(step_frac, self.aux_coef, self.warmup_frac, self.schedule)
+        probs_pos = torch.softmax(logits.float(), dim=-1)[:, 1]
+        positive_share = float(targets[:, 1].mean())
+        hardened = harden(probs_pos.detach(), positive_share)
+        return soft_cross_entropy(logits, (1.0 - coef) * targets + coef * hardened)
+
+
+@register("w2s_loss", "xent")
+def xent(hard: bool = False) -> Loss:
+    """Cross-entropy on weak labels (soft by default)."""
+    return CrossEntropy(hard=hard)
+
+
+@register("w2s_loss", "logconf")
+def logconf(aux_coef: float = 0.5, warmup_frac: float = 0.2, schedule: WarmupSchedule = "linear") -> Loss:
+    """The auxiliary confidence loss, with the paper's linear warm-up by default."""
+    return AuxConfidence(aux_coef=aux_coef, warmup_frac=warmup_frac, schedule=schedule)
+
+
+def make_loss(name: str, **kwargs: object) -> Loss:
+    """Build a registered loss by name with its keyword arguments."""
+    return lookup("w2s_loss", name)(**kwargs)
+
+
+def loss_names() -> list[str]:
+    """Names of the registered losses."""
+    return names("w2s_loss")

@@ -1,0 +1,94 @@
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from overseer.data import BinaryDataset, dataset, load_dataset
+from overseer.data._splits import w2s_splits
+from overseer.models import ActivationCache
+from overseer.w2s import HeadConfig, W2SConfig, run
+
+FAST_HEAD = HeadConfig(epochs=5)
+
+
+def _config(tiny_encoder: Path, tiny_causal: Path, **overrides) -> W2SConfig:
+    base = W2SConfig(
+        dataset="geo_facts", dataset_args={"limit": 600}, weak=str(tiny_encoder), strong=str(tiny_causal),
+        n_train=120, n_test=100, head=FAST_HEAD, n_bootstrap=200,
+    )
+    return replace(base, **overrides)
+
+
+def test_run_writes_a_complete_directory_and_reuses_it(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_encoder, tiny_causal)
+    cache = ActivationCache(root=tmp_path / "cache", device="cpu")
+    result = run(cfg, out=tmp_path / "runs", cache=cache)
+    assert not result.reused
+    files = {p.name for p in result.path.iterdir()}
+    assert {"config.json", "versions.json", "resolved_config.json", "metrics.json", "summary.json",
+            "predictions.parquet", "accuracy.png"} <= files
+    metrics = json.loads((result.path / "metrics.json").read_text())
+    for role in ("weak", "student", "ceiling"):
+        for metric in ("accuracy", "auroc"):
+            entry = metrics[role][metric]
+            assert entry["ci_low"] <= entry["value"] <= entry["ci_high"]
+    assert set(metrics["pgr"]) == {"accuracy", "auroc"}
+    pgr = metrics["pgr"]["accuracy"]
+    assert (pgr["value"] is None) == (pgr["reason"] is not None)
+    predictions = pd.read_parquet(result.path / "predictions.parquet")
+    assert set(predictions["split"]) == {"test", "weak_label"}
+    assert (predictions["split"] == "test").sum() == 100
+    assert cache.stats["misses"] == 6  # 2 models x 3 splits, each computed once
+
+    again = run(cfg, out=tmp_path / "runs", cache=ActivationCache(root=tmp_path / "cache", device="cpu"))
+    assert again.reused and again.path == result.path
+
+    warm = ActivationCache(root=tmp_path / "cache", device="cpu")
+    forced = run(cfg, out=tmp_path / "runs", force=True, cache=warm)
+    assert warm.stats == {"hits": 6, "misses": 0} and warm._models == {}  # no model was even loaded
+    assert forced.metrics["student"]["accuracy"]["value"] == result.metrics["student"]["accuracy"]["value"]
+
+
+def test_several_seeds_pool_into_one_interval(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
+    result = run(_config(tiny_encoder, tiny_causal, seeds=(0, 1)), out=tmp_path,
+                 cache=ActivationCache(root=tmp_path / "cache", device="cpu"))
+    assert result.metrics["n_seeds"] == 2 and set(result.metrics["per_seed"]) == {0, 1}
+
+
+def test_student_never_sees_ground_truth_of_its_split(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
+    """Flip the true labels of the student's split: the student's predictions must not change."""
+    clean = load_dataset("geo_facts", limit=600)
+    student_ids = set(w2s_splits(clean, 120, 100, seed=0).weak_label.ids)
+    poisoned_examples = tuple(
+        replace(ex, label=1 - ex.label) if ex.id in student_ids else ex for ex in clean.examples
+    )
+
+    @dataset("test_poisoned_geo", offline=True, description="test only", source="test")
+    def _poisoned() -> BinaryDataset:
+        return replace(clean, name="test_poisoned_geo", examples=poisoned_examples)
+
+    cache_root = tmp_path / "cache"
+    a = run(_config(tiny_encoder, tiny_causal), out=tmp_path, cache=ActivationCache(cache_root, device="cpu"))
+    b = run(_config(tiny_encoder, tiny_causal, dataset="test_poisoned_geo", dataset_args={}), out=tmp_path,
+            cache=ActivationCache(cache_root, device="cpu"))
+    pa, pb = (pd.read_parquet(r.path / "predictions.parquet") for r in (a, b))
+    test_a, test_b = pa[pa.split == "test"], pb[pb.split == "test"]
+    assert list(test_a["id"]) == list(test_b["id"])
+    np.testing.assert_array_equal(test_a["student_prob"], test_b["student_prob"])
+    # The poisoned truth is really there: scoring the weak labels against it flips their accuracy.
+    acc_a = a.metrics["agreement"]["weak_label_accuracy"]
+    assert b.metrics["agreement"]["weak_label_accuracy"] == pytest.approx(1 - acc_a)
+
+
+@pytest.mark.slow
+def test_packaged_models_end_to_end_small(tmp_path: Path) -> None:
+    """The default experiment at a small size, on the real packaged models."""
+    cfg = W2SConfig(n_train=300, n_test=300, n_bootstrap=200)
+    result = run(cfg, out=tmp_path, cache=ActivationCache(root=tmp_path / "cache"))
+    m = result.metrics
+    # On geo_facts the strong ceiling clearly beats MiniLM even at this size.
+    assert m["ceiling"]["accuracy"]["value"] > m["weak"]["accuracy"]["value"] + 0.05
+    assert m["pgr"]["accuracy"]["value"] is not None
