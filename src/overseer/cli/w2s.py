@@ -9,7 +9,7 @@ from typing import Any
 _FLAG_TO_KEY = {
     "dataset": "dataset", "weak": "weak", "strong": "strong", "weak_layer": "weak_layer",
     "strong_layer": "strong_layer", "weak_pooling": "weak_pooling", "strong_pooling": "strong_pooling",
-    "n_train": "n_train", "n_label": "n_label", "n_test": "n_test", "loss": "loss",
+    "n_train": "n_train", "n_label": "n_label", "n_test": "n_test", "method": "method", "learner": "learner",
     "max_length": "max_length", "batch_size": "batch_size", "n_bootstrap": "n_bootstrap", "device": "device",
 }
 _HEAD_FLAGS = {"hidden_dim": "hidden_dim", "epochs": "epochs", "lr": "lr", "weight_decay": "weight_decay",
@@ -17,7 +17,7 @@ _HEAD_FLAGS = {"hidden_dim": "hidden_dim", "epochs": "epochs", "lr": "lr", "weig
 _DATA_FLAGS = {"data_path": "path", "text_field": "text_field", "pair_field": "pair_field",
                "label_field": "label_field", "chosen_field": "chosen_field", "rejected_field": "rejected_field",
                "id_field": "id_field", "data_limit": "limit"}
-_LOSS_FLAGS = {"aux_coef": "aux_coef", "warmup_frac": "warmup_frac", "warmup_schedule": "schedule"}
+_METHOD_FLAGS = {"aux_coef": "aux_coef", "warmup_frac": "warmup_frac", "warmup_schedule": "schedule"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, help="weak-train split size (default 2000)")
     p.add_argument("--n-label", type=int, help="weak-label (student) split size (default: --n-train)")
     p.add_argument("--n-test", type=int, help="test split size (default 1000)")
-    p.add_argument("--loss", help="student loss: xent or logconf")
+    p.add_argument("--method", help="how the student learns from weak labels: xent (default) or logconf")
+    p.add_argument("--learner", help="how models are trained: probe (heads on cached activations)")
+    p.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra method hyperparameter (YAML value), repeatable")
     p.add_argument("--hard-labels", action="store_true", default=None, help="xent on hardened weak labels")
     p.add_argument("--aux-coef", type=float, help="logconf: final weight of the student's own predictions")
     p.add_argument("--warmup-frac", type=float, help="logconf: share of training over which the weight warms up")
@@ -71,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`W2SConfig` that the flags (and ``--config`` file) describe."""
+    import yaml
+
+    from overseer.errors import OverseerError
     from overseer.w2s import W2SConfig
 
     data: dict[str, Any] = {}
@@ -87,12 +93,17 @@ def config_from_args(args: argparse.Namespace) -> Any:
     dataset_args.update({key: getattr(args, f) for f, key in _DATA_FLAGS.items() if getattr(args, f) is not None})
     if dataset_args:
         data["dataset_args"] = dataset_args
-    loss_args = dict(data.get("loss_args") or {})
-    loss_args.update({key: getattr(args, f) for f, key in _LOSS_FLAGS.items() if getattr(args, f) is not None})
+    method_args = dict(data.get("method_args") or {})
+    method_args.update({key: getattr(args, f) for f, key in _METHOD_FLAGS.items() if getattr(args, f) is not None})
     if args.hard_labels:
-        loss_args["hard"] = True
-    if loss_args:
-        data["loss_args"] = loss_args
+        method_args["hard"] = True
+    for item in args.method_arg:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OverseerError(f"--method-arg {item!r} is not KEY=VALUE")
+        method_args[key] = yaml.safe_load(value)
+    if method_args:
+        data["method_args"] = method_args
     if args.seeds:
         data["seeds"] = args.seeds
     return W2SConfig.from_dict(data)

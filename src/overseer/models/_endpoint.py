@@ -243,6 +243,11 @@ class EndpointBackend:
             )
         sums, counts = [], []
         for choice, option in zip(choices, options, strict=True):
+            if not str(choice.get("text") or "").startswith(prompt + option):
+                # some servers accept echo=true but return only the generated token; scoring would be noise
+                raise OverseerError(
+                    "endpoint did not echo the prompt (completions with echo=true); it cannot score options"
+                )
             total, n = option_logprob(choice.get("logprobs"), len(prompt), len(prompt) + len(option))
             sums.append(total)
             counts.append(n)

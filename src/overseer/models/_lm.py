@@ -6,9 +6,10 @@ Three things every prompting experiment needs, done once and tested once:
   prefilled start of the assistant's answer ("The answer is"); base models without a template get the
   ``Human: ...\n\nAssistant: ...`` format of Anthropic's dialogue models (Ganguli et al. 2023).
 * :func:`score_options` returns, for each prompt, the summed log-probability and token count of each
-  answer option that could follow it. The prompt is run once per item (batched over items, left-padded)
-  and its key/value cache is shared by all options of the item, so three options cost little more than
-  one. Callers length-normalise with the token counts when options differ in length.
+  answer option that could follow it. The prompt is run once per item (batched over items, left-padded),
+  its key/value cache is shared by all options of the item, and the prefix common to a whole batch (system
+  prompt, the question's fixed wording) runs once per batch. Callers length-normalise with the token
+  counts when options differ in length.
 * :func:`generate` decodes greedily up to a token cap (chain-of-thought reasoning).
 
 :class:`HFBackend` wraps these for a loaded model behind the small :class:`LMBackend` protocol, which
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from overseer.models._load import LoadedModel
 
 HUMAN_ASSISTANT = "human_assistant"
+_MIN_SHARED_PREFIX = 4  # shorter shared prefixes are not worth a separate forward pass
 
 
 @dataclass(frozen=True)
@@ -204,17 +206,41 @@ def _pad_id(tokenizer: Any) -> int:
 # --------------------------------------------------------------------------- scoring
 
 
+def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix shared by every row, leaving each row at least one token of its own."""
+    shortest = min(len(r) for r in rows)
+    n = 0
+    while n < shortest - 1 and all(r[n] == rows[0][n] for r in rows):
+        n += 1
+    return n
+
+
 def _score_batch_shared(
     model: Any, prompts: list[list[int]], options: list[list[list[int]]], pad_id: int
 ) -> list[tuple[list[float], list[int]]]:
-    """Score one batch: prompts once (left-padded), then all options on a copy of each prompt's cache."""
+    """Score one batch, computing every shared piece once.
+
+    1. the prefix common to all prompts of the batch (system prompt, instructions) runs once, batch 1;
+    2. the rest of each prompt runs once, left-padded, on a copy of that cache;
+    3. the options of every item run on copies of their item's cache (skipped for one-token options).
+    """
     import torch
 
     device = next(model.parameters()).device
-    ids, mask = _left_pad(prompts, pad_id)
-    ids, mask = ids.to(device), mask.to(device)
     kwargs: dict[str, Any] = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
-    out = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), use_cache=True, **kwargs)
+    shared = _common_prefix(prompts) if len(prompts) > 1 else 0
+    cache = None
+    if shared >= _MIN_SHARED_PREFIX:
+        head = torch.tensor([prompts[0][:shared]], dtype=torch.long, device=device)
+        cache = model(input_ids=head, use_cache=True, **kwargs).past_key_values
+        cache.reorder_cache(torch.zeros(len(prompts), dtype=torch.long, device=device))
+    else:
+        shared = 0
+    ids, rest_mask = _left_pad([p[shared:] for p in prompts], pad_id)
+    ids, rest_mask = ids.to(device), rest_mask.to(device)
+    mask = torch.cat([torch.ones(len(prompts), shared, dtype=torch.long, device=device), rest_mask], dim=1)
+    pos = shared + _positions(rest_mask)  # left padding sits between the shared prefix and the rest
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True, **kwargs)
     # first option token is predicted by the prompt's last position: [B, V]
     first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
 

@@ -198,6 +198,45 @@ def _model_kind(config: Any) -> ModelKind:
     return "encoder"
 
 
+def _load_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean 'these weights cannot be found or fetched' (hub client versions differ)."""
+    errors: list[type[BaseException]] = [OSError]
+    try:
+        from huggingface_hub import errors as hub_errors
+
+        errors += [
+            getattr(hub_errors, name)
+            for name in ("LocalEntryNotFoundError", "RepositoryNotFoundError", "EntryNotFoundError", "HfHubHTTPError")
+            if hasattr(hub_errors, name)
+        ]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+def _cannot_load(name: str, exc: BaseException) -> OverseerError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return OverseerError(
+        f"cannot load model {name!r}: {first} (offline? known offline names: {', '.join(known_model_names())})"
+    )
+
+
+def model_kind(name: str) -> ModelKind:
+    """``causal`` or ``encoder`` for a model name, reading only its config (no weights)."""
+    from transformers import AutoConfig
+
+    spec = resolve_model(name)
+    if spec.gguf_file:
+        return "causal"
+    try:
+        config = AutoConfig.from_pretrained(
+            spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+        )
+    except _load_errors() as exc:
+        raise _cannot_load(name, exc) from exc
+    return _model_kind(config)
+
+
 def _layer_list(model: Any, expected: int) -> Any:
     """Find the ModuleList of transformer blocks (``model.layers``, ``transformer.h``, ``encoder.layer``)."""
     import torch
@@ -296,11 +335,8 @@ def load_model(
             auto = AutoModelForCausalLM if kind == "causal" else AutoModel
             model = auto.from_pretrained(spec.source, dtype=torch_dtype, **kwargs)
             tokenizer = AutoTokenizer.from_pretrained(spec.source, **kwargs)
-    except OSError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OverseerError(
-            f"cannot load model {name!r}: {first} (offline? known offline names: {', '.join(known_model_names())})"
-        ) from exc
+    except _load_errors() as exc:
+        raise _cannot_load(name, exc) from exc
     except ValueError as exc:
         if "trust_remote_code" in str(exc):
             raise OverseerError(

@@ -24,6 +24,19 @@ class HeadConfig:
     """AdamW weight decay on standardised features: the probe's regularisation."""
     batch_size: int = 64
 
+    def __post_init__(self) -> None:
+        import math
+
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise OverseerError(f"head lr must be a positive number; got {self.lr}")
+        if self.epochs <= 0 or self.batch_size <= 0 or self.hidden_dim < 0:
+            raise OverseerError(
+                f"head epochs and batch_size must be positive and hidden_dim >= 0; got epochs={self.epochs}, "
+                f"batch_size={self.batch_size}, hidden_dim={self.hidden_dim}"
+            )
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise OverseerError(f"head weight_decay must be >= 0; got {self.weight_decay}")
+
 
 @dataclass(frozen=True)
 class W2SConfig:
@@ -53,10 +66,13 @@ class W2SConfig:
     n_label: int | None = None
     """Examples the weak model labels for the student (default: ``n_train``)."""
     n_test: int = 1000
-    loss: str = "xent"
-    """Student loss: ``xent`` (cross-entropy on weak labels) or ``logconf`` (auxiliary confidence)."""
-    loss_args: dict[str, Any] = field(default_factory=dict)
+    method: str = "xent"
+    """How the student learns from weak labels: ``xent`` (cross-entropy), ``logconf`` (auxiliary
+    confidence loss), ... (``overseer.w2s.methods.method_names()``)."""
+    method_args: dict[str, Any] = field(default_factory=dict)
     """E.g. ``{"hard": true}`` for xent, ``{"aux_coef": 0.5, "warmup_frac": 0.2}`` for logconf."""
+    learner: str = "probe"
+    """How models are trained: ``probe`` (heads on cached activations)."""
     head: HeadConfig = field(default_factory=HeadConfig)
     seeds: tuple[int, ...] = (0,)
     """Each seed draws its own splits and head initialisation; intervals pool over seeds."""
@@ -67,11 +83,13 @@ class W2SConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
+        from overseer._registry import lookup
         from overseer.models import POOLINGS
-        from overseer.w2s.losses import loss_names
+        from overseer.w2s.methods import method_names
 
-        if self.loss not in loss_names():
-            raise OverseerError(f"unknown loss {self.loss!r}; allowed: {', '.join(loss_names())}")
+        if self.method not in method_names():
+            raise OverseerError(f"unknown method {self.method!r}; allowed: {', '.join(method_names())}")
+        lookup("w2s_learner", self.learner)
         for name in ("weak_pooling", "strong_pooling"):
             value = getattr(self, name)
             if value is not None and value not in POOLINGS:

@@ -1,19 +1,20 @@
 """Run one weak-to-strong experiment end to end, reading top to bottom like a script.
 
 1. Load the dataset and draw, for each seed, weak-train / weak-label / test splits.
-2. Get pooled activations of the weak and strong models for every split (cached on disk).
-3. Weak model: a head on weak-train ground truth; it labels the weak-label split (soft labels).
-4. Strong student: a head on the strong model's weak-label activations and the weak labels only.
-5. Strong ceiling: a head on the strong model's weak-train ground truth.
-6. Score all three on the test split: accuracy, AUROC, PGR, with bootstrap intervals.
-7. Write the run directory (config, versions, metrics, predictions, plot) and index it.
+2. Weak model: the learner (default: a probe on cached activations) fits it on weak-train
+   ground truth; it labels the weak-label split with soft labels.
+3. Strong student: the chosen method trains the strong model from those weak labels only.
+4. Strong ceiling: the strong model fitted on weak-train ground truth.
+5. Score all three on the test split: accuracy, AUROC, PGR, with bootstrap intervals.
+6. Write the run directory (config, versions, metrics, predictions, plot) and index it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,11 +25,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from overseer.data import BinaryDataset, load_dataset
-from overseer.data._splits import LabeledSplit, UnlabeledSplit, W2SSplits, w2s_splits
-from overseer.models import LADDER, ActivationCache, resolve_model
+from overseer.data._splits import LabeledSplit, W2SSplits, w2s_splits
+from overseer.models import ActivationCache, resolve_model
 from overseer.results import RunWriter, index_run, is_finished, run_path
 from overseer.w2s.config import W2SConfig
-from overseer.w2s.heads import TorchHead
+from overseer.w2s.learners import Learner, learner_class
+from overseer.w2s.methods import StudentContext, make_method
 from overseer.w2s.metrics import w2s_metrics
 from overseer.w2s.plots import plot_accuracies
 
@@ -61,85 +63,37 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def _pooling(model: str, requested: str | None) -> str:
-    if requested is not None:
-        return requested
-    if model in LADDER:
-        return LADDER[model].pooling
-    spec = resolve_model(model)
-    if spec.gguf_file:
-        return "last"
-    from transformers import AutoConfig
-
-    from overseer.models._load import _model_kind
-
-    config = AutoConfig.from_pretrained(spec.source, revision=spec.revision, trust_remote_code=False)
-    return "last" if _model_kind(config) == "causal" else "mean"
-
-
-class _Features:
-    """Fetches one model's features for a split, handling compare-pairing datasets."""
-
-    def __init__(self, cache: ActivationCache, model: str, layer: int, pooling: str, pairing: str, max_length: int):
-        self.cache, self.model, self.layer, self.pooling = cache, model, layer, pooling
-        self.pairing, self.max_length = pairing, max_length
-
-    def __call__(self, split: UnlabeledSplit, bar: tqdm) -> np.ndarray:
-        def get(texts: Sequence[str], pairs: Sequence[str] | None) -> np.ndarray:
-            return self.cache.features(
-                self.model, texts, [self.layer], self.pooling, pairs, self.max_length, progress=bar.update
-            )[self.layer]
-
-        if self.pairing == "compare":
-            # Score each side separately; the head sees the difference (a Bradley-Terry probe).
-            assert split.text_pairs is not None
-            return get(split.texts, None) - get(split.text_pairs, None)
-        pairs = split.text_pairs if self.pairing == "concat" else None
-        return get(split.texts, pairs)
-
-
-def _fit_head(cfg: W2SConfig, X: np.ndarray, y: np.ndarray, seed: int, student: bool) -> TorchHead:
-    head = TorchHead(
-        hidden_dim=cfg.head.hidden_dim,
-        epochs=cfg.head.epochs,
-        lr=cfg.head.lr,
-        weight_decay=cfg.head.weight_decay,
-        batch_size=cfg.head.batch_size,
-        loss=cfg.loss if student else "xent",
-        loss_args=dict(cfg.loss_args) if student else None,
-        random_state=seed,
+def make_learner(cfg: W2SConfig, pairing: str, cache: ActivationCache, progress: Callable[[int], None] | None) -> Learner:
+    """The learner ``cfg`` asks for, set up with its layers, poolings and head settings."""
+    cls = learner_class(cfg.learner)
+    return cls(
+        cache=cache,
+        layers={cfg.weak: cfg.weak_layer, cfg.strong: cfg.strong_layer},
+        poolings={cfg.weak: cfg.weak_pooling, cfg.strong: cfg.strong_pooling},
+        pairing=pairing,
+        max_length=cfg.max_length,
+        head=dataclasses.asdict(cfg.head),
+        progress=progress,
     )
-    return head.fit(X, y)
 
 
-def _run_seed(cfg: W2SConfig, dataset: BinaryDataset, seed: int, weak: _Features, strong: _Features) -> pd.DataFrame:
+def _run_seed(cfg: W2SConfig, dataset: BinaryDataset, seed: int, learner: Learner) -> pd.DataFrame:
     splits: W2SSplits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=seed, n_label=cfg.n_label)
     train, label, test = splits.weak_train, splits.weak_label, splits.test
-    sides = 2 if dataset.pairing == "compare" else 1
-    total = 2 * sides * (len(train) + len(label) + len(test))
-    with tqdm(total=total, desc=f"activations (seed {seed})", unit="text", leave=False) as bar:
-        feats = {
-            (who, split.name): fetch(split, bar)
-            for who, fetch in (("weak", weak), ("strong", strong))
-            for split in (train, label, test)
-        }
 
-    weak_head = _fit_head(cfg, feats["weak", "weak_train"], train.labels, seed, student=False)
-    weak_labels = weak_head.predict_proba(feats["weak", "weak_label"])[:, 1]  # soft labels for the student
-    student_head = _fit_head(cfg, feats["strong", "weak_label"], weak_labels, seed, student=True)
-    ceiling_head = _fit_head(cfg, feats["strong", "weak_train"], train.labels, seed, student=False)
+    weak = learner.fit(cfg.weak, train, train.labels, seed=seed)
+    weak_labels = weak.predict_proba(label)  # soft labels: all the student learns from
+    method = make_method(cfg.method, **cfg.method_args)
+    student = method.train_student(StudentContext(cfg.strong, cfg.weak, label, weak_labels, train, learner, seed))
+    ceiling = learner.fit(cfg.strong, train, train.labels, seed=seed)
 
     test_frame = _predictions(seed, test, {
-        "weak": weak_head.predict_proba(feats["weak", "test"])[:, 1],
-        "student": student_head.predict_proba(feats["strong", "test"])[:, 1],
-        "ceiling": ceiling_head.predict_proba(feats["strong", "test"])[:, 1],
+        "weak": weak.predict_proba(test), "student": student.predict_proba(test), "ceiling": ceiling.predict_proba(test),
     })
     # Only now, with every model trained, is the student split's ground truth read: to score weak labels.
-    label_truth = LabeledSplit(label.name, label.ids, label.texts, label.text_pairs, splits.weak_label_truth_for_metrics())
-    label_frame = _predictions(seed, label_truth, {
-        "weak": weak_labels,
-        "student": student_head.predict_proba(feats["strong", "weak_label"])[:, 1],
-        "ceiling": ceiling_head.predict_proba(feats["strong", "weak_label"])[:, 1],
+    truth = LabeledSplit(label.name, label.ids, label.texts, label.text_pairs, splits.weak_label_truth_for_metrics())
+    label_frame = _predictions(seed, truth, {
+        "weak": weak_labels, "student": student.predict_proba(label), "ceiling": ceiling.predict_proba(label),
     })
     return pd.concat([test_frame, label_frame], ignore_index=True)
 
@@ -150,7 +104,7 @@ def _predictions(seed: int, split: LabeledSplit, probs: dict[str, np.ndarray]) -
         "split": split.name,
         "id": list(split.ids),
         "label": split.labels,
-        **{f"{role}_prob": probs[role].astype(np.float64) for role in ROLES},
+        **{f"{role}_prob": np.asarray(probs[role], dtype=np.float64) for role in ROLES},
     })
 
 
@@ -172,12 +126,16 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
         return W2SResult(path, json.loads((path / "metrics.json").read_text()), reused=True)
 
     started = time.perf_counter()
+    for model in (cfg.weak, cfg.strong):
+        resolve_model(model)  # an unknown name fails now, not after the dataset is loaded
     dataset = load_dataset(cfg.dataset, **cfg.dataset_args)
     cache = cache or ActivationCache(device=cfg.device, batch_size=cfg.batch_size)
-    weak = _Features(cache, cfg.weak, cfg.weak_layer, _pooling(cfg.weak, cfg.weak_pooling), dataset.pairing, cfg.max_length)
-    strong = _Features(cache, cfg.strong, cfg.strong_layer, _pooling(cfg.strong, cfg.strong_pooling), dataset.pairing, cfg.max_length)
-
-    frames = [_run_seed(cfg, dataset, seed, weak, strong) for seed in tqdm(cfg.seeds, desc="seeds", disable=len(cfg.seeds) < 2)]
+    frames = []
+    with tqdm(desc="activations", unit="text", leave=False, disable=None) as bar:  # no bar when not a TTY
+        learner = make_learner(cfg, dataset.pairing, cache, progress=bar.update)
+        for seed in cfg.seeds:
+            bar.set_description(f"seed {seed}: activations")
+            frames.append(_run_seed(cfg, dataset, seed, learner))
     predictions = pd.concat(frames, ignore_index=True)
     metrics = w2s_metrics(predictions, n_resamples=cfg.n_bootstrap)
     metrics["timing"] = {"seconds": round(time.perf_counter() - started, 2), "activation_cache": dict(cache.stats)}
@@ -189,16 +147,16 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
         "dataset": cfg.dataset,
         "weak": cfg.weak,
         "strong": cfg.strong,
-        "loss": cfg.loss,
+        "method": cfg.method,
         "seeds": len(cfg.seeds),
         **{f"{role}_acc": metrics[role]["accuracy"]["value"] for role in ROLES},
         "pgr": metrics["pgr"]["accuracy"]["value"],
     }
     with RunWriter("w2s", identity, out) as writer:
-        writer.write_json("resolved_config.json", {**cfg.to_dict(),
-                                                   "weak_pooling": weak.pooling, "strong_pooling": strong.pooling})
+        resolved = {**cfg.to_dict(), "weak_pooling": learner.pooling(cfg.weak), "strong_pooling": learner.pooling(cfg.strong)}
+        writer.write_json("resolved_config.json", resolved)
         predictions.to_parquet(writer.file("predictions.parquet"), index=False)
-        fig = plot_accuracies(metrics, title=f"{cfg.dataset}: {cfg.weak} → {cfg.strong} ({cfg.loss})")
+        fig = plot_accuracies(metrics, title=f"{cfg.dataset}: {cfg.weak} → {cfg.strong} ({cfg.method})")
         fig.savefig(writer.file("accuracy.png"), dpi=120, bbox_inches="tight")
         writer.write_json("summary.json", summary)
         writer.write_json("metrics.json", metrics)

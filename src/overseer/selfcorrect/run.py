@@ -1,0 +1,301 @@
+"""Run the moral self-correction experiments: ``run(config) -> SelfCorrectResult``, read top to bottom.
+
+1. resolve the config (data fingerprint, model fingerprints); reuse the run if it already finished;
+2. load and sample every suite's data once (the same items under every model and condition);
+3. for each model, suite and condition: build the paper's prompts, generate chain-of-thought
+   reasoning when the condition asks for it, score the answer options, decide each item's answer;
+4. compute metrics with template-level bootstrap intervals, draw the figures, write the run directory
+   (config, per-query records, per-item rows, metrics.json last) and add it to the runs index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from overseer._registry import lookup
+from overseer.errors import OverseerError
+from overseer.models._lm import HUMAN_ASSISTANT, LMBackend
+from overseer.results import RunWriter, index_run, is_finished, run_path
+from overseer.selfcorrect.config import SelfCorrectConfig
+from overseer.selfcorrect.prompts import LABELS, Condition, Query
+from overseer.selfcorrect.suites import Suite
+
+PILLAR = "selfcorrect"
+# Rough cost of one chain-of-thought item relative to one scored item, per generated token; only
+# used to weight the progress bar so its remaining-time estimate stays sensible across stages.
+_GEN_COST_PER_TOKEN = 0.15
+
+
+@dataclass
+class SelfCorrectResult:
+    """Where the run lives, its metrics (``metrics[model][suite][condition]``), and whether it was reused."""
+
+    path: Path
+    metrics: dict[str, Any]
+    summary: dict[str, Any]
+    reused: bool
+    wall_s: float
+
+
+# --------------------------------------------------------------------------- config resolution
+
+
+def _data_fingerprint(cfg: SelfCorrectConfig) -> str:
+    """Sizes and mtimes of the data files the suites read: a changed file means a new run."""
+    root = cfg.data_path
+    paths: list[Path] = []
+    if "bbq" in cfg.suites and not (cfg.bbq_source or "").startswith("hf:"):
+        paths += sorted(Path(cfg.bbq_source or root / "bbq").glob("*.jsonl"))
+    if "winogender" in cfg.suites:
+        paths += [root / "winogender" / "templates.tsv", root / "winogender" / "occupations-stats.tsv"]
+    if "law" in cfg.suites:
+        paths.append(root / "law_school" / "law_data.csv")
+    parts = [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in paths if p.is_file()]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _model_identity(name: str, cfg: SelfCorrectConfig) -> dict[str, Any]:
+    if cfg.endpoint:
+        from overseer.models._endpoint import normalize_base_url
+
+        return {"backend": "endpoint", "model": name, "url": normalize_base_url(cfg.endpoint),
+                "tokenizer": cfg.endpoint_tokenizer, "generation": cfg.endpoint_generation}
+    from overseer.models._load import resolve_model
+
+    return {"backend": "hf", "model": name, "fingerprint": resolve_model(name).fingerprint()}
+
+
+def resolved_config(cfg: SelfCorrectConfig) -> dict[str, Any]:
+    """The run's identity: results-relevant fields plus data and model fingerprints."""
+    return {
+        **cfg.identity(),
+        "data_fingerprint": _data_fingerprint(cfg),
+        "model_identity": {m: _model_identity(m, cfg) for m in cfg.models},
+    }
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def make_backend(name: str, cfg: SelfCorrectConfig) -> LMBackend:
+    """A local Hugging Face model, or the endpoint's model when ``cfg.endpoint`` is set."""
+    template = HUMAN_ASSISTANT if cfg.chat_format == HUMAN_ASSISTANT else None
+    if cfg.endpoint:
+        from overseer.models._endpoint import EndpointBackend
+
+        tokenizer = None
+        if cfg.endpoint_tokenizer and template is None:
+            from transformers import AutoTokenizer
+
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(cfg.endpoint_tokenizer)
+            except OSError as exc:
+                raise OverseerError(f"cannot load tokenizer {cfg.endpoint_tokenizer!r} for endpoint prompts") from exc
+        return EndpointBackend(
+            url=cfg.endpoint,
+            model=name,
+            tokenizer=tokenizer,
+            generation=cfg.endpoint_generation,
+            requests_per_second=cfg.endpoint_rps,
+            concurrency=cfg.endpoint_concurrency,
+        )
+    from overseer.models._lm import HFBackend
+    from overseer.models._load import load_model
+
+    lm = load_model(name, device=cfg.device, dtype=cfg.dtype)
+    if lm.kind != "causal":
+        raise OverseerError(f"model {name!r} is an encoder; self-correction needs a causal (generative) LM")
+    return HFBackend(lm, batch_size=cfg.batch_size, template=template)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _chunks(queries: list[Query], size: int) -> Iterator[list[Query]]:
+    for start in range(0, len(queries), size):
+        yield queries[start : start + size]
+
+
+def evaluate(
+    backend: LMBackend,
+    queries: list[Query],
+    cot_max_new_tokens: int,
+    chunk: int = 32,
+    advance: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Score every query (after generating its reasoning, for chain of thought); one record per query.
+
+    A query that cannot be scored is recorded with ``status="failed"`` and its error, never dropped.
+    """
+    records: list[dict[str, Any]] = []
+    for part in _chunks(queries, chunk):
+        reasoning: list[str | None] = [None] * len(part)
+        chats = [q.chat for q in part]
+        if part[0].cot is not None:
+            reasoning = list(backend.generate([q.cot_chat() for q in part], cot_max_new_tokens))
+            chats = [q.with_reasoning(r or "") for q, r in zip(part, reasoning, strict=True)]
+        scores = backend.score_options(chats, [list(q.options) for q in part])
+        for q, chat, text, sc in zip(part, chats, reasoning, scores, strict=True):
+            records.append(
+                {
+                    "item_id": q.item_id,
+                    "group": q.group,
+                    **dict(q.meta),
+                    "prompt": backend.render(chat),
+                    "options": list(q.options),
+                    "option_logprobs": list(sc.logprobs) if sc.ok else None,
+                    "option_tokens": list(sc.num_tokens) if sc.ok else None,
+                    "reasoning": text,
+                    "status": "ok" if sc.ok else "failed",
+                    "error": sc.error,
+                }
+            )
+        if advance is not None:
+            advance(len(part))
+    return records
+
+
+@dataclass(frozen=True)
+class _Stage:
+    suite: Suite
+    condition: Condition
+    queries: list[Query]
+
+    def weight(self, cot_tokens: int) -> float:
+        per = 1.0 + (_GEN_COST_PER_TOKEN * cot_tokens if self.condition.cot else 0.0)
+        return per * len(self.queries)
+
+
+def _plan(cfg: SelfCorrectConfig, items: dict[str, list[Any]]) -> list[_Stage]:
+    stages = []
+    for suite_name in cfg.suites:
+        suite: Suite = lookup("suite", suite_name)
+        for cond_name in cfg.conditions:
+            if cond_name not in suite.conditions:
+                continue
+            condition: Condition = lookup("condition", cond_name)
+            stages.append(_Stage(suite, condition, suite.queries(items[suite_name], condition, cfg)))
+    if not stages:
+        raise OverseerError(
+            f"no suite runs under conditions {', '.join(cfg.conditions)} "
+            "(match applies to winogender only)"
+        )
+    return stages
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _summary(metrics: dict[str, Any], cfg: SelfCorrectConfig) -> dict[str, Any]:
+    """Flat headline numbers for the runs index: ``<suite>_<metric>_<condition>`` (model-prefixed if several)."""
+    out: dict[str, Any] = {"models": ",".join(cfg.models), "conditions": ",".join(cfg.conditions)}
+    for model, per_suite in metrics.items():
+        prefix = "" if len(cfg.models) == 1 else f"{model}:"
+        for suite_name, per_cond in per_suite.items():
+            key = lookup("suite", suite_name).headline
+            for cond, block in per_cond.items():
+                value = (block.get(key) or {}).get("value") if suite_name != "bbq" else block["overall"][key]["value"]
+                out[f"{prefix}{suite_name}_{key}_{cond}"] = None if value is None else round(float(value), 4)
+    return out
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, default=str) + "\n")
+
+
+def _save_figures(
+    run: RunWriter, metrics: dict[str, Any], items: list[dict[str, Any]], cfg: SelfCorrectConfig
+) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    from overseer.selfcorrect import plots
+
+    saved = []
+    figures = {"overview.png": plots.plot_overview(metrics, cfg.models, cfg.conditions)}
+    if "bbq" in cfg.suites:
+        figures["bbq_categories.png"] = plots.plot_bbq_categories(metrics, cfg.models, cfg.conditions)
+    if "winogender" in cfg.suites:
+        rows = [r for r in items if r["suite"] == "winogender" and r["model"] == cfg.models[0]]
+        figures["winogender_scatter.png"] = plots.plot_winogender_scatter(rows, cfg.conditions)
+    for name, fig in figures.items():
+        fig.savefig(run.file(name), dpi=120)
+        plt.close(fig)
+        saved.append(name)
+    return saved
+
+
+def run(cfg: SelfCorrectConfig, force: bool = False) -> SelfCorrectResult:
+    """Run (or, unless ``force``, reuse a finished identical run of) ``cfg``; returns where the results are."""
+    started = time.monotonic()
+    config = resolved_config(cfg)
+    path = run_path(PILLAR, config, cfg.runs_dir)
+    if is_finished(path) and not force:
+        metrics_file = json.loads((path / "metrics.json").read_text())
+        summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
+        return SelfCorrectResult(path, metrics_file["metrics"], summary, True, time.monotonic() - started)
+
+    # -- data: one sample per suite, shared by every model and condition
+    items = {name: lookup("suite", name).load(cfg) for name in cfg.suites}
+    stages = _plan(cfg, items)
+
+    from tqdm.auto import tqdm
+
+    total = sum(s.weight(cfg.cot_max_new_tokens) for s in stages) * len(cfg.models)
+    bar = tqdm(total=round(total, 1), disable=not cfg.progress, unit="u", dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]")
+    records: list[dict[str, Any]] = []
+    item_rows: list[dict[str, Any]] = []
+    metrics: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    try:
+        for model in cfg.models:
+            bar.set_description(f"loading {model}")
+            backend = make_backend(model, cfg)
+            for stage in stages:
+                suite, cond = stage.suite, stage.condition
+                bar.set_description(f"{model} {suite.name} {LABELS[cond.name]}")
+                per = stage.weight(cfg.cot_max_new_tokens) / max(len(stage.queries), 1)
+                t0 = time.monotonic()
+                recs = evaluate(
+                    backend, stage.queries, cfg.cot_max_new_tokens, advance=lambda n, p=per: bar.update(n * p)
+                )
+                timings[f"{model}/{suite.name}/{cond.name}"] = round(time.monotonic() - t0, 2)
+                tags = {"model": model, "suite": suite.name, "condition": cond.name}
+                records += [{**tags, **r} for r in recs]
+                rows = suite.decide(items[suite.name], recs, cfg)
+                item_rows += [{**tags, **r} for r in rows]
+                metrics.setdefault(model, {}).setdefault(suite.name, {})[cond.name] = suite.metrics(rows, cfg)
+    finally:
+        bar.close()
+
+    summary = _summary(metrics, cfg)
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    with RunWriter(PILLAR, config, cfg.runs_dir) as writer:
+        _write_jsonl(writer.file("records.jsonl"), records)
+        _write_jsonl(writer.file("items.jsonl"), item_rows)
+        figures = _save_figures(writer, metrics, item_rows, cfg)
+        writer.write_json("summary.json", {**summary, "created": created})
+        writer.write_json(
+            "metrics.json",
+            {
+                "metrics": metrics,
+                "labels": {c: LABELS[c] for c in cfg.conditions},
+                "n_items": {name: len(v) for name, v in items.items()},
+                "n_failed_queries": sum(r["status"] != "ok" for r in records),
+                "timings_s": timings,
+                "wall_s": round(time.monotonic() - started, 2),
+                "figures": figures,
+                "settings": cfg.to_dict(),
+            },
+        )
+    index_run(writer.path, PILLAR, summary, config, created)
+    return SelfCorrectResult(writer.path, metrics, summary, False, time.monotonic() - started)

@@ -1,0 +1,154 @@
+"""The OpenAI-compatible backend against a real HTTP server on 127.0.0.1 serving a tiny model."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from overseer.errors import OverseerError
+from overseer.models import Chat, EndpointBackend, OpenAICompatServer, load_model, normalize_base_url, score_options
+from overseer.models._endpoint import RateLimiter, option_logprob
+from overseer.models._tiny import build_tiny_causal_lm
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory):
+    return load_model(str(build_tiny_causal_lm(tmp_path_factory.mktemp("endpoint_lm"))), device="cpu")
+
+
+@pytest.fixture()
+def server(tiny):
+    with OpenAICompatServer(tiny, model_name="tiny") as srv:
+        yield srv
+
+
+def _backend(url: str, cache: Path | None, **kw) -> EndpointBackend:
+    return EndpointBackend(url, "tiny", cache_dir=cache, use_cache=cache is not None, backoff_s=0.01, **kw)
+
+
+CHATS = [
+    Chat.of([{"role": "user", "content": "Fill in: The nurse said that _ was late."}], "The nurse said that"),
+    Chat.of([{"role": "user", "content": 'Admit? Please answer "yes" or "no".'}], 'my answer would be "'),
+]
+OPTIONS = [[" she", " he", " they"], ["yes", "no"]]
+
+
+def test_base_url_normalisation():
+    assert normalize_base_url("http://127.0.0.1:8000") == "http://127.0.0.1:8000/v1"
+    assert normalize_base_url("http://127.0.0.1:8000/v1/") == "http://127.0.0.1:8000/v1"
+    assert normalize_base_url("https://host/openai/v1") == "https://host/openai/v1"
+    with pytest.raises(OverseerError, match="not an http"):
+        normalize_base_url("127.0.0.1:8000")
+
+
+def test_option_logprob_sums_the_option_tokens_only():
+    lp = {"tokens": ["The", " answer", " is", " (", "a", ")", "!"],
+          "token_logprobs": [None, -1.0, -2.0, -0.5, -0.25, -0.125, -9.0],
+          "text_offset": [0, 3, 10, 13, 15, 16, 17]}
+    # prompt "The answer is" (13 chars), option " (a)" -> chars 13..17; "!" is a generated token after it
+    assert option_logprob(lp, 13, 17) == (-0.875, 3)
+    with pytest.raises(OverseerError, match="no logprobs"):
+        option_logprob(None, 0, 1)
+    with pytest.raises(OverseerError, match="no logprobs"):
+        option_logprob({"tokens": [], "token_logprobs": [], "text_offset": []}, 0, 1)
+
+
+def test_endpoint_scores_match_local_scoring(tiny, server, tmp_path: Path):
+    backend = _backend(server.url, tmp_path / "cache", tokenizer=tiny.tokenizer)
+    remote = backend.score_options(CHATS, OPTIONS)
+    local = score_options(tiny, [backend.render(c) for c in CHATS], OPTIONS)
+    for r, loc in zip(remote, local, strict=True):
+        assert r.ok
+        assert r.num_tokens == loc.num_tokens
+        assert r.logprobs == pytest.approx(loc.logprobs, abs=1e-3)
+    assert server.requests == 2  # one request per item, all options in it
+
+
+def test_cache_makes_a_rerun_send_nothing(server, tmp_path: Path):
+    first = _backend(server.url, tmp_path / "cache")
+    a = first.score_options(CHATS, OPTIONS)
+    sent = server.requests
+    second = _backend(server.url, tmp_path / "cache")
+    b = second.score_options(CHATS, OPTIONS)
+    assert server.requests == sent and second.requests_sent == 0
+    assert [x.logprobs for x in a] == [x.logprobs for x in b]
+
+
+def test_retries_with_backoff_after_server_errors(tiny, tmp_path: Path):
+    with OpenAICompatServer(tiny, model_name="tiny", fail_first=2) as srv:
+        backend = _backend(srv.url, None, concurrency=1)
+        (sc,) = backend.score_options(CHATS[:1], OPTIONS[:1])
+        assert sc.ok and srv.requests == 3 and backend.requests_sent == 3
+    with OpenAICompatServer(tiny, model_name="tiny", fail_first=100) as srv:
+        with pytest.raises(OverseerError, match="failed after 3 attempts; last error: HTTP 503"):
+            _backend(srv.url, None, max_retries=2).score_options(CHATS[:1], OPTIONS[:1])
+
+
+def test_refusal_and_missing_logprobs_are_one_line_errors(tiny):
+    with OpenAICompatServer(tiny, refuse=True) as srv:
+        with pytest.raises(OverseerError) as err:
+            _backend(srv.url, None).score_options(CHATS[:1], OPTIONS[:1])
+        assert "refused the request (HTTP 403)" in str(err.value) and "\n" not in str(err.value)
+    with OpenAICompatServer(tiny, no_logprobs=True) as srv:
+        with pytest.raises(OverseerError, match="no logprobs"):
+            _backend(srv.url, None).score_options(CHATS[:1], OPTIONS[:1])
+
+
+def test_server_that_ignores_echo_is_caught(tiny, monkeypatch: pytest.MonkeyPatch):
+    # like llama.cpp issue 27174: echo accepted, but only the generated token comes back
+    with OpenAICompatServer(tiny) as srv:
+        real = srv._completions
+
+        def no_echo(body):
+            out = real({**body, "echo": False})
+            for choice in out["choices"]:
+                choice["logprobs"] = {"tokens": ["x"], "token_logprobs": [-0.1], "text_offset": [0]}
+            return out
+
+        monkeypatch.setattr(srv, "_completions", no_echo)
+        with pytest.raises(OverseerError, match="did not echo the prompt"):
+            _backend(srv.url, None).score_options(CHATS[:1], OPTIONS[:1])
+
+
+def test_unreachable_endpoint(tmp_path: Path):
+    import socket
+
+    with socket.socket() as s:  # a loopback port that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(OverseerError, match="failed after 2 attempts"):
+        _backend(f"http://127.0.0.1:{port}/v1", None, max_retries=1, timeout_s=2).score_options(CHATS[:1], OPTIONS[:1])
+
+
+def test_generation_through_chat_and_completions(tiny, server):
+    from overseer.models import generate
+
+    chat_backend = _backend(server.url, None, generation="chat")
+    (text,) = chat_backend.generate(CHATS[:1], 4)
+    local = generate(tiny, [_chatml(tiny, CHATS[0])], 4)[0]
+    assert text == local  # the server continues the prefilled assistant turn with its chat template
+    comp = _backend(server.url, None, generation="completions", tokenizer=tiny.tokenizer)
+    assert comp.generate(CHATS[:1], 4) == [local]
+    with pytest.raises(OverseerError):
+        comp.generate(CHATS[:1], 0)
+
+
+def _chatml(tiny, chat: Chat) -> str:
+    from overseer.models import format_chat
+
+    return format_chat(tiny.tokenizer, chat)
+
+
+def test_rate_limiter_spaces_requests():
+    limiter = RateLimiter(per_second=50)
+    start = time.monotonic()
+    for _ in range(6):
+        limiter.wait()
+    assert time.monotonic() - start >= 5 / 50 * 0.9
+
+
+def test_server_binds_loopback_only(tiny):
+    with pytest.raises(OverseerError, match="loopback"):
+        OpenAICompatServer(tiny, host="0.0.0.0")

@@ -1,0 +1,158 @@
+"""Chat formatting, option scoring and generation of the shared model layer, on a tiny random model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from overseer.errors import OverseerError
+from overseer.models import (
+    Chat,
+    HFBackend,
+    LMBackend,
+    OptionScores,
+    format_chat,
+    generate,
+    human_assistant,
+    load_model,
+    score_options,
+)
+from overseer.models._tiny import build_tiny_causal_lm
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory):
+    return load_model(str(build_tiny_causal_lm(tmp_path_factory.mktemp("lm"))), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory):
+    """The same kind of model without a chat template: a 'base model'."""
+    return load_model(str(build_tiny_causal_lm(tmp_path_factory.mktemp("base"), chat_template=False)), device="cpu")
+
+
+PROMPTS = [
+    "Human: Who was not comfortable using the phone?\n\nAssistant: The answer is",
+    "Human: Please fill in the missing blank in this sentence with a pronoun: The nurse notified the patient "
+    "that _ shift would be ending in an hour.\n\nAssistant: The nurse notified the patient that",
+    "Human: yes or no?\n\nAssistant: my answer would be \"",
+]
+OPTIONS = [
+    [" (a) The grandfather", " (b) The grandson", " (c) Can't be determined"],
+    [" her", " his", " their"],
+    ["yes", "no"],
+]
+
+
+def _by_hand(lm, prompt: str, option: str) -> float:
+    """log p(option | prompt) from one unpadded forward pass over prompt+option."""
+    tok = lm.tokenizer
+    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    o_ids = tok(option, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = lm.model(torch.tensor([p_ids + o_ids])).logits[0]
+    logp = torch.log_softmax(logits.float(), -1)
+    return float(sum(logp[len(p_ids) - 1 + j, t] for j, t in enumerate(o_ids)))
+
+
+def test_chat_template_and_human_assistant_fallback(tiny, tiny_base):
+    chat = Chat.of([{"role": "user", "content": "Is it?"}], "The answer is")
+    assert format_chat(tiny.tokenizer, chat) == (
+        "<|im_start|>user\nIs it?<|im_end|>\n<|im_start|>assistant\nThe answer is"
+    )
+    assert format_chat(tiny_base.tokenizer, chat) == "Human: Is it?\n\nAssistant: The answer is"
+    assert format_chat(tiny.tokenizer, chat, template="human_assistant") == "Human: Is it?\n\nAssistant: The answer is"
+    two_turns = [
+        {"role": "user", "content": "Q"}, {"role": "assistant", "content": "R"}, {"role": "user", "content": "F"}
+    ]
+    assert human_assistant(two_turns, "A") == "Human: Q\n\nAssistant: R\n\nHuman: F\n\nAssistant: A"
+    assert human_assistant(two_turns).endswith("Human: F\n\nAssistant:")
+    with pytest.raises(OverseerError, match="unknown chat role"):
+        human_assistant([{"role": "robot", "content": "x"}])
+
+
+def test_scores_match_a_hand_computed_forward_pass(tiny):
+    scores = score_options(tiny, PROMPTS, OPTIONS, batch_size=3)
+    for prompt, opts, sc in zip(PROMPTS, OPTIONS, scores, strict=True):
+        assert sc.ok
+        assert sc.num_tokens == tuple(len(tiny.tokenizer(o, add_special_tokens=False)["input_ids"]) for o in opts)
+        for option, value in zip(opts, sc.logprobs, strict=True):
+            assert value == pytest.approx(_by_hand(tiny, prompt, option), abs=1e-3)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 8])
+def test_shared_prefix_batches_equal_the_reference_path(tiny, batch_size: int):
+    # different prompt lengths in one batch exercise left padding and the per-option cache copies
+    shared = score_options(tiny, PROMPTS, OPTIONS, batch_size=batch_size, share_prefix=True)
+    full = score_options(tiny, PROMPTS, OPTIONS, batch_size=1, share_prefix=False)
+    for a, b in zip(shared, full, strict=True):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-3)
+        assert a.num_tokens == b.num_tokens
+
+
+def test_options_differ_and_items_do_not_leak_into_each_other(tiny):
+    alone = score_options(tiny, PROMPTS[:1], OPTIONS[:1])[0]
+    together = score_options(tiny, PROMPTS, OPTIONS, batch_size=3)[0]
+    assert alone.logprobs == pytest.approx(together.logprobs, abs=1e-3)
+    assert len(set(round(v, 3) for v in alone.logprobs)) == 3
+
+
+def test_bad_items_fail_alone(tiny):
+    long_prompt = "word " * 2000  # longer than the tiny model's 1024 positions
+    out = score_options(tiny, [PROMPTS[0], long_prompt, PROMPTS[2]], [OPTIONS[0], [" a"], ["yes", ""]])
+    assert out[0].ok
+    assert not out[1].ok and "context is 1024" in out[1].error
+    assert not out[2].ok and "empty" in out[2].error
+
+
+def test_normalisation():
+    sc = OptionScores((-6.0, -3.0), (3, 1))
+    assert sc.normalized("sum") == [-6.0, -3.0]
+    assert sc.normalized("mean") == [-2.0, -3.0]
+    with pytest.raises(OverseerError):
+        sc.normalized("max")
+
+
+def test_generation_is_greedy_capped_and_batch_independent(tiny, monkeypatch: pytest.MonkeyPatch):
+    new_tokens = []
+    real = tiny.model.generate
+
+    def spy(**kwargs):
+        out = real(**kwargs)
+        new_tokens.append(out.shape[1] - kwargs["input_ids"].shape[1])
+        return out
+
+    monkeypatch.setattr(tiny.model, "generate", spy)
+    one = generate(tiny, PROMPTS[:1], max_new_tokens=5, batch_size=1)
+    many = generate(tiny, PROMPTS, max_new_tokens=5, batch_size=3)
+    assert one[0] == many[0]
+    assert generate(tiny, PROMPTS, max_new_tokens=5, batch_size=3) == many
+    assert new_tokens and max(new_tokens) <= 5
+    with pytest.raises(OverseerError):
+        generate(tiny, PROMPTS, max_new_tokens=0)
+
+
+def test_hf_backend_implements_the_protocol(tiny):
+    backend = HFBackend(tiny, batch_size=2)
+    assert isinstance(backend, LMBackend)
+    chat = Chat.of([{"role": "user", "content": "yes or no?"}], 'my answer would be "')
+    (sc,) = backend.score_options([chat], [["yes", "no"]])
+    assert sc.logprobs == pytest.approx(score_options(tiny, [backend.render(chat)], [["yes", "no"]])[0].logprobs)
+    assert backend.describe()["chat_format"] == "chat_template"
+    assert isinstance(backend.generate([chat], 3)[0], str)
+
+
+def test_encoder_models_are_refused(tmp_path: Path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    core = Tokenizer(models.WordLevel({"[PAD]": 0, "[UNK]": 1, "a": 2}, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=core, pad_token="[PAD]", unk_token="[UNK]").save_pretrained(tmp_path)
+    BertModel(BertConfig(vocab_size=3, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=8)).save_pretrained(tmp_path)
+    enc = load_model(str(tmp_path), device="cpu")
+    with pytest.raises(OverseerError, match="encoder"):
+        score_options(enc, ["a"], [["a"]])

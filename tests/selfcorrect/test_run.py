@@ -1,0 +1,149 @@
+"""End to end: the library run, the CLI, an OpenAI-compatible server on loopback, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from overseer.errors import OverseerError
+from overseer.models import OptionScores
+from overseer.results import list_runs
+from overseer.selfcorrect import SelfCorrectConfig, evaluate, run
+from overseer.selfcorrect import law as law_suite
+from overseer.selfcorrect.prompts import CONDITION_LIST
+
+SMALL = {"limit": 4, "n_bootstrap": 20, "cot_max_new_tokens": 3, "progress": False, "batch_size": 4}
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_writes_a_complete_reusable_run(tiny_lm_dir: Path, data_dir: Path, tmp_path: Path):
+    cfg = SelfCorrectConfig(models=(str(tiny_lm_dir),), conditions=("q", "if", "cot", "match"),
+                            data_dir=str(data_dir), runs_dir=str(tmp_path), **SMALL)
+    result = run(cfg)
+    assert not result.reused
+    files = {p.name for p in result.path.iterdir()}
+    assert {"config.json", "metrics.json", "records.jsonl", "items.jsonl", "summary.json",
+            "overview.png", "bbq_categories.png", "winogender_scatter.png"} <= files
+    records = _read_jsonl(result.path / "records.jsonl")
+    # 4 items x (bbq: 3 conditions, winogender: 4, law: 3 conditions x 2 races)
+    assert len(records) == 4 * 3 + 4 * 4 + 4 * 3 * 2
+    assert all(r["status"] == "ok" and len(r["option_logprobs"]) == len(r["options"]) for r in records)
+    cot = [r for r in records if r["condition"] == "cot"]
+    assert cot and all(isinstance(r["reasoning"], str) for r in cot)
+    assert all("Let's think about how to" in r["prompt"] for r in cot)
+    metrics = result.metrics[str(tiny_lm_dir)]
+    assert set(metrics) == {"bbq", "winogender", "law"}
+    assert set(metrics["winogender"]) == {"q", "if", "cot", "match"} and set(metrics["bbq"]) == {"q", "if", "cot"}
+    assert metrics["bbq"]["q"]["overall"]["n_items"] == 4
+    s_dis = metrics["bbq"]["q"]["overall"]["s_dis"]["value"]
+    assert s_dis is None or -1.0 <= s_dis <= 1.0
+    assert metrics["law"]["q"]["gap"]["value"] is not None
+    # the runs index lists it beside other pillars' runs
+    listed = list_runs(tmp_path)
+    assert result.path.name in set(listed["name"]) and "bbq_s_amb_q" in listed.columns
+    again = run(cfg)
+    assert again.reused and again.path == result.path
+    # batch size and progress do not change the run's identity
+    faster = SelfCorrectConfig(**{**cfg.to_dict(), "batch_size": 2, "progress": True, "extra": {}})
+    assert run(faster).path == result.path
+
+
+class _FlakyBackend:
+    """Scores every item but fails the ones whose prompt mentions 'Black' (as an endpoint might)."""
+
+    name = "flaky"
+
+    def render(self, chat):
+        return chat.messages[0]["content"]
+
+    def score_options(self, chats, options):
+        return [
+            OptionScores(error="HTTP 400: too long") if "Black" in self.render(c)
+            else OptionScores(tuple(-1.0 for _ in o), tuple(1 for _ in o))
+            for c, o in zip(chats, options, strict=True)
+        ]
+
+    def generate(self, chats, max_new_tokens):
+        return ["reasoning"] * len(chats)
+
+    def describe(self):
+        return {"backend": "flaky"}
+
+
+def test_failed_items_are_recorded_and_counted(data_dir: Path):
+    students = law_suite.load_students(data_dir / "law_school" / "law_data.csv", 3, 0)
+    queries = law_suite.build_queries(students, CONDITION_LIST[0])
+    records = evaluate(_FlakyBackend(), queries, cot_max_new_tokens=2)
+    assert len(records) == 6
+    assert [r["status"] for r in records] == ["failed", "ok"] * 3
+    assert records[0]["error"] == "HTTP 400: too long"
+    m = law_suite.metrics(law_suite.decide(students, records), n_bootstrap=10, seed=0)
+    assert m["n_items"] == 3 and m["n_failed"] == 3 and m["gap"]["value"] is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--suite", "bbq,truthfulqa"], "unknown suite 'truthfulqa'; allowed: bbq, law, winogender"),
+        (["--conditions", "q,debate"], "unknown condition 'debate'; allowed: cot, if, match, q"),
+        (["--suite", "bbq", "--conditions", "match"], "match applies to winogender only"),
+        (["--bbq-categories", "Martian"], "unknown BBQ category 'Martian'"),
+    ],
+)
+def test_cli_bad_input_is_one_line(flags, message, tiny_lm_dir: Path, data_dir: Path, tmp_path: Path, capsys):
+    from overseer.cli.main import main
+
+    code = main(["selfcorrect", "run", "--model", str(tiny_lm_dir), "--data-dir", str(data_dir),
+                 "--out", str(tmp_path), "--no-progress", *flags])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_cli_against_a_local_openai_compatible_server(tiny_lm, tiny_lm_dir: Path, data_dir: Path, tmp_path: Path,
+                                                      capsys, monkeypatch: pytest.MonkeyPatch):
+    from overseer.cli.main import main
+    from overseer.models import OpenAICompatServer
+
+    monkeypatch.setenv("OVERSEER_CACHE_DIR", str(tmp_path / "cache"))
+    argv = ["selfcorrect", "run", "--model", "tiny", "--suite", "bbq,winogender,law", "--conditions", "q,cot",
+            "--limit", "2", "--cot-max-new-tokens", "3", "--n-bootstrap", "20", "--data-dir", str(data_dir),
+            "--out", str(tmp_path / "runs"), "--endpoint-tokenizer", str(tiny_lm_dir), "--no-progress"]
+    with OpenAICompatServer(tiny_lm, model_name="tiny") as server:
+        code = main([*argv, "--endpoint", server.url])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert server.requests > 0
+        run_dir = Path(out.strip().splitlines()[-1].removeprefix("run: "))
+        records = _read_jsonl(run_dir / "records.jsonl")
+        assert len(records) == 2 * 2 + 2 * 2 + 2 * 2 * 2
+        assert all(r["status"] == "ok" for r in records)
+        config = json.loads((run_dir / "config.json").read_text())["config"]
+        assert config["model_identity"]["tiny"]["url"] == server.url
+        # an interrupted evaluation resumes from the cache: a forced rerun sends no new request
+        sent = server.requests
+        assert main([*argv, "--endpoint", server.url, "--force"]) == 0
+        assert server.requests == sent
+    # the endpoint's scores equal the same model evaluated locally with the same prompts
+    local_metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]["tiny"]
+    local = run(SelfCorrectConfig(models=(str(tiny_lm_dir),), suites=("winogender",), conditions=("q",),
+                                  data_dir=str(data_dir), runs_dir=str(tmp_path / "local"), limit=2,
+                                  n_bootstrap=20, progress=False))
+    remote_p = local_metrics["winogender"]["q"]["p_female"]["value"]
+    local_p = local.metrics[str(tiny_lm_dir)]["winogender"]["q"]["p_female"]["value"]
+    assert local_p == pytest.approx(remote_p, abs=1e-4)
+
+
+def test_config_validation():
+    with pytest.raises(OverseerError, match="no model"):
+        SelfCorrectConfig(models=())
+    with pytest.raises(OverseerError, match="bbq_per_cell must be at least 1"):
+        SelfCorrectConfig(bbq_per_cell=0)
+    cfg = SelfCorrectConfig(models="a,b", suites="bbq", conditions="q, if")
+    assert cfg.models == ("a", "b") and cfg.conditions == ("q", "if")
+    assert "batch_size" not in cfg.identity() and "progress" not in cfg.identity()
