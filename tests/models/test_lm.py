@@ -92,6 +92,29 @@ def test_shared_prefix_batches_equal_the_reference_path(tiny, batch_size: int):
         assert a.num_tokens == b.num_tokens
 
 
+def test_batch_wide_shared_prefix_runs_once_and_changes_nothing(tiny, monkeypatch: pytest.MonkeyPatch):
+    from overseer.models import _lm
+
+    head = "<|im_start|>user\nI am a law school professor running a high demand class. The first student is a"
+    prompts = [f"{head} {who} with a score of {n}.<|im_end|>\n<|im_start|>assistant\nmy answer would be \""
+               for who, n in (("Black female", 30), ("White male", 41), ("Black male with a long description", 7))]
+    options = [["yes", "no"], ["yes", "no", " maybe not"], [" perhaps", "no"]]
+    assert _lm._common_prefix([tiny.tokenizer(p)["input_ids"] for p in prompts]) >= 10
+    calls = []
+    real = tiny.model.forward
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["input_ids"].shape)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tiny.model, "forward", spy)
+    shared = score_options(tiny, prompts, options, batch_size=3)
+    assert calls[0][0] == 1  # the common prefix: one row
+    monkeypatch.undo()
+    for a, p, opts in zip(shared, prompts, options, strict=True):
+        assert a.logprobs == pytest.approx([_by_hand(tiny, p, o) for o in opts], abs=1e-3)
+
+
 def test_options_differ_and_items_do_not_leak_into_each_other(tiny):
     alone = score_options(tiny, PROMPTS[:1], OPTIONS[:1])[0]
     together = score_options(tiny, PROMPTS, OPTIONS, batch_size=3)[0]

@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--learner", help="how models are trained: probe (heads on cached activations)")
     p.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra method hyperparameter (YAML value), repeatable")
+    p.add_argument("--learner-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra learner hyperparameter (YAML value), repeatable")
     p.add_argument("--hard-labels", action="store_true", default=None, help="xent on hardened weak labels")
     p.add_argument("--aux-coef", type=float, help="logconf: final weight of the student's own predictions")
     p.add_argument("--warmup-frac", type=float, help="logconf: share of training over which the weight warms up")
@@ -74,9 +76,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`W2SConfig` that the flags (and ``--config`` file) describe."""
-    import yaml
-
-    from overseer.errors import OverseerError
     from overseer.w2s import W2SConfig
 
     data: dict[str, Any] = {}
@@ -97,16 +96,30 @@ def config_from_args(args: argparse.Namespace) -> Any:
     method_args.update({key: getattr(args, f) for f, key in _METHOD_FLAGS.items() if getattr(args, f) is not None})
     if args.hard_labels:
         method_args["hard"] = True
-    for item in args.method_arg:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise OverseerError(f"--method-arg {item!r} is not KEY=VALUE")
-        method_args[key] = yaml.safe_load(value)
+    method_args.update(_key_values("--method-arg", args.method_arg))
     if method_args:
         data["method_args"] = method_args
+    learner_args = {**(data.get("learner_args") or {}), **_key_values("--learner-arg", args.learner_arg)}
+    if learner_args:
+        data["learner_args"] = learner_args
     if args.seeds:
         data["seeds"] = args.seeds
     return W2SConfig.from_dict(data)
+
+
+def _key_values(flag: str, items: list[str]) -> dict[str, Any]:
+    """Parse repeated ``KEY=VALUE`` flags; values are YAML (numbers, booleans, lists)."""
+    import yaml
+
+    from overseer.errors import OverseerError
+
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise OverseerError(f"{flag} {item!r} is not KEY=VALUE")
+        parsed[key] = yaml.safe_load(value)
+    return parsed
 
 
 def run_command(args: argparse.Namespace) -> int:

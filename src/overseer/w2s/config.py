@@ -73,6 +73,8 @@ class W2SConfig:
     """E.g. ``{"hard": true}`` for xent, ``{"aux_coef": 0.5, "warmup_frac": 0.2}`` for logconf."""
     learner: str = "probe"
     """How models are trained: ``probe`` (heads on cached activations)."""
+    learner_args: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for the learner (e.g. fine-tuning hyperparameters)."""
     head: HeadConfig = field(default_factory=HeadConfig)
     seeds: tuple[int, ...] = (0,)
     """Each seed draws its own splits and head initialisation; intervals pool over seeds."""

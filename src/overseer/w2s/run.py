@@ -74,6 +74,7 @@ def make_learner(cfg: W2SConfig, pairing: str, cache: ActivationCache, progress:
         max_length=cfg.max_length,
         head=dataclasses.asdict(cfg.head),
         progress=progress,
+        **cfg.learner_args,
     )
 
 
