@@ -14,8 +14,26 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _tiny_args(tiny_encoder: Path, tiny_causal: Path, out: Path) -> list[str]:
-    return ["w2s", "run", "--weak", str(tiny_encoder), "--strong", str(tiny_causal), "--data-limit", "600",
-            "--n-train", "120", "--n-test", "100", "--epochs", "3", "--n-bootstrap", "100", "--out", str(out)]
+    return [
+        "w2s",
+        "run",
+        "--weak",
+        str(tiny_encoder),
+        "--strong",
+        str(tiny_causal),
+        "--data-limit",
+        "600",
+        "--n-train",
+        "120",
+        "--n-test",
+        "100",
+        "--epochs",
+        "3",
+        "--n-bootstrap",
+        "100",
+        "--out",
+        str(out),
+    ]
 
 
 def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
@@ -25,8 +43,9 @@ def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     return err[0]
 
 
-def test_cli_run_prints_accuracies_pgr_and_path(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_run_prints_accuracies_pgr_and_path(
+    tiny_encoder: Path, tiny_causal: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(_tiny_args(tiny_encoder, tiny_causal, tmp_path)) == 0
     out = capsys.readouterr().out
     assert "weak " in out and "student " in out and "ceiling " in out and "PGR" in out
@@ -58,15 +77,20 @@ def test_cli_flags_override_yaml_config(tmp_path: Path) -> None:
         (["--n-train", "50000"], "too small for splits of [50000, 50000, 1000]"),
     ],
 )
-def test_bad_input_is_one_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_bad_input_is_one_line(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert expected in _error_line(capsys, ["w2s", "run", "--out", str(tmp_path), *argv])
 
 
-def test_unknown_hub_model_offline_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_hub_model_offline_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    line = _error_line(capsys, ["w2s", "run", "--out", str(tmp_path), "--weak", "smollm2-135m-l99",
-                                "--n-train", "100", "--n-test", "100"])
+    line = _error_line(
+        capsys,
+        ["w2s", "run", "--out", str(tmp_path), "--weak", "smollm2-135m-l99", "--n-train", "100", "--n-test", "100"],
+    )
     assert "cannot load model 'smollm2-135m-l99'" in line and "smollm2-135m-l8" in line
 
 
@@ -76,15 +100,31 @@ def test_bad_config_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert "is not valid YAML" in _error_line(capsys, ["w2s", "run", "--config", str(bad_yaml)])
     unknown_key = tmp_path / "unknown.yaml"
     unknown_key.write_text("n_trian: 10\n")
-    assert "unknown config option 'n_trian'; allowed: " in _error_line(capsys, ["w2s", "run", "--config", str(unknown_key)])
+    assert "unknown config option 'n_trian'; allowed: " in _error_line(
+        capsys, ["w2s", "run", "--config", str(unknown_key)]
+    )
     missing = str(tmp_path / "missing.yaml")
     assert "does not exist" in _error_line(capsys, ["w2s", "run", "--config", missing])
 
 
 def test_missing_field_in_local_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    line = _error_line(capsys, ["w2s", "run", "--out", str(tmp_path), "--dataset", "local",
-                                "--data-path", str(SHARED / "cosmos_qa" / "valid.csv"),
-                                "--text-field", "context", "--label-field", "answer"])
+    line = _error_line(
+        capsys,
+        [
+            "w2s",
+            "run",
+            "--out",
+            str(tmp_path),
+            "--dataset",
+            "local",
+            "--data-path",
+            str(SHARED / "cosmos_qa" / "valid.csv"),
+            "--text-field",
+            "context",
+            "--label-field",
+            "answer",
+        ],
+    )
     assert "'answer'" in line and "label" in line
 
 
@@ -95,8 +135,9 @@ def test_ctrl_c_leaves_no_half_written_run(tiny_encoder: Path, tiny_causal: Path
     argv = _tiny_args(tiny_encoder, tiny_causal, out)
     argv[argv.index("--n-bootstrap") + 1] = "1000000"
     env = {**os.environ, "OVERSEER_ACTIVATION_CACHE_DIR": str(cache)}
-    proc = subprocess.Popen([sys.executable, "-m", "overseer", *argv], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "overseer", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 120
     while time.time() < deadline and len(list(cache.rglob("*.npy"))) < 6:
         time.sleep(0.2)
@@ -117,8 +158,9 @@ def test_models_and_datasets_list_offline_entries(capsys: pytest.CaptureFixture[
     assert "geo_facts" in capsys.readouterr().out
 
 
-def test_runs_compare_shows_differences(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_runs_compare_shows_differences(
+    tiny_encoder: Path, tiny_causal: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     names = []
     for method in ("xent", "logconf"):
         assert main([*_tiny_args(tiny_encoder, tiny_causal, tmp_path), "--method", method]) == 0

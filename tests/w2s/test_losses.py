@@ -67,5 +67,5 @@ def test_logconf_lets_confident_student_disagree_with_weak_labels() -> None:
 
 
 def test_unknown_loss_is_a_clear_error() -> None:
-    with pytest.raises(OverseerError, match="unknown w2s loss 'mse'; allowed: logconf, xent"):
+    with pytest.raises(OverseerError, match="unknown w2s loss .mse.; allowed: logconf, product, xent"):
         make_loss("mse")

@@ -72,6 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="runs directory (default: ./runs)")
     p.add_argument("--force", action="store_true", help="recompute even if this exact run is finished")
     p.set_defaults(func=run_command)
+    register_sweep(w2s_sub)
+    register_report(w2s_sub)
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -135,4 +137,56 @@ def run_command(args: argparse.Namespace) -> int:
     print(f"weak-label accuracy {agreement['weak_label_accuracy']:.3f}; "
           f"student agrees with weak on {agreement['student_vs_weak_test']:.1%} of test")
     print(f"run: {result.path}")
+    return 0
+
+
+def register_sweep(w2s_sub: argparse._SubParsersAction) -> None:
+    """Add ``overseer w2s sweep``."""
+    p = w2s_sub.add_parser(
+        "sweep",
+        help="every weak < strong pair of a model ladder, over datasets, methods and seeds, with job reuse",
+        description="Python equivalent: overseer.w2s.sweep.sweep(SweepConfig.from_yaml(...), out=..., ray=...). "
+        "Rerunning a killed sweep resumes it: finished jobs are loaded, never recomputed.",
+    )
+    p.add_argument("--config", required=True, help="sweep YAML (ladder, datasets, methods, seeds, shared options)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run each job as a Ray task: alone, on a local Ray instance; with ADDRESS, on that cluster")
+    p.add_argument("--out", help="runs directory (default: ./runs)")
+    p.set_defaults(func=sweep_command)
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """Run or resume the sweep, then print what was computed, reused and failed."""
+    from overseer.w2s.sweep import SweepConfig, sweep
+
+    cfg = SweepConfig.from_yaml(args.config)
+    result = sweep(cfg, out=args.out, ray=args.ray)
+    print(f"sweep {cfg.name}: {len(result.computed)} jobs computed, {len(result.loaded)} reused, "
+          f"{len(result.failures)} failed; {len(result.runs)} runs in {result.seconds:.1f}s")
+    for failure in result.failures:
+        print(f"FAILED {failure['job']}: {failure['error']}")
+    print(f"sweep: {result.path}")
+    print(f"report: overseer w2s report {result.path}")
+    return 0 if result.ok else 1
+
+
+def register_report(w2s_sub: argparse._SubParsersAction) -> None:
+    """Add ``overseer w2s report``."""
+    p = w2s_sub.add_parser(
+        "report",
+        help="plots (PNG) and a Markdown table of w2s runs, sweeps or runs directories",
+        description="Python equivalent: overseer.w2s.report.write_report([...], out=...)",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUNS", help="run directories, sweep directories or runs directories")
+    p.add_argument("--out", help="report directory (default: <first argument>/report, or ./w2s-report for a run)")
+    p.set_defaults(func=report_command)
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Write the report and list its files."""
+    from overseer.w2s.report import write_report
+
+    files = write_report(args.runs, out=args.out)
+    for path in files:
+        print(path)
     return 0

@@ -22,7 +22,9 @@ class DatasetInfo:
     source: str
 
 
-def dataset(name: str, *, offline: bool, description: str, source: str) -> Callable[[Callable[..., BinaryDataset]], Callable[..., BinaryDataset]]:
+def dataset(
+    name: str, *, offline: bool, description: str, source: str
+) -> Callable[[Callable[..., BinaryDataset]], Callable[..., BinaryDataset]]:
     """Register a dataset loader under ``name``.
 
     The loader takes keyword arguments (``path``, ``limit``, ``seed``, ...) and returns a

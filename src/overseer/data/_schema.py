@@ -54,7 +54,9 @@ class BinaryDataset:
         return [ex.label for ex in self.examples]
 
 
-def make_dataset(name: str, examples: Sequence[Example], pairing: Pairing = "single", source: str = "") -> BinaryDataset:
+def make_dataset(
+    name: str, examples: Sequence[Example], pairing: Pairing = "single", source: str = ""
+) -> BinaryDataset:
     """Build a dataset, checking ids are unique and labels are 0/1."""
     from overseer.errors import OverseerError
 

@@ -131,7 +131,9 @@ def w2s_splits(
     """Split ``dataset`` into weak-train (``n_train``), weak-label (``n_label``, default ``n_train``) and test."""
     weak_train, weak_label, test = split_dataset(dataset, [n_train, n_label or n_train, n_test], seed=seed)
     return W2SSplits(
-        weak_train=LabeledSplit("weak_train", weak_train.ids, weak_train.texts, weak_train.text_pairs, weak_train.labels),
+        weak_train=LabeledSplit(
+            "weak_train", weak_train.ids, weak_train.texts, weak_train.text_pairs, weak_train.labels
+        ),
         weak_label=UnlabeledSplit("weak_label", weak_label.ids, weak_label.texts, weak_label.text_pairs),
         test=LabeledSplit("test", test.ids, test.texts, test.text_pairs, test.labels),
         _weak_label_truth=weak_label.labels,

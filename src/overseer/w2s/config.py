@@ -54,9 +54,10 @@ class W2SConfig:
     """Weak supervisor: a ladder rung, packaged short name, hub id, local dir or .gguf file."""
     strong: str = "smollm2-135m"
     """Strong student and ceiling model."""
-    weak_layer: int = -1
-    strong_layer: int = -1
-    """Which hidden layer to probe (0 = embeddings, -1 = the model's last block)."""
+    weak_layer: int | None = None
+    strong_layer: int | None = None
+    """Hidden layer to probe (0 = embeddings, -1 = the last block); default: the ladder rung's
+    probe layer (16 for the full SmolLM2-135M, whose middle layers probe facts best), else -1."""
     weak_pooling: str | None = None
     strong_pooling: str | None = None
     """``last``, ``mean`` or ``first``; default: the rung's pooling, else ``mean`` for encoders and
@@ -83,15 +84,17 @@ class W2SConfig:
     """Batch size for feature extraction."""
     n_bootstrap: int = 1000
     device: str | None = None
+    trust_remote_code: bool = False
+    """Allow hub models to run their own Python code (off unless asked for)."""
 
     def __post_init__(self) -> None:
-        from overseer._registry import lookup
         from overseer.models import POOLINGS
+        from overseer.w2s.learners import learner_class
         from overseer.w2s.methods import method_names
 
         if self.method not in method_names():
             raise OverseerError(f"unknown method {self.method!r}; allowed: {', '.join(method_names())}")
-        lookup("w2s_learner", self.learner)
+        learner_class(self.learner)
         for name in ("weak_pooling", "strong_pooling"):
             value = getattr(self, name)
             if value is not None and value not in POOLINGS:
@@ -109,10 +112,22 @@ class W2SConfig:
         return d
 
     def identity(self) -> dict[str, Any]:
-        """The fields that change results: everything but where it runs."""
+        """The fields that change results, with model defaults (layer, pooling) filled in.
+
+        Where it runs (device, batch size) is left out; defaults are resolved so that a change of
+        a rung's default layer or pooling can never make an old run look current.
+        """
+        from overseer.w2s.learners import default_layer, default_pooling
+
         d = self.to_dict()
-        d.pop("device")
-        d.pop("batch_size")
+        for where_it_runs in ("device", "batch_size", "trust_remote_code"):
+            d.pop(where_it_runs)
+        for role in ("weak", "strong"):
+            model = d[role]
+            if d[f"{role}_layer"] is None:
+                d[f"{role}_layer"] = default_layer(model)
+            if d[f"{role}_pooling"] is None:
+                d[f"{role}_pooling"] = default_pooling(model)
         return d
 
     @classmethod

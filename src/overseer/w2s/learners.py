@@ -23,7 +23,9 @@ from overseer.models._load import model_kind
 class Predictor(Protocol):
     """A trained model: P(class 1) for every example of a split."""
 
-    def predict_proba(self, split: UnlabeledSplit) -> np.ndarray: ...
+    def predict_proba(self, split: UnlabeledSplit) -> np.ndarray:
+        """P(class 1) for each example of ``split``."""
+        ...
 
 
 class Learner(Protocol):
@@ -37,11 +39,18 @@ class Learner(Protocol):
         loss: str = "xent",
         loss_args: dict[str, Any] | None = None,
         seed: int = 0,
-    ) -> Predictor: ...
+    ) -> Predictor:
+        """Train ``model`` to predict ``targets`` on ``split``; return the trained predictor."""
+        ...
 
     def features(self, model: str, split: UnlabeledSplit) -> np.ndarray:
         """Pooled activations of ``model`` on ``split`` (methods that filter by similarity use them)."""
         ...
+
+
+def default_layer(model: str) -> int:
+    """The layer a model is probed at unless asked otherwise: the rung's, else the last."""
+    return LADDER[model].layer if model in LADDER else -1
 
 
 def default_pooling(model: str) -> str:
@@ -79,7 +88,7 @@ class ProbeLearner:
     def __init__(
         self,
         cache: ActivationCache,
-        layers: dict[str, int] | None = None,
+        layers: dict[str, int | None] | None = None,
         poolings: dict[str, str | None] | None = None,
         pairing: str = "single",
         max_length: int = 512,
@@ -93,7 +102,7 @@ class ProbeLearner:
         self.max_length = max_length
         self.head = head or {}
         self.progress = progress
-        self._memo: dict[tuple[str, str, int], np.ndarray] = {}
+        self._rows: dict[str, dict[tuple[str, str | None], np.ndarray]] = {}
 
     def pooling(self, model: str) -> str:
         """The pooling used for ``model``."""
@@ -103,13 +112,19 @@ class ProbeLearner:
 
     def features(self, model: str, split: UnlabeledSplit) -> np.ndarray:
         """Pooled activations (n, d) of ``model`` for ``split``, computed once and cached."""
-        key = (model, split.name, hash((split.ids, split.texts, split.text_pairs)))
-        if key not in self._memo:
-            self._memo[key] = self._features(model, split)
-        return self._memo[key]
+        # Rows are remembered per text, so a subset of a split seen before (methods that filter or
+        # chunk the student split) is gathered from memory instead of embedded again.
+        rows = self._rows.setdefault(model, {})
+        keys = list(zip(split.texts, split.text_pairs or [None] * len(split.texts), strict=True))
+        if keys and all(key in rows for key in keys):
+            return np.stack([rows[key] for key in keys])
+        features = self._features(model, split)
+        rows.update(zip(keys, features, strict=True))
+        return features
 
     def _features(self, model: str, split: UnlabeledSplit) -> np.ndarray:
-        layer = self.layers.get(model, -1)
+        layer = self.layers.get(model)
+        layer = default_layer(model) if layer is None else layer
 
         def get(texts: Sequence[str], pairs: Sequence[str] | None) -> np.ndarray:
             return self.cache.features(
@@ -146,6 +161,8 @@ def learner(name: str) -> Callable[[type], type]:
 
 def learner_class(name: str) -> type:
     """The learner class registered as ``name``."""
+    from overseer.w2s import finetune  # noqa: F401  (registers "finetune"; imported here to keep imports cheap)
+
     return lookup("w2s_learner", name)
 
 

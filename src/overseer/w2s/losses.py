@@ -20,7 +20,9 @@ Loss = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]
 WarmupSchedule = Literal["linear", "reference"]
 
 
-def confidence_coefficient(step_frac: float, aux_coef: float, warmup_frac: float, schedule: WarmupSchedule = "linear") -> float:
+def confidence_coefficient(
+    step_frac: float, aux_coef: float, warmup_frac: float, schedule: WarmupSchedule = "linear"
+) -> float:
     """Weight of the student's own hardened predictions at ``step_frac`` of training.
 
     ``linear`` rises linearly from 0 to ``aux_coef`` over the first ``warmup_frac`` of training,
@@ -61,6 +63,7 @@ class CrossEntropy:
     hard: bool = False
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        """Mean cross-entropy of ``logits`` against the (optionally hardened) weak labels."""
         if self.hard:
             targets = F.one_hot(targets.argmax(-1), 2).float()
         return soft_cross_entropy(logits, targets)
@@ -81,6 +84,7 @@ class AuxConfidence:
     schedule: WarmupSchedule = "linear"
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        """Cross-entropy against the weak labels mixed with the student's own hardened predictions."""
         coef = confidence_coefficient(step_frac, self.aux_coef, self.warmup_frac, self.schedule)
         probs_pos = torch.softmax(logits.float(), dim=-1)[:, 1]
         positive_share = float(targets[:, 1].mean())
@@ -108,3 +112,40 @@ def make_loss(name: str, **kwargs: object) -> Loss:
 def loss_names() -> list[str]:
     """Names of the registered losses."""
     return names("w2s_loss")
+
+
+@dataclass(frozen=True)
+class ProductLoss:
+    """The product loss of the public weak-to-strong reference code (Burns et al. 2023, openai/weak-to-strong).
+
+    The target is the normalised product of the two experts, ``weak ** alpha * student ** beta``
+    (a product of experts: both must agree for a class to keep its mass), detached, and the
+    student is trained by cross-entropy towards it. In log space, per example:
+    ``target = softmax(alpha * log(weak) + beta * log_softmax(logits))``. Weak probabilities are
+    floored at 1e-12, so hard 0/1 labels give a finite target (the weak expert then decides).
+
+    ``warmup_frac`` is an addition: ``beta`` rises linearly from 0 over that share of training, so
+    a freshly initialised student's arbitrary predictions do not sharpen the target at the start.
+    The reference code accepts a ``warmup_frac`` but ignores it; the default 0 reproduces it.
+    """
+
+    alpha: float = 1.0
+    beta: float = 1.0
+    warmup_frac: float = 0.0
+
+    def targets(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        """The (batch, 2) product-of-experts target the student is pulled towards (no gradient)."""
+        ramp = 1.0 if self.warmup_frac <= 0 else min(1.0, step_frac / self.warmup_frac)
+        log_weak = torch.log(targets.float().clamp_min(1e-12))
+        log_student = F.log_softmax(logits.float(), dim=-1)
+        return torch.softmax(self.alpha * log_weak + self.beta * ramp * log_student, dim=-1).detach()
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        """Cross-entropy of ``logits`` towards the product target."""
+        return soft_cross_entropy(logits, self.targets(logits, targets, step_frac))
+
+
+@register("w2s_loss", "product")
+def product(alpha: float = 1.0, beta: float = 1.0, warmup_frac: float = 0.0) -> Loss:
+    """The product loss: cross-entropy towards ``weak ** alpha * student ** beta``, normalised."""
+    return ProductLoss(alpha=alpha, beta=beta, warmup_frac=warmup_frac)

@@ -40,7 +40,9 @@ def w2s_metrics(predictions: pd.DataFrame, n_resamples: int = 1000, seed: int = 
             out.append((student - weak) / gap if gap > 0 else float("nan"))
         return out
 
-    samples = bootstrap(statistic, len(test), n_resamples, seed, groups=test["seed"].to_numpy() if n_seeds > 1 else None)
+    samples = bootstrap(
+        statistic, len(test), n_resamples, seed, groups=test["seed"].to_numpy() if n_seeds > 1 else None
+    )
     result: dict[str, Any] = {role: {} for role in ROLES}
     column = 0
     for metric in METRICS:
@@ -50,11 +52,18 @@ def w2s_metrics(predictions: pd.DataFrame, n_resamples: int = 1000, seed: int = 
             column += 1
     result["pgr"] = {}
     for metric in METRICS:
-        value, reason = pgr(result["weak"][metric]["value"], result["student"][metric]["value"], result["ceiling"][metric]["value"])
+        value, reason = pgr(
+            result["weak"][metric]["value"], result["student"][metric]["value"], result["ceiling"][metric]["value"]
+        )
         low, high = interval(samples[:, column]) if value is not None else (None, None)
         undefined_share = float(np.mean(~np.isfinite(samples[:, column])))
-        result["pgr"][metric] = {"value": value, "ci_low": low, "ci_high": high, "reason": reason,
-                                 "undefined_resample_share": undefined_share}
+        result["pgr"][metric] = {
+            "value": value,
+            "ci_low": low,
+            "ci_high": high,
+            "reason": reason,
+            "undefined_resample_share": undefined_share,
+        }
         column += 1
 
     label_rows = predictions[predictions["split"] == "weak_label"]

@@ -1,10 +1,12 @@
 """Run one weak-to-strong experiment end to end, reading top to bottom like a script.
 
 1. Load the dataset and draw, for each seed, weak-train / weak-label / test splits.
-2. Weak model: the learner (default: a probe on cached activations) fits it on weak-train
-   ground truth; it labels the weak-label split with soft labels.
-3. Strong student: the chosen method trains the strong model from those weak labels only.
-4. Strong ceiling: the strong model fitted on weak-train ground truth.
+2. Weak job: the learner (default: a probe on cached activations) fits the weak model on
+   weak-train ground truth; it labels the weak-label split with soft labels.
+3. Student job: the chosen method trains the strong model from those weak labels only.
+4. Ceiling job: the strong model fitted on weak-train ground truth.
+   Each job is content-hashed and kept in the runs directory's job store (``overseer.w2s.jobs``),
+   so any run or sweep that needs a finished job loads it instead of training it again.
 5. Score all three on the test split: accuracy, AUROC, PGR, with bootstrap intervals.
 6. Write the run directory (config, versions, metrics, predictions, plot) and index it.
 """
@@ -29,6 +31,7 @@ from overseer.data._splits import LabeledSplit, W2SSplits, w2s_splits
 from overseer.models import ActivationCache, resolve_model
 from overseer.results import RunWriter, index_run, is_finished, run_path
 from overseer.w2s.config import W2SConfig
+from overseer.w2s.jobs import Job, JobStore
 from overseer.w2s.learners import Learner, learner_class
 from overseer.w2s.methods import StudentContext, make_method
 from overseer.w2s.metrics import w2s_metrics
@@ -63,7 +66,8 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-def make_learner(cfg: W2SConfig, pairing: str, cache: ActivationCache, progress: Callable[[int], None] | None) -> Learner:
+def make_learner(cfg: W2SConfig, pairing: str, cache: ActivationCache,
+                 progress: Callable[[int], None] | None) -> Learner:
     """The learner ``cfg`` asks for, set up with its layers, poolings and head settings."""
     cls = learner_class(cfg.learner)
     return cls(
@@ -78,24 +82,70 @@ def make_learner(cfg: W2SConfig, pairing: str, cache: ActivationCache, progress:
     )
 
 
-def _run_seed(cfg: W2SConfig, dataset: BinaryDataset, seed: int, learner: Learner) -> pd.DataFrame:
-    splits: W2SSplits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=seed, n_label=cfg.n_label)
+def seed_jobs(cfg: W2SConfig, seed: int, dataset_fingerprint: str, weak_args: dict[str, Any] | None = None,
+              strong_args: dict[str, Any] | None = None) -> tuple[Job, Job, Job]:
+    """The weak, ceiling and student jobs of one seed (learner args default to ``cfg.learner_args``)."""
+    weak_args = cfg.learner_args if weak_args is None else weak_args
+    strong_args = cfg.learner_args if strong_args is None else strong_args
+    weak = Job("weak", cfg, seed, dataset_fingerprint, weak_args)
+    ceiling = Job("ceiling", cfg, seed, dataset_fingerprint, strong_args)
+    student = Job("student", cfg, seed, dataset_fingerprint, strong_args, weak_key=weak.key)
+    return weak, ceiling, student
+
+
+def compute_job(job: Job, dataset: BinaryDataset, learner: Learner, weak_labels: np.ndarray | None = None
+                ) -> dict[str, np.ndarray]:
+    """Train what ``job`` asks for; return its P(class 1) on the student split and the test split.
+
+    Weak and ceiling models fit weak-train ground truth. The student sees its split only as an
+    :class:`UnlabeledSplit` with ``weak_labels`` (the weak job's ``weak_label`` output): never its truth.
+    """
+    cfg = job.cfg
+    splits: W2SSplits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=job.seed, n_label=cfg.n_label)
     train, label, test = splits.weak_train, splits.weak_label, splits.test
+    if job.kind == "student":
+        if weak_labels is None:
+            raise ValueError("a student job needs its weak job's labels")
+        method = make_method(cfg.method, **cfg.method_args)
+        model = method.train_student(StudentContext(cfg.strong, cfg.weak, label, weak_labels, train, learner, job.seed))
+    else:
+        model = learner.fit(job.model, train, train.labels, seed=job.seed)
+    return {"weak_label": model.predict_proba(label), "test": model.predict_proba(test)}
 
-    weak = learner.fit(cfg.weak, train, train.labels, seed=seed)
-    weak_labels = weak.predict_proba(label)  # soft labels: all the student learns from
-    method = make_method(cfg.method, **cfg.method_args)
-    student = method.train_student(StudentContext(cfg.strong, cfg.weak, label, weak_labels, train, learner, seed))
-    ceiling = learner.fit(cfg.strong, train, train.labels, seed=seed)
 
-    test_frame = _predictions(seed, test, {
-        "weak": weak.predict_proba(test), "student": student.predict_proba(test), "ceiling": ceiling.predict_proba(test),
-    })
+def _outputs(store: JobStore, job: Job, force: bool, compute: Callable[[], dict[str, np.ndarray]],
+             counts: dict[str, int], finished: list[tuple[Job, dict[str, np.ndarray], float]]) -> dict[str, np.ndarray]:
+    """Load a finished job from the store, or compute it and queue it for the store."""
+    if not force and store.has(job.key):
+        counts["loaded"] += 1
+        return store.load(job.key)
+    started = time.perf_counter()
+    outputs = compute()
+    finished.append((job, outputs, time.perf_counter() - started))
+    counts["computed"] += 1
+    return outputs
+
+
+def _run_seed(cfg: W2SConfig, dataset: BinaryDataset, seed: int, learner: Learner, store: JobStore, force: bool,
+              counts: dict[str, int], finished: list[tuple[Job, dict[str, np.ndarray], float]]) -> pd.DataFrame:
+    weak, ceiling, student = seed_jobs(cfg, seed, dataset.fingerprint())
+    weak_out = _outputs(store, weak, force, lambda: compute_job(weak, dataset, learner), counts, finished)
+    # The weak labels are all the student learns from.
+    student_out = _outputs(store, student, force,
+                           lambda: compute_job(student, dataset, learner, weak_out["weak_label"]), counts, finished)
+    ceiling_out = _outputs(store, ceiling, force, lambda: compute_job(ceiling, dataset, learner), counts, finished)
+    return seed_predictions(cfg, dataset, seed, {"weak": weak_out, "student": student_out, "ceiling": ceiling_out})
+
+
+def seed_predictions(cfg: W2SConfig, dataset: BinaryDataset, seed: int,
+                     outputs: dict[str, dict[str, np.ndarray]]) -> pd.DataFrame:
+    """The prediction rows of one seed from its three jobs' outputs (keyed by role)."""
+    splits: W2SSplits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=seed, n_label=cfg.n_label)
+    test_frame = _predictions(seed, splits.test, {role: outputs[role]["test"] for role in ROLES})
     # Only now, with every model trained, is the student split's ground truth read: to score weak labels.
+    label = splits.weak_label
     truth = LabeledSplit(label.name, label.ids, label.texts, label.text_pairs, splits.weak_label_truth_for_metrics())
-    label_frame = _predictions(seed, truth, {
-        "weak": weak_labels, "student": student.predict_proba(label), "ceiling": ceiling.predict_proba(label),
-    })
+    label_frame = _predictions(seed, truth, {role: outputs[role]["weak_label"] for role in ROLES})
     return pd.concat([test_frame, label_frame], ignore_index=True)
 
 
@@ -130,16 +180,34 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
     for model in (cfg.weak, cfg.strong):
         resolve_model(model)  # an unknown name fails now, not after the dataset is loaded
     dataset = load_dataset(cfg.dataset, **cfg.dataset_args)
-    cache = cache or ActivationCache(device=cfg.device, batch_size=cfg.batch_size)
+    cache = cache or ActivationCache(device=cfg.device, batch_size=cfg.batch_size,
+                                     trust_remote_code=cfg.trust_remote_code)
+    store = JobStore(out)
+    counts = {"computed": 0, "loaded": 0}
+    finished: list[tuple[Job, dict[str, np.ndarray], float]] = []
     frames = []
     with tqdm(desc="activations", unit="text", leave=False, disable=None) as bar:  # no bar when not a TTY
         learner = make_learner(cfg, dataset.pairing, cache, progress=bar.update)
         for seed in cfg.seeds:
             bar.set_description(f"seed {seed}: activations")
-            frames.append(_run_seed(cfg, dataset, seed, learner))
-    predictions = pd.concat(frames, ignore_index=True)
+            frames.append(_run_seed(cfg, dataset, seed, learner, store, force, counts, finished))
+    timing = {"seconds": round(time.perf_counter() - started, 2), "activation_cache": dict(cache.stats),
+              "jobs": counts}
+    result = write_run(cfg, identity, out, dataset, pd.concat(frames, ignore_index=True), timing)
+    # A single run is one unit: its jobs join the store only once it is published, so an
+    # interrupted run leaves nothing behind (a sweep, by contrast, stores each job as it ends).
+    for job, outputs, seconds in finished:
+        store.save(job, outputs, seconds)
+    return result
+
+
+def write_run(cfg: W2SConfig, identity: dict[str, Any], out: str | Path | None, dataset: BinaryDataset,
+              predictions: pd.DataFrame, timing: dict[str, Any]) -> W2SResult:
+    """Score ``predictions`` and publish the run directory of ``identity``; shared by runs and sweeps."""
+    import matplotlib.pyplot as plt  # after overseer.w2s.plots chose the Agg backend
+    path = run_path("w2s", identity, out)
     metrics = w2s_metrics(predictions, n_resamples=cfg.n_bootstrap)
-    metrics["timing"] = {"seconds": round(time.perf_counter() - started, 2), "activation_cache": dict(cache.stats)}
+    metrics["timing"] = timing
     metrics["dataset"] = {"name": dataset.name, "fingerprint": dataset.fingerprint(), "size": len(dataset),
                           "pairing": dataset.pairing}
 
@@ -154,11 +222,12 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
         "pgr": metrics["pgr"]["accuracy"]["value"],
     }
     with RunWriter("w2s", identity, out) as writer:
-        resolved = {**cfg.to_dict(), "weak_pooling": learner.pooling(cfg.weak), "strong_pooling": learner.pooling(cfg.strong)}
+        resolved = {**cfg.to_dict(), **identity}
         writer.write_json("resolved_config.json", resolved)
         predictions.to_parquet(writer.file("predictions.parquet"), index=False)
         fig = plot_accuracies(metrics, title=f"{cfg.dataset}: {cfg.weak} → {cfg.strong} ({cfg.method})")
         fig.savefig(writer.file("accuracy.png"), dpi=120, bbox_inches="tight")
+        plt.close(fig)
         writer.write_json("summary.json", summary)
         writer.write_json("metrics.json", metrics)
     created = summary.pop("created")

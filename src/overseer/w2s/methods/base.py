@@ -35,7 +35,9 @@ class StudentContext:
 class Method(Protocol):
     """A weak-to-strong method: ``train_student(ctx)`` returns the trained student."""
 
-    def train_student(self, ctx: StudentContext) -> Predictor: ...
+    def train_student(self, ctx: StudentContext) -> Predictor:
+        """Train and return the strong student from ``ctx``'s weak labels."""
+        ...
 
 
 def w2s_method(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:

@@ -1,0 +1,259 @@
+"""The paper's views of many weak-to-strong runs: accuracy against strong-model size, PGR by method, a table.
+
+Input is any mix of run directories, sweep directories (``sweep-<name>/``) and runs directories.
+Everything is computed from what the runs wrote (``config.json``, ``metrics.json``); plots are
+functions of DataFrames that return a matplotlib Figure, so notebooks can call them too.
+Across seeds and pairs, PGR is summarised by its median with a 95% bootstrap interval that
+resamples pairs, then seeds within each pair.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from overseer.errors import OverseerError
+from overseer.results import bootstrap, interval, is_finished, pgr
+from overseer.w2s.plots import COLORS, plt
+
+ROLES = ("weak", "student", "ceiling")
+
+
+# --- loading ---------------------------------------------------------------------------------
+def find_runs(paths: Iterable[str | Path]) -> tuple[list[Path], list[str] | None]:
+    """Finished w2s run directories under ``paths``, and the ladder order if a sweep names one."""
+    runs: list[Path] = []
+    ladder: list[str] | None = None
+    for raw in paths:
+        path = Path(raw)
+        if is_finished(path):
+            runs.append(path)
+        elif (path / "sweep.json").is_file():
+            record = json.loads((path / "sweep.json").read_text())
+            ladder = ladder or list(record.get("full_config", record["config"]).get("ladder", [])) or None
+            summary = path / "summary.json"
+            names = json.loads(summary.read_text())["runs"] if summary.is_file() else []
+            runs.extend(path.parent / n for n in names if is_finished(path.parent / n))
+        elif path.is_dir():
+            runs.extend(sorted(p for p in path.iterdir() if p.name.startswith("w2s-") and is_finished(p)))
+        else:
+            raise OverseerError(f"{str(path)!r} is not a run, sweep or runs directory")
+    unique = list(dict.fromkeys(p.resolve() for p in runs))
+    if not unique:
+        raise OverseerError(f"no finished w2s runs under {', '.join(map(str, paths))}; run `overseer w2s sweep` first")
+    return unique, ladder
+
+
+def _method_label(cfg: dict[str, Any]) -> str:
+    args = ", ".join(f"{k}={v}" for k, v in sorted((cfg.get("method_args") or {}).items()))
+    return f"{cfg['method']}({args})" if args else cfg["method"]
+
+
+def load_runs(runs: Sequence[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two tables: one row per run (pooled estimates with intervals), one per (run, seed)."""
+    rows, seed_rows = [], []
+    for path in runs:
+        cfg = json.loads((path / "config.json").read_text())["config"]
+        if "weak" not in cfg or "strong" not in cfg:
+            continue  # another pillar's run
+        metrics = json.loads((path / "metrics.json").read_text())
+        base = {"run": path.name, "dataset": cfg["dataset"], "weak": cfg["weak"], "strong": cfg["strong"],
+                "method": _method_label(cfg)}
+        row: dict[str, Any] = {**base, "seeds": metrics.get("n_seeds", 1)}
+        for role in ROLES:
+            acc = metrics[role]["accuracy"]
+            row |= {f"{role}_acc": acc["value"], f"{role}_lo": acc["ci_low"], f"{role}_hi": acc["ci_high"]}
+        p = metrics["pgr"]["accuracy"]
+        row |= {"pgr": p["value"], "pgr_lo": p["ci_low"], "pgr_hi": p["ci_high"]}
+        rows.append(row)
+        for seed, accs in metrics["per_seed"].items():
+            value, _ = pgr(accs["weak"], accs["student"], accs["ceiling"])
+            seed_rows.append({**base, "seed": int(seed), **{f"{r}_acc": accs[r] for r in ROLES}, "pgr": value})
+    if not rows:
+        raise OverseerError("none of the given runs is a weak-to-strong run")
+    return pd.DataFrame(rows), pd.DataFrame(seed_rows)
+
+
+def ladder_order(pairs: pd.DataFrame, ladder: Sequence[str] | None = None) -> list[str]:
+    """Models weakest first: the sweep's ladder if known, else by how many models sit below each."""
+    models = list(dict.fromkeys([*pairs["weak"], *pairs["strong"]]))
+    if ladder:
+        known = [m for m in ladder if m in models]
+        return known + [m for m in models if m not in known]
+    below: dict[str, set[str]] = {m: set() for m in models}
+    for _ in models:  # transitive closure of "weak is below strong", at most len(models) rounds
+        for w, s in zip(pairs["weak"], pairs["strong"], strict=True):
+            below[s] |= {w} | below[w]
+    return sorted(models, key=lambda m: (len(below[m]), m))
+
+
+# --- summaries -------------------------------------------------------------------------------
+def median_interval(values: np.ndarray, groups: np.ndarray, n_resamples: int = 1000) -> tuple[float, Any, Any]:
+    """Median of ``values`` and its 95% interval, resampling groups (pairs) then members (seeds)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 1:
+        return float(values[0]), None, None
+    samples = bootstrap(lambda idx: float(np.median(values[idx])), len(values), n_resamples, 0,
+                        groups=groups if len(set(groups)) > 1 else None)
+    low, high = interval(samples[:, 0])
+    return float(np.median(values)), low, high
+
+
+def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, method): median PGR and student accuracy across pairs and seeds, with intervals."""
+    out = []
+    for (dataset, method), g in per_seed.groupby(["dataset", "method"], sort=True):
+        defined = g[g["pgr"].notna()]
+        pair = (defined["weak"] + " -> " + defined["strong"]).to_numpy()
+        row: dict[str, Any] = {"dataset": dataset, "method": method,
+                               "pairs": g[["weak", "strong"]].drop_duplicates().shape[0],
+                               "values": len(defined), "undefined": int(g["pgr"].isna().sum())}
+        if len(defined):
+            row["pgr"], row["pgr_lo"], row["pgr_hi"] = median_interval(defined["pgr"].to_numpy(), pair)
+        else:
+            row["pgr"] = row["pgr_lo"] = row["pgr_hi"] = None
+        row["student_acc"] = float(g["student_acc"].median())
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+# --- plots -----------------------------------------------------------------------------------
+def plot_accuracy_vs_strong(pairs: pd.DataFrame, order: Sequence[str], title: str = "") -> Figure:
+    """Test accuracy against strong-model size (ladder order), one panel per method.
+
+    Each weak model is one colour: a solid line of its students' accuracy over the strong models
+    above it (95% intervals), and a dashed line at its own accuracy. The black line is the ceiling.
+    """
+    methods = sorted(pairs["method"].unique())
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), sharey=True, squeeze=False)
+    x_of = {m: i for i, m in enumerate(order)}
+    cmap = plt.get_cmap("viridis")
+    weaks = [m for m in order if m in set(pairs["weak"])]
+    for ax, method in zip(axes[0], methods, strict=True):
+        g = pairs[pairs["method"] == method]
+        ceiling = g.groupby("strong")["ceiling_acc"].median().reindex([m for m in order if m in set(g["strong"])])
+        ax.plot([x_of[m] for m in ceiling.index], ceiling.to_numpy(), "-s", color=COLORS["ceiling"], label="ceiling")
+        for i, weak in enumerate(weaks):
+            color = cmap(i / max(1, len(weaks) - 1) * 0.85)
+            rows = g[g["weak"] == weak].assign(x=lambda d: d["strong"].map(x_of)).sort_values("x")
+            if rows.empty:
+                continue
+            err = [rows["student_acc"] - rows["student_lo"].fillna(rows["student_acc"]),
+                   rows["student_hi"].fillna(rows["student_acc"]) - rows["student_acc"]]
+            ax.errorbar(rows["x"], rows["student_acc"], yerr=err, fmt="-o", color=color, capsize=3,
+                        label=f"student of {_short(weak)}")
+            ax.axhline(float(rows["weak_acc"].median()), color=color, ls="--", lw=1)
+        ax.set_xticks(range(len(order)), [_short(m) for m in order], rotation=30, ha="right", fontsize=8)
+        ax.set_xlabel("strong model (ladder order)")
+        ax.set_title(method, fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0][0].set_ylabel("test accuracy (dashed: weak model)")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pgr_by_method(per_seed: pd.DataFrame, summary: pd.DataFrame, title: str = "") -> Figure:
+    """PGR of every (pair, seed) by method, with the median and its 95% interval across pairs and seeds."""
+    labels = list(dict.fromkeys(summary["dataset"] + " · " + summary["method"]))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.4 * len(labels) + 1.5), 3.6))
+    rng = np.random.default_rng(0)
+    for i, (_, row) in enumerate(summary.iterrows()):
+        g = per_seed[(per_seed["dataset"] == row["dataset"]) & (per_seed["method"] == row["method"])]
+        values = g["pgr"].dropna().to_numpy(dtype=float)
+        ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=14, alpha=0.5, color=COLORS["student"])
+        if row["pgr"] is not None:
+            lo = row["pgr_lo"] if row["pgr_lo"] is not None else row["pgr"]
+            hi = row["pgr_hi"] if row["pgr_hi"] is not None else row["pgr"]
+            ax.errorbar([i + 0.25], [row["pgr"]], yerr=[[row["pgr"] - lo], [hi - row["pgr"]]], fmt="D",
+                        color=COLORS["ceiling"], capsize=5)
+    ax.axhline(0, color=COLORS["weak"], lw=1, ls="--")
+    ax.axhline(1, color=COLORS["ceiling"], lw=1, ls=":")
+    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("PGR (0 = weak, 1 = ceiling)")
+    ax.set_title(title or "PGR by method: pairs × seeds, median with 95% interval", fontsize=9)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def _short(model: str) -> str:
+    return Path(model).name if "/" in model and Path(model).exists() else model
+
+
+# --- tables ----------------------------------------------------------------------------------
+def _num(x: Any, digits: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{digits}f}"
+
+
+def _with_ci(value: Any, low: Any, high: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "undefined"
+    if low is None or high is None or (isinstance(low, float) and not np.isfinite(low)):
+        return _num(value, digits)
+    return f"{_num(value, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
+
+
+def markdown_summary(pairs: pd.DataFrame, summary: pd.DataFrame, order: Sequence[str], figures: Sequence[str]) -> str:
+    """The report's Markdown: the per-method summary, then a table of every pair, then the figures."""
+    rank = {m: i for i, m in enumerate(order)}
+    lines = [
+        "# Weak-to-strong report", "",
+        f"{len(pairs)} runs; datasets: {', '.join(sorted(pairs['dataset'].unique()))}; "
+        f"methods: {', '.join(sorted(pairs['method'].unique()))}; ladder: {' < '.join(order)}.", "",
+        "## PGR by method", "",
+        "Median across pairs and seeds, 95% bootstrap interval (pairs resampled, then seeds). "
+        "Undefined: (pair, seed) values where the ceiling does not beat the weak model.", "",
+        "| dataset | method | pairs | values | median PGR [95% CI] | undefined | median student acc |",
+        "|---|---|---:|---:|---|---:|---:|",
+    ]
+    for _, r in summary.iterrows():
+        lines.append(f"| {r['dataset']} | {r['method']} | {r['pairs']} | {r['values']} | "
+                     f"{_with_ci(r['pgr'], r['pgr_lo'], r['pgr_hi'], 2)} | {r['undefined']} | "
+                     f"{_num(r['student_acc'])} |")
+    lines += ["", "## Every pair", "",
+              "Test accuracy with 95% intervals pooled over seeds; PGR = (student − weak) / (ceiling − weak).", "",
+              "| dataset | weak | strong | method | seeds | weak acc | student acc | ceiling acc | PGR [95% CI] "
+              "| run |",
+              "|---|---|---|---|---:|---|---|---|---|---|"]
+    ordered = pairs.assign(_w=pairs["weak"].map(rank), _s=pairs["strong"].map(rank))
+    for _, r in ordered.sort_values(["dataset", "method", "_w", "_s"]).iterrows():
+        accs = " | ".join(_with_ci(r[f"{role}_acc"], r[f"{role}_lo"], r[f"{role}_hi"]) for role in ROLES)
+        lines.append(f"| {r['dataset']} | {_short(r['weak'])} | {_short(r['strong'])} | {r['method']} | {r['seeds']} | "
+                     f"{accs} | {_with_ci(r['pgr'], r['pgr_lo'], r['pgr_hi'], 2)} | {r['run']} |")
+    lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> list[Path]:
+    """Write PNG plots, ``summary.md`` and ``pairs.csv`` for the runs under ``paths``; return the files."""
+    runs, ladder = find_runs(paths)
+    pairs, per_seed = load_runs(runs)
+    order = ladder_order(pairs, ladder)
+    first = Path(paths[0])
+    report_dir = Path(out) if out else (first / "report" if not is_finished(first) else Path("w2s-report"))
+    report_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarize(per_seed)
+    written, figures = [], []
+    for dataset, g in pairs.groupby("dataset", sort=True):
+        name = f"accuracy_vs_strong_{dataset}.png"
+        fig = plot_accuracy_vs_strong(g, [m for m in order if m in set(g["weak"]) | set(g["strong"])], title=dataset)
+        fig.savefig(report_dir / name, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        figures.append(name)
+    fig = plot_pgr_by_method(per_seed, summary)
+    fig.savefig(report_dir / "pgr_by_method.png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    figures.append("pgr_by_method.png")
+    written = [report_dir / f for f in figures]
+    pairs.to_csv(report_dir / "pairs.csv", index=False)
+    (report_dir / "summary.md").write_text(markdown_summary(pairs, summary, order, figures))
+    return [*written, report_dir / "pairs.csv", report_dir / "summary.md"]

@@ -1,0 +1,150 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from overseer.errors import OverseerError
+from overseer.results import list_runs
+from overseer.w2s import run
+from overseer.w2s.jobs import JobStore
+from overseer.w2s.methods import w2s_method
+from overseer.w2s.sweep import Entry, SweepConfig, sweep
+
+SHARED = {"n_train": 120, "n_test": 100, "n_bootstrap": 100, "head": {"epochs": 3}}
+
+
+def tiny_sweep(ladder: list[Path], methods: tuple[Entry, ...] = (Entry("xent"), Entry("logconf")),
+               seeds: tuple[int, ...] = (0,), **extra) -> SweepConfig:
+    return SweepConfig(name="tiny", ladder=tuple(str(m) for m in ladder),
+                       datasets=(Entry("geo_facts", {"limit": 600}),), methods=methods, seeds=seeds,
+                       shared=dict(SHARED), **extra)
+
+
+def kinds(keys: list[str]) -> dict[str, int]:
+    return {kind: sum(k.startswith(kind + "-") for k in keys) for kind in ("weak", "ceiling", "student")}
+
+
+@pytest.fixture(scope="module")
+def three_rungs(tiny_encoder: Path, tiny_causal_right: Path, tiny_causal: Path) -> list[Path]:
+    return [tiny_encoder, tiny_causal_right, tiny_causal]
+
+
+def test_each_weak_and_ceiling_job_is_computed_once_and_reused(three_rungs: list[Path], tmp_path: Path) -> None:
+    cfg = tiny_sweep(three_rungs)
+    result = sweep(cfg, out=tmp_path, progress=False)
+    assert result.ok and len(result.runs) == 6  # 3 pairs x 2 methods
+    computed = JobStore(tmp_path).computed()
+    # 3 rungs: 2 weak models, 2 ceilings, and one student per pair and method.
+    assert kinds(computed) == {"weak": 2, "ceiling": 2, "student": 6}
+    assert len(set(computed)) == len(computed)
+
+    listed = list_runs(tmp_path)
+    assert sorted(listed["name"]) == sorted(p.name for p in result.runs)  # ordinary runs: `overseer runs` sees them
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert summary["status"] == "complete" and summary["jobs"] == {"total": 10, "computed": 10, "reused": 0,
+                                                                    "failed": 0}
+
+    again = sweep(cfg, out=tmp_path, progress=False)
+    assert again.computed == [] and len(again.loaded) == 10 and again.runs == result.runs
+    assert JobStore(tmp_path).computed() == computed
+
+    # A plain run of one pair finds the sweep's run directory: same identity, same place.
+    plan = cfg.plans()[0]
+    single = run(plan.cfg, out=tmp_path)
+    assert single.reused and single.path in result.runs
+
+
+def test_run_reuses_the_weak_and_ceiling_jobs_of_another_method(tiny_encoder: Path, tiny_causal: Path,
+                                                                 tmp_path: Path) -> None:
+    cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),))
+    xent = run(cfg.plans()[0].cfg, out=tmp_path)
+    logconf_cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("logconf"),)).plans()[0].cfg
+    logconf = run(logconf_cfg, out=tmp_path)
+    assert logconf.metrics["timing"]["jobs"] == {"computed": 1, "loaded": 2}  # only the new student
+    assert kinds(JobStore(tmp_path).computed()) == {"weak": 1, "ceiling": 1, "student": 2}
+    a, b = (pd.read_parquet(r.path / "predictions.parquet") for r in (xent, logconf))
+    np.testing.assert_array_equal(a["weak_prob"], b["weak_prob"])
+    np.testing.assert_array_equal(a["ceiling_prob"], b["ceiling_prob"])
+
+
+def test_a_failing_job_is_reported_while_the_others_finish(tiny_encoder: Path, tiny_causal: Path,
+                                                           tmp_path: Path) -> None:
+    @w2s_method("test_exploding")
+    def _exploding():
+        class Exploding:
+            def train_student(self, ctx):
+                raise RuntimeError("boom: this method always fails")
+
+        return Exploding()
+
+    cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("test_exploding"), Entry("xent")))
+    result = sweep(cfg, out=tmp_path, progress=False)
+    assert not result.ok
+    assert len(result.failures) == 1
+    failure = result.failures[0]
+    assert "boom: this method always fails" in failure["error"] and "student" in failure["job"]
+    assert len(result.runs) == 1  # the xent run finished
+    summary = json.loads((result.path / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["jobs"]["failed"] == 1 and summary["expected_runs"] == 2
+
+
+def test_resuming_with_a_changed_config_is_refused(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
+    cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),))
+    sweep(cfg, out=tmp_path, progress=False)
+    changed = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),), seeds=(0, 1))
+    with pytest.raises(OverseerError, match=r"different config \(changed: seeds\).*new `name:`"):
+        sweep(changed, out=tmp_path, progress=False)
+    # Where jobs run is not part of the sweep's identity: more CPUs per task resumes fine.
+    assert sweep(tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),), task_cpus=2), out=tmp_path,
+                 progress=False).ok
+
+
+def test_per_model_learner_args_reach_each_job_and_the_run_identity(tiny_encoder: Path, tiny_causal: Path) -> None:
+    cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),),
+                     learner_args_by_model={str(tiny_causal): {"extra": 1}})
+    plan = cfg.plans()[0]
+    assert plan.weak_learner_args == {} and plan.strong_learner_args == {"extra": 1}
+    assert plan.identity["learner_args_by_model"] == {str(tiny_causal): {"extra": 1}}
+    with pytest.raises(OverseerError, match="not on the ladder"):
+        tiny_sweep([tiny_encoder, tiny_causal], learner_args_by_model={"gpt2": {"lr": 1e-5}})
+
+
+def test_sweep_config_from_yaml_refuses_unknown_options(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("ladder: [minilm-l6, smollm2-135m]\nmethods: [xent, {name: logconf, args: {aux_coef: 0.25}}]\n"
+                    "n_train: 50\n")
+    cfg = SweepConfig.from_yaml(path)
+    assert cfg.methods[1] == Entry("logconf", {"aux_coef": 0.25}) and cfg.shared == {"n_train": 50}
+    path.write_text("ladder: [minilm-l6, smollm2-135m]\nn_trian: 50\n")
+    with pytest.raises(OverseerError, match="unknown sweep option 'n_trian'"):
+        SweepConfig.from_yaml(path)
+    with pytest.raises(OverseerError, match="at least two distinct models"):
+        SweepConfig(ladder=("minilm-l6",))
+
+
+@pytest.mark.parametrize("name", ["offline_ladder", "gpt2_ladder"])
+def test_reproduction_configs_load(name: str) -> None:
+    cfg = SweepConfig.from_yaml(Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml")
+    if name == "offline_ladder":
+        assert len(cfg.pairs()) == 3 and [m.name for m in cfg.methods] == ["xent", "logconf"]
+        assert cfg.seeds == (0, 1)
+    else:
+        assert len(cfg.plans()) == 6 * 5 * 2  # pairs x datasets x methods
+        assert cfg.learner_args("gpt2")["lr"] == 5e-5 and cfg.learner_args("gpt2-xl")["lr"] == 1e-5
+        assert cfg.learner_args("gpt2-large")["batch_size"] == 32
+
+
+@pytest.mark.slow  # starting Ray and its workers takes 20 s to minutes on a busy 2-core machine
+def test_two_worker_local_ray_sweep_matches_in_process(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),), ray_num_cpus=2)
+    on_ray = sweep(cfg, out=tmp_path / "ray", ray="local", progress=False)
+    assert on_ray.ok and len(on_ray.runs) == 1
+    assert kinds(JobStore(tmp_path / "ray").computed()) == {"weak": 1, "ceiling": 1, "student": 1}
+    local = sweep(cfg, out=tmp_path / "local", progress=False)
+    assert [p.name for p in local.runs] == [p.name for p in on_ray.runs]
+    a, b = (pd.read_parquet(r.runs[0] / "predictions.parquet") for r in (on_ray, local))
+    for role in ("weak", "student", "ceiling"):
+        np.testing.assert_allclose(a[f"{role}_prob"], b[f"{role}_prob"], atol=1e-5)
