@@ -10,9 +10,10 @@ scheduler and callbacks included; model loading excluded); the plain loop pre-to
 each batch and steps AdamW. Runs alternate, ``--repeats`` times each, and the fastest of each is
 kept, which damps noise from other processes. Tokens/s counts real (non-padding) tokens.
 
-Memory: full and LoRA fine-tuning each run in a fresh subprocess (plus one that only loads the
-model, the baseline to subtract). On CUDA the figure is ``torch.cuda.max_memory_allocated``; on
-CPU it is the process's peak resident set size. ``--model smollm2-135m-l4`` (a 4-layer rung) is
+Memory: full and LoRA fine-tuning each run in a fresh subprocess (``--memory-n`` examples, so
+two steps at batch 8: AdamW's state exists from the first step). The figure covers the
+``Trainer.train`` window only, against its start (model loaded): on CUDA the peak allocated memory,
+on CPU the sampled peak resident set size. ``--model smollm2-135m-l4`` (a 4-layer rung) is
 quicker. The last line printed is one JSON object.
 """
 
@@ -22,7 +23,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -87,27 +87,97 @@ def plain(model: str, split: UnlabeledSplit, y: np.ndarray, cfg: FinetuneConfig,
     return time.perf_counter() - start
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def peak_memory_child(what: str, model: str, n: int, batch_size: int, device: str, bf16: str) -> None:
-    """In a fresh process: load only, or fine-tune fully or with LoRA; print the peak memory as JSON."""
+    """In a fresh process: fine-tune fully or with LoRA; print the peak memory of ``Trainer.train`` as JSON.
+
+    Loading a model briefly needs more memory than holding it, so the process-wide peak would
+    measure loading; this measures the training window only: on CUDA the peak allocated memory,
+    on CPU the resident set size sampled every 5 ms, each against its value when training starts.
+    """
+    import threading
+
+    from transformers import Trainer
+
     split, y = data(n)
-    if what == "load_only":
-        load_model(model, device=device, dtype="float32")
-    else:
-        cfg = FinetuneConfig(lr=LR, epochs=1, batch_size=batch_size, lora=what == "lora", bf16=bf16, max_length=128)
-        FinetuneLearner(cache=ActivationCache(device=device), config=cfg).fit(model, split, y)
-    result = {"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    if torch.cuda.is_available():
-        result["cuda_max_allocated_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    cfg = FinetuneConfig(lr=LR, epochs=1, batch_size=batch_size, lora=what == "lora", bf16=bf16, max_length=128)
+    result: dict[str, float] = {}
+    original = Trainer.train
+
+    def measured_train(self: Trainer, *args: object, **kwargs: object) -> object:
+        cuda = torch.cuda.is_available() and self.args.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            result["cuda_at_start_mib"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+        start = _rss_mib()
+        peak = [start]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.005):
+                peak[0] = max(peak[0], _rss_mib())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            done.set()
+            sampler.join()
+            peak[0] = max(peak[0], _rss_mib())
+            result.update({"rss_at_start_mib": round(start, 1), "rss_peak_mib": round(peak[0], 1),
+                           "rss_training_mib": round(peak[0] - start, 1)})
+            if cuda:
+                result["cuda_peak_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+                result["cuda_training_mib"] = round(result["cuda_peak_mib"] - result["cuda_at_start_mib"], 1)
+            result["trainable_params"] = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    Trainer.train = measured_train  # type: ignore[method-assign]
+    FinetuneLearner(cache=ActivationCache(device=device), config=cfg).fit(model, split, y)
     print(json.dumps(result))
 
 
 def peak_memory(what: str, args: argparse.Namespace) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--child", what, "--model", args.model, "--n", str(args.n),
+    cmd = [sys.executable, __file__, "--child", what, "--model", args.model, "--n", str(args.memory_n),
            "--batch-size", str(args.batch_size), "--device", args.device, "--bf16", args.bf16]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
     if proc.returncode != 0:
         sys.exit(f"memory run {what!r} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def throughput(args: argparse.Namespace, bf16_flag: bool | str) -> dict[str, object]:
+    """Alternate timed runs of the learner and the plain loop; keep the fastest of each."""
+    split, y = data(args.n)
+    cfg = FinetuneConfig(lr=LR, epochs=args.epochs, batch_size=args.batch_size, bf16=bf16_flag, max_length=128,
+                         lr_scheduler="constant")
+    bf16 = cfg.use_bf16(torch.device(args.device).type)
+    ours(args.model, split, y, cfg, args.device)  # warm-up: GGUF conversion cache, lazy imports, kernels
+    ours_s, plain_s, steps = [], [], 0
+    for _ in range(args.repeats):
+        seconds, steps = ours(args.model, split, y, cfg, args.device)
+        ours_s.append(seconds)
+        plain_s.append(plain(args.model, split, y, cfg, args.device, bf16))
+    examples = args.n * args.epochs
+    tok = load_model(args.model, device="cpu").tokenizer
+    tokens = args.epochs * sum(len(t) for t in tok(list(split.texts), truncation=True, max_length=128)["input_ids"])
+    best_ours, best_plain = min(ours_s), min(plain_s)
+    return {
+        "bf16": bf16,
+        "n": args.n,
+        "steps": steps,
+        "learner": {"seconds": round(best_ours, 3), "examples_per_s": round(examples / best_ours, 2),
+                    "tokens_per_s": round(tokens / best_ours, 1), "all_seconds": [round(s, 3) for s in ours_s]},
+        "plain_loop": {"seconds": round(best_plain, 3), "examples_per_s": round(examples / best_plain, 2),
+                       "tokens_per_s": round(tokens / best_plain, 1), "all_seconds": [round(s, 3) for s in plain_s]},
+        "throughput_ratio": round(best_plain / best_ours, 3),
+        "target_ratio": 0.9,
+    }
 
 
 def main() -> None:
@@ -120,6 +190,8 @@ def main() -> None:
     parser.add_argument("--bf16", default="auto", choices=["auto", "true", "false"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--memory-n", type=int, default=16, help="examples of each memory run (2 steps at batch 8)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     bf16_flag: bool | str = {"auto": "auto", "true": True, "false": False}[args.bf16]
@@ -127,40 +199,21 @@ def main() -> None:
         peak_memory_child(args.child, args.model, args.n, args.batch_size, args.device, bf16_flag)
         return
 
-    split, y = data(args.n)
-    cfg = FinetuneConfig(lr=LR, epochs=args.epochs, batch_size=args.batch_size, bf16=bf16_flag, max_length=128,
-                         lr_scheduler="constant")
-    bf16 = cfg.use_bf16(torch.device(args.device).type)
-    ours(args.model, split, y, cfg, args.device)  # warm-up: GGUF conversion cache, lazy imports, kernels
-    ours_s, plain_s, steps = [], [], 0
-    for _ in range(args.repeats):
-        seconds, steps = ours(args.model, split, y, cfg, args.device)
-        ours_s.append(seconds)
-        plain_s.append(plain(args.model, split, y, cfg, args.device, bf16))
-    examples = args.n * args.epochs
-    lm_tok = load_model(args.model, device="cpu").tokenizer
-    tokens = args.epochs * sum(len(t) for t in lm_tok(list(split.texts), truncation=True, max_length=128)["input_ids"])
-    best_ours, best_plain = min(ours_s), min(plain_s)
     result: dict[str, object] = {
         "benchmark": "finetune",
         "model": args.model,
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "load_avg_1m": round(os.getloadavg()[0], 2),
-        "bf16": bf16,
-        "n": args.n,
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
         "batch_size": args.batch_size,
-        "steps": steps,
-        "learner": {"seconds": round(best_ours, 3), "examples_per_s": round(examples / best_ours, 2),
-                    "tokens_per_s": round(tokens / best_ours, 1), "all_seconds": [round(s, 3) for s in ours_s]},
-        "plain_loop": {"seconds": round(best_plain, 3), "examples_per_s": round(examples / best_plain, 2),
-                       "tokens_per_s": round(tokens / best_plain, 1), "all_seconds": [round(s, 3) for s in plain_s]},
-        "throughput_ratio": round(best_plain / best_ours, 3),
-        "target_ratio": 0.9,
     }
+    if not args.skip_throughput:
+        result.update(throughput(args, bf16_flag))
     if not args.skip_memory:
-        result["memory"] = {what: peak_memory(what, args) for what in ("load_only", "full", "lora")}
+        result["memory"] = {what: peak_memory(what, args) for what in ("full", "lora")}
+        result["memory"]["n"] = args.memory_n
+    result["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     print(json.dumps(result))
 
 

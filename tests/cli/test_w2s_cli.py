@@ -107,6 +107,7 @@ def test_bad_config_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert "does not exist" in _error_line(capsys, ["w2s", "run", "--config", missing])
 
 
+@pytest.mark.shared_data
 def test_missing_field_in_local_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     line = _error_line(
         capsys,

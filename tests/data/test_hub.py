@@ -14,6 +14,8 @@ from overseer.data import dataset_info, load_dataset
 from overseer.data.hub import HUB_SOURCES, NONE_OF_THE_ABOVE
 from overseer.errors import OverseerError
 
+pytestmark = pytest.mark.shared_data
+
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 COSMOS = DATA / "cosmos_qa" / "valid.csv"
 HH = DATA / "hh_rlhf" / "harmless-base-test.jsonl.gz"

@@ -14,6 +14,8 @@ from overseer.data import load_dataset
 from overseer.data.local import read_records
 from overseer.errors import OverseerError
 
+pytestmark = pytest.mark.shared_data
+
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 COSMOS = DATA / "cosmos_qa" / "valid.csv"
 HH = DATA / "hh_rlhf" / "harmless-base-test.jsonl.gz"

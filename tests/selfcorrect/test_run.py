@@ -43,6 +43,11 @@ def test_run_writes_a_complete_reusable_run(tiny_lm_dir: Path, data_dir: Path, t
     s_dis = metrics["bbq"]["q"]["overall"]["s_dis"]["value"]
     assert s_dis is None or -1.0 <= s_dis <= 1.0
     assert metrics["law"]["q"]["gap"]["value"] is not None
+    from overseer.selfcorrect.plots import plot_bbq_categories, plot_overview
+
+    fig = plot_overview(result.metrics, cfg.models, cfg.conditions)
+    assert all(ax.has_data() for ax in fig.axes)  # BBQ, Winogender and law panels all drawn
+    assert plot_bbq_categories(result.metrics, cfg.models, cfg.conditions).axes[0].has_data()
     # the runs index lists it beside other pillars' runs
     listed = list_runs(tmp_path)
     assert result.path.name in set(listed["name"]) and "bbq_s_amb_q" in listed.columns
@@ -69,7 +74,7 @@ class _FlakyBackend:
         ]
 
     def generate(self, chats, max_new_tokens):
-        return ["reasoning"] * len(chats)
+        return [None if "Black" in self.render(c) else "reasoning" for c in chats]
 
     def describe(self):
         return {"backend": "flaky"}
@@ -84,6 +89,9 @@ def test_failed_items_are_recorded_and_counted(data_dir: Path):
     assert records[0]["error"] == "HTTP 400: too long"
     m = law_suite.metrics(law_suite.decide(students, records), n_bootstrap=10, seed=0)
     assert m["n_items"] == 3 and m["n_failed"] == 3 and m["gap"]["value"] is None
+    cot = evaluate(_FlakyBackend(), law_suite.build_queries(students, CONDITION_LIST[2]), cot_max_new_tokens=2)
+    assert [r["status"] for r in cot] == ["failed", "ok"] * 3
+    assert "chain-of-thought request" in cot[0]["error"] and cot[1]["reasoning"] == "reasoning"
 
 
 @pytest.mark.parametrize(

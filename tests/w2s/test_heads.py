@@ -16,7 +16,7 @@ def _separable(n: int = 400, seed: int = 0):
 @pytest.mark.parametrize("hidden_dim", [0, 16])
 def test_head_learns_a_separable_task(hidden_dim: int) -> None:
     X, y = _separable()
-    head = TorchHead(hidden_dim=hidden_dim, epochs=20).fit(X[:300], y[:300])
+    head = TorchHead(hidden_dim=hidden_dim, epochs=20, lr=1e-2).fit(X[:300], y[:300])
     assert (head.predict(X[300:]) == y[300:]).mean() > 0.8
     proba = head.predict_proba(X[300:])
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
@@ -44,5 +44,5 @@ def test_soft_labels_are_accepted_and_bad_labels_rejected() -> None:
 def test_nan_loss_is_a_one_line_error() -> None:
     X, y = _separable()
     X[0, 0] = np.inf
-    with pytest.raises(OverseerError, match="training loss became nan at epoch 1 \\(lr=0.01\\)"):
+    with pytest.raises(OverseerError, match="training loss became nan at epoch 1 \\(lr=0.001\\)"):
         TorchHead(epochs=1).fit(X, y)

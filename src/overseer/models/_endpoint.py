@@ -258,8 +258,13 @@ class EndpointBackend:
         jobs = [(self.render(c), list(o)) for c, o in zip(chats, options, strict=True)]
         return self._map(self._score_one, jobs)
 
-    def _generate_one(self, job: tuple[Chat, int]) -> str:
-        chat, max_new_tokens = job
+    def _generate_one(self, job: tuple[Chat, int]) -> str | None:
+        try:
+            return self._generate_request(*job)
+        except ItemError:
+            return None  # this item only (e.g. too long): its scoring will be recorded as failed
+
+    def _generate_request(self, chat: Chat, max_new_tokens: int) -> str:
         if self.generation == "completions":
             payload: dict[str, Any] = {
                 "model": self.model,
@@ -285,8 +290,8 @@ class EndpointBackend:
         message = body["choices"][0].get("message") or {}
         return str(message.get("content") or "").strip()
 
-    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str]:
-        """Greedy (temperature 0) continuation of each chat."""
+    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str | None]:
+        """Greedy (temperature 0) continuation of each chat; None for an item the server rejected."""
         if max_new_tokens < 1:
             raise OverseerError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         return self._map(self._generate_one, [(c, max_new_tokens) for c in chats])

@@ -93,8 +93,8 @@ class LMBackend(Protocol):
         """Log-probabilities of each item's options after its prompt."""
         ...
 
-    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str]:
-        """Greedy continuation of each prompt, at most ``max_new_tokens`` tokens."""
+    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str | None]:
+        """Greedy continuation of each prompt, at most ``max_new_tokens`` tokens (None: this item failed)."""
         ...
 
     def describe(self) -> dict[str, Any]:
@@ -439,9 +439,9 @@ class HFBackend:
         prompts = [self.render(c) for c in chats]
         return score_options(self.lm, prompts, options, self.batch_size, self.share_prefix)
 
-    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str]:
+    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str | None]:
         """Greedy continuations of the rendered prompts."""
-        return generate(self.lm, [self.render(c) for c in chats], max_new_tokens, self.batch_size)
+        return list(generate(self.lm, [self.render(c) for c in chats], max_new_tokens, self.batch_size))
 
     def describe(self) -> dict[str, Any]:
         """Model name, weights fingerprint and chat format, for the run record."""

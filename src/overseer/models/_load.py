@@ -94,15 +94,18 @@ class Rung:
 
 
 # The offline ladder, weakest first. Depth truncation keeps the first k transformer blocks of
-# SmolLM2-135M (and its final norm): a cheaper, shallower model that is measurably less capable.
+# SmolLM2-135M (and its final norm): a cheaper, shallower network. Rungs are ordered by linear-probe
+# accuracy on the built-in geo_facts task (2,000 training examples, mean of 2 seeds, measured with
+# full-model hidden states at the same depth): layer 4-8 ~0.56, MiniLM 0.63, layer 16 0.69, layer 20
+# 0.71. On other tasks MiniLM may sit elsewhere.
 LADDER: dict[str, Rung] = {
-    "minilm-l6": Rung("minilm-l6", None, "mean", "all-MiniLM-L6-v2, all 6 layers"),
     "smollm2-135m-l4": Rung("smollm2-135m", 4, "last", "SmolLM2-135M cut to its first 4 of 30 layers"),
     "smollm2-135m-l8": Rung("smollm2-135m", 8, "last", "SmolLM2-135M cut to its first 8 of 30 layers"),
+    "minilm-l6": Rung("minilm-l6", None, "mean", "all-MiniLM-L6-v2, all 6 layers"),
     "smollm2-135m-l16": Rung("smollm2-135m", 16, "last", "SmolLM2-135M cut to its first 16 of 30 layers"),
-    # Linear probes read world facts best from SmolLM2's middle layers (measured on geo_facts:
-    # layers 12-20 beat layer 30 by about 3 points), so the full model is probed at layer 16.
-    "smollm2-135m": Rung("smollm2-135m", None, "last", "SmolLM2-135M, all 30 layers, probed at layer 16", 16),
+    # Linear probes read world facts best from SmolLM2's middle-to-late layers (geo_facts: layer 20
+    # 0.71, layer 30 0.68), so the full model is probed at layer 20 unless a layer is given.
+    "smollm2-135m": Rung("smollm2-135m", None, "last", "SmolLM2-135M, all 30 layers, probed at layer 20", 20),
 }
 
 

@@ -41,6 +41,13 @@ def _point(est: Mapping[str, Any] | None) -> tuple[float, float, float] | None:
     return value, value - float(low if low is not None else value), float(high if high is not None else value) - value
 
 
+def _headline(block: Mapping[str, Any] | None, suite: str, key: str) -> Mapping[str, Any] | None:
+    """The plotted Estimate dict of one suite/condition block (BBQ keeps it under ``overall``)."""
+    if not block:
+        return None
+    return (block.get("overall") or {}).get(key) if suite == "bbq" else block.get(key)
+
+
 def _series(ax: Any, xs: Sequence[float], points: Sequence[tuple[float, float, float] | None], **style: Any) -> None:
     kept = [(x, p) for x, p in zip(xs, points, strict=True) if p is not None]
     if not kept:
@@ -59,17 +66,19 @@ def plot_overview(metrics: Mapping[str, Any], models: Sequence[str], conditions:
             per_cond = metrics.get(models[0], {}).get(suite, {})
             conds = [c for c in conditions if c in per_cond]
             for i, cond in enumerate(conds):
-                _series(ax, [i], [_point(per_cond[cond].get(key))], fmt="o", color=COLORS.get(cond), ms=7)
+                _series(ax, [i], [_point(_headline(per_cond[cond], suite, key))], fmt="o", color=COLORS.get(cond), ms=7)
             ax.set_xticks(range(len(conds)), [LABELS[c] for c in conds], fontsize=8)
             ax.set_xlim(-0.5, max(len(conds) - 0.5, 0.5))
         else:
             for cond in conditions:
-                points = [_point(metrics.get(m, {}).get(suite, {}).get(cond, {}).get(key)) for m in models]
+                points = [_point(_headline(metrics.get(m, {}).get(suite, {}).get(cond), suite, key)) for m in models]
                 if any(points):
                     _series(ax, list(range(len(models))), points, fmt="o-", color=COLORS.get(cond), label=LABELS[cond])
             ax.set_xticks(range(len(models)), list(models), rotation=20, fontsize=8)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
+        if suite in ("bbq", "winogender"):
+            ax.set_ylim(-1.05, 1.05)
         if not ax.has_data():
             ax.text(0.5, 0.5, "not run", ha="center", va="center", transform=ax.transAxes, color="grey")
     fig.tight_layout()
@@ -93,11 +102,14 @@ def plot_bbq_categories(metrics: Mapping[str, Any], models: Sequence[str], condi
         for j, model in enumerate(models):
             per_cond = metrics.get(model, {}).get("bbq", {})
             for i, cond in enumerate(c for c in conditions if c in per_cond):
-                block = per_cond[cond] if panel == "overall" else per_cond[cond].get("by_category", {}).get(panel, {})
+                block = per_cond[cond].get("overall", {}) if panel == "overall" else (
+                    per_cond[cond].get("by_category", {}).get(panel, {})
+                )
                 x = j + (i - 1) * 0.2
                 label = LABELS[cond] if j == 0 else None
                 _series(ax, [x], [_point(block.get("s_amb"))], fmt="o", color=COLORS.get(cond), label=label)
         ax.set_xticks(range(len(models)), list(models), fontsize=7)
+        ax.set_ylim(-1.05, 1.05)
     for ax in flat[len(panels) :]:
         ax.axis("off")
     if flat and flat[0].get_legend_handles_labels()[0]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from overseer._registry import lookup
 from overseer.errors import OverseerError
-from overseer.models._lm import HUMAN_ASSISTANT, LMBackend
+from overseer.models._lm import HUMAN_ASSISTANT, LMBackend, OptionScores
 from overseer.results import RunWriter, index_run, is_finished, run_path
 from overseer.selfcorrect.config import SelfCorrectConfig
 from overseer.selfcorrect.prompts import LABELS, Condition, Query
@@ -143,6 +143,8 @@ def evaluate(
             chats = [q.with_reasoning(r or "") for q, r in zip(part, reasoning, strict=True)]
         scores = backend.score_options(chats, [list(q.options) for q in part])
         for q, chat, text, sc in zip(part, chats, reasoning, scores, strict=True):
+            if q.cot is not None and text is None:
+                sc = OptionScores(error="the chain-of-thought request for this item was rejected")
             records.append(
                 {
                     "item_id": q.item_id,

@@ -42,22 +42,23 @@ class HeadConfig:
 class W2SConfig:
     """One weak-to-strong experiment (Burns et al. 2023), probe mode.
 
-    The defaults are the offline experiment: the built-in ``geo_facts`` task, MiniLM as the weak
-    supervisor and SmolLM2-135M as the strong student, linear probes, soft-label cross-entropy.
+    The defaults are the offline experiment: the built-in ``geo_facts`` task, SmolLM2-135M cut to
+    8 layers as the weak supervisor and the full SmolLM2-135M as the strong student, linear
+    probes, soft-label cross-entropy.
     """
 
     dataset: str = "geo_facts"
     """Registered dataset name (``overseer datasets``)."""
     dataset_args: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the dataset loader, e.g. ``{"path": "valid.csv"}``."""
-    weak: str = "minilm-l6"
+    weak: str = "smollm2-135m-l8"
     """Weak supervisor: a ladder rung, packaged short name, hub id, local dir or .gguf file."""
     strong: str = "smollm2-135m"
     """Strong student and ceiling model."""
     weak_layer: int | None = None
     strong_layer: int | None = None
     """Hidden layer to probe (0 = embeddings, -1 = the last block); default: the ladder rung's
-    probe layer (16 for the full SmolLM2-135M, whose middle layers probe facts best), else -1."""
+    probe layer (20 for the full SmolLM2-135M, whose later middle layers probe facts best), else -1."""
     weak_pooling: str | None = None
     strong_pooling: str | None = None
     """``last``, ``mean`` or ``first``; default: the rung's pooling, else ``mean`` for encoders and

@@ -28,9 +28,9 @@ class TorchHead(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         hidden_dim: int = 0,
-        epochs: int = 20,
-        lr: float = 1e-2,
-        weight_decay: float = 1e-2,
+        epochs: int = 30,
+        lr: float = 1e-3,
+        weight_decay: float = 0.1,
         batch_size: int = 64,
         loss: str = "xent",
         loss_args: dict[str, Any] | None = None,
