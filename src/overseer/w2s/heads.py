@@ -8,6 +8,8 @@ and ``predict_proba`` columns follow ``classes_``. ``y`` may be hard labels (0/1
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,18 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from overseer.errors import OverseerError
 from overseer.w2s.losses import make_loss
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run tiny tensor ops on one thread: thread hand-offs cost more than a (64, 576) matmul, and
+    on a busy machine spinning intra-op threads made each step ~100x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class TorchHead(ClassifierMixin, BaseEstimator):
@@ -54,6 +68,10 @@ class TorchHead(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> TorchHead:
         """Train on features ``X`` (n, d) and hard or soft labels ``y`` (n,)."""
+        with _one_thread():
+            return self._fit(X, y)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> TorchHead:
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y, dtype=np.float32)
         if X.ndim != 2 or len(X) != len(y):
