@@ -11,7 +11,8 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``shared_data`` read ../shared/data; on a machine without it they are skipped.
+    """Tests marked ``shared_data`` (and the self-correction suite, whose experiments are the BBQ,
+    Winogender and law-school files) read ../shared/data; on a machine without it they are skipped.
 
     CI always has ../shared beside the clone, so there every one of them runs.
     """
@@ -19,7 +20,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason=f"needs the real datasets in {SHARED_DATA} (CI has them)")
     for item in items:
-        if item.get_closest_marker("shared_data"):
+        if item.get_closest_marker("shared_data") or "selfcorrect" in item.path.parts:
             item.add_marker(skip)
 
 _WORDS = (

@@ -11,6 +11,7 @@ _FLAG_TO_KEY = {
     "strong_layer": "strong_layer", "weak_pooling": "weak_pooling", "strong_pooling": "strong_pooling",
     "n_train": "n_train", "n_label": "n_label", "n_test": "n_test", "method": "method", "learner": "learner",
     "max_length": "max_length", "batch_size": "batch_size", "n_bootstrap": "n_bootstrap", "device": "device",
+    "trust_remote_code": "trust_remote_code",
 }
 _HEAD_FLAGS = {"hidden_dim": "hidden_dim", "epochs": "epochs", "lr": "lr", "weight_decay": "weight_decay",
                "head_batch_size": "batch_size"}
@@ -40,8 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-train", type=int, help="weak-train split size (default 2000)")
     p.add_argument("--n-label", type=int, help="weak-label (student) split size (default: --n-train)")
     p.add_argument("--n-test", type=int, help="test split size (default 1000)")
-    p.add_argument("--method", help="how the student learns from weak labels: xent (default) or logconf")
-    p.add_argument("--learner", help="how models are trained: probe (heads on cached activations)")
+    p.add_argument("--method", help="how the student learns from weak labels: xent (default), logconf, product, "
+                   "bootstrap, filter, s2s (docs/methods.md)")
+    p.add_argument("--learner", help="how models are trained: probe (default: heads on cached activations) or finetune")
+    p.add_argument("--trust-remote-code", action="store_true", default=None,
+                   help="allow hub models to run their own code (off unless asked for)")
     p.add_argument("--method-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="extra method hyperparameter (YAML value), repeatable")
     p.add_argument("--learner-arg", action="append", default=[], metavar="KEY=VALUE",

@@ -118,6 +118,7 @@ class W2SConfig:
         Where it runs (device, batch size) is left out; defaults are resolved so that a change of
         a rung's default layer or pooling can never make an old run look current.
         """
+        from overseer.models import LADDER
         from overseer.w2s.learners import default_layer, default_pooling
 
         d = self.to_dict()
@@ -127,7 +128,7 @@ class W2SConfig:
             model = d[role]
             if d[f"{role}_layer"] is None:
                 d[f"{role}_layer"] = default_layer(model)
-            if d[f"{role}_pooling"] is None:
+            if d[f"{role}_pooling"] is None and model in LADDER:  # hub ids keep None: no network here
                 d[f"{role}_pooling"] = default_pooling(model)
         return d
 

@@ -22,8 +22,11 @@ from overseer.w2s.losses import make_loss
 
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    """Run tiny tensor ops on one thread: thread hand-offs cost more than a (64, 576) matmul, and
-    on a busy machine spinning intra-op threads made each step ~100x slower."""
+    """Run tiny tensor ops on one thread.
+
+    Thread hand-offs cost more than a (64, 576) matmul, and on a busy machine spinning intra-op
+    threads made each step about 100x slower.
+    """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
