@@ -25,8 +25,8 @@ def plot_accuracies(metrics: dict[str, Any], title: str = "") -> Figure:
         [hi - v if hi is not None else 0 for v, hi in zip(values, highs, strict=True)],
     ]
     ax.bar(roles, values, yerr=errors, capsize=6, color=[COLORS[r] for r in roles])
-    for i, v in enumerate(values):
-        ax.text(i, 0.02 + min(values) * 0 + v / 2, f"{v:.3f}", ha="center", color="white", fontsize=9)
+    for i, (v, hi) in enumerate(zip(values, highs, strict=True)):
+        ax.text(i, (hi if hi is not None else v) + 0.01, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
     floor = max(0.0, min(lo for lo in lows if lo is not None) - 0.05) if any(lo is not None for lo in lows) else 0.0
     ax.set_ylim(min(0.5, floor), 1.0)
     ax.set_ylabel("test accuracy")
