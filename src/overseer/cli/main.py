@@ -19,7 +19,7 @@ from overseer.errors import OverseerError
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every pillar's sub-commands."""
-    from overseer.cli import catalog, runs, w2s
+    from overseer.cli import catalog, runs, selfcorrect, w2s
 
     parser = argparse.ArgumentParser(
         prog="overseer", description="Scalable-oversight experiments on a laptop CPU or a GPU cluster."
@@ -27,12 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"overseer {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     w2s.register(sub)
-    try:
-        from overseer.cli import selfcorrect
-    except ImportError:  # pillar not installed in this build
-        selfcorrect = None  # type: ignore[assignment]
-    if selfcorrect is not None:
-        selfcorrect.register(sub)
+    selfcorrect.register(sub)
     catalog.register(sub)
     runs.register(sub)
     return parser
