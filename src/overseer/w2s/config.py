@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from overseer._yaml import read_yaml
 from overseer.errors import OverseerError
 
 
@@ -160,11 +159,4 @@ class W2SConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> W2SConfig:
         """Load a YAML config file."""
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError as exc:
-            raise OverseerError(f"config file {str(path)!r} does not exist") from exc
-        except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0]
-            raise OverseerError(f"config file {str(path)!r} is not valid YAML: {first}") from exc
-        return cls.from_dict(data or {})
+        return cls.from_dict(read_yaml(path, "config file"))

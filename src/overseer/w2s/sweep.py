@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from tqdm.auto import tqdm
 
+from overseer._yaml import read_yaml
 from overseer.data import BinaryDataset, load_dataset
 from overseer.errors import OverseerError
 from overseer.results import DEFAULT_RUNS_DIR, is_finished, run_path, write_json
@@ -176,13 +176,7 @@ class SweepConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> SweepConfig:
         """Load a sweep YAML file."""
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError as exc:
-            raise OverseerError(f"sweep config {str(path)!r} does not exist") from exc
-        except yaml.YAMLError as exc:
-            raise OverseerError(f"sweep config {str(path)!r} is not valid YAML: {str(exc).splitlines()[0]}") from exc
-        return cls.from_dict(data or {})
+        return cls.from_dict(read_yaml(path, "sweep config"))
 
 
 def _shared_fields() -> set[str]:
