@@ -104,6 +104,28 @@ def test_lora_trains_only_the_adapters_and_the_head(tiny_causal: Path, tmp_path:
     assert np.mean(pred.loss_curve[-4:]) < np.mean(pred.loss_curve[:4])
 
 
+def test_head_reads_features_standardised_on_the_training_texts(tiny_causal: Path, tmp_path: Path) -> None:
+    """The head's input statistics are the untrained model's pooled activations on the training split."""
+    split, y = _split(12)
+    learner = _learner(tmp_path, epochs=1)
+    feats = learner.features(str(tiny_causal), split)  # the probe path: cached hidden states, last real token
+    net = learner.fit(str(tiny_causal), split, y).model_
+    np.testing.assert_allclose(net.feature_mean.numpy(), feats.mean(0), atol=1e-4)
+    np.testing.assert_allclose(net.feature_scale.numpy(), feats.std(0) + 1e-3, rtol=1e-3)
+    raw = _learner(tmp_path, epochs=1, standardize=False).fit(str(tiny_causal), split, y).model_
+    assert torch.equal(raw.feature_mean, torch.zeros(32)) and torch.equal(raw.feature_scale, torch.ones(32))
+
+
+def test_head_lr_moves_the_head_alone(tiny_causal: Path, tmp_path: Path, built: list) -> None:
+    split, y = _split(8)
+    pred = _learner(tmp_path, epochs=1, lr=1e-9, head_lr=1e-2).fit(str(tiny_causal), split, y)
+    before = built[0]
+    body = max((p.detach() - before[k]).abs().max().item() for k, p in pred.model_.named_parameters()
+               if not k.startswith("head."))
+    head = (pred.model_.head.weight.detach() - before["head.weight"]).abs().max().item()
+    assert body < 1e-6 < 1e-3 < head  # Adam's first steps move each weight by about its group's lr
+
+
 def test_gradient_checkpointing_gives_the_same_training(tiny_causal: Path, tmp_path: Path) -> None:
     split, y = _split(8)
     plain = _learner(tmp_path, epochs=1).fit(str(tiny_causal), split, y)
@@ -260,7 +282,8 @@ def test_config_takes_cli_values_and_refuses_bad_ones(tmp_path: Path) -> None:
     assert FinetuneConfig().learning_rate == 5e-5 and FinetuneConfig(lora=True).learning_rate == 5e-4
     with pytest.raises(OverseerError, match="unknown finetune option 'lora_rank'.*lora_r"):
         FinetuneLearner(cache=ActivationCache(root=tmp_path, device="cpu"), lora_rank=4)
-    for bad in ({"lr": 0}, {"batch_size": "big"}, {"eval_frac": 1.0}, {"bf16": "yes"}, {"lr_scheduler": "cos"}):
+    for bad in ({"lr": 0}, {"batch_size": "big"}, {"eval_frac": 1.0}, {"bf16": "yes"}, {"lr_scheduler": "cos"},
+                {"head_lr": -1}, {"standardize": "yes"}):
         with pytest.raises(OverseerError):
             FinetuneConfig.from_kwargs(**bad)
 
@@ -284,3 +307,43 @@ def test_end_to_end_run_with_the_finetune_learner(tiny_encoder: Path, tiny_causa
     for role in ("weak", "student", "ceiling"):
         assert 0 <= metrics[role]["accuracy"]["value"] <= 1
     assert json.loads((result.path / "resolved_config.json").read_text())["learner"] == "finetune"
+
+
+@pytest.mark.slow  # two processes, each importing torch and transformers: ~30 s on 2 cores
+def test_torchrun_trains_data_parallel_on_two_processes(tiny_causal: Path, tmp_path: Path) -> None:
+    """The command a multi-GPU user runs, on CPU: torchrun, 2 processes, DDP over gloo.
+
+    With 16 examples, 8 per process and batch 8, every step is one full batch, so data-parallel
+    training (gradients averaged over the two processes) must give the predictions that one process
+    gets with batch 16; two processes that each trained alone on batches of 8 would not.
+    """
+    import os
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from overseer.w2s import W2SConfig, run
+
+    out = tmp_path / "runs"
+    env = {**os.environ, "OVERSEER_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    args = {"epochs": 2, "lr": 1e-3, "lr_scheduler": "constant"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "overseer", "w2s", "run",
+           "--learner", "finetune", "--weak", str(tiny_causal), "--strong", str(tiny_causal), "--n-train", "16",
+           "--n-test", "16", "--n-bootstrap", "50", "--device", "cpu", "--out", str(out), "--learner-arg",
+           "batch_size=8", *[a for k, v in args.items() for a in ("--learner-arg", f"{k}={v}")]]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "find_unused_parameters=True was specified" not in proc.stderr
+    runs = [p for p in out.iterdir() if p.name.startswith("w2s-")]
+    assert len(runs) == 1 and proc.stdout.count(f"run: {runs[0]}") == 2  # both ranks finished the same run
+
+    single = run(
+        W2SConfig(weak=str(tiny_causal), strong=str(tiny_causal), n_train=16, n_test=16, n_bootstrap=50,
+                  learner="finetune", device="cpu", learner_args={**args, "batch_size": 16}),
+        out=tmp_path / "single", cache=ActivationCache(root=tmp_path / "cache-single", device="cpu"),
+    )
+    ddp, alone = (pd.read_parquet(p / "predictions.parquet") for p in (runs[0], single.path))
+    for role in ("weak", "student", "ceiling"):
+        np.testing.assert_allclose(ddp[f"{role}_prob"], alone[f"{role}_prob"], atol=1e-4)
+    assert ddp["student_prob"].std() > 1e-3  # training moved the predictions away from the zero head's 0.5

@@ -134,6 +134,7 @@ def test_reproduction_configs_load(name: str) -> None:
         assert len(cfg.plans()) == 6 * 5 * 2  # pairs x datasets x methods
         assert cfg.learner_args("gpt2")["lr"] == 5e-5 and cfg.learner_args("gpt2-xl")["lr"] == 1e-5
         assert cfg.learner_args("gpt2-large")["batch_size"] == 32
+        assert cfg.learner_args("gpt2-medium")["standardize"] is False  # the reference code's raw head
 
 
 @pytest.mark.slow  # starting Ray and its workers takes 20 s to minutes on a busy 2-core machine

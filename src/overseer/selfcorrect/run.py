@@ -252,8 +252,13 @@ def run(cfg: SelfCorrectConfig, force: bool = False) -> SelfCorrectResult:
     from tqdm.auto import tqdm
 
     total = sum(s.weight(cfg.cot_max_new_tokens) for s in stages) * len(cfg.models)
-    bar = tqdm(total=round(total, 1), disable=not cfg.progress, unit="u", dynamic_ncols=True,
+    bar = tqdm(total=total, disable=not cfg.progress, unit="u", dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]")
+
+    def advance(units: float) -> None:
+        # Float units can sum past the total by a rounding error; tqdm would warn about it.
+        bar.update(min(units, max(bar.total - bar.n, 0.0)))
+
     records: list[dict[str, Any]] = []
     item_rows: list[dict[str, Any]] = []
     metrics: dict[str, Any] = {}
@@ -268,7 +273,7 @@ def run(cfg: SelfCorrectConfig, force: bool = False) -> SelfCorrectResult:
                 per = stage.weight(cfg.cot_max_new_tokens) / max(len(stage.queries), 1)
                 t0 = time.monotonic()
                 recs = evaluate(
-                    backend, stage.queries, cfg.cot_max_new_tokens, advance=lambda n, p=per: bar.update(n * p)
+                    backend, stage.queries, cfg.cot_max_new_tokens, advance=lambda n, p=per: advance(n * p)
                 )
                 timings[f"{model}/{suite.name}/{cond.name}"] = round(time.monotonic() - t0, 2)
                 tags = {"model": model, "suite": suite.name, "condition": cond.name}

@@ -53,6 +53,15 @@ class FinetuneConfig:
         default=None,
         metadata={"help": "peak AdamW learning rate; None: 5e-5 for full fine-tuning (the reference's), 5e-4 for LoRA"},
     )
+    head_lr: float | None = field(
+        default=None,
+        metadata={"help": "learning rate of the 2-class head; None: the same as lr (the reference code's choice)"},
+    )
+    standardize: bool = field(
+        default=True,
+        metadata={"help": "centre and scale the head's input with statistics of the untrained model on up to "
+                  "256 training texts (as probes do); false: the reference code's raw head"},
+    )
     epochs: float = field(default=2.0, metadata={"help": "passes over the training split"})
     batch_size: int = field(default=32, metadata={"help": "examples per device per optimizer micro-step"})
     grad_accum: int = field(
@@ -98,7 +107,7 @@ class FinetuneConfig:
             value = getattr(self, f.name)
             if f.name in {"epochs", "lora_dropout", "warmup_ratio", "weight_decay", "eval_frac"}:
                 object.__setattr__(self, f.name, _number(f.name, value, float))
-            elif f.name == "lr" and value is not None:
+            elif f.name in {"lr", "head_lr"} and value is not None:
                 object.__setattr__(self, f.name, _number(f.name, value, float))
             elif f.name in {"batch_size", "grad_accum", "lora_r", "lora_alpha", "early_stopping_patience"}:
                 object.__setattr__(self, f.name, _number(f.name, value, int))
@@ -108,8 +117,10 @@ class FinetuneConfig:
             object.__setattr__(self, "target_modules", (self.target_modules,))
         elif self.target_modules is not None:
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise OverseerError(f"finetune lr must be a positive number; got {self.lr}")
+        for name in ("lr", "head_lr"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise OverseerError(f"finetune {name} must be a positive number; got {value}")
         for name in ("epochs", "batch_size", "grad_accum", "lora_r", "lora_alpha", "early_stopping_patience"):
             if getattr(self, name) <= 0:
                 raise OverseerError(f"finetune {name} must be positive; got {getattr(self, name)}")
@@ -121,6 +132,8 @@ class FinetuneConfig:
                 raise OverseerError(f"finetune {name} must be in [0, 1); got {getattr(self, name)}")
         if self.weight_decay < 0:
             raise OverseerError(f"finetune weight_decay must be >= 0; got {self.weight_decay}")
+        if not isinstance(self.standardize, bool):
+            raise OverseerError(f"finetune standardize must be true or false; got {self.standardize!r}")
         if self.bf16 not in (True, False, "auto"):
             raise OverseerError(f"finetune bf16 must be true, false or auto; got {self.bf16!r}")
         if self.lr_scheduler not in SCHEDULERS:
@@ -218,16 +231,43 @@ def _classifier_class() -> type:
             self.head = torch.nn.Linear(hidden_size, 2)
             self.pooling = pooling
             self.causal = causal
+            # The head reads (pooled - feature_mean) / feature_scale; identity until standardize() sets them.
+            self.register_buffer("feature_mean", torch.zeros(hidden_size))
+            self.register_buffer("feature_scale", torch.ones(hidden_size))
 
-        def score(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            """Logits (batch, 2) of one text per row."""
+        def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            """The body's pooled last hidden state (batch, hidden) of one text per row."""
             extra: dict[str, Any] = {}
             if self.causal:
                 extra = {"position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0), "use_cache": False}
             out = self.body(input_ids=input_ids, attention_mask=attention_mask, **extra)
-            hidden = out.last_hidden_state  # (b, s, d)
-            pooled = pool(hidden, attention_mask, self.pooling)  # (b, d)
-            return self.head(pooled.to(self.head.weight.dtype))  # (b, 2)
+            return pool(out.last_hidden_state, attention_mask, self.pooling)  # (b, d)
+
+        @torch.no_grad()
+        def standardize(self, batches: list[dict[str, torch.Tensor]]) -> None:
+            """Set the head's input statistics from the untrained body's features on ``batches``.
+
+            Decoder hidden states carry a few huge, nearly constant dimensions (SmolLM2's last token:
+            |mean| up to 24 against a median spread of 0.35); a zero head trained with Adam moves every
+            weight alike, so those dimensions swamp the signal and training stalls at chance. Centering
+            and scaling each dimension, as the probe learner does, removes that.
+            """
+            was_training = self.training
+            self.eval()
+            feats = []
+            for batch in batches:
+                feats.append(self.pooled(batch["input_ids"], batch["attention_mask"]).float())
+                if "input_ids_b" in batch:
+                    feats.append(self.pooled(batch["input_ids_b"], batch["attention_mask_b"]).float())
+            x = torch.cat(feats)
+            self.feature_mean.copy_(x.mean(0))
+            self.feature_scale.copy_(x.std(0, unbiased=False) + 1e-3)
+            self.train(was_training)
+
+        def score(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            """Logits (batch, 2) of one text per row."""
+            pooled = self.pooled(input_ids, attention_mask).to(self.head.weight.dtype)
+            return self.head((pooled - self.feature_mean) / self.feature_scale)  # (b, 2)
 
         def forward(
             self,
@@ -368,10 +408,24 @@ def _trainer_classes() -> tuple[type, type]:
 
         loss_is_scaled_for_ga = False  # our losses are per-batch means: the Trainer divides by grad_accum
 
-        def __init__(self, *args: Any, loss_fn: Any, **kwargs: Any):
+        def __init__(self, *args: Any, loss_fn: Any, head_lr: float | None = None, **kwargs: Any):
             super().__init__(*args, **kwargs)
             self.loss_fn = loss_fn
+            self.head_lr = head_lr
             self.loss_curve: list[float] = []
+
+        def create_optimizer(self, model: Any = None) -> Any:
+            """The Trainer's AdamW, with the head in its own parameter group when ``head_lr`` is set."""
+            optimizer = super().create_optimizer(model)
+            if self.head_lr is None or getattr(optimizer, "_overseer_head_group", False):
+                return optimizer
+            head = {id(p) for p in self.model.head.parameters()}
+            for group in optimizer.param_groups:
+                group["params"] = [p for p in group["params"] if id(p) not in head]
+            optimizer.add_param_group({"params": list(self.model.head.parameters()), "lr": self.head_lr,
+                                       "weight_decay": 0.0})
+            optimizer._overseer_head_group = True
+            return optimizer
 
         def compute_loss(
             self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -570,7 +624,11 @@ class FinetuneLearner(ProbeLearner):
                 label_names=["labels"],
                 disable_tqdm=not sys.stderr.isatty(),
                 dataloader_pin_memory=not use_cpu,
+                ddp_find_unused_parameters=False,  # every parameter that trains is used in every step
             )
+            if cfg.standardize:
+                net.to(args.device)
+                _standardize(net, [rows[i] for i in train_idx], _Collator(lm.tokenizer), cfg.batch_size, seed, bf16)
             trainer_cls, keep_best_cls = _trainer_classes()
             keep_best = keep_best_cls(net, cfg.early_stopping_patience)
             trainer = trainer_cls(
@@ -581,6 +639,7 @@ class FinetuneLearner(ProbeLearner):
                 data_collator=_Collator(lm.tokenizer),
                 callbacks=[keep_best] if evaluate else None,
                 loss_fn=loss_fn,
+                head_lr=cfg.head_lr,
             )
             trainer.remove_callback(PrinterCallback)  # quiet: progress bar on a terminal only
             trainer.train()
@@ -604,10 +663,26 @@ class FinetuneLearner(ProbeLearner):
         if trainer.is_world_process_zero():
             out_dir.mkdir(parents=True, exist_ok=True)
             net.body.save_pretrained(out_dir / "body")
-            save_file({k: v.detach().cpu().contiguous() for k, v in net.head.state_dict().items()},
-                      str(out_dir / "head.safetensors"))
+            head = {**net.head.state_dict(), "feature_mean": net.feature_mean, "feature_scale": net.feature_scale}
+            save_file({k: v.detach().cpu().contiguous() for k, v in head.items()}, str(out_dir / "head.safetensors"))
             lm.tokenizer.save_pretrained(out_dir / "body")
         return out_dir
+
+
+def _standardize(net: Any, rows: list[dict[str, Any]], collate: _Collator, batch_size: int, seed: int,
+                 bf16: bool, n_max: int = 256) -> None:
+    """Set ``net``'s head-input statistics from up to ``n_max`` random training rows, in length-sorted batches."""
+    import torch
+
+    pick = np.random.default_rng(seed).permutation(len(rows))[:n_max]
+    pick = sorted(pick, key=lambda i: len(rows[i]["input_ids"]) + len(rows[i].get("input_ids_b", ())))
+    device = next(net.parameters()).device
+    batches = []
+    for start in range(0, len(pick), batch_size):
+        batch = collate([{k: v for k, v in rows[i].items() if k != "labels"} for i in pick[start : start + batch_size]])
+        batches.append({k: v.to(device) for k, v in batch.items()})
+    with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
+        net.standardize(batches)
 
 
 def _fit_name(model: str, split: UnlabeledSplit, targets: np.ndarray, seed: int) -> str:
