@@ -25,6 +25,17 @@ def test_run_is_published_only_when_finished(tmp_path: Path) -> None:
     assert versions["torch"] and versions["python"]
 
 
+def test_only_rank_zero_of_a_multi_process_job_publishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "1")  # as torchrun and accelerate launch set it
+    with RunWriter("w2s", {"x": 1}, tmp_path) as run:
+        run.write_json("metrics.json", {"acc": 0.5})
+    assert list(tmp_path.iterdir()) == []  # rank 1 leaves no run and no temporary directory
+    monkeypatch.setenv("RANK", "0")
+    with RunWriter("w2s", {"x": 1}, tmp_path) as run:
+        run.write_json("metrics.json", {"acc": 0.5})
+    assert is_finished(run.path)
+
+
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
 def test_interrupted_run_leaves_nothing_behind(tmp_path: Path, error: type[BaseException]) -> None:
     with pytest.raises(error):

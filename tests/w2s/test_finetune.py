@@ -337,6 +337,9 @@ def test_torchrun_trains_data_parallel_on_two_processes(tiny_causal: Path, tmp_p
     assert "find_unused_parameters=True was specified" not in proc.stderr
     runs = [p for p in out.iterdir() if p.name.startswith("w2s-")]
     assert len(runs) == 1 and proc.stdout.count(f"run: {runs[0]}") == 2  # both ranks finished the same run
+    assert sorted(p.name for p in out.iterdir()) == [".jobs", "index.sqlite", runs[0].name]  # no leftovers
+    jobs = [json.loads(line) for line in (out / ".jobs" / "computed.jsonl").read_text().splitlines()]
+    assert len(jobs) == 3 and len({j["pid"] for j in jobs}) == 1  # weak, student, ceiling, saved by rank 0 only
 
     single = run(
         W2SConfig(weak=str(tiny_causal), strong=str(tiny_causal), n_train=16, n_test=16, n_bootstrap=50,

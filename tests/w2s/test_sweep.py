@@ -56,6 +56,17 @@ def test_each_weak_and_ceiling_job_is_computed_once_and_reused(three_rungs: list
     assert single.reused and single.path in result.runs
 
 
+def test_a_sweep_in_rank_one_of_a_multi_process_job_computes_all_and_writes_nothing(
+    tiny_encoder: Path, tiny_causal: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under torchrun every rank computes every job (they train together); rank 0 alone writes."""
+    monkeypatch.setenv("RANK", "1")
+    cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),))
+    result = sweep(cfg, out=tmp_path / "runs", progress=False)
+    assert result.ok and len(result.computed) == 3  # the student read its weak labels from memory
+    assert not (tmp_path / "runs").exists() or not any(p.is_file() for p in (tmp_path / "runs").rglob("*"))
+
+
 def test_run_reuses_the_weak_and_ceiling_jobs_of_another_method(tiny_encoder: Path, tiny_causal: Path,
                                                                  tmp_path: Path) -> None:
     cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),))

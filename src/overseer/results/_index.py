@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from overseer.results._rundir import DEFAULT_RUNS_DIR, is_finished
+from overseer.results._rundir import DEFAULT_RUNS_DIR, is_finished, is_main_process
 
 INDEX_NAME = "index.sqlite"
 _SCHEMA = """
@@ -37,7 +37,9 @@ def _connect(runs_dir: Path) -> sqlite3.Connection:
 
 
 def index_run(path: Path, pillar: str, summary: Mapping[str, Any], config: Mapping[str, Any], created: str) -> None:
-    """Record a finished run in its runs directory's index (insert or replace)."""
+    """Record a finished run in its runs directory's index (insert or replace); rank 0 only."""
+    if not is_main_process():
+        return
     with closing(_connect(path.parent)) as conn, conn:
         conn.execute(
             "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?)",

@@ -72,9 +72,18 @@ def versions() -> dict[str, Any]:
 
 def write_json(path: Path, obj: Any) -> None:
     """Write JSON atomically (temp file then rename); NaN/inf become null."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # per process: concurrent writers never share it
     tmp.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
     os.replace(tmp, path)
+
+
+def is_main_process() -> bool:
+    """False in ranks 1, 2, ... of a ``torchrun`` or ``accelerate launch`` job (``$RANK``).
+
+    Every rank computes the same results; only rank 0 writes them, so ranks never race to
+    publish one run directory or job.
+    """
+    return os.environ.get("RANK", "0").strip() in ("", "0")
 
 
 class RunWriter:
@@ -130,6 +139,9 @@ class RunWriter:
         if not (self.tmp / COMPLETE_MARKER).is_file():
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise RuntimeError(f"run finished without writing {COMPLETE_MARKER}")
+        if not is_main_process():  # rank 0 publishes the same run
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
         try:
             if self.path.exists():
                 shutil.rmtree(self.path)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from overseer.results import DEFAULT_RUNS_DIR, config_hash, write_json
+from overseer.results import DEFAULT_RUNS_DIR, config_hash, is_main_process, write_json
 from overseer.w2s.config import W2SConfig
 
 JOB_KINDS = ("weak", "ceiling", "student")
@@ -111,6 +111,9 @@ class JobStore:
 
     def __init__(self, runs_dir: str | Path | None = None):
         self.root = Path(runs_dir or DEFAULT_RUNS_DIR) / JOBS_DIR
+        # What this process saved: ranks other than 0 of a multi-process job keep their results here only.
+        self._saved: dict[str, dict[str, np.ndarray]] = {}
+        self._seconds: dict[str, float] = {}
 
     def path(self, key: str) -> Path:
         """Directory of job ``key`` (whether or not it exists)."""
@@ -118,16 +121,28 @@ class JobStore:
 
     def has(self, key: str) -> bool:
         """True when job ``key`` finished and was saved."""
-        return (self.path(key) / "job.json").is_file()
+        return key in self._saved or (self.path(key) / "job.json").is_file()
 
     def load(self, key: str) -> dict[str, np.ndarray]:
         """The arrays job ``key`` produced."""
+        if key in self._saved:
+            return dict(self._saved[key])
         with np.load(self.path(key) / "outputs.npz") as data:
             return {name: data[name] for name in data.files}
 
+    def seconds(self, key: str) -> float:
+        """How long job ``key`` took to compute."""
+        if key in self._seconds:
+            return self._seconds[key]
+        return float(json.loads((self.path(key) / "job.json").read_text())["seconds"])
+
     def save(self, job: Job, outputs: Mapping[str, np.ndarray], seconds: float) -> Path:
-        """Publish a finished job atomically and log it as computed."""
+        """Publish a finished job atomically and log it as computed (rank 0 of a multi-process job only)."""
         final = self.path(job.key)
+        self._saved[job.key] = {k: np.asarray(v) for k, v in outputs.items()}
+        self._seconds[job.key] = seconds
+        if not is_main_process():
+            return final
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
         self.root.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)

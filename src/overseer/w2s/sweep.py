@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from overseer._yaml import read_yaml
 from overseer.data import BinaryDataset, load_dataset
 from overseer.errors import OverseerError
-from overseer.results import DEFAULT_RUNS_DIR, is_finished, run_path, write_json
+from overseer.results import DEFAULT_RUNS_DIR, is_finished, is_main_process, run_path, write_json
 from overseer.w2s.config import W2SConfig
 from overseer.w2s.jobs import Job, JobStore
 from overseer.w2s.run import compute_job, make_learner, seed_jobs, seed_predictions, write_run
@@ -276,6 +276,8 @@ def sweep(cfg: SweepConfig, out: str | Path | None = None, ray: str | None = Non
 
     result = SweepResult(record, runs, list(failures.values()), computed, loaded,
                          round(time.perf_counter() - started, 2))
+    if not is_main_process():  # rank 0 of a multi-process job writes the record
+        return result
     write_json(record / "summary.json", {
         "name": cfg.name, "status": "complete" if result.ok else "failed", "seconds": result.seconds,
         "jobs": {"total": len(jobs), "computed": len(computed), "reused": len(loaded), "failed": len(failures)},
@@ -297,6 +299,8 @@ def _claim(record: Path, cfg: SweepConfig) -> None:
                 "rerun it with its original config, give this one a new `name:` or --out, or delete "
                 f"{record} to restart under this name (finished jobs are reused either way)"
             )
+        return
+    if not is_main_process():
         return
     record.mkdir(parents=True, exist_ok=True)
     write_json(path, {"config": cfg.identity(), "full_config": cfg.to_dict()})
@@ -429,7 +433,7 @@ def _write_run(plan: RunPlan, per_seed: list[tuple[str, str, str]], dataset: Bin
         outputs = {"weak": store.load(weak), "ceiling": store.load(ceiling), "student": store.load(student)}
         frames.append(seed_predictions(plan.cfg, dataset, seed, outputs))
         for key in (weak, ceiling, student):
-            seconds += json.loads((store.path(key) / "job.json").read_text())["seconds"]
+            seconds += store.seconds(key)
     timing = {"seconds": round(seconds, 2), "sweep": name, "jobs": [k for keys in per_seed for k in keys],
               "pid": os.getpid()}
     return write_run(plan.cfg, plan.identity, out, dataset, pd.concat(frames, ignore_index=True), timing).path
