@@ -112,8 +112,7 @@ class JobStore:
     def __init__(self, runs_dir: str | Path | None = None):
         self.root = Path(runs_dir or DEFAULT_RUNS_DIR) / JOBS_DIR
         # What this process saved: ranks other than 0 of a multi-process job keep their results here only.
-        self._saved: dict[str, dict[str, np.ndarray]] = {}
-        self._seconds: dict[str, float] = {}
+        self._saved: dict[str, tuple[dict[str, np.ndarray], float]] = {}  # key -> (outputs, seconds)
 
     def path(self, key: str) -> Path:
         """Directory of job ``key`` (whether or not it exists)."""
@@ -126,21 +125,20 @@ class JobStore:
     def load(self, key: str) -> dict[str, np.ndarray]:
         """The arrays job ``key`` produced."""
         if key in self._saved:
-            return dict(self._saved[key])
+            return dict(self._saved[key][0])
         with np.load(self.path(key) / "outputs.npz") as data:
             return {name: data[name] for name in data.files}
 
     def seconds(self, key: str) -> float:
         """How long job ``key`` took to compute."""
-        if key in self._seconds:
-            return self._seconds[key]
+        if key in self._saved:
+            return self._saved[key][1]
         return float(json.loads((self.path(key) / "job.json").read_text())["seconds"])
 
     def save(self, job: Job, outputs: Mapping[str, np.ndarray], seconds: float) -> Path:
         """Publish a finished job atomically and log it as computed (rank 0 of a multi-process job only)."""
         final = self.path(job.key)
-        self._saved[job.key] = {k: np.asarray(v) for k, v in outputs.items()}
-        self._seconds[job.key] = seconds
+        self._saved[job.key] = ({k: np.asarray(v) for k, v in outputs.items()}, seconds)
         if not is_main_process():
             return final
         tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
