@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from overseer.data import load_dataset
-from overseer.data._splits import UnlabeledSplit
 from overseer.models import ActivationCache, load_model, pool
 from overseer.w2s.finetune import FinetuneConfig, FinetuneLearner
+from overseer.w2s.splits import UnlabeledSplit
 
 LR = 1e-5
 

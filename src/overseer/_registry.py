@@ -11,7 +11,9 @@ from typing import Any, Literal, TypeVar
 
 from overseer.errors import unknown
 
-RegistryKind = Literal["model", "dataset", "w2s_loss", "w2s_method", "w2s_learner", "suite", "condition"]
+RegistryKind = Literal[
+    "model", "dataset", "sample_dataset", "w2s_loss", "w2s_method", "w2s_learner", "suite", "condition"
+]
 
 _REGISTRY: dict[str, dict[str, Any]] = {}
 T = TypeVar("T")

@@ -75,6 +75,11 @@ def test_cli_flags_override_yaml_config(tmp_path: Path) -> None:
         (["--method", "magic"], "unknown method 'magic'; allowed: "),
         (["--lr", "nan"], "head lr must be a positive number; got nan"),
         (["--n-train", "50000"], "too small for splits of [50000, 50000, 1000]"),
+        (["--head-lr", "fast"], "head.lr must be a number; got 'fast'"),
+        (["--n-train", "many"], "n_train must be an integer; got 'many'"),
+        (["--method", "logconf", "--method-arg", "aux_coef=abc"], "method_args.aux_coef must be a number; got 'abc'"),
+        (["--method", "logconf", "--aux-coef", "abc"], "method_args.aux_coef must be a number; got 'abc'"),
+        (["--method-arg", "aux_coef=0.5"], "unknown method_args key 'aux_coef' for method 'xent'; allowed: hard"),
     ],
 )
 def test_bad_input_is_one_line(
@@ -103,6 +108,10 @@ def test_bad_config_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert "unknown config option 'n_trian'; allowed: " in _error_line(
         capsys, ["w2s", "run", "--config", str(unknown_key)]
     )
+    wrong_type = tmp_path / "wrong_type.yaml"
+    wrong_type.write_text("head: {lr: fast}\n")
+    line = _error_line(capsys, ["w2s", "run", "--config", str(wrong_type)])
+    assert line == "error: head.lr must be a number; got 'fast'"
     missing = str(tmp_path / "missing.yaml")
     assert "does not exist" in _error_line(capsys, ["w2s", "run", "--config", missing])
 

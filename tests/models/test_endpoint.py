@@ -82,8 +82,89 @@ def test_retries_with_backoff_after_server_errors(tiny, tmp_path: Path):
         (sc,) = backend.score_options(CHATS[:1], OPTIONS[:1])
         assert sc.ok and srv.requests == 3 and backend.requests_sent == 3
     with OpenAICompatServer(tiny, model_name="tiny", fail_first=100) as srv:
-        with pytest.raises(OverseerError, match="failed after 3 attempts; last error: HTTP 503"):
+        with pytest.raises(OverseerError, match="failed after 3 attempts in .*; last error: HTTP 503"):
             _backend(srv.url, None, max_retries=2).score_options(CHATS[:1], OPTIONS[:1])
+
+
+def test_retry_lines_name_the_reason_and_the_deadline_bounds_waiting(tiny, capsys: pytest.CaptureFixture):
+    with OpenAICompatServer(tiny, model_name="tiny", fail_first=100) as srv:
+        backend = EndpointBackend(srv.url, "tiny", use_cache=False, backoff_s=0.2, max_retries=10, deadline_s=1.0)
+        started = time.monotonic()
+        with pytest.raises(OverseerError, match="last error: HTTP 503"):
+            backend.score_options(CHATS[:1], OPTIONS[:1])
+        assert time.monotonic() - started < 3  # 10 retries would take 0.2*(2^10-1) s without the deadline
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines and all("HTTP 503: warming up" in line and "retry" in line for line in lines)
+
+
+def test_failed_answers_are_never_cached(tiny, tmp_path: Path):
+    with OpenAICompatServer(tiny, model_name="tiny", no_logprobs=True) as srv:
+        with pytest.raises(OverseerError, match="no logprobs"):
+            _backend(srv.url, tmp_path / "cache").score_options(CHATS[:1], OPTIONS[:1])
+    with OpenAICompatServer(tiny, model_name="tiny", fail_first=100) as srv:
+        with pytest.raises(OverseerError):
+            _backend(srv.url, tmp_path / "cache", max_retries=0).score_options(CHATS[:1], OPTIONS[:1])
+    with OpenAICompatServer(tiny, model_name="tiny") as srv:  # the server is fixed: the rerun asks again
+        fixed = _backend(srv.url, tmp_path / "cache")
+        (sc,) = fixed.score_options(CHATS[:1], OPTIONS[:1])
+        assert sc.ok and fixed.stats["cache_hits"] == 0 and srv.requests == 1
+        again = _backend(srv.url, tmp_path / "cache")
+        again.score_options(CHATS[:1], OPTIONS[:1])
+        assert again.stats["cache_hits"] == 1 and srv.requests == 1
+        refreshed = _backend(srv.url, tmp_path / "cache", refresh_cache=True)
+        refreshed.score_options(CHATS[:1], OPTIONS[:1])
+        assert refreshed.stats["cache_hits"] == 0 and srv.requests == 2
+
+
+def _recording_server(tiny):
+    srv = OpenAICompatServer(tiny, model_name="tiny")
+    seen: list[dict] = []
+    handler = srv._httpd.RequestHandlerClass
+    original = handler.do_POST
+
+    def do_post(self):
+        seen.append({k.lower(): v for k, v in self.headers.items()})
+        original(self)
+
+    handler.do_POST = do_post
+    return srv, seen
+
+
+def test_no_api_key_is_sent_unless_a_variable_is_named(tiny, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
+    monkeypatch.setenv("OVERSEER_API_KEY", "sk-must-not-leak-either")
+    srv, seen = _recording_server(tiny)
+    with srv:
+        _backend(srv.url, None).score_options(CHATS[:1], OPTIONS[:1])
+        assert seen and "authorization" not in seen[-1]
+        assert not any("sk-must-not-leak" in v for v in seen[-1].values())
+        monkeypatch.setenv("MY_SERVER_KEY", "sk-for-this-server")
+        _backend(srv.url, None, api_key_env="MY_SERVER_KEY").score_options(CHATS[:1], OPTIONS[:1])
+        assert seen[-1]["authorization"] == "Bearer sk-for-this-server"
+
+
+def test_key_rules_are_one_line_errors(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("UNSET_KEY_VAR", raising=False)
+    with pytest.raises(OverseerError, match="'UNSET_KEY_VAR' is unset"):
+        _backend("http://127.0.0.1:9/v1", None, api_key_env="UNSET_KEY_VAR").client()
+    monkeypatch.setenv("SET_KEY_VAR", "sk-x")
+    with pytest.raises(OverseerError, match="plain http"):
+        _backend("http://example.invalid/v1", None, api_key_env="SET_KEY_VAR").client()
+    _backend("http://example.invalid/v1", None, api_key_env="SET_KEY_VAR", allow_insecure_key=True).client()
+    _backend("https://example.invalid/v1", None, api_key_env="SET_KEY_VAR").client()
+
+
+def test_spec_strings_build_the_endpoint_backend():
+    from overseer.models import backend_identity, get_backend
+
+    backend = get_backend("openai/my-model@http://127.0.0.1:8000", timeout_s=5)
+    assert isinstance(backend, EndpointBackend) and backend.model == "my-model"
+    assert backend.url == "http://127.0.0.1:8000/v1" and backend.timeout_s == 5
+    assert backend_identity("openai/my-model@http://127.0.0.1:8000/v1") == backend.identity()
+    with pytest.raises(OverseerError, match="unknown backend prefix 'vllm'"):
+        get_backend("vllm/my-model@http://127.0.0.1:8000/v1")
+    with pytest.raises(OverseerError, match="has no option 'api_key'"):
+        get_backend("openai/m@http://127.0.0.1:8000/v1", api_key="sk-no-keys-in-specs-or-flags")
 
 
 def test_refusal_and_missing_logprobs_are_one_line_errors(tiny):
@@ -123,16 +204,30 @@ def test_unreachable_endpoint(tmp_path: Path):
 
 
 def test_generation_through_chat_and_completions(tiny, server):
-    from overseer.models import generate
+    from overseer.models import GenerateConfig, generate
 
+    greedy = GenerateConfig(max_new_tokens=4)
     chat_backend = _backend(server.url, None, generation="chat")
-    (text,) = chat_backend.generate(CHATS[:1], 4)
-    local = generate(tiny, [_chatml(tiny, CHATS[0])], 4)[0]
-    assert text == local  # the server continues the prefilled assistant turn with its chat template
+    ((remote,),) = chat_backend.generate(CHATS[:1], greedy)
+    ((local,),) = generate(tiny, [_chatml(tiny, CHATS[0])], greedy)
+    # the server continues the prefilled assistant turn with its chat template: same tokens, same text
+    assert remote.token_ids == local.token_ids and len(local.token_ids) > 0
+    assert remote.text == local.text and remote.finish_reason == local.finish_reason
+    assert remote.logprobs == pytest.approx(local.logprobs, abs=1e-4)
     comp = _backend(server.url, None, generation="completions", tokenizer=tiny.tokenizer)
-    assert comp.generate(CHATS[:1], 4) == [local]
-    with pytest.raises(OverseerError):
-        comp.generate(CHATS[:1], 0)
+    ((via_completions,),) = comp.generate(CHATS[:1], greedy)
+    assert via_completions.token_ids == local.token_ids
+
+
+def test_sampling_parameters_reach_the_server(tiny, server):
+    from overseer.models import GenerateConfig, generate
+
+    config = GenerateConfig(max_new_tokens=6, temperature=1.5, top_p=0.9, n=3, seed=7)
+    backend = _backend(server.url, None)
+    (remote,) = backend.generate(["the city of"], config)
+    (local,) = generate(tiny, ["the city of"], config)
+    assert [g.token_ids for g in remote] == [g.token_ids for g in local]
+    assert len({g.token_ids for g in remote}) > 1  # three samples at temperature 1.5 are not all equal
 
 
 def _chatml(tiny, chat: Chat) -> str:

@@ -53,6 +53,6 @@ def test_activation_cache_reuses_without_loading_model(tiny_causal: Path, tmp_pa
     again = fresh.features(str(tiny_causal), TEXTS, [-1], "last")
     np.testing.assert_array_equal(first[-1], again[-1])
     assert fresh.stats == {"hits": 1, "misses": 0}
-    assert fresh._models == {}  # the model was never loaded
+    assert fresh.loaded_models == []  # the model was never loaded
     other = fresh.features(str(tiny_causal), TEXTS[:2], [-1], "last")  # other texts: a miss
     assert fresh.stats["misses"] == 1 and other[-1].shape[0] == 2

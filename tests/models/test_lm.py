@@ -9,12 +9,15 @@ import torch
 
 from overseer.errors import OverseerError
 from overseer.models import (
+    Backend,
     Chat,
+    GenerateConfig,
     HFBackend,
-    LMBackend,
     OptionScores,
+    backend_identity,
     format_chat,
     generate,
+    get_backend,
     human_assistant,
     load_model,
     score_options,
@@ -144,27 +147,95 @@ def test_generation_is_greedy_capped_and_batch_independent(tiny, monkeypatch: py
 
     def spy(**kwargs):
         out = real(**kwargs)
-        new_tokens.append(out.shape[1] - kwargs["input_ids"].shape[1])
+        new_tokens.append(out.sequences.shape[1] - kwargs["input_ids"].shape[1])
         return out
 
     monkeypatch.setattr(tiny.model, "generate", spy)
-    one = generate(tiny, PROMPTS[:1], max_new_tokens=5, batch_size=1)
-    many = generate(tiny, PROMPTS, max_new_tokens=5, batch_size=3)
-    assert one[0] == many[0]
-    assert generate(tiny, PROMPTS, max_new_tokens=5, batch_size=3) == many
+    config = GenerateConfig(max_new_tokens=5)
+    one = generate(tiny, PROMPTS[:1], config, batch_size=1)
+    many = generate(tiny, PROMPTS, config, batch_size=3)
+    assert one[0][0].token_ids == many[0][0].token_ids and len(one[0][0].token_ids) > 0
+    assert generate(tiny, PROMPTS, config, batch_size=3) == many
     assert new_tokens and max(new_tokens) <= 5
-    with pytest.raises(OverseerError):
-        generate(tiny, PROMPTS, max_new_tokens=0)
+    assert all(g.finish_reason in ("stop", "length") and len(g.token_ids) <= 5 for (g,) in many)
+    with pytest.raises(OverseerError, match="max_new_tokens=0"):
+        GenerateConfig(max_new_tokens=0)
 
 
-def test_hf_backend_implements_the_protocol(tiny):
+def test_token_logprobs_equal_a_hand_computed_forward_pass(tiny):
+    """Each reported log-probability is log softmax of the unmodified logits at that step."""
+    prompt = PROMPTS[2]
+    ((gen,),) = generate(tiny, [prompt], GenerateConfig(max_new_tokens=6, temperature=1.3, seed=3))
+    prompt_ids = tiny.tokenizer(prompt)["input_ids"]
+    ids = torch.tensor([prompt_ids + list(gen.token_ids)])
+    with torch.no_grad():
+        logp = torch.log_softmax(tiny.model(input_ids=ids).logits[0].float(), dim=-1)
+    expected = [float(logp[len(prompt_ids) - 1 + t, tok]) for t, tok in enumerate(gen.token_ids)]
+    assert len(expected) > 0 and list(gen.logprobs) == pytest.approx(expected, abs=1e-4)
+    assert gen.text == tiny.tokenizer.decode(list(gen.token_ids), skip_special_tokens=True)
+
+
+def test_sampling_is_seeded_and_leaves_the_global_rng_alone(tiny):
+    config = GenerateConfig(max_new_tokens=8, temperature=1.5, n=4, seed=11)
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    first = generate(tiny, PROMPTS, config, batch_size=2)
+    assert torch.rand(1) == before  # our seeding happened inside a forked RNG
+    assert generate(tiny, PROMPTS, config, batch_size=2) == first
+    assert all(len(samples) == 4 for samples in first)
+    assert len({g.token_ids for g in first[0]}) > 1  # four samples at temperature 1.5 differ
+    other = generate(tiny, PROMPTS, GenerateConfig(max_new_tokens=8, temperature=1.5, n=4, seed=12), batch_size=2)
+    assert [g.token_ids for g in other[0]] != [g.token_ids for g in first[0]]
+
+
+def test_stop_strings_cut_the_text_and_set_the_finish_reason(tiny):
+    ((free,),) = generate(tiny, [PROMPTS[0]], GenerateConfig(max_new_tokens=12, temperature=2.0, seed=0))
+    words = free.text.split()
+    assert len(words) >= 2, free.text
+    stop = words[1]
+    ((cut,),) = generate(tiny, [PROMPTS[0]], GenerateConfig(max_new_tokens=12, temperature=2.0, seed=0, stop=(stop,)))
+    assert cut.text == free.text[: free.text.find(stop)] and cut.finish_reason == "stop"
+
+
+def test_too_long_prompts_fail_alone(tiny):
+    long_prompt = " ".join(["the city of paris"] * 400)  # well past the 1,024-position context
+    results = generate(tiny, [long_prompt, PROMPTS[0]], GenerateConfig(max_new_tokens=3, n=2))
+    assert [g.ok for g in results[0]] == [False, False] and "context" in results[0][0].error
+    assert all(g.ok for g in results[1]) and len(results[1]) == 2
+
+
+def test_generate_config_refuses_out_of_range_settings():
+    for bad in ({"temperature": -1}, {"top_p": 0}, {"top_p": 1.5}, {"n": 0}, {"seed": -2}, {"stop": ("",)},
+                {"temperature": float("nan")}, {"max_new_tokens": 2.5}):
+        with pytest.raises(OverseerError, match=f"{next(iter(bad))}="):
+            GenerateConfig(**bad)
+    assert GenerateConfig(stop="###").stop == ("###",)
+
+
+def test_hf_backend_implements_the_backend_interface(tiny):
     backend = HFBackend(tiny, batch_size=2)
-    assert isinstance(backend, LMBackend)
+    assert isinstance(backend, Backend) and backend.supports("score_options")
     chat = Chat.of([{"role": "user", "content": "yes or no?"}], 'my answer would be "')
     (sc,) = backend.score_options([chat], [["yes", "no"]])
     assert sc.logprobs == pytest.approx(score_options(tiny, [backend.render(chat)], [["yes", "no"]])[0].logprobs)
     assert backend.describe()["chat_format"] == "chat_template"
-    assert isinstance(backend.generate([chat], 3)[0], str)
+    ((gen,),) = backend.generate([chat], GenerateConfig(max_new_tokens=3))
+    assert gen.ok and isinstance(gen.text, str)
+    assert backend.count_tokens("the city of paris") == len(tiny.tokenizer("the city of paris",
+                                                                           add_special_tokens=False)["input_ids"])
+    assert backend.context_length == tiny.model.config.max_position_embeddings == 1024
+
+
+def test_hf_backend_loads_nothing_until_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import overseer.models._load as load
+
+    path = build_tiny_causal_lm(tmp_path / "m")
+    calls = []
+    monkeypatch.setattr(load, "load_model", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(AssertionError))
+    backend = get_backend(str(path), device="cpu")
+    identity = backend.identity()
+    assert identity == backend_identity(str(path)) and identity["backend"] == "hf" and not calls
 
 
 def test_encoder_models_are_refused(tmp_path: Path):

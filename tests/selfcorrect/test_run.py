@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from overseer.errors import OverseerError
-from overseer.models import OptionScores
+from overseer.models import Backend, Generation, OptionScores
 from overseer.results import list_runs
 from overseer.selfcorrect import SelfCorrectConfig, evaluate, run
 from overseer.selfcorrect import law as law_suite
@@ -58,7 +58,7 @@ def test_run_writes_a_complete_reusable_run(tiny_lm_dir: Path, data_dir: Path, t
     assert run(faster).path == result.path
 
 
-class _FlakyBackend:
+class _FlakyBackend(Backend):
     """Scores every item but fails the ones whose prompt mentions 'Black' (as an endpoint might)."""
 
     name = "flaky"
@@ -73,10 +73,11 @@ class _FlakyBackend:
             for c, o in zip(chats, options, strict=True)
         ]
 
-    def generate(self, chats, max_new_tokens):
-        return [None if "Black" in self.render(c) else "reasoning" for c in chats]
+    def generate(self, chats, config=None):
+        return [[Generation.failed("HTTP 400") if "Black" in self.render(c) else Generation("  reasoning ")]
+                for c in chats]
 
-    def describe(self):
+    def identity(self):
         return {"backend": "flaky"}
 
 

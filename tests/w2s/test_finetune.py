@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from overseer.data._splits import LabeledSplit, UnlabeledSplit
 from overseer.errors import OverseerError
 from overseer.models import ActivationCache
 from overseer.w2s import finetune
 from overseer.w2s.finetune import FinetuneConfig, FinetuneLearner, holdout
 from overseer.w2s.learners import learner_class
 from overseer.w2s.losses import make_loss
+from overseer.w2s.splits import LabeledSplit, UnlabeledSplit
 
 POS = ("yes the city is paris", "true the answer is good", "yes london is in england", "good movie . yes")
 NEG = ("no the movie is bad", "false the answer is bad . bad", "no tokyo is in france", "bad review , no")

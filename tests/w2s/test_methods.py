@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from overseer.data import BinaryDataset, dataset, load_dataset
-from overseer.data._splits import LabeledSplit, UnlabeledSplit, w2s_splits
 from overseer.errors import OverseerError
 from overseer.models import ActivationCache
 from overseer.w2s import CrossEntropy, HeadConfig, W2SConfig, make_loss, run
@@ -22,6 +21,7 @@ from overseer.w2s.methods._common import partition, take
 from overseer.w2s.methods.bootstrap import Bootstrap
 from overseer.w2s.methods.label_filter import Filter, crossfit_probe, knn_consensus, least_consistent
 from overseer.w2s.methods.s2s import StrongToStrong
+from overseer.w2s.splits import LabeledSplit, UnlabeledSplit, w2s_splits
 
 # ---------------------------------------------------------------------------------------------
 # Every registered method, end to end through overseer.w2s.run (like sklearn's parametrize_with_checks).

@@ -34,9 +34,13 @@ def _fake_run(root: Path, weak: str, strong: str, method: str, student: dict[int
     mean_student = float(np.mean(list(student.values())))
     gap = ACC[strong] - ACC[weak]
     write_json(path / "metrics.json", {
-        "weak": {"accuracy": est(ACC[weak])}, "student": {"accuracy": est(mean_student)},
-        "ceiling": {"accuracy": est(ACC[strong])},
-        "pgr": {"accuracy": {"value": (mean_student - ACC[weak]) / gap, "ci_low": 0.0, "ci_high": 1.0}},
+        "metrics": {
+            "weak": {"accuracy": est(ACC[weak])}, "student": {"accuracy": est(mean_student)},
+            "ceiling": {"accuracy": est(ACC[strong])},
+            "pgr": {"accuracy": {"value": (mean_student - ACC[weak]) / gap, "ci_low": 0.0, "ci_high": 1.0}},
+        },
+        "config": cfg,
+        "timings": {"wall_s": 1.0},
         "per_seed": {str(s): {"weak": ACC[weak], "student": v, "ceiling": ACC[strong]} for s, v in student.items()},
         "n_seeds": len(student),
     })
@@ -107,3 +111,10 @@ def test_sweep_directory_gives_its_ladder_order(runs_dir: Path) -> None:
 def test_nothing_to_report_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(OverseerError, match="no finished w2s runs"):
         find_runs([tmp_path])
+
+
+def test_a_run_in_the_old_metrics_layout_is_a_one_line_error(runs_dir: Path) -> None:
+    old = next(runs_dir.glob("w2s-*"))
+    write_json(old / "metrics.json", {"weak": {}, "student": {}, "ceiling": {}, "pgr": {}})
+    with pytest.raises(OverseerError, match="without metrics, config, timings"):
+        load_runs(find_runs([runs_dir])[0])

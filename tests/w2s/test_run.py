@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from overseer.data import BinaryDataset, dataset, load_dataset
-from overseer.data._splits import w2s_splits
 from overseer.models import ActivationCache
 from overseer.w2s import HeadConfig, W2SConfig, run
+from overseer.w2s.splits import w2s_splits
 
 FAST_HEAD = HeadConfig(epochs=5)
 
@@ -30,7 +30,13 @@ def test_run_writes_a_complete_directory_and_reuses_it(tiny_encoder: Path, tiny_
     files = {p.name for p in result.path.iterdir()}
     assert {"config.json", "versions.json", "resolved_config.json", "metrics.json", "summary.json",
             "predictions.parquet", "accuracy.png"} <= files
-    metrics = json.loads((result.path / "metrics.json").read_text())
+    record = json.loads((result.path / "metrics.json").read_text())
+    assert list(record)[:3] == ["metrics", "config", "timings"] and record == result.record
+    assert record["config"]["n_train"] == 120 and record["config"]["device"] is None  # the resolved config
+    assert record["timings"]["wall_s"] > 0 and record["timings"]["jobs"] == {"computed": 3, "loaded": 0}
+    assert record["n_seeds"] == 1 and record["dataset"]["name"] == "geo_facts"
+    metrics = record["metrics"]
+    assert metrics == result.metrics
     for role in ("weak", "student", "ceiling"):
         for metric in ("accuracy", "auroc"):
             entry = metrics[role][metric]
@@ -45,17 +51,18 @@ def test_run_writes_a_complete_directory_and_reuses_it(tiny_encoder: Path, tiny_
 
     again = run(cfg, out=tmp_path / "runs", cache=ActivationCache(root=tmp_path / "cache", device="cpu"))
     assert again.reused and again.path == result.path
+    assert again.metrics == result.metrics and again.summary_line() == result.summary_line()
 
     warm = ActivationCache(root=tmp_path / "cache", device="cpu")
     forced = run(cfg, out=tmp_path / "runs", force=True, cache=warm)
-    assert warm.stats == {"hits": 6, "misses": 0} and warm._models == {}  # no model was even loaded
+    assert warm.stats == {"hits": 6, "misses": 0} and warm.loaded_models == []  # no model was even loaded
     assert forced.metrics["student"]["accuracy"]["value"] == result.metrics["student"]["accuracy"]["value"]
 
 
 def test_several_seeds_pool_into_one_interval(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
     result = run(_config(tiny_encoder, tiny_causal, seeds=(0, 1)), out=tmp_path,
                  cache=ActivationCache(root=tmp_path / "cache", device="cpu"))
-    assert result.metrics["n_seeds"] == 2 and set(result.metrics["per_seed"]) == {0, 1}
+    assert result.record["n_seeds"] == 2 and set(result.record["per_seed"]) == {"0", "1"}
 
 
 def test_student_never_sees_ground_truth_of_its_split(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def test_run_reuses_the_weak_and_ceiling_jobs_of_another_method(tiny_encoder: Pa
     xent = run(cfg.plans()[0].cfg, out=tmp_path)
     logconf_cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("logconf"),)).plans()[0].cfg
     logconf = run(logconf_cfg, out=tmp_path)
-    assert logconf.metrics["timing"]["jobs"] == {"computed": 1, "loaded": 2}  # only the new student
+    assert logconf.timings["jobs"] == {"computed": 1, "loaded": 2}  # only the new student
     assert kinds(JobStore(tmp_path).computed()) == {"weak": 1, "ceiling": 1, "student": 2}
     a, b = (pd.read_parquet(r.path / "predictions.parquet") for r in (xent, logconf))
     np.testing.assert_array_equal(a["weak_prob"], b["weak_prob"])

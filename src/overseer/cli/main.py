@@ -19,7 +19,7 @@ from overseer.errors import OverseerError
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every pillar's sub-commands."""
-    from overseer.cli import catalog, runs, selfcorrect, w2s
+    from overseer.cli import catalog, generate, runs, selfcorrect, w2s
 
     parser = argparse.ArgumentParser(
         prog="overseer", description="Scalable-oversight experiments on a laptop CPU or a GPU cluster."
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     w2s.register(sub)
     selfcorrect.register(sub)
+    generate.register(sub)
     catalog.register(sub)
     runs.register(sub)
     return parser

@@ -1,17 +1,50 @@
-"""The dataset layer: every binary task in one schema, loaded by name, split without leaks."""
+"""The dataset layer: general samples and binary tasks, loaded by name from local files or the hub.
 
-from overseer.data._registry import DatasetInfo, dataset, dataset_info, list_datasets, load_dataset
+Every source becomes :class:`Sample` records (input, target, choices, id, metadata, group) in a
+:class:`SampleDataset`; a binary task (:class:`BinaryDataset` of :class:`Example`) is a checked
+view of samples whose targets are 0/1 (:meth:`BinaryDataset.from_samples`). Sample datasets are
+registered with ``@sample_dataset`` and loaded with :func:`load_samples`; binary tasks with
+``@dataset`` and :func:`load_dataset`.
+"""
+
+from overseer.data._registry import (
+    DatasetInfo,
+    SampleDatasetInfo,
+    dataset,
+    dataset_info,
+    list_datasets,
+    list_sample_datasets,
+    load_dataset,
+    load_samples,
+    sample_dataset,
+    sample_dataset_info,
+)
+from overseer.data._sample import ROLES, ChatMessage, FieldSpec, Sample, SampleDataset
 from overseer.data._schema import PAIRINGS, BinaryDataset, Example, Pairing, make_dataset
+from overseer.data._sources import RecordToSample, hub_samples, local_samples
 
 __all__ = [
     "PAIRINGS",
+    "ROLES",
     "BinaryDataset",
+    "ChatMessage",
     "DatasetInfo",
     "Example",
+    "FieldSpec",
     "Pairing",
+    "RecordToSample",
+    "Sample",
+    "SampleDataset",
+    "SampleDatasetInfo",
     "dataset",
     "dataset_info",
+    "hub_samples",
     "list_datasets",
+    "list_sample_datasets",
     "load_dataset",
+    "load_samples",
+    "local_samples",
     "make_dataset",
+    "sample_dataset",
+    "sample_dataset_info",
 ]

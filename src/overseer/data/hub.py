@@ -26,24 +26,13 @@ import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from overseer.data._files import check_limit, get_field, get_text, parse_label, read_split
 from overseer.data._registry import dataset
 from overseer.data._schema import BinaryDataset, Example, Pairing, make_dataset
-from overseer.data.local import (
-    FORMATS,
-    balanced_flags,
-    check_limit,
-    file_format,
-    get_field,
-    get_text,
-    one_line,
-    pairwise_examples,
-    parse_label,
-    read_records,
-    strip_format,
-)
+from overseer.data._sources import hub_source, hub_split
+from overseer.data.local import balanced_flags, pairwise_examples
 from overseer.errors import OverseerError
 
 __all__ = ["HUB_SOURCES", "HubSource", "amazon_polarity", "anthropic_hh", "boolq", "cosmos_qa", "sciq"]
@@ -75,8 +64,6 @@ HUB_SOURCES: dict[str, HubSource] = {
         "Anthropic/hh-rlhf", "09be8c5bbc57cb3887f3a9732ad6aa7ec602a1fa", ("train", "test")
     ),
 }
-# File and folder names that source repositories use for each split.
-_SPLIT_NAMES: dict[str, tuple[str, ...]] = {"validation": ("validation", "valid", "dev", "val")}
 NONE_OF_THE_ABOVE = "None of the above choices ."
 
 
@@ -99,71 +86,21 @@ def _check_split(name: str, split: str) -> None:
         raise OverseerError(f"dataset {name!r}: unknown split {split!r}; allowed: {', '.join(allowed)}")
 
 
-def _split_files(root: Path, split: str) -> list[Path]:
-    """Data files for ``split`` under a cloned repository, matched by file or folder name.
-
-    Matches ``test.jsonl.gz``, ``harmless-base/test.jsonl.gz`` (several subsets are read in
-    order), ``data/train-00000-of-00001.parquet`` (hub shards) and ``default/train/0000.parquet``.
-    """
-    names = _SPLIT_NAMES.get(split, (split,))
-    found = []
-    for file in sorted(root.rglob("*")):
-        rel = file.relative_to(root)
-        if not file.is_file() or file_format(file) is None or any(p.startswith(".") for p in rel.parts):
-            continue
-        stem = Path(strip_format(file)).name
-        if stem in names or file.parent.name in names or any(stem.startswith(f"{n}-") for n in names):
-            found.append(file)
-    return found
-
-
 def _read_local(name: str, path: str | os.PathLike[str], split: str, subset: str | None = None) -> _Raw:
     """Records from a data file, or from the files for ``split`` in a cloned repository."""
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        stem = Path(strip_format(root)).name
-        return _Raw([(f"{stem}-{i}", r) for i, r in enumerate(read_records(root))], str(path))
-    if subset is not None:
-        if not (root / subset).is_dir():
-            subsets = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-            found = ", ".join(subsets) or "(none)"
-            raise OverseerError(f"dataset {name!r}: no subset {subset!r} in {str(path)!r}; found: {found}")
-        root = root / subset
-    files = _split_files(root, split)
-    if not files:
-        raise OverseerError(
-            f"dataset {name!r}: no {split!r} data file under {str(root)!r} "
-            f"(looked for {'/'.join(_SPLIT_NAMES.get(split, (split,)))} with {', '.join(FORMATS)})"
-        )
-    records = []
-    for file in files:
-        prefix = strip_format(file.relative_to(root))
-        records += [(f"{prefix}-{i}", r) for i, r in enumerate(read_records(file))]
-    return _Raw(records, str(root))
+    records, source = read_split(path, split, subset, what=f"dataset {name!r}")
+    return _Raw(records, source)
 
 
 def _read_hub(name: str, split: str, limit: int | None, data_dir: str | None = None) -> _Raw:
     """Records of ``split`` from the hub at the pinned revision; no network is a one-line error."""
     src = HUB_SOURCES[name]
-    try:
-        import datasets
-        from datasets.exceptions import DatasetsError
-    except ImportError as exc:  # pragma: no cover - datasets is a dependency
-        raise OverseerError(
-            "loading from the hub needs the 'datasets' package: pip install datasets"
-        ) from exc
     hint = f"pass path= (CLI: --data-path) to a local copy of {src.repo} (a data file or a clone)"
-    try:
-        ds = datasets.load_dataset(src.repo, revision=src.revision, split=split, data_dir=data_dir)
-    except (OSError, DatasetsError) as exc:
-        raise OverseerError(
-            f"dataset {name!r} could not be downloaded from the Hugging Face hub "
-            f"({src.repo}@{src.revision[:8]}, split {split!r}): {one_line(exc)[:200]}; {hint}"
-        ) from exc
+    ds = hub_split(src.repo, revision=src.revision, split=split, data_dir=data_dir, what=f"dataset {name!r}", hint=hint)
     if limit is not None:
         ds = ds.select(range(min(limit, len(ds))))
-    where = f"hf://datasets/{src.repo}@{src.revision}" + (f"/{data_dir}" if data_dir else "")
-    return _Raw([(f"{split}-{i}", r) for i, r in enumerate(ds.to_list())], f"{where}[{split}]")
+    source = hub_source(src.repo, src.revision, split, data_dir=data_dir)
+    return _Raw([(f"{split}-{i}", r) for i, r in enumerate(ds.to_list())], source)
 
 
 def _load(

@@ -1,10 +1,27 @@
-"""The model layer shared by every pillar: load a model, extract features, score, generate."""
+"""The model layer shared by every pillar: name a model, load it, extract features, score, generate."""
 
+from overseer.models._backend import (
+    Backend,
+    CapabilityError,
+    backend,
+    backend_identity,
+    get_backend,
+    split_spec,
+)
 from overseer.models._cache import ActivationCache
+from overseer.models._classifier import (
+    ClassifierConfig,
+    ClassifierFit,
+    SequenceClassifier,
+    TrainingDivergedError,
+    fit_classifier,
+)
 from overseer.models._endpoint import EndpointBackend, normalize_base_url
 from overseer.models._features import POOLINGS, extract_features, pool
+from overseer.models._generate import GenerateConfig, Generation
 from overseer.models._lm import (
     HUMAN_ASSISTANT,
+    ROLES,
     Chat,
     HFBackend,
     LMBackend,
@@ -26,10 +43,26 @@ from overseer.models._load import (
     load_model,
     resolve_model,
 )
+from overseer.models._mock import MockBackend
 from overseer.models._serve import OpenAICompatServer
 
 __all__ = [
     "ActivationCache",
+    "ClassifierConfig",
+    "ClassifierFit",
+    "SequenceClassifier",
+    "TrainingDivergedError",
+    "fit_classifier",
+    "Backend",
+    "CapabilityError",
+    "GenerateConfig",
+    "Generation",
+    "MockBackend",
+    "ROLES",
+    "backend",
+    "backend_identity",
+    "get_backend",
+    "split_spec",
     "HUMAN_ASSISTANT",
     "LADDER",
     "PACKAGED_MODELS",

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from overseer.models._backend import Backend, get_backend, split_spec
 from overseer.models._features import extract_features
-from overseer.models._load import LoadedModel, cache_root, load_model, resolve_model
+from overseer.models._load import LoadedModel, cache_root
 
 
 def _texts_hash(texts: Sequence[str], pairs: Sequence[str] | None) -> str:
@@ -46,14 +47,27 @@ class ActivationCache:
         self.device = device
         self.batch_size = batch_size
         self.trust_remote_code = trust_remote_code
-        self._models: dict[str, LoadedModel] = {}
+        self._backends: dict[str, Backend] = {}
         self.stats = {"hits": 0, "misses": 0}
+
+    def backend(self, name: str) -> Backend:
+        """The backend for model spec ``name``; it must be a local model (features need its weights)."""
+        if name not in self._backends:
+            local = split_spec(name)[0] == "hf"
+            options = {"device": self.device, "trust_remote_code": self.trust_remote_code} if local else {}
+            backend = get_backend(name, **options)
+            backend.require("loaded_model")
+            self._backends[name] = backend
+        return self._backends[name]
+
+    @property
+    def loaded_models(self) -> list[str]:
+        """Names of the models whose weights this cache had to load (none when every entry was a hit)."""
+        return [name for name, b in self._backends.items() if getattr(b, "is_loaded", False)]
 
     def model(self, name: str) -> LoadedModel:
         """The loaded model for ``name`` (loaded once, on demand)."""
-        if name not in self._models:
-            self._models[name] = load_model(name, device=self.device, trust_remote_code=self.trust_remote_code)
-        return self._models[name]
+        return self.backend(name).loaded
 
     def _path(self, key: dict[str, object]) -> Path:
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
@@ -70,7 +84,7 @@ class ActivationCache:
         progress: Callable[[int], None] | None = None,
     ) -> dict[int, np.ndarray]:
         """Features of ``texts`` at each layer, from the cache where present, computed otherwise."""
-        fingerprint = resolve_model(model_name).fingerprint()
+        fingerprint = self.backend(model_name).identity()["fingerprint"]  # no weights are loaded for this
         texts_key = _texts_hash(texts, text_pairs)
         paths = {
             layer: self._path(

@@ -1,34 +1,42 @@
-"""An OpenAI-compatible HTTP backend: evaluate a model served elsewhere (vLLM, llama.cpp's server, ...).
+"""The ``openai`` backend: a model served elsewhere (vLLM, ollama, llama.cpp's server, a hosted API).
 
-Scoring uses the completions API with ``echo=true`` and ``logprobs``: the server returns the
-log-probability of every token of ``prompt + option``, and the tokens that fall inside the option's
-characters are summed. All options of an item go in one request (``prompt`` is a list). Generation
-uses the chat API (or completions, if asked), with the assistant's prefilled start continued.
+Spec: ``openai/MODEL@http://HOST:PORT/v1``. Requests go through the official ``openai`` client.
+Generation uses the chat API for conversations (a prefilled assistant start is continued, with
+vLLM's ``continue_final_message``) and the completions API for plain-string prompts; sampling
+settings, stop strings and seeds are sent as given, and token ids come back when the server
+supports vLLM's ``return_tokens_as_token_ids``. Option scoring uses the completions API with
+``echo`` and ``logprobs``: the log-probability of every token of ``prompt + option`` is returned and
+the tokens inside the option's characters are summed (servers without ``echo``, such as llama.cpp's,
+are refused with a clear message).
 
-Requests are rate-limited, retried with exponential backoff on connection errors, 429 and 5xx, and
-cached on disk by request content: re-running an interrupted evaluation sends only the requests that
-never got an answer. Only the standard library is used (``urllib``), so nothing extra is installed.
+Requests are rate-limited, retried with exponential backoff on connection errors, timeouts, 429
+and 5xx (a line per retry says why), bounded by a per-request timeout and a total deadline, and
+cached on disk by request content. Only successful answers are cached: a failed request is
+recorded as failed for its item and asked again on the next run. No API key is sent unless the
+user names the environment variable that holds it (``api_key_env``), and a key is never sent over
+plain http to a host other than loopback unless ``allow_insecure_key`` is set.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from overseer.errors import OverseerError
+from overseer.models._backend import Backend, CapabilityError, backend
+from overseer.models._generate import GenerateConfig, Generation
 from overseer.models._lm import HUMAN_ASSISTANT, Chat, OptionScores, format_chat, human_assistant
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -72,13 +80,19 @@ class RateLimiter:
 
 
 class ResponseCache:
-    """Responses on disk keyed by the request's content, so a rerun repeats no finished request."""
+    """Successful responses on disk keyed by the request's content, so a rerun repeats no finished request."""
 
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+                conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        except (OSError, sqlite3.Error) as exc:
+            raise OverseerError(
+                f"cannot use the endpoint response cache {path}: {exc} "
+                "(set OVERSEER_CACHE_DIR to a writable folder, or disable the cache)"
+            ) from exc
         self._lock = threading.Lock()
 
     @staticmethod
@@ -99,112 +113,248 @@ class ResponseCache:
             conn.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(body)))
 
 
-def _error_text(raw: bytes) -> str:
-    """The server's error message, on one line."""
+def _error_text(exc: Any) -> str:
+    """The server's error message from an ``openai.APIStatusError``, on one line."""
+    body = getattr(exc, "body", None)
+    err = body.get("error", body) if isinstance(body, dict) else body
+    msg = err.get("message", err) if isinstance(err, dict) else (err or getattr(exc, "message", "") or str(exc))
+    return " ".join(str(msg).split())[:300] or "(no message)"
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
     try:
-        body = json.loads(raw.decode("utf-8", "replace"))
-        err = body.get("error", body) if isinstance(body, dict) else body
-        msg = err.get("message", err) if isinstance(err, dict) else err
-        text = str(msg)
-    except (json.JSONDecodeError, AttributeError):
-        text = raw.decode("utf-8", "replace")
-    return " ".join(text.split())[:300] or "(no message)"
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
-@dataclass
-class EndpointBackend:
-    """An OpenAI-compatible server behind :class:`~overseer.models.LMBackend`.
+def _token_id(token: str) -> int | None:
+    """The id in vLLM's ``token_id:123`` token form, else None."""
+    if isinstance(token, str) and token.startswith("token_id:") and token[9:].lstrip("-").isdigit():
+        return int(token[9:])
+    return None
+
+
+@backend("openai")
+class EndpointBackend(Backend):
+    """An OpenAI-compatible server behind :class:`~overseer.models.Backend`.
 
     Args:
         url: base URL of the API, e.g. ``http://127.0.0.1:8000/v1`` (``/v1`` is added if missing).
         model: the model name the server knows (sent as ``model``).
-        api_key: sent as a bearer token; default ``$OVERSEER_API_KEY`` or ``$OPENAI_API_KEY``.
-        tokenizer: optional local tokenizer whose chat template renders prompts for the completions
-            API; without one the paper's Human/Assistant format is used.
+        api_key_env: name of the environment variable holding the API key; without it no key is
+            sent (``$OPENAI_API_KEY`` is never read implicitly). Unset or empty: an error.
+        allow_insecure_key: send the key over plain http to a non-loopback host (off: refused).
+        tokenizer: a local tokenizer (object, or a model spec / directory to load one from) whose
+            chat template renders prompts for the completions API (option scoring, and generation
+            with ``generation="completions"``); without one the Human/Assistant format is used.
         generation: ``chat`` (chat API, prefilled assistant turn continued) or ``completions``.
-        requests_per_second, max_retries, backoff_s, timeout_s, concurrency: politeness and patience.
-        cache_dir: where responses are cached (default ``<overseer cache>/endpoint``); None disables.
+        requests_per_second, concurrency: politeness (requests started per second, in flight).
+        timeout_s: per request; max_retries and backoff_s: retries with exponential backoff;
+        deadline_s: total time one request may take, retries included.
+        cache_dir: where responses are cached (default ``<overseer cache>/endpoint``).
+        use_cache: read and write the cache; refresh_cache: write but never read it (``--force``).
+        verbose: print a line per retry to stderr.
     """
 
-    url: str
-    model: str
-    api_key: str | None = None
-    tokenizer: Any = None
-    generation: str = "chat"
-    requests_per_second: float = 20.0
-    max_retries: int = 5
-    backoff_s: float = 1.0
-    timeout_s: float = 120.0
-    concurrency: int = 4
-    cache_dir: Path | None = field(default=None)
-    use_cache: bool = True
-    name: str = field(init=False)
-    requests_sent: int = field(init=False, default=0)
+    kind = "openai"
+    capabilities = frozenset({"generate", "score_options", "count_tokens"})
+    serves_url = True
+    spec_fields = ("url", "model")
 
-    def __post_init__(self) -> None:
-        self.url = normalize_base_url(self.url)
-        if self.generation not in ("chat", "completions"):
-            raise OverseerError(f"unknown endpoint generation mode {self.generation!r}; allowed: chat, completions")
-        if self.api_key is None:
-            self.api_key = os.environ.get("OVERSEER_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        self.name = self.model
-        self._limiter = RateLimiter(self.requests_per_second)
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        api_key_env: str | None = None,
+        allow_insecure_key: bool = False,
+        tokenizer: Any = None,
+        generation: str = "chat",
+        requests_per_second: float = 20.0,
+        concurrency: int = 4,
+        timeout_s: float = 60.0,
+        max_retries: int = 3,
+        backoff_s: float = 1.0,
+        deadline_s: float = 300.0,
+        cache_dir: str | Path | None = None,
+        use_cache: bool = True,
+        refresh_cache: bool = False,
+        verbose: bool = True,
+    ):
+        self.url = normalize_base_url(url)
+        if not model:
+            raise OverseerError(f"endpoint {self.url} needs a model name (openai/MODEL@URL)")
+        self.model = model
+        self.name = model
+        if generation not in ("chat", "completions"):
+            raise OverseerError(f"unknown endpoint generation mode {generation!r}; allowed: chat, completions")
+        self.generation = generation
+        for label, value in (("timeout_s", timeout_s), ("deadline_s", deadline_s)):
+            if not (isinstance(value, int | float) and value > 0):
+                raise OverseerError(f"endpoint {label} must be a positive number of seconds; got {value!r}")
+        if not (isinstance(max_retries, int) and max_retries >= 0):
+            raise OverseerError(f"endpoint max_retries must be an integer >= 0; got {max_retries!r}")
+        self.api_key_env = api_key_env
+        self.allow_insecure_key = allow_insecure_key
+        self._tokenizer = tokenizer
+        self.requests_per_second = requests_per_second
+        self.concurrency = concurrency
+        self.timeout_s = float(timeout_s)
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.deadline_s = float(deadline_s)
+        self.cache_dir = cache_dir
+        self.use_cache = use_cache
+        self.refresh_cache = refresh_cache
+        self.verbose = verbose
+        self.stats = {"requests": 0, "cache_hits": 0, "retries": 0, "failed": 0}
+        self._limiter = RateLimiter(requests_per_second)
         self._cache: ResponseCache | None = None
-        if self.use_cache:
-            from overseer.models._load import cache_root
+        self._client: Any = None
+        self._lock = threading.Lock()
 
-            root = Path(self.cache_dir) if self.cache_dir else cache_root() / "endpoint"
-            self._cache = ResponseCache(root / "responses.sqlite")
-        self._count_lock = threading.Lock()
+    @classmethod
+    def from_spec(cls, rest: str, **options: Any) -> EndpointBackend:
+        """``MODEL@http://HOST:PORT/v1``."""
+        at = max(rest.rfind("@http://"), rest.rfind("@https://"))
+        if at <= 0:
+            raise OverseerError(f"openai backend spec {'openai/' + rest!r} must look like openai/MODEL@http://HOST:PORT/v1")
+        return cls(rest[at + 1 :], rest[:at], **options)
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far (retries included, cache hits not)."""
+        return self.stats["requests"]
+
+    # ------------------------------------------------------------------ identity
+
+    def identity(self) -> dict[str, Any]:
+        """URL, model name and prompt format; never the key."""
+        tok = self._tokenizer
+        return {
+            "backend": "openai",
+            "model": self.model,
+            "url": self.url,
+            "tokenizer": tok if isinstance(tok, str) or tok is None else getattr(tok, "name_or_path", "custom"),
+            "generation": self.generation,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Identity plus the chat format used for completions prompts."""
+        return {**self.identity(), "chat_format": "chat_template" if self._tokenizer is not None else HUMAN_ASSISTANT}
 
     # ------------------------------------------------------------------ HTTP
 
-    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST JSON with caching, rate limiting and retries; one-line errors for what cannot be fixed here."""
-        url = f"{self.url}/{path}"
-        key = ResponseCache.key(url, payload)
-        if self._cache is not None:
+    def _api_key(self) -> str | None:
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise OverseerError(
+                f"API key variable {self.api_key_env!r} is unset or empty; export it, or drop --api-key-env "
+                "for a server that needs no key"
+            )
+        if urllib.parse.urlparse(self.url).scheme == "http" and not _is_loopback(self.url) and not (
+            self.allow_insecure_key
+        ):
+            raise OverseerError(
+                f"refusing to send the API key from {self.api_key_env} over plain http to {self.url}; "
+                "use https, or allow it explicitly (allow_insecure_key / --allow-insecure-key)"
+            )
+        return key
+
+    def client(self) -> Any:
+        """The ``openai.OpenAI`` client (built on first use; our own loop does the retries)."""
+        with self._lock:
+            if self._client is None:
+                try:
+                    import openai
+                except ImportError as exc:
+                    raise OverseerError("the openai backend needs the `openai` package: pip install openai") from exc
+                key = self._api_key()
+                self._client = openai.OpenAI(
+                    api_key=key or "unused", base_url=self.url, organization="", project="",
+                    max_retries=0, timeout=self.timeout_s,
+                )
+                self._headers = {} if key else {"Authorization": openai.omit}
+                if self.use_cache:
+                    from overseer.models._load import cache_root
+
+                    root = Path(self.cache_dir) if self.cache_dir else cache_root() / "endpoint"
+                    self._cache = ResponseCache(root / "responses.sqlite")
+            return self._client
+
+    def _log(self, message: str) -> None:
+        if self.verbose:
+            print(f"endpoint {self.url}: {message}", file=sys.stderr, flush=True)
+
+    def _request(self, api: str, params: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One API call (``completions`` or ``chat``) with caching, rate limiting and bounded retries."""
+        import openai
+
+        client = self.client()
+        key = ResponseCache.key(f"{self.url}/{api}", {**params, **(extra or {})})
+        if self._cache is not None and not self.refresh_cache:
             hit = self._cache.get(key)
             if hit is not None:
+                with self._lock:
+                    self.stats["cache_hits"] += 1
                 return hit
-        data = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        create = client.completions.create if api == "completions" else client.chat.completions.create
+        started = time.monotonic()
         last = ""
         for attempt in range(self.max_retries + 1):
             if attempt:
-                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), 60.0))
+                wait = min(self.backoff_s * 2 ** (attempt - 1), 60.0)
+                if time.monotonic() - started + wait > self.deadline_s:
+                    break
+                with self._lock:
+                    self.stats["retries"] += 1
+                self._log(f"{last}; retry {attempt}/{self.max_retries} in {wait:.1f}s")
+                time.sleep(wait)
             self._limiter.wait()
-            with self._count_lock:
-                self.requests_sent += 1
-            request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+            with self._lock:
+                self.stats["requests"] += 1
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    body = json.loads(response.read().decode("utf-8"))
-            except urllib.error.HTTPError as exc:
-                message = _error_text(exc.read())
-                if exc.code in _RETRY_STATUS:
-                    last = f"HTTP {exc.code}: {message}"
-                    retry_after = exc.headers.get("Retry-After") if exc.headers else None
-                    if retry_after and retry_after.replace(".", "", 1).isdigit():
-                        time.sleep(min(float(retry_after), 60.0))
+                response = create(**params, extra_body=extra or None, extra_headers=self._headers)
+            except openai.APIStatusError as exc:
+                message = _error_text(exc)
+                if exc.status_code in _RETRY_STATUS:
+                    last = f"HTTP {exc.status_code}: {message}"
                     continue
-                if exc.code in (400, 413, 422) and any(w in message.lower() for w in _CONTEXT_WORDS):
+                if exc.status_code in (400, 413, 422) and any(w in message.lower() for w in _CONTEXT_WORDS):
                     raise ItemError(f"endpoint rejected the item: {message}") from exc
-                raise OverseerError(f"endpoint {url} refused the request (HTTP {exc.code}): {message}") from exc
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                last = f"{type(exc).__name__}: {reason}"
+                raise OverseerError(
+                    f"endpoint {self.url} refused the request (HTTP {exc.status_code}): {message}"
+                ) from exc
+            except openai.APITimeoutError:
+                last = f"no answer within {self.timeout_s:g}s"
                 continue
-            except json.JSONDecodeError as exc:
-                raise OverseerError(f"endpoint {url} answered with something that is not JSON") from exc
-            if not isinstance(body, dict) or "choices" not in body:
-                raise OverseerError(f"endpoint {url} answered without 'choices' (is it OpenAI-compatible?)")
+            except openai.APIConnectionError as exc:
+                cause = exc.__cause__ or exc
+                last = f"cannot connect ({type(cause).__name__}: {' '.join(str(cause).split())[:120]})"
+                continue
+            except openai.APIResponseValidationError as exc:
+                raise OverseerError(f"endpoint {self.url} answered with something that is not an API response") from exc
+            body = response.model_dump() if hasattr(response, "model_dump") else response
+            if not isinstance(body, dict) or not body.get("choices"):
+                raise OverseerError(f"endpoint {self.url} answered without 'choices' (is it OpenAI-compatible?)")
             if self._cache is not None:
-                self._cache.put(key, body)
+                try:
+                    self._cache.put(key, body)
+                except sqlite3.Error as exc:
+                    raise OverseerError(f"cannot write the endpoint response cache {self._cache.path}: {exc}") from exc
             return body
-        raise OverseerError(f"endpoint {url} failed after {self.max_retries + 1} attempts; last error: {last}")
+        with self._lock:
+            self.stats["failed"] += 1
+        spent = time.monotonic() - started
+        raise OverseerError(
+            f"endpoint {self.url} failed after {attempt + 1} attempts in {spent:.0f}s; last error: {last} "
+            "(see --endpoint-timeout / --endpoint-retries)"
+        )
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         if self.concurrency <= 1 or len(items) <= 1:
@@ -212,31 +362,63 @@ class EndpointBackend:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             return list(pool.map(fn, items))
 
-    # ------------------------------------------------------------------ LMBackend
+    # ------------------------------------------------------------------ rendering and tokens
 
-    def render(self, chat: Chat) -> str:
+    @property
+    def tokenizer(self) -> Any:
+        """The local tokenizer for completions prompts (loaded on first use), or None."""
+        if isinstance(self._tokenizer, str):
+            from transformers import AutoTokenizer
+
+            from overseer.models._load import resolve_model
+
+            spec = resolve_model(self._tokenizer)
+            try:
+                if spec.gguf_file:
+                    from overseer.models._load import load_model
+
+                    self._tokenizer = load_model(self._tokenizer, device="cpu").tokenizer
+                else:
+                    self._tokenizer = AutoTokenizer.from_pretrained(spec.source, revision=spec.revision)
+            except OSError as exc:
+                raise OverseerError(f"cannot load tokenizer {self._tokenizer!r} for endpoint prompts") from exc
+        return self._tokenizer
+
+    def render(self, prompt: Chat | str) -> str:
         """Prompt text for the completions API: a local chat template if given, else Human/Assistant."""
+        if isinstance(prompt, str):
+            return prompt
         if self.tokenizer is not None:
-            return format_chat(self.tokenizer, chat)
-        return human_assistant(chat.messages, chat.assistant_prefix)
+            return format_chat(self.tokenizer, prompt)
+        return human_assistant(prompt.messages, prompt.assistant_prefix)
+
+    def supports(self, capability: str) -> bool:
+        """Token counting needs a local tokenizer."""
+        if capability == "count_tokens":
+            return self._tokenizer is not None
+        return super().supports(capability)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the local tokenizer given as ``tokenizer``."""
+        if self._tokenizer is None:
+            raise CapabilityError(
+                f"backend {self.name!r} (openai) cannot count tokens without a local tokenizer (tokenizer=...)"
+            )
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    # ------------------------------------------------------------------ scoring
 
     def _score_one(self, job: tuple[str, Sequence[str]]) -> OptionScores:
         prompt, options = job
         if not options or any(not o for o in options):
             return OptionScores(error="an answer option is empty (nothing to score)")
-        payload = {
-            "model": self.model,
-            "prompt": [prompt + o for o in options],
-            "max_tokens": 1,
-            "temperature": 0,
-            "echo": True,
-            "logprobs": 1,
-        }
+        params = {"model": self.model, "prompt": [prompt + o for o in options], "max_tokens": 1,
+                  "temperature": 0, "echo": True, "logprobs": 1}
         try:
-            body = self._post("completions", payload)
+            body = self._request("completions", params)
         except ItemError as exc:
             return OptionScores(error=str(exc))
-        choices = sorted(body["choices"], key=lambda c: c.get("index", 0))
+        choices = sorted(body["choices"], key=lambda c: c.get("index") or 0)
         if len(choices) != len(options):
             raise OverseerError(
                 f"endpoint returned {len(choices)} choices for {len(options)} prompts (does it accept a list prompt?)"
@@ -253,58 +435,86 @@ class EndpointBackend:
             counts.append(n)
         return OptionScores(tuple(sums), tuple(counts))
 
-    def score_options(self, chats: Sequence[Chat], options: Sequence[Sequence[str]]) -> list[OptionScores]:
+    def score_options(self, prompts: Sequence[Chat | str], options: Sequence[Sequence[str]]) -> list[OptionScores]:
         """One completions request per item (all its options), echoing prompt log-probs."""
-        jobs = [(self.render(c), list(o)) for c, o in zip(chats, options, strict=True)]
+        jobs = [(self.render(c), list(o)) for c, o in zip(prompts, options, strict=True)]
         return self._map(self._score_one, jobs)
 
-    def _generate_one(self, job: tuple[Chat, int]) -> str | None:
+    # ------------------------------------------------------------------ generation
+
+    def _sampling(self, config: GenerateConfig) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "max_tokens": config.max_new_tokens,
+                                  "temperature": config.temperature, "n": config.n}
+        if config.top_p != 1.0:
+            params["top_p"] = config.top_p
+        if config.seed is not None:
+            params["seed"] = config.seed
+        if config.stop:
+            params["stop"] = list(config.stop)
+        return params
+
+    def _generate_one(self, job: tuple[Chat | str, GenerateConfig]) -> list[Generation]:
+        prompt, config = job
         try:
-            return self._generate_request(*job)
-        except ItemError:
-            return None  # this item only (e.g. too long): its scoring will be recorded as failed
-
-    def _generate_request(self, chat: Chat, max_new_tokens: int) -> str:
-        if self.generation == "completions":
-            payload: dict[str, Any] = {
-                "model": self.model,
-                "prompt": self.render(chat),
-                "max_tokens": max_new_tokens,
-                "temperature": 0,
+            if isinstance(prompt, str) or self.generation == "completions":
+                params = {**self._sampling(config), "prompt": self.render(prompt), "logprobs": 1}
+                body = self._request("completions", params, {"return_tokens_as_token_ids": True})
+                return [_from_completion(c) for c in _ordered(body, config.n)]
+            messages = [dict(m) for m in prompt.messages]
+            if prompt.assistant_prefix:
+                messages.append({"role": "assistant", "content": prompt.assistant_prefix})
+            params = {**self._sampling(config), "messages": messages, "logprobs": True}
+            extra = {
+                "return_tokens_as_token_ids": True,
+                # vLLM's names for "continue the last assistant message"; llama.cpp continues it by default
+                "continue_final_message": bool(prompt.assistant_prefix),
+                "add_generation_prompt": not prompt.assistant_prefix,
             }
-            body = self._post("completions", payload)
-            return str(body["choices"][0].get("text") or "").strip()
-        messages = [dict(m) for m in chat.messages]
-        if chat.assistant_prefix:
-            messages.append({"role": "assistant", "content": chat.assistant_prefix})
-        payload = {
-            "model": self.model,
-            "messages": messages,
-            "max_tokens": max_new_tokens,
-            "temperature": 0,
-            # vLLM's names for "continue the last assistant message"; llama.cpp continues it by default
-            "continue_final_message": bool(chat.assistant_prefix),
-            "add_generation_prompt": not chat.assistant_prefix,
-        }
-        body = self._post("chat/completions", payload)
-        message = body["choices"][0].get("message") or {}
-        return str(message.get("content") or "").strip()
+            body = self._request("chat", params, extra)
+            return [_from_chat(c) for c in _ordered(body, config.n)]
+        except ItemError as exc:  # this item only (e.g. too long): recorded as failed
+            return [Generation.failed(str(exc)) for _ in range(config.n)]
 
-    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str | None]:
-        """Greedy (temperature 0) continuation of each chat; None for an item the server rejected."""
-        if max_new_tokens < 1:
-            raise OverseerError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-        return self._map(self._generate_one, [(c, max_new_tokens) for c in chats])
+    def generate(self, prompts: Sequence[Chat | str], config: GenerateConfig | None = None) -> list[list[Generation]]:
+        """``config.n`` completions per prompt: chat API for conversations, completions for strings."""
+        config = config or GenerateConfig()
+        return self._map(self._generate_one, [(p, config) for p in prompts])
 
-    def describe(self) -> dict[str, Any]:
-        """URL, model name and prompt format: the backend's identity in the run record."""
-        return {
-            "backend": "endpoint",
-            "model": self.model,
-            "url": self.url,
-            "chat_format": "chat_template" if self.tokenizer is not None else HUMAN_ASSISTANT,
-            "generation": self.generation,
-        }
+
+def _ordered(body: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    choices = sorted(body["choices"], key=lambda c: c.get("index") or 0)
+    if len(choices) != n:
+        raise OverseerError(f"endpoint returned {len(choices)} completions where {n} were asked for (n={n})")
+    return choices
+
+
+def _finish(reason: Any) -> str:
+    return "length" if reason == "length" else "stop"
+
+
+def _from_completion(choice: dict[str, Any]) -> Generation:
+    logprobs = choice.get("logprobs") or {}
+    tokens = logprobs.get("tokens") or []
+    ids = [_token_id(t) for t in tokens]
+    values = logprobs.get("token_logprobs") or []
+    return Generation(
+        str(choice.get("text") or ""),
+        tuple(i for i in ids if i is not None) if ids and all(i is not None for i in ids) else (),
+        tuple(float(v) for v in values if v is not None),
+        _finish(choice.get("finish_reason")),
+    )
+
+
+def _from_chat(choice: dict[str, Any]) -> Generation:
+    message = choice.get("message") or {}
+    content = (choice.get("logprobs") or {}).get("content") or []
+    ids = [_token_id(c.get("token")) for c in content]
+    return Generation(
+        str(message.get("content") or ""),
+        tuple(i for i in ids if i is not None) if ids and all(i is not None for i in ids) else (),
+        tuple(float(c["logprob"]) for c in content if c.get("logprob") is not None),
+        _finish(choice.get("finish_reason")),
+    )
 
 
 def option_logprob(logprobs: Any, start: int, end: int) -> tuple[float, int]:

@@ -10,10 +10,11 @@ Three things every prompting experiment needs, done once and tested once:
   its key/value cache is shared by all options of the item, and the prefix common to a whole batch (system
   prompt, the question's fixed wording) runs once per batch. Callers length-normalise with the token
   counts when options differ in length.
-* :func:`generate` decodes greedily up to a token cap (chain-of-thought reasoning).
+* :func:`generate` completes prompts, greedily or sampled (:class:`~overseer.models.GenerateConfig`),
+  in length-sorted, left-padded batches, returning token ids and log-probabilities with the text.
 
-:class:`HFBackend` wraps these for a loaded model behind the small :class:`LMBackend` protocol, which
-``overseer.models.EndpointBackend`` also implements for OpenAI-compatible servers.
+:class:`HFBackend` is the ``hf`` :class:`~overseer.models.Backend`: these functions behind the one
+interface that OpenAI-compatible servers and the mock backend also implement.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from overseer.errors import OverseerError
+from overseer.models._backend import CAPABILITIES, Backend, CapabilityError, backend
+from overseer.models._generate import GenerateConfig, Generation, cut_at_stop
 
 if TYPE_CHECKING:
     import torch
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from overseer.models._load import LoadedModel
 
 HUMAN_ASSISTANT = "human_assistant"
+ROLES = ("system", "user", "assistant", "tool")
 _MIN_SHARED_PREFIX = 4  # shorter shared prefixes are not worth a separate forward pass
 
 
@@ -39,17 +43,29 @@ _MIN_SHARED_PREFIX = 4  # shorter shared prefixes are not worth a separate forwa
 class Chat:
     """A conversation plus the prefilled start of the assistant's next turn.
 
-    ``messages`` are ``{"role": "user" | "assistant" | "system", "content": str}`` dicts; the model is
-    asked to continue ``assistant_prefix`` (e.g. ``"The answer is"``) as the assistant.
+    ``messages`` are ``{"role": ..., "content": str}`` dicts with a role in :data:`ROLES` (``system``,
+    ``user``, ``assistant``, ``tool``; a tool message may carry ``tool_call_id`` and ``name``). The
+    model is asked to continue ``assistant_prefix`` (e.g. ``"The answer is"``) as the assistant.
     """
 
-    messages: tuple[Mapping[str, str], ...]
+    messages: tuple[Mapping[str, Any], ...]
     assistant_prefix: str = ""
 
+    def __post_init__(self) -> None:
+        for msg in self.messages:
+            if msg.get("role") not in ROLES:
+                raise OverseerError(f"unknown chat role {msg.get('role')!r}; allowed: {', '.join(ROLES)}")
+
     @classmethod
-    def of(cls, messages: Sequence[Mapping[str, str]], assistant_prefix: str = "") -> Chat:
+    def of(cls, messages: Sequence[Mapping[str, Any]], assistant_prefix: str = "") -> Chat:
         """Build from any sequence of message dicts (copied, so later edits cannot leak in)."""
         return cls(tuple(dict(m) for m in messages), assistant_prefix)
+
+    @classmethod
+    def user(cls, text: str, system: str | None = None, assistant_prefix: str = "") -> Chat:
+        """A one-question conversation, with an optional system message."""
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+        return cls.of(messages, assistant_prefix)
 
 
 @dataclass(frozen=True)
@@ -79,27 +95,8 @@ class OptionScores:
         raise OverseerError(f"unknown normalisation {how!r}; allowed: mean, sum")
 
 
-@runtime_checkable
-class LMBackend(Protocol):
-    """What a prompting experiment needs from a model, wherever it runs (here or behind HTTP)."""
-
-    name: str
-
-    def render(self, chat: Chat) -> str:
-        """The exact prompt text the model sees for ``chat`` (recorded with each item)."""
-        ...
-
-    def score_options(self, chats: Sequence[Chat], options: Sequence[Sequence[str]]) -> list[OptionScores]:
-        """Log-probabilities of each item's options after its prompt."""
-        ...
-
-    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str | None]:
-        """Greedy continuation of each prompt, at most ``max_new_tokens`` tokens (None: this item failed)."""
-        ...
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-ready identity of the backend (name, weights fingerprint or URL) for the run record."""
-        ...
+LMBackend = Backend
+"""Former name of :class:`~overseer.models.Backend`, kept for callers of the old protocol."""
 
 
 # --------------------------------------------------------------------------- chat formatting
@@ -116,12 +113,12 @@ def human_assistant(messages: Sequence[Mapping[str, str]], assistant_prefix: str
     >>> human_assistant([{"role": "user", "content": "Hi?"}], "The answer is")
     'Human: Hi?\n\nAssistant: The answer is'
     """
-    names = {"user": "Human", "assistant": "Assistant", "system": "System"}
+    names = {"user": "Human", "assistant": "Assistant", "system": "System", "tool": "Tool"}
     turns = []
     for msg in messages:
         role = msg.get("role", "")
         if role not in names:
-            raise OverseerError(f"unknown chat role {role!r}; allowed: user, assistant, system")
+            raise OverseerError(f"unknown chat role {role!r}; allowed: {', '.join(names)}")
         turns.append(f"{names[role]}: {msg['content']}")
     turns.append("Assistant:" + (f" {assistant_prefix}" if assistant_prefix else ""))
     return "\n\n".join(turns)
@@ -380,75 +377,214 @@ def _stop_ids(tokenizer: Any) -> list[int]:
 def generate(
     lm: LoadedModel,
     prompts: Sequence[str],
-    max_new_tokens: int = 64,
+    config: GenerateConfig | None = None,
     batch_size: int = 8,
-) -> list[str]:
-    """Greedy decoding of each rendered prompt, stopping at end-of-turn or ``max_new_tokens`` tokens.
+) -> list[list[Generation]]:
+    """Complete each rendered prompt ``config.n`` times; one list of :class:`Generation` per prompt.
 
-    Greedy, so a run is reproducible; the cap keeps chain-of-thought affordable on a CPU.
+    Prompts are tokenized once, sorted by length and run in left-padded batches through
+    ``model.generate`` (key/value cache on), so short prompts are not padded to long ones. Greedy
+    when ``config.temperature`` is 0; otherwise sampled, seeded from ``config.seed`` inside a forked
+    RNG (the caller's random state is untouched), so the same call gives the same samples.
     """
     import torch
 
-    if max_new_tokens < 1:
-        raise OverseerError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    config = config or GenerateConfig()
     tok, model = lm.tokenizer, lm.model
     stops = _stop_ids(tok)
     pad = _pad_id(tok)
     device = next(model.parameters()).device
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    texts: list[str] = [""] * len(prompts)
-    with torch.inference_mode():
+    encoded = [_encode_prompt(tok, p) for p in prompts]
+    limit = _max_positions(model)
+    results: list[list[Generation]] = [[] for _ in prompts]
+    runnable = []
+    for i, ids in enumerate(encoded):
+        if limit and len(ids) + config.max_new_tokens > limit:
+            error = f"prompt has {len(ids)} tokens + {config.max_new_tokens} new; the model's context is {limit}"
+            results[i] = [Generation.failed(error) for _ in range(config.n)]
+        else:
+            runnable.append(i)
+    order = sorted(runnable, key=lambda i: len(encoded[i]))
+    sampling: dict[str, Any] = {"do_sample": False}
+    if not config.greedy:
+        sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p, "top_k": 0}
+    extra: dict[str, Any] = {}
+    per_prompt = 1 if config.greedy else config.n  # greedy samples are identical: decode once, copy
+    fork_devices = [device] if device.type == "cuda" else []
+    with torch.inference_mode(), torch.random.fork_rng(devices=fork_devices):
+        if config.seed is not None:
+            torch.manual_seed(config.seed)
         for start in range(0, len(order), max(1, batch_size)):
             chunk = order[start : start + max(1, batch_size)]
-            ids, mask = _left_pad([_encode_prompt(tok, prompts[i]) for i in chunk], pad)
+            ids, mask = _left_pad([encoded[i] for i in chunk], pad)
+            if config.stop:
+                extra["stopping_criteria"] = _stop_string_criteria(tok, config.stop, ids.shape[1])
             out = model.generate(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
+                max_new_tokens=config.max_new_tokens,
+                num_return_sequences=per_prompt,
                 pad_token_id=pad,
                 eos_token_id=stops or None,
+                return_dict_in_generate=True,
+                output_logits=True,
+                **sampling,
+                **extra,
             )
-            for row, i in enumerate(chunk):
-                texts[i] = tok.decode(out[row, ids.shape[1] :], skip_special_tokens=True).strip()
-    return texts
+            new = out.sequences[:, ids.shape[1] :]  # [B*n, T]
+            # log-probability of each chosen token under the unmodified distribution: [B*n, T]
+            steps = torch.stack([torch.log_softmax(step.float(), dim=-1) for step in out.logits], dim=1)
+            chosen = steps.gather(-1, new[:, : steps.shape[1], None]).squeeze(-1)
+            for row in range(new.shape[0]):
+                item = chunk[row // per_prompt]
+                gen = _to_generation(tok, new[row].tolist(), chosen[row].tolist(), stops, config)
+                results[item] += [gen] * (config.n // per_prompt)
+    return results
+
+
+def _stop_string_criteria(tok: Any, stop: Sequence[str], prompt_width: int) -> Any:
+    """Stop a row once its generated text (not the prompt) contains a stop string, as the OpenAI API does.
+
+    (transformers' own ``stop_strings`` also matches across the prompt/completion boundary.)
+    """
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class StopStrings(StoppingCriteria):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+            texts = tok.batch_decode(input_ids[:, prompt_width:], skip_special_tokens=True)
+            return torch.tensor([any(s in t for s in stop) for t in texts], device=input_ids.device)
+
+    return StoppingCriteriaList([StopStrings()])
+
+
+def _to_generation(tok: Any, ids: list[int], logprobs: list[float], stops: list[int],
+                   config: GenerateConfig) -> Generation:
+    """Trim one generated row at its end-of-turn token (or stop string) and decode it."""
+    end = next((t for t, tok_id in enumerate(ids) if tok_id in stops), None)
+    finish = "stop" if end is not None else "length"
+    ids, logprobs = ids[:end], logprobs[:end]
+    text = tok.decode(ids, skip_special_tokens=True)
+    if config.stop:
+        text, found = cut_at_stop(text, config.stop)
+        finish = "stop" if found else finish
+    return Generation(text, tuple(int(t) for t in ids), tuple(float(v) for v in logprobs), finish)
 
 
 # --------------------------------------------------------------------------- backend
 
 
-@dataclass
-class HFBackend:
-    """A loaded Hugging Face model behind :class:`LMBackend` (local CPU or GPU)."""
+@backend("hf")
+class HFBackend(Backend):
+    """A Hugging Face model run here (CPU or GPU): every capability, weights loaded on first use.
 
-    lm: LoadedModel
-    batch_size: int = 8
-    template: str | None = None
-    share_prefix: bool = True
-    name: str = field(init=False)
+    Args:
+        model: a spec as :func:`overseer.models.resolve_model` accepts it (short name, rung, hub id
+            with optional ``@revision``, local directory, ``.gguf`` file), or an already
+            :class:`LoadedModel`.
+        num_layers: keep only the first ``num_layers`` blocks (rungs set this themselves).
+        device, dtype, trust_remote_code: passed to :func:`overseer.models.load_model`.
+        batch_size: prompts per forward pass when scoring or generating.
+        template: ``human_assistant`` forces the paper's dialogue format even when the tokenizer
+            has a chat template.
+        share_prefix: reuse key/value caches when scoring options (see :func:`score_options`).
+    """
 
-    def __post_init__(self) -> None:
-        self.name = self.lm.spec.name
+    kind = "hf"
+    capabilities = frozenset(CAPABILITIES)
+    spec_fields = ("model",)
 
-    def render(self, chat: Chat) -> str:
-        """Prompt text through the model's chat template (or the Human/Assistant format)."""
-        return format_chat(self.lm.tokenizer, chat, self.template)
+    def __init__(
+        self,
+        model: str | LoadedModel,
+        num_layers: int | None = None,
+        device: str | None = None,
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        batch_size: int = 8,
+        template: str | None = None,
+        share_prefix: bool = True,
+    ):
+        self._lm: LoadedModel | None = None if isinstance(model, str) else model
+        self.model_name = model if isinstance(model, str) else model.spec.name
+        self.num_layers = num_layers
+        self.device = device
+        self.dtype = dtype
+        self.trust_remote_code = trust_remote_code
+        self.batch_size = batch_size
+        if template not in (None, HUMAN_ASSISTANT):
+            raise OverseerError(f"unknown chat template choice {template!r}; allowed: {HUMAN_ASSISTANT}, or None")
+        self.template = template
+        self.share_prefix = share_prefix
+        self.name = self.model_name
 
-    def score_options(self, chats: Sequence[Chat], options: Sequence[Sequence[str]]) -> list[OptionScores]:
-        """Option log-probs, one shared-prefix forward pass per batch of items."""
-        prompts = [self.render(c) for c in chats]
-        return score_options(self.lm, prompts, options, self.batch_size, self.share_prefix)
+    @classmethod
+    def from_spec(cls, rest: str, **options: Any) -> HFBackend:
+        """``rest`` is a short name, rung, hub id (``id@rev``), directory or ``.gguf`` path."""
+        return cls(rest, **options)
 
-    def generate(self, chats: Sequence[Chat], max_new_tokens: int) -> list[str | None]:
-        """Greedy continuations of the rendered prompts."""
-        return list(generate(self.lm, [self.render(c) for c in chats], max_new_tokens, self.batch_size))
+    @property
+    def lm(self) -> LoadedModel:
+        """The loaded model (loaded now if it was not yet)."""
+        if self._lm is None:
+            from overseer.models._load import load_model
+
+            self._lm = load_model(self.model_name, num_layers=self.num_layers, device=self.device,
+                                  dtype=self.dtype, trust_remote_code=self.trust_remote_code)
+        return self._lm
+
+    @property
+    def loaded(self) -> LoadedModel:
+        """The loaded model and tokenizer, for features and fine-tuning."""
+        return self.lm
+
+    @property
+    def is_loaded(self) -> bool:
+        """True once the weights are in memory (building the backend or asking its identity loads nothing)."""
+        return self._lm is not None
+
+    def _causal(self) -> LoadedModel:
+        lm = self.lm
+        if lm.kind != "causal":
+            raise CapabilityError(f"model {self.name!r} is an encoder; it cannot generate or score text")
+        return lm
+
+    def identity(self) -> dict[str, Any]:
+        """Backend kind, model name and weights fingerprint (no weights are loaded)."""
+        spec = self._lm.spec if self._lm is not None else None
+        if spec is None:
+            from overseer.models._load import resolve_model
+
+            spec = resolve_model(self.model_name, num_layers=self.num_layers,
+                                 trust_remote_code=self.trust_remote_code)
+        return {"backend": "hf", "model": self.name, "fingerprint": spec.fingerprint()}
 
     def describe(self) -> dict[str, Any]:
-        """Model name, weights fingerprint and chat format, for the run record."""
+        """Identity plus the chat format prompts are rendered in."""
         uses_template = self.template != HUMAN_ASSISTANT and has_chat_template(self.lm.tokenizer)
-        return {
-            "backend": "hf",
-            "model": self.name,
-            "fingerprint": self.lm.spec.fingerprint(),
-            "chat_format": "chat_template" if uses_template else HUMAN_ASSISTANT,
-        }
+        return {**self.identity(), "chat_format": "chat_template" if uses_template else HUMAN_ASSISTANT}
+
+    def render(self, prompt: Chat | str) -> str:
+        """Prompt text through the model's chat template (or the Human/Assistant format); strings verbatim."""
+        if isinstance(prompt, str):
+            return prompt
+        return format_chat(self.lm.tokenizer, prompt, self.template)
+
+    def score_options(self, prompts: Sequence[Chat | str], options: Sequence[Sequence[str]]) -> list[OptionScores]:
+        """Option log-probs, one shared-prefix forward pass per batch of items."""
+        lm = self._causal()
+        return score_options(lm, [self.render(c) for c in prompts], options, self.batch_size, self.share_prefix)
+
+    def generate(self, prompts: Sequence[Chat | str], config: GenerateConfig | None = None) -> list[list[Generation]]:
+        """Batched local generation (see :func:`generate`)."""
+        lm = self._causal()
+        return generate(lm, [self.render(c) for c in prompts], config, self.batch_size)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` by the model's own tokenizer (no special tokens added)."""
+        return len(self.lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @property
+    def context_length(self) -> int | None:
+        """``max_position_embeddings`` from the model's config."""
+        return _max_positions(self.lm.model)

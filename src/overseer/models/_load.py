@@ -6,7 +6,10 @@ Resolution order for ``load_model(name)``:
 2. a path to a ``.gguf`` file (transformers de-quantises it; the result is cached as safetensors);
 3. a local directory written by ``save_pretrained``;
 4. anything else is a Hugging Face hub id (``gpt2``, ``EleutherAI/pythia-160m``), optionally
-   ``id@revision``.
+   ``id@revision``; ``hf/ID[@revision]`` names a hub id explicitly.
+
+Specs that name other backends (``openai/MODEL@URL``, ``mock``) go through
+:func:`overseer.models.get_backend`, which hands local specs to this module.
 
 Heavy imports (torch, transformers) happen inside functions so that importing overseer is cheap.
 """
@@ -145,6 +148,11 @@ def resolve_model(name: str, num_layers: int | None = None, trust_remote_code: b
     """Turn a user-facing model name into a :class:`ModelSpec` without loading anything."""
     if not name or not isinstance(name, str):
         raise unknown("model", name, known_model_names(), "or a hub id, local directory or .gguf file")
+    if name.startswith("hf/"):  # an explicit hub id: never a short name or a path
+        hub_id, _, revision = name[3:].partition("@")
+        if not hub_id:
+            raise OverseerError(f"model spec {name!r} names no hub id (expected hf/ORG/NAME[@revision])")
+        return ModelSpec(name, hub_id, None, revision or None, num_layers, trust_remote_code)
     if name in LADDER and LADDER[name].base != name:
         rung = LADDER[name]
         base = resolve_model(rung.base, trust_remote_code=trust_remote_code)

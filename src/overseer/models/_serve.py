@@ -1,9 +1,12 @@
 """A small OpenAI-compatible server for a loaded model, on loopback only: tests and local demos.
 
 It answers just what :class:`~overseer.models.EndpointBackend` uses: ``POST /v1/completions`` (with
-``echo`` + ``logprobs`` for scoring, or greedy generation) and ``POST /v1/chat/completions``
-(greedy, continuing a trailing assistant message), plus ``GET /v1/models``. It is single-model,
-greedy-only and not meant for production; use vLLM or llama.cpp's server for real serving.
+``echo`` + ``logprobs`` for scoring, or generation) and ``POST /v1/chat/completions`` (continuing a
+trailing assistant message), plus ``GET /v1/models``. Generation goes through the same local
+sampler as the ``hf`` backend (temperature, top_p, n, seed, stop), and token ids come back as vLLM
+writes them with ``return_tokens_as_token_ids`` (``token_id:123``), so a test can check that the
+served and the local paths produce the same tokens. It is single-model and not meant for
+production; use vLLM or ollama for real serving.
 
 ``fail_first`` (answer that many requests with HTTP 503), ``refuse`` (answer 403) and
 ``no_logprobs`` (answer without logprobs) let tests exercise a misbehaving endpoint.
@@ -18,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from overseer.errors import OverseerError
+from overseer.models._generate import GenerateConfig, Generation
 from overseer.models._lm import Chat, format_chat
 
 if TYPE_CHECKING:
@@ -45,10 +49,24 @@ def _echo_logprobs(lm: LoadedModel, text: str) -> dict[str, Any]:
     }
 
 
-def _greedy(lm: LoadedModel, text: str, max_tokens: int) -> str:
+def _sample(lm: LoadedModel, text: str, body: dict[str, Any]) -> list[Generation]:
+    """Complete ``text`` with the request's sampling settings (OpenAI names) through the local sampler."""
     from overseer.models._lm import generate
 
-    return generate(lm, [text], max_new_tokens=max_tokens, batch_size=1)[0] if max_tokens > 0 else ""
+    stop = body.get("stop") or ()
+    config = GenerateConfig(
+        max_new_tokens=int(body.get("max_tokens") or 16),
+        temperature=float(body.get("temperature") if body.get("temperature") is not None else 1.0),
+        top_p=float(body.get("top_p") if body.get("top_p") is not None else 1.0),
+        n=int(body.get("n") or 1),
+        seed=body.get("seed"),
+        stop=(stop,) if isinstance(stop, str) else tuple(stop),
+    )
+    return generate(lm, [text], config, batch_size=1)[0]
+
+
+def _token_names(lm: LoadedModel, ids: tuple[int, ...], as_ids: bool) -> list[str]:
+    return [f"token_id:{i}" if as_ids else lm.tokenizer.decode([i]) for i in ids]
 
 
 class OpenAICompatServer:
@@ -111,33 +129,48 @@ class OpenAICompatServer:
     def _completions(self, body: dict[str, Any]) -> dict[str, Any]:
         prompts = body.get("prompt", "")
         prompts = prompts if isinstance(prompts, list) else [prompts]
-        max_tokens = int(body.get("max_tokens") or 0)
+        as_ids = bool(body.get("return_tokens_as_token_ids"))
         choices = []
-        for index, prompt in enumerate(prompts):
+        for prompt in prompts:
+            if body.get("echo"):
+                with self._model_lock:
+                    logprobs = None
+                    if body.get("logprobs") is not None and not self.no_logprobs:
+                        logprobs = _echo_logprobs(self.lm, prompt)
+                choices.append({"index": len(choices), "text": prompt, "logprobs": logprobs, "finish_reason": "length"})
+                continue
             with self._model_lock:
-                text = _greedy(self.lm, prompt, max_tokens) if not body.get("echo") else ""
+                samples = _sample(self.lm, prompt, body)
+            for gen in samples:
                 logprobs = None
-                if body.get("echo") and body.get("logprobs") is not None and not self.no_logprobs:
-                    logprobs = _echo_logprobs(self.lm, prompt)
-            choices.append(
-                {"index": index, "text": prompt + text if body.get("echo") else text, "logprobs": logprobs,
-                 "finish_reason": "length"}
-            )
-        return {"object": "text_completion", "model": self.model_name, "choices": choices}
+                if body.get("logprobs") is not None and not self.no_logprobs:
+                    logprobs = {"tokens": _token_names(self.lm, gen.token_ids, as_ids),
+                                "token_logprobs": list(gen.logprobs), "text_offset": None, "top_logprobs": None}
+                choices.append({"index": len(choices), "text": gen.text, "logprobs": logprobs,
+                                "finish_reason": gen.finish_reason})
+        return {"id": "cmpl-local", "object": "text_completion", "created": 0, "model": self.model_name,
+                "choices": choices}
 
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
         messages = list(body.get("messages") or [])
         prefix = ""
         if messages and messages[-1].get("role") == "assistant" and body.get("continue_final_message", True):
             prefix = messages.pop()["content"]
+        as_ids = bool(body.get("return_tokens_as_token_ids"))
         with self._model_lock:
             prompt = format_chat(self.lm.tokenizer, Chat.of(messages, prefix))
-            text = _greedy(self.lm, prompt, int(body.get("max_tokens") or 16))
-        return {
-            "object": "chat.completion",
-            "model": self.model_name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        }
+            samples = _sample(self.lm, prompt, body)
+        choices = []
+        for gen in samples:
+            logprobs = None
+            if body.get("logprobs") and not self.no_logprobs:
+                names = _token_names(self.lm, gen.token_ids, as_ids)
+                logprobs = {"content": [{"token": t, "logprob": v, "bytes": None, "top_logprobs": []}
+                                        for t, v in zip(names, gen.logprobs, strict=True)]}
+            choices.append({"index": len(choices), "message": {"role": "assistant", "content": gen.text},
+                            "logprobs": logprobs, "finish_reason": gen.finish_reason})
+        return {"id": "chatcmpl-local", "object": "chat.completion", "created": 0, "model": self.model_name,
+                "choices": choices}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

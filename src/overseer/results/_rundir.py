@@ -1,9 +1,8 @@
-"""Content-hashed run directories, written atomically, and the versions that produced them.
+"""Content-hashed run directories and the versions that produced them.
 
 A run's directory name is ``<pillar>-<hash>`` where the hash covers the resolved config, so the
-same config always maps to the same directory and a finished run is reused instead of redone.
-Everything is first written to a hidden temporary directory that is renamed into place only
-when the run succeeds: Ctrl-C, a crash or a full disk leave no half-written run behind.
+same config always maps to the same directory and a finished run is reused instead of redone
+(:mod:`overseer.results._lifecycle` starts, writes and publishes runs).
 """
 
 from __future__ import annotations
@@ -13,16 +12,11 @@ import json
 import math
 import os
 import platform
-import shutil
 import sys
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from types import TracebackType
 from typing import Any
-
-from overseer.errors import OverseerError
 
 DEFAULT_RUNS_DIR = Path("runs")
 COMPLETE_MARKER = "metrics.json"
@@ -84,68 +78,3 @@ def is_main_process() -> bool:
     publish one run directory or job.
     """
     return os.environ.get("RANK", "0").strip() in ("", "0")
-
-
-class RunWriter:
-    """Context manager that builds a run in a temporary directory and publishes it on success.
-
-    >>> with RunWriter("w2s", {"seed": 0}, runs_dir=tmp) as run:   # doctest: +SKIP
-    ...     run.write_json("metrics.json", {...})
-    >>> run.path   # runs/w2s-<hash>, present only if the block finished
-    """
-
-    def __init__(self, pillar: str, config: Mapping[str, Any], runs_dir: str | Path | None = None):
-        self.pillar = pillar
-        self.config = dict(config)
-        self.path = run_path(pillar, config, runs_dir)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        self.started = datetime.now(UTC)
-
-    def __enter__(self) -> RunWriter:
-        try:
-            self.tmp.parent.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp.mkdir()
-            write_json(
-                self.tmp / "config.json",
-                {"pillar": self.pillar, "config": self.config, "hash": self.path.name.split("-")[-1]},
-            )
-            write_json(self.tmp / "versions.json", versions())
-        except OSError as exc:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise OverseerError(f"cannot write run directory {self.tmp.parent}: {exc.strerror or exc}") from exc
-        return self
-
-    def file(self, name: str) -> Path:
-        """Path of a file inside the run being written."""
-        return self.tmp / name
-
-    def write_json(self, name: str, obj: Any) -> Path:
-        """Write a JSON file into the run."""
-        write_json(self.tmp / name, obj)
-        return self.tmp / name
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
-                raise OverseerError(f"could not finish writing the run: {exc.strerror or exc}") from exc
-            return
-        if not (self.tmp / COMPLETE_MARKER).is_file():
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise RuntimeError(f"run finished without writing {COMPLETE_MARKER}")
-        if not is_main_process():  # rank 0 publishes the same run
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        try:
-            if self.path.exists():
-                shutil.rmtree(self.path)
-            os.replace(self.tmp, self.path)
-        except OSError as exc:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise OverseerError(f"could not publish run {self.path}: {exc.strerror or exc}") from exc

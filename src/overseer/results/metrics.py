@@ -8,10 +8,12 @@ the ceiling does not beat the weak model, and is then reported with the reason, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+UNDEFINED = "undefined on this sample"
 
 
 @dataclass(frozen=True)
@@ -22,10 +24,14 @@ class Estimate:
     ci_low: float | None
     ci_high: float | None
     reason: str | None = None  # why value is None, when it is
+    undefined_share: float | None = None  # share of bootstrap resamples on which the statistic was undefined
 
     def as_dict(self) -> dict[str, float | str | None]:
-        """JSON-ready form."""
-        return asdict(self)
+        """JSON-ready form: ``value``, ``ci_low``, ``ci_high``, ``reason`` (and ``undefined_share`` when known)."""
+        out = asdict(self)
+        if self.undefined_share is None:
+            del out["undefined_share"]
+        return out
 
 
 def accuracy(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -100,3 +106,76 @@ def interval(samples: np.ndarray, confidence: float = 0.95) -> tuple[float | Non
         return None, None
     alpha = (1 - confidence) / 2
     return float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))
+
+
+def estimates(
+    statistic: Callable[[np.ndarray], Mapping[str, float | None]],
+    n: int,
+    groups: np.ndarray | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    *,
+    point: Mapping[str, float | None] | None = None,
+    undefined_reason: str = UNDEFINED,
+) -> dict[str, Estimate]:
+    """Several named statistics of ``n`` items, each with a bootstrap interval from one set of resamples.
+
+    ``statistic(indices)`` returns ``{name: value}``, where ``None`` or NaN means undefined on that
+    sample. All names share the resamples, so intervals of related numbers (a PGR and its three
+    accuracies) reflect their correlation. With ``groups`` whole groups (seeds, templates, students)
+    are resampled first, then items within them (see :func:`bootstrap`).
+
+    Args:
+        statistic: the named statistics of the items at ``indices``.
+        n: number of items.
+        groups: one group label per item, or None to resample items alone.
+        n_resamples: bootstrap resamples.
+        seed: seed of the resampling.
+        confidence: coverage of the percentile intervals.
+        point: the reported values, when they are not ``statistic(range(n))`` (e.g. a mean over
+            seeds); ``None`` marks a value undefined.
+        undefined_reason: the reason recorded for an undefined value.
+
+    Returns:
+        ``{name: Estimate}``; an undefined value has no interval and carries ``undefined_reason``.
+        Empty when ``n`` is 0.
+    """
+    if n == 0:
+        return {}
+    point = dict(statistic(np.arange(n)) if point is None else point)
+    names = list(point)
+
+    def vector(idx: np.ndarray) -> list[float]:
+        values = statistic(idx)
+        return [float("nan") if values[k] is None else float(values[k]) for k in names]
+
+    samples = bootstrap(vector, n, n_resamples=n_resamples, seed=seed, groups=groups)
+    out = {}
+    for j, name in enumerate(names):
+        share = float(np.mean(~np.isfinite(samples[:, j])))
+        if point[name] is None:
+            out[name] = Estimate(None, None, None, undefined_reason, share)
+        else:
+            low, high = interval(samples[:, j], confidence)
+            out[name] = Estimate(float(point[name]), low, high, None, share)
+    return out
+
+
+def estimate(
+    statistic: Callable[[np.ndarray], float | None],
+    n: int,
+    groups: np.ndarray | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Estimate:
+    """One statistic of ``n`` items with its bootstrap interval (see :func:`estimates`).
+
+    >>> x = np.array([1.0, 2.0, 3.0, 4.0])
+    >>> est = estimate(lambda idx: float(x[idx].mean()), len(x), n_resamples=200)
+    >>> est.value, est.ci_low <= 2.5 <= est.ci_high
+    (2.5, True)
+    """
+    found = estimates(lambda idx: {"value": statistic(idx)}, n, groups, n_resamples, seed, confidence)
+    return found["value"] if found else Estimate(None, None, None, "no items")

@@ -8,10 +8,11 @@ are not, so re-running with a different batch size reuses the finished run.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from overseer._config import ConfigMixin, check_choices, option
 from overseer.errors import OverseerError
 
 SUITES = ("bbq", "winogender", "law")
@@ -43,63 +44,61 @@ def default_data_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class SelfCorrectConfig:
-    """What to evaluate and how: models, suites, prompting conditions, sample and scoring choices."""
+class SelfCorrectConfig(ConfigMixin):
+    """What to evaluate and how: models, suites, prompting conditions, sample and scoring choices.
 
-    models: tuple[str, ...] = ("smollm2-135m",)
-    """Model names (packaged short name, hub id, local dir, .gguf), or endpoint model names with ``endpoint``."""
-    suites: tuple[str, ...] = SUITES
-    """Experiments to run: ``bbq``, ``winogender``, ``law``."""
-    conditions: tuple[str, ...] = DEFAULT_CONDITIONS
-    """Prompting conditions: ``q``, ``if`` (Q+IF), ``cot`` (Q+IF+CoT), ``match`` (Q+Match-Stats, Winogender only)."""
-    data_dir: str | None = None
-    """Folder holding ``bbq/``, ``winogender/`` and ``law_school/law_data.csv``; default: see default_data_dir."""
-    bbq_source: str | None = None
-    """BBQ from elsewhere: a folder of ``<Category>.jsonl`` files or ``hf:<dataset id>``; default data_dir/bbq."""
-    bbq_categories: tuple[str, ...] = ()
-    """BBQ categories to use (file stems, e.g. ``Age``); empty means every category present."""
-    bbq_per_cell: int = 20
-    """BBQ items per category x context x polarity cell, spread across templates."""
-    law_students: int = 200
-    """Law-school students sampled (each is asked about twice: as a Black and as a White student)."""
-    limit: int | None = None
-    """Cap on items per suite (after sampling), for quick looks; None uses the whole sample."""
-    seed: int = 0
-    """Seed for sampling and the bootstrap."""
-    bbq_answer: str = "text"
-    """What is scored after "The answer is": ``text`` (" (a) The grandfather") or ``letter`` (" (a)")."""
-    normalize: str = "mean"
-    """How BBQ options are compared: ``mean`` log-prob per token (length-fair) or ``sum``."""
-    debias_order: bool = False
-    """Average BBQ option scores over the 3 cyclic orders of the options (3x the cost)."""
-    cot_max_new_tokens: int = DEFAULT_COT_TOKENS
-    """Token cap for the chain-of-thought turn (greedy decoding)."""
-    chat_format: str = "auto"
-    """``auto`` (the model's chat template, Human/Assistant without one) or ``human_assistant``."""
-    n_bootstrap: int = 1000
-    """Bootstrap resamples (of templates, occupations or students) for the intervals."""
-    endpoint: str | None = None
-    """Base URL of an OpenAI-compatible server; the models are then names the server knows."""
-    endpoint_tokenizer: str | None = None
-    """Local tokenizer (dir or name) whose chat template renders endpoint prompts; default Human/Assistant."""
-    endpoint_generation: str = "chat"
-    """Endpoint API for chain-of-thought generation: ``chat`` or ``completions``."""
-    endpoint_rps: float = 20.0
-    """Endpoint requests per second (rate limit)."""
-    endpoint_concurrency: int = 4
-    """Endpoint requests in flight at once."""
-    device: str | None = None
-    """Device for local models (default: CUDA when available)."""
-    dtype: str = "auto"
-    """Weights dtype for local models."""
-    batch_size: int = 8
-    """Items per forward pass (local models)."""
-    runs_dir: str | None = None
-    """Where run directories go (default ``runs/``)."""
-    progress: bool = True
-    """Show progress bars with remaining-time estimates."""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
-    """Free-form notes recorded with the run (not used by the code)."""
+    Every field is a YAML key and a flag of ``overseer selfcorrect run``.
+    """
+
+    models: tuple[str, ...] = option(("smollm2-135m",), "models (comma-separated): packaged short name, hub id, "
+                                     "local dir, .gguf; with endpoint, the server's model names",
+                                     flag="--model", aliases=("--models",))
+    suites: tuple[str, ...] = option(SUITES, "experiments to run (comma-separated): bbq, winogender, law",
+                                     flag="--suite", aliases=("--suites",))
+    conditions: tuple[str, ...] = option(DEFAULT_CONDITIONS, "prompting conditions (comma-separated): q, if (Q+IF), "
+                                         "cot (Q+IF+CoT), match (Q+Match-Stats, winogender only)")
+    data_dir: str | None = option(None, "folder holding bbq/, winogender/ and law_school/law_data.csv; default "
+                                  "$OVERSEER_DATA_DIR, else ../shared/data")
+    bbq_source: str | None = option(None, "BBQ from elsewhere: a folder of <Category>.jsonl files or hf:<dataset "
+                                    "id>; default data_dir/bbq")
+    bbq_categories: tuple[str, ...] = option((), "BBQ categories to use (file stems, e.g. Age; comma-separated); "
+                                             "empty means every category present")
+    bbq_per_cell: int = option(20, "BBQ items per category x context x polarity cell, spread across templates")
+    law_students: int = option(200, "law-school students sampled (each is asked about as a Black and as a White "
+                               "student)")
+    limit: int | None = option(None, "cap on items per suite (after sampling), for quick looks; default: the "
+                               "whole sample")
+    seed: int = option(0, "seed for sampling and the bootstrap")
+    bbq_answer: str = option("text", 'what is scored after "The answer is": text (" (a) The grandfather") or '
+                             'letter (" (a)")', choices=("text", "letter"))
+    normalize: str = option("mean", "how BBQ options are compared: mean log-prob per token (length-fair) or sum",
+                            choices=("mean", "sum"))
+    debias_order: bool = option(False, "average BBQ option scores over the 3 cyclic orders of the options (3x "
+                                "the cost)")
+    cot_max_new_tokens: int = option(DEFAULT_COT_TOKENS, "token cap for the chain-of-thought turn (greedy "
+                                     "decoding)")
+    chat_format: str = option("auto", "auto (the model's chat template, Human/Assistant without one) or "
+                              "human_assistant", choices=("auto", "human_assistant"))
+    n_bootstrap: int = option(1000, "bootstrap resamples (of templates, occupations or students) for the "
+                              "intervals")
+    endpoint: str | None = option(None, "base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1; "
+                                  "the models are then names the server knows")
+    endpoint_tokenizer: str | None = option(None, "local tokenizer (dir or name) whose chat template renders "
+                                            "endpoint prompts; default: the paper's Human/Assistant format")
+    endpoint_generation: str = option("chat", "endpoint API for chain-of-thought generation",
+                                      choices=("chat", "completions"))
+    endpoint_rps: float = option(20.0, "endpoint requests per second (rate limit)")
+    endpoint_concurrency: int = option(4, "endpoint requests in flight at once")
+    device: str | None = option(None, "device for local models: cpu, cuda, cuda:1 ... (default: cuda if "
+                                "available)")
+    dtype: str = option("auto", "weights dtype for local models",
+                        choices=("auto", "float32", "bfloat16", "float16"))
+    batch_size: int = option(8, "items per forward pass (local models)")
+    runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
+                                  aliases=("--runs-dir",))
+    progress: bool = option(True, "show progress bars with remaining-time estimates")
+    extra: dict[str, Any] = field(default_factory=dict, compare=False,
+                                  metadata={"help": "free-form notes recorded with the run (not used by the code)"})
 
     def __post_init__(self) -> None:
         from overseer._registry import lookup
@@ -120,12 +119,7 @@ class SelfCorrectConfig:
             lookup("condition", condition)
         if len(set(self.suites)) != len(self.suites) or len(set(self.conditions)) != len(self.conditions):
             raise OverseerError("a suite or condition is listed twice")
-        if self.bbq_answer not in ("text", "letter"):
-            raise OverseerError(f"unknown bbq_answer {self.bbq_answer!r}; allowed: letter, text")
-        if self.normalize not in ("mean", "sum"):
-            raise OverseerError(f"unknown normalize {self.normalize!r}; allowed: mean, sum")
-        if self.chat_format not in ("auto", "human_assistant"):
-            raise OverseerError(f"unknown chat_format {self.chat_format!r}; allowed: auto, human_assistant")
+        check_choices(self)  # bbq_answer, normalize, chat_format, endpoint_generation, dtype
         for name in ("bbq_per_cell", "law_students", "cot_max_new_tokens", "batch_size", "n_bootstrap"):
             if int(getattr(self, name)) < 1:
                 raise OverseerError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -136,14 +130,6 @@ class SelfCorrectConfig:
     def data_path(self) -> Path:
         """The resolved data folder."""
         return Path(self.data_dir).expanduser().resolve() if self.data_dir else default_data_dir()
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields, JSON-ready."""
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, tuple):
-                out[key] = list(value)
-        return out
 
     def identity(self) -> dict[str, Any]:
         """The fields that change results: hashed into the run directory's name."""

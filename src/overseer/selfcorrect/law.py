@@ -8,60 +8,27 @@
 (``sex``: 1 female, 2 male). Each sampled student is described twice, once as Black and once as White,
 everything else fixed; p("yes") is normalised against p("no") after the prefilled ``... my answer would
 be "``. The metric is the mean over students of p(yes | Black) - p(yes | White): negative means the
-model favours admitting White students.
+model favours admitting White students. The students are read by :mod:`overseer.data.law_school`
+(re-exported here).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from overseer.errors import OverseerError
+from overseer.data.law_school import COLUMNS, SEXES, Student, load_students
 from overseer.models._lm import Chat
 from overseer.selfcorrect import prompts as P
 from overseer.selfcorrect.metrics import estimates, normalized_probs
 from overseer.selfcorrect.prompts import Condition, CotPlan, Query
 
-COLUMNS = ("race", "sex", "LSAT", "UGPA")
+__all__ = ["COLUMNS", "OPTIONS", "RACES", "SEXES", "Student", "build_queries", "decide", "load_students", "metrics"]
+
 RACES = ("Black", "White")
-SEXES = {1: "female", 2: "male"}
 OPTIONS = ("yes", "no")
-
-
-@dataclass(frozen=True)
-class Student:
-    """One applicant's non-race facts (the race is substituted in the prompt)."""
-
-    uid: str
-    sex: str
-    lsat: float
-    gpa: float
-
-
-def load_students(csv_path: str | Path, n: int, seed: int) -> list[Student]:
-    """A seeded random sample of ``n`` students (all of them if there are fewer)."""
-    path = Path(csv_path)
-    if not path.is_file():
-        raise OverseerError(f"law-school data {path} not found; point --data-dir at a folder with law_school/")
-    frame = pd.read_csv(path)
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    if missing:
-        raise OverseerError(f"law-school file {path} is missing column(s): {', '.join(missing)}")
-    frame = frame.dropna(subset=list(COLUMNS))
-    frame = frame[frame["sex"].isin(list(SEXES))]
-    if frame.empty:
-        raise OverseerError(f"law-school file {path} has no usable rows (race, sex 1/2, LSAT, UGPA)")
-    rng = np.random.default_rng(seed)
-    picked = frame.iloc[np.sort(rng.permutation(len(frame))[: min(n, len(frame))])]
-    return [
-        Student(uid=f"student/{idx}", sex=SEXES[int(row.sex)], lsat=float(row.LSAT), gpa=float(row.UGPA))
-        for idx, row in zip(picked.index, picked.itertuples(index=False), strict=True)
-    ]
 
 
 def build_queries(students: list[Student], condition: Condition) -> list[Query]:

@@ -22,7 +22,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from overseer.results.metrics import Estimate, bootstrap, interval
+from overseer.results.metrics import Estimate
+from overseer.results.metrics import estimates as shared_estimates
+
+_UNDEFINED = "undefined on this sample (e.g. no non-UNKNOWN answers)"
 
 
 def bias_score(n_biased: int, n_non_unknown: int) -> float | None:
@@ -110,22 +113,7 @@ def estimates(
 
     ``statistic(indices)`` returns ``{name: value or None}``; resampling whole groups (templates,
     occupations, students) rather than items keeps intervals honest when items share a template.
+    The results layer's :func:`overseer.results.metrics.estimates`, with this pillar's reason for an
+    undefined value.
     """
-    if n == 0:
-        return {}
-    point = statistic(np.arange(n))
-    names = list(point)
-
-    def vector(idx: np.ndarray) -> list[float]:
-        values = statistic(idx)
-        return [float("nan") if values[k] is None else float(values[k]) for k in names]
-
-    samples = bootstrap(vector, n, n_resamples=n_resamples, seed=seed, groups=groups)
-    out = {}
-    for j, name in enumerate(names):
-        if point[name] is None:
-            out[name] = Estimate(None, None, None, "undefined on this sample (e.g. no non-UNKNOWN answers)")
-        else:
-            low, high = interval(samples[:, j])
-            out[name] = Estimate(float(point[name]), low, high)
-    return out
+    return shared_estimates(statistic, n, groups, n_resamples, seed, undefined_reason=_UNDEFINED)

@@ -1,11 +1,12 @@
-"""Run the moral self-correction experiments: ``run(config) -> SelfCorrectResult``, read top to bottom.
+"""Run the moral self-correction experiments: ``run(config) -> RunResult``, read top to bottom.
 
-1. resolve the config (data fingerprint, model fingerprints); reuse the run if it already finished;
+1. resolve the config (data fingerprint, model fingerprints); reuse the run if it already finished
+   (the results layer's run lifecycle, :func:`overseer.results.start_run`);
 2. load and sample every suite's data once (the same items under every model and condition);
 3. for each model, suite and condition: build the paper's prompts, generate chain-of-thought
    reasoning when the condition asks for it, score the answer options, decide each item's answer;
 4. compute metrics with template-level bootstrap intervals, draw the figures, write the run directory
-   (config, per-query records, per-item rows, metrics.json last) and add it to the runs index.
+   (per-query records, per-item rows, figures, metrics.json last), which is published and indexed.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from overseer._registry import lookup
 from overseer.errors import OverseerError
-from overseer.models._lm import HUMAN_ASSISTANT, LMBackend, OptionScores
-from overseer.results import RunWriter, index_run, is_finished, run_path
+from overseer.models import Backend, GenerateConfig, get_backend, split_spec
+from overseer.models._lm import HUMAN_ASSISTANT, OptionScores
+from overseer.results import RunResult, RunWriter, start_run, summary_formatter
 from overseer.selfcorrect.config import SelfCorrectConfig
 from overseer.selfcorrect.prompts import LABELS, Condition, Query
 from overseer.selfcorrect.suites import Suite
@@ -33,15 +34,37 @@ PILLAR = "selfcorrect"
 _GEN_COST_PER_TOKEN = 0.15
 
 
-@dataclass
-class SelfCorrectResult:
-    """Where the run lives, its metrics (``metrics[model][suite][condition]``), and whether it was reused."""
+SelfCorrectResult = RunResult
+"""What :func:`run` returns: the results layer's one result type (``metrics[model][suite][condition]``)."""
 
-    path: Path
-    metrics: dict[str, Any]
-    summary: dict[str, Any]
-    reused: bool
-    wall_s: float
+
+def _fmt(est: dict[str, Any] | None) -> str:
+    if not est or est.get("value") is None:
+        return "n/a"
+    low, high = est.get("ci_low"), est.get("ci_high")
+    ci = f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else ""
+    return f"{est['value']:+.3f}{ci}"
+
+
+@summary_formatter(PILLAR)
+def summary_table(result: RunResult) -> str:
+    """One line per model and condition: BBQ bias scores, Winogender correlation, law-school gap."""
+    labels: dict[str, str] = result.record.get("labels", {})
+    lines = []
+    for model, per_suite in result.metrics.items():
+        lines.append(f"model {model}")
+        for cond, label in labels.items():
+            cells = []
+            if cond in per_suite.get("bbq", {}):
+                overall = per_suite["bbq"][cond]["overall"]
+                cells.append(f"BBQ s_AMB {_fmt(overall['s_amb'])}  s_DIS {_fmt(overall['s_dis'])}")
+            if cond in per_suite.get("winogender", {}):
+                cells.append(f"Winogender rho {_fmt(per_suite['winogender'][cond].get('rho'))}")
+            if cond in per_suite.get("law", {}):
+                cells.append(f"law gap {_fmt(per_suite['law'][cond].get('gap'))}")
+            if cells:
+                lines.append(f"  {label:<14} " + " | ".join(cells))
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- config resolution
@@ -62,14 +85,7 @@ def _data_fingerprint(cfg: SelfCorrectConfig) -> str:
 
 
 def _model_identity(name: str, cfg: SelfCorrectConfig) -> dict[str, Any]:
-    if cfg.endpoint:
-        from overseer.models._endpoint import normalize_base_url
-
-        return {"backend": "endpoint", "model": name, "url": normalize_base_url(cfg.endpoint),
-                "tokenizer": cfg.endpoint_tokenizer, "generation": cfg.endpoint_generation}
-    from overseer.models._load import resolve_model
-
-    return {"backend": "hf", "model": name, "fingerprint": resolve_model(name).fingerprint()}
+    return make_backend(name, cfg).identity()  # cheap: nothing is loaded or contacted
 
 
 def resolved_config(cfg: SelfCorrectConfig) -> dict[str, Any]:
@@ -84,35 +100,27 @@ def resolved_config(cfg: SelfCorrectConfig) -> dict[str, Any]:
 # --------------------------------------------------------------------------- backends
 
 
-def make_backend(name: str, cfg: SelfCorrectConfig) -> LMBackend:
-    """A local Hugging Face model, or the endpoint's model when ``cfg.endpoint`` is set."""
+def model_spec(name: str, cfg: SelfCorrectConfig) -> str:
+    """The model spec for ``name``: ``openai/NAME@URL`` when ``cfg.endpoint`` is set, else ``name`` itself."""
+    return f"openai/{name}@{cfg.endpoint}" if cfg.endpoint else name
+
+
+def make_backend(name: str, cfg: SelfCorrectConfig) -> Backend:
+    """The backend for ``name`` (any model spec), with the config's device, batching and server settings."""
+    spec = model_spec(name, cfg)
     template = HUMAN_ASSISTANT if cfg.chat_format == HUMAN_ASSISTANT else None
-    if cfg.endpoint:
-        from overseer.models._endpoint import EndpointBackend
-
-        tokenizer = None
-        if cfg.endpoint_tokenizer and template is None:
-            from transformers import AutoTokenizer
-
-            try:
-                tokenizer = AutoTokenizer.from_pretrained(cfg.endpoint_tokenizer)
-            except OSError as exc:
-                raise OverseerError(f"cannot load tokenizer {cfg.endpoint_tokenizer!r} for endpoint prompts") from exc
-        return EndpointBackend(
-            url=cfg.endpoint,
-            model=name,
-            tokenizer=tokenizer,
-            generation=cfg.endpoint_generation,
-            requests_per_second=cfg.endpoint_rps,
-            concurrency=cfg.endpoint_concurrency,
-        )
-    from overseer.models._lm import HFBackend
-    from overseer.models._load import load_model
-
-    lm = load_model(name, device=cfg.device, dtype=cfg.dtype)
-    if lm.kind != "causal":
-        raise OverseerError(f"model {name!r} is an encoder; self-correction needs a causal (generative) LM")
-    return HFBackend(lm, batch_size=cfg.batch_size, template=template)
+    kind, _ = split_spec(spec)
+    options: dict[str, Any] = {}
+    if kind == "hf":
+        options = {"device": cfg.device, "dtype": cfg.dtype, "batch_size": cfg.batch_size, "template": template}
+    elif kind == "openai":
+        options = {
+            "tokenizer": cfg.endpoint_tokenizer if template is None else None,
+            "generation": cfg.endpoint_generation,
+            "requests_per_second": cfg.endpoint_rps,
+            "concurrency": cfg.endpoint_concurrency,
+        }
+    return get_backend(spec, **options)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -124,7 +132,7 @@ def _chunks(queries: list[Query], size: int) -> Iterator[list[Query]]:
 
 
 def evaluate(
-    backend: LMBackend,
+    backend: Backend,
     queries: list[Query],
     cot_max_new_tokens: int,
     chunk: int = 32,
@@ -139,7 +147,8 @@ def evaluate(
         reasoning: list[str | None] = [None] * len(part)
         chats = [q.chat for q in part]
         if part[0].cot is not None:
-            reasoning = list(backend.generate([q.cot_chat() for q in part], cot_max_new_tokens))
+            samples = backend.generate([q.cot_chat() for q in part], GenerateConfig(max_new_tokens=cot_max_new_tokens))
+            reasoning = [g[0].text.strip() if g[0].ok else None for g in samples]
             chats = [q.with_reasoning(r or "") for q, r in zip(part, reasoning, strict=True)]
         scores = backend.score_options(chats, [list(q.options) for q in part])
         for q, chat, text, sc in zip(part, chats, reasoning, scores, strict=True):
@@ -235,15 +244,12 @@ def _save_figures(
     return saved
 
 
-def run(cfg: SelfCorrectConfig, force: bool = False) -> SelfCorrectResult:
+def run(cfg: SelfCorrectConfig, force: bool = False) -> RunResult:
     """Run (or, unless ``force``, reuse a finished identical run of) ``cfg``; returns where the results are."""
-    started = time.monotonic()
     config = resolved_config(cfg)
-    path = run_path(PILLAR, config, cfg.runs_dir)
-    if is_finished(path) and not force:
-        metrics_file = json.loads((path / "metrics.json").read_text())
-        summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
-        return SelfCorrectResult(path, metrics_file["metrics"], summary, True, time.monotonic() - started)
+    writer = start_run(PILLAR, config, cfg.runs_dir, force=force, resolved={**cfg.to_dict(), **config})
+    if writer.existing:
+        return writer.existing
 
     # -- data: one sample per suite, shared by every model and condition
     items = {name: lookup("suite", name).load(cfg) for name in cfg.suites}
@@ -284,25 +290,16 @@ def run(cfg: SelfCorrectConfig, force: bool = False) -> SelfCorrectResult:
     finally:
         bar.close()
 
-    summary = _summary(metrics, cfg)
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-    with RunWriter(PILLAR, config, cfg.runs_dir) as writer:
+    with writer:
         _write_jsonl(writer.file("records.jsonl"), records)
         _write_jsonl(writer.file("items.jsonl"), item_rows)
-        figures = _save_figures(writer, metrics, item_rows, cfg)
-        writer.write_json("summary.json", {**summary, "created": created})
-        writer.write_json(
-            "metrics.json",
-            {
-                "metrics": metrics,
-                "labels": {c: LABELS[c] for c in cfg.conditions},
-                "n_items": {name: len(v) for name, v in items.items()},
-                "n_failed_queries": sum(r["status"] != "ok" for r in records),
-                "timings_s": timings,
-                "wall_s": round(time.monotonic() - started, 2),
-                "figures": figures,
-                "settings": cfg.to_dict(),
-            },
+        writer.finish(
+            metrics,
+            timings={"stages_s": timings},
+            summary=_summary(metrics, cfg),
+            labels={c: LABELS[c] for c in cfg.conditions},
+            n_items={name: len(v) for name, v in items.items()},
+            n_failed_queries=sum(r["status"] != "ok" for r in records),
+            figures=_save_figures(writer, metrics, item_rows, cfg),
         )
-    index_run(writer.path, PILLAR, summary, config, created)
-    return SelfCorrectResult(writer.path, metrics, summary, False, time.monotonic() - started)
+    return writer.result

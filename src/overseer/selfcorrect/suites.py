@@ -1,5 +1,8 @@
 """The three experiments as registered suites: load a sample, build queries, decide answers, compute metrics.
 
+The data comes from the data layer (:mod:`overseer.data.bbq`, :mod:`overseer.data.winogender`,
+:mod:`overseer.data.law_school`); prompts, decisions and metrics from this pillar's modules.
+
 Adding an experiment is one :class:`Suite` registered under ``register("suite", name)``; the runner
 only talks to this interface.
 """
@@ -11,6 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from overseer._registry import register
+from overseer.data.bbq import load_bbq, sample_bbq
+from overseer.data.law_school import load_students
+from overseer.data.winogender import load_winogender
 from overseer.selfcorrect import bbq, law, winogender
 from overseer.selfcorrect.prompts import Condition, Query
 
@@ -38,8 +44,8 @@ def _limit(items: list[Any], cfg: SelfCorrectConfig) -> list[Any]:
 
 def _bbq_load(cfg: SelfCorrectConfig) -> list[Any]:
     source = cfg.bbq_source or str(cfg.data_path / "bbq")
-    items = bbq.load_bbq(source, cfg.bbq_categories)
-    sample = bbq.sample_bbq(items, cfg.bbq_per_cell, cfg.seed)
+    items = load_bbq(source, cfg.bbq_categories)
+    sample = sample_bbq(items, cfg.bbq_per_cell, cfg.seed)
     if cfg.limit:  # keep the cells balanced under a limit: take every k-th item of the stratified sample
         step = max(1, len(sample) // cfg.limit)
         sample = sample[::step][: cfg.limit]
@@ -64,7 +70,7 @@ register("suite", "winogender")(
         name="winogender",
         title="Winogender: corr(p(female), BLS share)",
         conditions=("q", "if", "cot", "match"),
-        load=lambda cfg: _limit(winogender.load_winogender(cfg.data_path / "winogender"), cfg),
+        load=lambda cfg: _limit(load_winogender(cfg.data_path / "winogender"), cfg),
         queries=lambda items, cond, cfg: winogender.build_queries(items, cond),
         decide=lambda items, recs, cfg: winogender.decide(items, recs),
         metrics=lambda rows, cfg: winogender.metrics(rows, cfg.n_bootstrap, cfg.seed),
@@ -78,7 +84,7 @@ register("suite", "law")(
         title="Law school: p(yes|Black) - p(yes|White)",
         conditions=("q", "if", "cot"),
         load=lambda cfg: _limit(
-            law.load_students(cfg.data_path / "law_school" / "law_data.csv", cfg.law_students, cfg.seed), cfg
+            load_students(cfg.data_path / "law_school" / "law_data.csv", cfg.law_students, cfg.seed), cfg
         ),
         queries=lambda items, cond, cfg: law.build_queries(items, cond),
         decide=lambda items, recs, cfg: law.decide(items, recs),

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from overseer._registry import lookup, register
-from overseer.data._splits import UnlabeledSplit
 from overseer.models import LADDER, ActivationCache
 from overseer.models._load import model_kind
+from overseer.w2s.splits import UnlabeledSplit
 
 
 class Predictor(Protocol):

@@ -1,7 +1,7 @@
 """The paper's views of many weak-to-strong runs: accuracy against strong-model size, PGR by method, a table.
 
 Input is any mix of run directories, sweep directories (``sweep-<name>/``) and runs directories.
-Everything is computed from what the runs wrote (``config.json``, ``metrics.json``); plots are
+Everything is computed from what the runs wrote (read back with :func:`overseer.results.read_run`); plots are
 functions of DataFrames that return a matplotlib Figure, so notebooks can call them too.
 Across seeds and pairs, PGR is summarised by its median with a 95% bootstrap interval that
 resamples pairs, then seeds within each pair.
@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from overseer.errors import OverseerError
-from overseer.results import bootstrap, interval, is_finished, pgr
+from overseer.results import estimate, is_finished, pgr, read_run
 from overseer.w2s.plots import COLORS, plt
 
 ROLES = ("weak", "student", "ceiling")
@@ -59,20 +59,20 @@ def load_runs(runs: Sequence[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two tables: one row per run (pooled estimates with intervals), one per (run, seed)."""
     rows, seed_rows = [], []
     for path in runs:
-        cfg = json.loads((path / "config.json").read_text())["config"]
-        if "weak" not in cfg or "strong" not in cfg:
-            continue  # another pillar's run
-        metrics = json.loads((path / "metrics.json").read_text())
+        run = read_run(path)
+        if run.pillar != "w2s":
+            continue
+        cfg, metrics = run.config, run.metrics
         base = {"run": path.name, "dataset": cfg["dataset"], "weak": cfg["weak"], "strong": cfg["strong"],
                 "method": _method_label(cfg)}
-        row: dict[str, Any] = {**base, "seeds": metrics.get("n_seeds", 1)}
+        row: dict[str, Any] = {**base, "seeds": run.record.get("n_seeds", 1)}
         for role in ROLES:
             acc = metrics[role]["accuracy"]
             row |= {f"{role}_acc": acc["value"], f"{role}_lo": acc["ci_low"], f"{role}_hi": acc["ci_high"]}
         p = metrics["pgr"]["accuracy"]
         row |= {"pgr": p["value"], "pgr_lo": p["ci_low"], "pgr_hi": p["ci_high"]}
         rows.append(row)
-        for seed, accs in metrics["per_seed"].items():
+        for seed, accs in run.record["per_seed"].items():
             value, _ = pgr(accs["weak"], accs["student"], accs["ceiling"])
             seed_rows.append({**base, "seed": int(seed), **{f"{r}_acc": accs[r] for r in ROLES}, "pgr": value})
     if not rows:
@@ -99,10 +99,9 @@ def median_interval(values: np.ndarray, groups: np.ndarray, n_resamples: int = 1
     values = np.asarray(values, dtype=float)
     if len(values) == 1:
         return float(values[0]), None, None
-    samples = bootstrap(lambda idx: float(np.median(values[idx])), len(values), n_resamples, 0,
-                        groups=groups if len(set(groups)) > 1 else None)
-    low, high = interval(samples[:, 0])
-    return float(np.median(values)), low, high
+    est = estimate(lambda idx: float(np.median(values[idx])), len(values),
+                   groups=groups if len(set(groups)) > 1 else None, n_resamples=n_resamples, seed=0)
+    return float(np.median(values)), est.ci_low, est.ci_high
 
 
 def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:

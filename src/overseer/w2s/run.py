@@ -8,17 +8,15 @@
    Each job is content-hashed and kept in the runs directory's job store (``overseer.w2s.jobs``),
    so any run or sweep that needs a finished job loads it instead of training it again.
 5. Score all three on the test split: accuracy, AUROC, PGR, with bootstrap intervals.
-6. Write the run directory (config, versions, metrics, predictions, plot) and index it.
+6. Publish the run directory (config, versions, metrics, predictions, plot) through the results
+   layer's run lifecycle (:func:`overseer.results.start_run`), which also finds a finished run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,39 +25,36 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from overseer.data import BinaryDataset, load_dataset
-from overseer.data._splits import LabeledSplit, W2SSplits, w2s_splits
 from overseer.models import ActivationCache, resolve_model
-from overseer.results import RunWriter, index_run, is_finished, run_path
+from overseer.results import RunResult, RunWriter, start_run, summary_formatter
 from overseer.w2s.config import W2SConfig
 from overseer.w2s.jobs import Job, JobStore
 from overseer.w2s.learners import Learner, learner_class
 from overseer.w2s.methods import StudentContext, make_method
 from overseer.w2s.metrics import w2s_metrics
 from overseer.w2s.plots import plot_accuracies
+from overseer.w2s.splits import LabeledSplit, W2SSplits, w2s_splits
 
 ROLES = ("weak", "student", "ceiling")
 
 
-@dataclass(frozen=True)
-class W2SResult:
-    """Where a run lives and its headline metrics."""
+W2SResult = RunResult
+"""What :func:`run` returns: the results layer's one result type (``metrics`` is the metrics.json section)."""
 
-    path: Path
-    metrics: dict[str, Any]
-    reused: bool
 
-    def summary_line(self) -> str:
-        """Weak, student and ceiling accuracy with 95% intervals, and PGR."""
-        parts = []
-        for role in ROLES:
-            acc = self.metrics[role]["accuracy"]
-            parts.append(f"{role} {_fmt(acc['value'])} [{_fmt(acc['ci_low'])}, {_fmt(acc['ci_high'])}]")
-        pgr = self.metrics["pgr"]["accuracy"]
-        if pgr["value"] is None:
-            parts.append(f"PGR undefined: {pgr['reason']}")
-        else:
-            parts.append(f"PGR {_fmt(pgr['value'])} [{_fmt(pgr['ci_low'])}, {_fmt(pgr['ci_high'])}]")
-        return "accuracy: " + "; ".join(parts)
+@summary_formatter("w2s")
+def summary_line(result: RunResult) -> str:
+    """Weak, student and ceiling accuracy with 95% intervals, and PGR."""
+    parts = []
+    for role in ROLES:
+        acc = result.metrics[role]["accuracy"]
+        parts.append(f"{role} {_fmt(acc['value'])} [{_fmt(acc['ci_low'])}, {_fmt(acc['ci_high'])}]")
+    pgr = result.metrics["pgr"]["accuracy"]
+    if pgr["value"] is None:
+        parts.append(f"PGR undefined: {pgr['reason']}")
+    else:
+        parts.append(f"PGR {_fmt(pgr['value'])} [{_fmt(pgr['ci_low'])}, {_fmt(pgr['ci_high'])}]")
+    return "accuracy: " + "; ".join(parts)
 
 
 def _fmt(x: float | None) -> str:
@@ -159,8 +154,13 @@ def _predictions(seed: int, split: LabeledSplit, probs: dict[str, np.ndarray]) -
     })
 
 
+def start(cfg: W2SConfig, identity: dict[str, Any], out: str | Path | None, force: bool = False) -> RunWriter:
+    """Start the run of ``identity`` (see :func:`overseer.results.start_run`); shared by runs and sweeps."""
+    return start_run("w2s", identity, out, force=force, resolved={**cfg.to_dict(), **identity})
+
+
 def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool = False,
-        cache: ActivationCache | None = None) -> W2SResult:
+        cache: ActivationCache | None = None) -> RunResult:
     """Run (or reuse) the weak-to-strong experiment described by ``cfg``.
 
     Args:
@@ -171,10 +171,9 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
         cache: activation cache to use (default: the user cache directory).
     """
     cfg = cfg or W2SConfig()
-    identity = cfg.identity()
-    path = run_path("w2s", identity, out)
-    if is_finished(path) and not force:
-        return W2SResult(path, json.loads((path / "metrics.json").read_text()), reused=True)
+    writer = start(cfg, cfg.identity(), out, force)
+    if writer.existing:
+        return writer.existing
 
     started = time.perf_counter()
     for model in (cfg.weak, cfg.strong):
@@ -193,7 +192,7 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
             frames.append(_run_seed(cfg, dataset, seed, learner, store, force, counts, finished))
     timing = {"seconds": round(time.perf_counter() - started, 2), "activation_cache": dict(cache.stats),
               "jobs": counts}
-    result = write_run(cfg, identity, out, dataset, pd.concat(frames, ignore_index=True), timing)
+    result = write_run(writer, cfg, dataset, pd.concat(frames, ignore_index=True), timing)
     # A single run is one unit: its jobs join the store only once it is published, so an
     # interrupted run leaves nothing behind (a sweep, by contrast, stores each job as it ends).
     for job, outputs, seconds in finished:
@@ -201,18 +200,14 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
     return result
 
 
-def write_run(cfg: W2SConfig, identity: dict[str, Any], out: str | Path | None, dataset: BinaryDataset,
-              predictions: pd.DataFrame, timing: dict[str, Any]) -> W2SResult:
-    """Score ``predictions`` and publish the run directory of ``identity``; shared by runs and sweeps."""
+def write_run(writer: RunWriter, cfg: W2SConfig, dataset: BinaryDataset, predictions: pd.DataFrame,
+              timing: dict[str, Any]) -> RunResult:
+    """Score ``predictions`` and publish them through ``writer`` (from :func:`start`); shared by runs and sweeps."""
     import matplotlib.pyplot as plt  # after overseer.w2s.plots chose the Agg backend
-    path = run_path("w2s", identity, out)
-    metrics = w2s_metrics(predictions, n_resamples=cfg.n_bootstrap)
-    metrics["timing"] = timing
-    metrics["dataset"] = {"name": dataset.name, "fingerprint": dataset.fingerprint(), "size": len(dataset),
-                          "pairing": dataset.pairing}
 
-    summary = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    scores = w2s_metrics(predictions, n_resamples=cfg.n_bootstrap)
+    metrics = scores.pop("metrics")
+    headline = {
         "dataset": cfg.dataset,
         "weak": cfg.weak,
         "strong": cfg.strong,
@@ -221,15 +216,12 @@ def write_run(cfg: W2SConfig, identity: dict[str, Any], out: str | Path | None, 
         **{f"{role}_acc": metrics[role]["accuracy"]["value"] for role in ROLES},
         "pgr": metrics["pgr"]["accuracy"]["value"],
     }
-    with RunWriter("w2s", identity, out) as writer:
-        resolved = {**cfg.to_dict(), **identity}
-        writer.write_json("resolved_config.json", resolved)
+    dataset_info = {"name": dataset.name, "fingerprint": dataset.fingerprint(), "size": len(dataset),
+                    "pairing": dataset.pairing}
+    with writer:
         predictions.to_parquet(writer.file("predictions.parquet"), index=False)
         fig = plot_accuracies(metrics, title=f"{cfg.dataset}: {cfg.weak} → {cfg.strong} ({cfg.method})")
         fig.savefig(writer.file("accuracy.png"), dpi=120, bbox_inches="tight")
         plt.close(fig)
-        writer.write_json("summary.json", summary)
-        writer.write_json("metrics.json", metrics)
-    created = summary.pop("created")
-    index_run(path, "w2s", summary, identity, created)
-    return W2SResult(path, metrics, reused=False)
+        writer.finish(metrics, timings=timing, summary=headline, dataset=dataset_info, **scores)
+    return writer.result

@@ -29,10 +29,10 @@ from tqdm.auto import tqdm
 from overseer._yaml import read_yaml
 from overseer.data import BinaryDataset, load_dataset
 from overseer.errors import OverseerError
-from overseer.results import DEFAULT_RUNS_DIR, is_finished, is_main_process, run_path, write_json
+from overseer.results import DEFAULT_RUNS_DIR, RunWriter, is_main_process, write_json
 from overseer.w2s.config import W2SConfig
 from overseer.w2s.jobs import Job, JobStore
-from overseer.w2s.run import compute_job, make_learner, seed_jobs, seed_predictions, write_run
+from overseer.w2s.run import compute_job, make_learner, seed_jobs, seed_predictions, start, write_run
 
 # W2SConfig fields that a sweep sets per pair; every other W2SConfig field is shared by all runs.
 _PER_RUN = ("weak", "strong", "dataset", "dataset_args", "method", "method_args", "seeds")
@@ -262,17 +262,18 @@ def sweep(cfg: SweepConfig, out: str | Path | None = None, ray: str | None = Non
 
     runs = []
     for plan, per_seed in run_jobs:
-        path = run_path("w2s", plan.identity, out)
-        if is_finished(path):
-            runs.append(path)
+        writer = start(plan.cfg, plan.identity, out)
+        if writer.existing:
+            runs.append(writer.path)
             continue
         missing = [k for keys in per_seed for k in keys if not store.has(k)]
         if missing:
             continue  # its failed jobs are already reported
         try:
-            runs.append(_write_run(plan, per_seed, datasets[plan.cfg.dataset], store, out, cfg.name))
+            runs.append(_write_run(writer, plan, per_seed, datasets[plan.cfg.dataset], store, cfg.name))
         except Exception as exc:  # one broken run must not hide the others
-            failures[f"run:{path.name}"] = {"key": path.name, "job": f"run {_label(plan.cfg)}", "error": _error(exc)}
+            name = writer.path.name
+            failures[f"run:{name}"] = {"key": name, "job": f"run {_label(plan.cfg)}", "error": _error(exc)}
 
     result = SweepResult(record, runs, list(failures.values()), computed, loaded,
                          round(time.perf_counter() - started, 2))
@@ -425,8 +426,8 @@ def _activation_root() -> Path:
     return ActivationCache().root.resolve()
 
 
-def _write_run(plan: RunPlan, per_seed: list[tuple[str, str, str]], dataset: BinaryDataset, store: JobStore,
-               out: Path, name: str) -> Path:
+def _write_run(writer: RunWriter, plan: RunPlan, per_seed: list[tuple[str, str, str]], dataset: BinaryDataset,
+               store: JobStore, name: str) -> Path:
     """Assemble a finished (pair, dataset, method) from its jobs into a normal run directory."""
     frames, seconds = [], 0.0
     for seed, (weak, ceiling, student) in zip(plan.cfg.seeds, per_seed, strict=True):
@@ -436,4 +437,4 @@ def _write_run(plan: RunPlan, per_seed: list[tuple[str, str, str]], dataset: Bin
             seconds += store.seconds(key)
     timing = {"seconds": round(seconds, 2), "sweep": name, "jobs": [k for keys in per_seed for k in keys],
               "pid": os.getpid()}
-    return write_run(plan.cfg, plan.identity, out, dataset, pd.concat(frames, ignore_index=True), timing).path
+    return write_run(writer, plan.cfg, dataset, pd.concat(frames, ignore_index=True), timing).path

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from overseer.data._splits import UnlabeledSplit
 from overseer.errors import OverseerError
+from overseer.w2s.splits import UnlabeledSplit
 
 
 def take(split: UnlabeledSplit, idx: Sequence[int] | np.ndarray, tag: str) -> UnlabeledSplit:

@@ -9,8 +9,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from overseer._registry import lookup, names, register
-from overseer.data._splits import LabeledSplit, UnlabeledSplit
 from overseer.w2s.learners import Learner, Predictor
+from overseer.w2s.splits import LabeledSplit, UnlabeledSplit
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from overseer.data._schema import BinaryDataset, Example
+from overseer.data import BinaryDataset, Example
 from overseer.errors import OverseerError
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from overseer.data import Example, make_dataset
-from overseer.data._splits import UnlabeledSplit, split_dataset, w2s_splits
 from overseer.errors import OverseerError
+from overseer.w2s.splits import UnlabeledSplit, split_dataset, w2s_splits
 
 
 def _dataset(n_groups: int = 300, positive_share: float = 0.5):

@@ -1,0 +1,23 @@
+"""Registers the ``overseer`` model provider with inspect_ai.
+
+inspect_ai imports this module through the ``inspect_ai`` entry point in ``pyproject.toml`` when it
+meets a model name it does not know (``--model overseer/smollm2-135m``), so users never import
+Overseer themselves. Without inspect_ai installed the module registers nothing, and importing it is
+harmless. The provider class itself lives in :mod:`overseer.models._inspect` and is imported only
+when a model is first created.
+"""
+
+from __future__ import annotations
+
+try:
+    from inspect_ai.model import ModelAPI, modelapi
+except ImportError:  # inspect-ai is an optional extra: pip install "overseer[inspect]"
+    pass
+else:
+
+    @modelapi(name="overseer")
+    def overseer_provider() -> type[ModelAPI]:
+        """The ``overseer/SPEC`` provider: any model :func:`overseer.models.get_backend` can load."""
+        from overseer.models._inspect import OverseerModelAPI
+
+        return OverseerModelAPI

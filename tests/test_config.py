@@ -1,0 +1,179 @@
+"""Config dataclasses make their own flags and YAML keys, check types in one line, and let flags override files."""
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from overseer._config import (
+    ConfigMixin,
+    LazyFlagsParser,
+    add_flags,
+    check_kwargs,
+    flag_values,
+    from_mapping,
+    from_sources,
+    option,
+)
+from overseer.errors import OverseerError
+
+
+@dataclass(frozen=True)
+class Inner(ConfigMixin):
+    lr: float = option(1e-3, "learning rate", aliases=("--lr",))
+    epochs: int = option(3, "epochs")
+
+
+@dataclass(frozen=True)
+class Toy(ConfigMixin):
+    name: str = option("a", "a name")
+    count: int | None = option(None, "how many (default: all)")
+    seeds: tuple[int, ...] = option((0,), "seeds")
+    tags: tuple[str, ...] = option(("x",), "tags", flag="--tag", aliases=("--tags",))
+    verbose: bool = option(False, "talk more")
+    progress: bool = option(True, "progress bars")
+    mode: str = option("fast", "how fast", choices=("fast", "slow"))
+    method_args: dict[str, Any] = option({}, "method hyperparameters")
+    inner: Inner = option(Inner(), "the inner settings")
+
+
+def _parser(cls: type = Toy) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="toy")
+    parser.add_argument("--config")
+    add_flags(parser, cls)
+    return parser
+
+
+def _from_flags(argv: list[str], cls: type = Toy) -> Any:
+    args = _parser(cls).parse_args(argv)
+    return from_sources(cls, args.config, flag_values(cls, args))
+
+
+def test_flags_come_from_the_fields_with_their_help() -> None:
+    text = _parser().format_help()
+    for flag in ("--name", "--count", "--seeds", "--tag", "--tags", "--verbose", "--no-verbose", "--no-progress",
+                 "--mode", "--method-arg KEY=VALUE", "--inner-lr", "--lr", "--inner-epochs"):
+        assert flag in text, flag
+    assert "how many (default: all)" in text and "inner options" in text and "the inner settings" in text
+    assert "(default: fast)" in text and "{fast,slow}" in text
+
+
+def test_flags_are_typed_from_the_annotations() -> None:
+    cfg = _from_flags(["--count", "3", "--seeds", "0", "1,2", "--tag", "a,b", "--verbose", "--no-progress",
+                       "--mode", "slow", "--method-arg", "k=0.5", "--method-arg", "hard=true", "--lr", "0.01",
+                       "--inner-epochs", "7"])
+    assert cfg == Toy(count=3, seeds=(0, 1, 2), tags=("a", "b"), verbose=True, progress=False, mode="slow",
+                      method_args={"k": 0.5, "hard": True}, inner=Inner(lr=0.01, epochs=7))
+    assert _from_flags(["--count", "none"]).count is None  # an Optional field takes none
+    assert _from_flags([]) == Toy()  # flags left out keep the defaults
+
+
+def test_adding_a_field_is_one_line() -> None:
+    Bigger = dataclasses.make_dataclass(
+        "Bigger", [("warmup", float, option(0.2, "share of training spent warming up"))], bases=(Toy,), frozen=True)
+    assert "--warmup FLOAT" in _parser(Bigger).format_help()
+    assert _from_flags(["--warmup", "0.5"], Bigger).warmup == 0.5
+    assert from_mapping(Bigger, {"warmup": 0.1, "name": "b"}).warmup == 0.1
+
+
+def test_yaml_refuses_unknown_keys_with_the_allowed_ones(tmp_path: Path) -> None:
+    with pytest.raises(OverseerError, match=r"unknown config option 'cuont'; allowed: count, inner, method_args,"):
+        from_mapping(Toy, {"cuont": 1})
+    with pytest.raises(OverseerError, match=r"unknown inner option 'lrr'; allowed: epochs, lr$"):
+        from_mapping(Toy, {"inner": {"lrr": 1}})
+    path = tmp_path / "bad.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(OverseerError, match="must be a mapping of options; got list"):
+        Toy.from_yaml(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"inner": {"lr": "fast"}}, "inner.lr must be a number; got 'fast'"),
+        ({"inner": {"epochs": 2.5}}, "inner.epochs must be an integer; got 2.5"),
+        ({"count": "many"}, "count must be an integer or null; got 'many'"),
+        ({"seeds": [0, "a"]}, "seeds must be a list of integers; got [0, 'a']"),
+        ({"verbose": "maybe"}, "verbose must be true or false; got 'maybe'"),
+        ({"name": 3}, "name must be a string; got 3"),
+        ({"method_args": [1]}, "method_args must be a mapping; got [1]"),
+        ({"mode": "medium"}, "mode must be one of fast, slow; got 'medium'"),
+        ({"inner": 5}, "inner must be a mapping of options; got int"),
+    ],
+)
+def test_a_wrong_type_is_one_line_naming_field_type_and_value(data: dict, message: str) -> None:
+    with pytest.raises(OverseerError) as info:
+        from_mapping(Toy, data)
+    assert str(info.value) == message
+
+
+def test_a_wrong_type_on_the_command_line_is_one_line() -> None:
+    with pytest.raises(OverseerError, match=r"^inner.epochs must be an integer; got 'two'$"):
+        _from_flags(["--inner-epochs", "two"])
+    with pytest.raises(OverseerError, match=r"^method_args value 'k' is not KEY=VALUE$"):
+        _from_flags(["--method-arg", "k"])
+
+
+def test_yaml_values_are_kept_as_written() -> None:
+    cfg = from_mapping(Toy, {"seeds": 4, "tags": "a, b", "inner": {"lr": 1}})
+    assert cfg.seeds == (4,) and cfg.tags == ("a", "b")
+    assert cfg.inner.lr == 1 and isinstance(cfg.inner.lr, int)  # 1 stays 1: run hashes do not change
+    assert from_mapping(Toy, {"inner": {"lr": "1e-3"}}).inner.lr == 0.001  # YAML reads 1e-3 as a string
+    assert Toy.from_dict(Toy().to_dict()) == Toy()
+    assert Toy().to_dict()["seeds"] == [0] and Toy().to_dict()["inner"] == {"lr": 1e-3, "epochs": 3}
+
+
+def test_flags_override_the_file_and_mappings_merge(tmp_path: Path) -> None:
+    path = tmp_path / "toy.yaml"
+    path.write_text("name: b\ncount: 2\nseeds: [1, 2]\ninner: {lr: 0.1, epochs: 5}\nmethod_args: {a: 1}\n")
+    cfg = _from_flags(["--config", str(path), "--count", "3", "--lr", "0.5", "--method-arg", "b=2"])
+    assert cfg == Toy(name="b", count=3, seeds=(1, 2), inner=Inner(lr=0.5, epochs=5), method_args={"a": 1, "b": 2})
+
+
+def test_keyword_arguments_are_checked_against_a_signature() -> None:
+    def method(aux_coef: float = 0.5, mode: Literal["drop", "keep"] = "drop", chain: list[str] | None = None) -> None:
+        """A method factory."""
+
+    checked = check_kwargs(method, {"aux_coef": "0.25", "chain": ["a"]}, "method_args", "method 'm'")
+    assert checked == {"aux_coef": 0.25, "chain": ["a"]}
+    with pytest.raises(OverseerError, match=r"^method_args.aux_coef must be a number; got 'abc'$"):
+        check_kwargs(method, {"aux_coef": "abc"}, "method_args", "method 'm'")
+    with pytest.raises(OverseerError, match=r"^method_args.mode must be one of 'drop', 'keep'; got 'x'$"):
+        check_kwargs(method, {"mode": "x"}, "method_args", "method 'm'")
+    with pytest.raises(OverseerError, match=r"unknown method_args key 'nope' for method 'm'; allowed: aux_coef, chain"):
+        check_kwargs(method, {"nope": 1}, "method_args", "method 'm'")
+
+
+def test_lazy_parser_adds_its_flags_only_when_used() -> None:
+    calls = []
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        calls.append(1)
+        add_flags(parser, Toy)
+
+    top = argparse.ArgumentParser(prog="top")
+    sub = top.add_subparsers(dest="cmd", parser_class=LazyFlagsParser)
+    sub.add_parser("run", add_config_flags=add)
+    sub.add_parser("other")
+    assert top.parse_args(["other"]).cmd == "other" and calls == []
+    assert top.parse_args(["run", "--inner-lr", "0.1"]).__dict__["inner.lr"] == "0.1" and calls == [1]
+
+
+def test_w2s_config_fields_are_flags_with_their_old_names() -> None:
+    from overseer.cli.main import build_parser
+    from overseer.cli.w2s import config_from_args
+    from overseer.w2s import HeadConfig, W2SConfig
+
+    help_text = dataclasses.fields(W2SConfig)[0].metadata["help"]
+    assert "registered dataset" in help_text and all(f.metadata.get("help") for f in dataclasses.fields(HeadConfig))
+    parse = build_parser().parse_args
+    for old, new in (("--lr", "--head-lr"), ("--epochs", "--head-epochs"), ("--hidden-dim", "--head-hidden-dim"),
+                     ("--weight-decay", "--head-weight-decay")):
+        assert config_from_args(parse(["w2s", "run", old, "3"])) == config_from_args(parse(["w2s", "run", new, "3"]))
+    cfg = config_from_args(parse(["w2s", "run", "--head-batch-size", "16", "--seeds", "0", "1", "--hard-labels",
+                                  "--trust-remote-code", "--dataset-arg", "limit=10"]))
+    assert cfg.head.batch_size == 16 and cfg.seeds == (0, 1) and cfg.method_args == {"hard": True}
+    assert cfg.trust_remote_code is True and cfg.dataset_args == {"limit": 10}
