@@ -55,9 +55,9 @@ def main() -> None:
         for i, plan in enumerate(cfg.plans()):
             cache = ActivationCache(root=root / f"cold-{i}", device=None)
             single = run(plan.cfg, out=root / f"alone-{i}", cache=cache)
-            jobs += single.metrics["timing"]["jobs"]["computed"]
+            jobs += single.timings["jobs"]["computed"]
             print(f"alone {i}: {plan.cfg.weak} -> {plan.cfg.strong} ({plan.cfg.method}) "
-                  f"{single.metrics['timing']['seconds']:.1f}s")
+                  f"{single.timings['seconds']:.1f}s")
         no_reuse_s = time.perf_counter() - start
     print(json.dumps({
         "benchmark": "w2s_sweep", "ladder": args.ladder, "n_train": args.n_train, "n_test": args.n_test,

@@ -9,7 +9,7 @@ import pytest
 
 from overseer.errors import OverseerError
 from overseer.models import Backend, Generation, OptionScores
-from overseer.results import list_runs
+from overseer.results import RunResult, list_runs
 from overseer.selfcorrect import SelfCorrectConfig, evaluate, run
 from overseer.selfcorrect import law as law_suite
 from overseer.selfcorrect.prompts import CONDITION_LIST
@@ -27,8 +27,15 @@ def test_run_writes_a_complete_reusable_run(tiny_lm_dir: Path, data_dir: Path, t
     result = run(cfg)
     assert not result.reused
     files = {p.name for p in result.path.iterdir()}
-    assert {"config.json", "metrics.json", "records.jsonl", "items.jsonl", "summary.json",
+    assert {"config.json", "resolved_config.json", "metrics.json", "records.jsonl", "items.jsonl", "summary.json",
             "overview.png", "bbq_categories.png", "winogender_scatter.png"} <= files
+    record = json.loads((result.path / "metrics.json").read_text())
+    assert list(record)[:3] == ["metrics", "config", "timings"] and record == result.record
+    assert record["config"]["batch_size"] == 4 and record["config"]["data_fingerprint"]  # the resolved config
+    assert record["timings"]["wall_s"] > 0 and len(record["timings"]["stages_s"]) == 3 + 4 + 3
+    assert record["n_failed_queries"] == 0 and record["labels"]["if"] == "Q+IF"
+    assert isinstance(result, RunResult) and result.pillar == "selfcorrect"
+    assert "BBQ s_AMB" in result.summary_line() and "Winogender rho" in result.summary_line()
     records = _read_jsonl(result.path / "records.jsonl")
     # 4 items x (bbq: 3 conditions, winogender: 4, law: 3 conditions x 2 races)
     assert len(records) == 4 * 3 + 4 * 4 + 4 * 3 * 2
@@ -53,6 +60,7 @@ def test_run_writes_a_complete_reusable_run(tiny_lm_dir: Path, data_dir: Path, t
     assert result.path.name in set(listed["name"]) and "bbq_s_amb_q" in listed.columns
     again = run(cfg)
     assert again.reused and again.path == result.path
+    assert again.metrics == result.metrics and again.summary_line() == result.summary_line()
     # batch size and progress do not change the run's identity
     faster = SelfCorrectConfig(**{**cfg.to_dict(), "batch_size": 2, "progress": True, "extra": {}})
     assert run(faster).path == result.path

@@ -303,7 +303,7 @@ def test_end_to_end_run_with_the_finetune_learner(tiny_encoder: Path, tiny_causa
         learner_args={"epochs": 1, "batch_size": 8, "lr": 1e-3, "lora": True},
     )
     result = run(cfg, out=tmp_path / "runs", cache=ActivationCache(root=tmp_path / "cache", device="cpu"))
-    metrics = json.loads((result.path / "metrics.json").read_text())
+    metrics = json.loads((result.path / "metrics.json").read_text())["metrics"]
     for role in ("weak", "student", "ceiling"):
         assert 0 <= metrics[role]["accuracy"]["value"] <= 1
     assert json.loads((result.path / "resolved_config.json").read_text())["learner"] == "finetune"

@@ -353,7 +353,7 @@ class EndpointBackend(Backend):
         spent = time.monotonic() - started
         raise OverseerError(
             f"endpoint {self.url} failed after {attempt + 1} attempts in {spent:.0f}s; last error: {last} "
-            "(see --endpoint-timeout / --endpoint-retries)"
+            "(options timeout_s, max_retries and deadline_s; --endpoint-timeout and --endpoint-retries on the CLI)"
         )
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:

@@ -69,6 +69,7 @@ _CONTEXT_WORDS = ("context length", "maximum context", "too long", "too many tok
 _UNSUPPORTED = ("top_k", "frequency_penalty", "presence_penalty", "logit_bias", "best_of", "top_logprobs",
                 "prompt_logprobs", "response_schema", "reasoning_effort", "reasoning_tokens")
 _warned: set[str] = set()
+_IDLE_EXIT_S = 30.0  # a backend's worker thread ends after this long without requests (a new one starts on demand)
 
 
 # --------------------------------------------------------------------------- conversion
@@ -165,7 +166,7 @@ class _Runner:
         self.lock = threading.RLock()
         self._queue: queue.Queue[_Job] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()  # not self.lock: the worker holds that while it generates
+        self._start_lock = threading.Lock()  # not self.lock, which the worker holds while it generates
 
     # ---- what the backend knows, always under the lock (tokenizers are not thread-safe)
 
@@ -217,7 +218,7 @@ class _Runner:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._work, name=f"overseer-{self.backend.name}", daemon=True)
                 self._thread.start()
-        self._queue.put(job)
+            self._queue.put(job)
         delay = 0.002
         while not job.future.done():
             await anyio.sleep(delay)
@@ -226,7 +227,14 @@ class _Runner:
 
     def _work(self) -> None:
         while True:
-            jobs = [self._queue.get()]
+            try:
+                jobs = [self._queue.get(timeout=_IDLE_EXIT_S)]
+            except queue.Empty:
+                with self._start_lock:  # generate() queues under this lock, so no job is left behind
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             while True:  # everything queued meanwhile joins this batch
                 try:
                     jobs.append(self._queue.get_nowait())
@@ -391,7 +399,7 @@ class OverseerModelAPI(ModelAPI):
 
     # ---- token counting with the model's own tokenizer
 
-    async def count_tokens(self, input: str | list[ChatMessage], config: GenerateConfig | None = None) -> int:  # noqa: A002
+    async def count_tokens(self, input: str | list[ChatMessage], config: GenerateConfig | None = None) -> int:
         """Tokens of a text, or of a conversation as the model is given it (chat template included)."""
         if isinstance(input, str):
             return await self.count_text_tokens(input)
@@ -425,7 +433,7 @@ class OverseerModelAPI(ModelAPI):
 
     async def generate(
         self,
-        input: list[ChatMessage],  # noqa: A002 - inspect's signature
+        input: list[ChatMessage],
         tools: list[ToolInfo],
         tool_choice: ToolChoice,
         config: GenerateConfig,
@@ -448,9 +456,10 @@ class OverseerModelAPI(ModelAPI):
             {"text": g.text, "finish_reason": g.finish_reason, "error": g.error, "num_tokens": n}
             for g, n in zip(outcome.generations, outcome.output_tokens, strict=True)
         ]}
-        call = ModelCall.create(request, response, time=outcome.seconds)
         if outcome.too_long is not None:
+            call = ModelCall.create(request, {"error": outcome.too_long})
             return ModelOutput.from_content(self.model_name, "", stop_reason="model_length"), call
+        call = ModelCall.create(request, response, time=outcome.seconds)
         failed = [g.error for g in outcome.generations if not g.ok]
         if failed:
             if all(any(w in str(e).lower() for w in _CONTEXT_WORDS) for e in failed):

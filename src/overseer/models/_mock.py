@@ -29,7 +29,7 @@ def _pseudo_logprob(prompt: str, option: str) -> float:
 
 @backend("mock")
 class MockBackend(Backend):
-    """Scripted outputs in order, then ``default`` forever (or an error, when no default is given).
+    """Scripted outputs in order, then ``fallback`` forever (or an error, when no fallback is given).
 
     With no script at all every completion is ``(mock output)``.
 
@@ -37,7 +37,7 @@ class MockBackend(Backend):
         name: what the mock calls itself (``mock/NAME``).
         outputs: completions to return, one per generated sample, in call order. An ``Exception``
             in the list becomes a failed generation with its message.
-        default: returned once ``outputs`` is used up; None makes running out of a script an error.
+        fallback: returned once ``outputs`` is used up; None makes running out of a script an error.
         option_scores: ``(prompt, options) -> logprobs`` for :meth:`score_options`; default: a
             deterministic made-up value per (prompt, option).
         context_length: what the mock reports as its context window.
@@ -51,13 +51,13 @@ class MockBackend(Backend):
         self,
         name: str = "mock",
         outputs: Sequence[str | Exception] | None = None,
-        default: str | None = None,
+        fallback: str | None = None,
         option_scores: Callable[[str, Sequence[str]], Sequence[float]] | None = None,
         context_length: int = 2048,
     ):
         self.name = name or "mock"
         self.outputs = list(outputs or [])
-        self.default = default
+        self.fallback = fallback
         self.option_scores = option_scores
         self._context_length = context_length
         self._next = 0
@@ -71,7 +71,7 @@ class MockBackend(Backend):
 
     def identity(self) -> dict[str, Any]:
         """The mock's name and a hash of its script, so different scripts make different runs."""
-        script = json.dumps([repr(o) for o in self.outputs] + [self.default])
+        script = json.dumps([repr(o) for o in self.outputs] + [self.fallback])
         return {"backend": "mock", "model": self.name, "script": hashlib.sha256(script.encode()).hexdigest()[:16]}
 
     def _take(self) -> str | Exception:
@@ -79,11 +79,11 @@ class MockBackend(Backend):
             if self._next < len(self.outputs):
                 self._next += 1
                 return self.outputs[self._next - 1]
-        if self.default is None and not self.outputs:
+        if self.fallback is None and not self.outputs:
             return "(mock output)"
-        if self.default is None:
+        if self.fallback is None:
             raise OverseerError(f"mock backend {self.name!r} ran out of its {len(self.outputs)} scripted outputs")
-        return self.default
+        return self.fallback
 
     def generate(self, prompts: Sequence[Chat | str], config: GenerateConfig | None = None) -> list[list[Generation]]:
         """The next scripted outputs, ``config.n`` per prompt, cut at stop strings."""

@@ -8,7 +8,7 @@ are not, so re-running with a different batch size reuses the finished run.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ DEFAULT_CONDITIONS = ("q", "if")
 # on a 2-core CPU would take hours; 64 keeps Q+IF+CoT for the default sample under an hour.
 DEFAULT_COT_TOKENS = 64
 
-_NOT_IDENTITY = {"batch_size", "runs_dir", "progress", "endpoint_concurrency", "endpoint_rps"}
+_NOT_IDENTITY = {"batch_size", "runs_dir", "progress", "endpoint_concurrency", "endpoint_rps", "endpoint_timeout",
+                 "endpoint_retries", "api_key_env"}
 
 
 def _split(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -89,6 +90,10 @@ class SelfCorrectConfig(ConfigMixin):
                                       choices=("chat", "completions"))
     endpoint_rps: float = option(20.0, "endpoint requests per second (rate limit)")
     endpoint_concurrency: int = option(4, "endpoint requests in flight at once")
+    endpoint_timeout: float = option(60.0, "seconds to wait for one endpoint answer before retrying")
+    endpoint_retries: int = option(3, "retries of a failed endpoint request (connection errors, timeouts, 429, 5xx)")
+    api_key_env: str | None = option(None, "environment variable holding the endpoint's API key; no key is "
+                                           "sent without it", metavar="NAME")
     device: str | None = option(None, "device for local models: cpu, cuda, cuda:1 ... (default: cuda if "
                                 "available)")
     dtype: str = option("auto", "weights dtype for local models",
@@ -136,8 +141,3 @@ class SelfCorrectConfig(ConfigMixin):
         out = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY and k != "extra"}
         out["data_dir"] = str(self.data_path)
         return out
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        """Names of all fields (for building configs from flags or YAML)."""
-        return [f.name for f in fields(cls)]

@@ -119,6 +119,9 @@ def make_backend(name: str, cfg: SelfCorrectConfig) -> Backend:
             "generation": cfg.endpoint_generation,
             "requests_per_second": cfg.endpoint_rps,
             "concurrency": cfg.endpoint_concurrency,
+            "timeout_s": cfg.endpoint_timeout,
+            "max_retries": cfg.endpoint_retries,
+            "api_key_env": cfg.api_key_env,
         }
     return get_backend(spec, **options)
 
