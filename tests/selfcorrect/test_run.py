@@ -142,10 +142,20 @@ def test_cli_against_a_local_openai_compatible_server(tiny_lm, tiny_lm_dir: Path
         assert all(r["status"] == "ok" for r in records)
         config = json.loads((run_dir / "config.json").read_text())["config"]
         assert config["model_identity"]["tiny"]["url"] == server.url
-        # an interrupted evaluation resumes from the cache: a forced rerun sends no new request
+        first = json.loads((run_dir / "metrics.json").read_text())["timings"]["endpoint_requests"]["tiny"]
+        assert first["cache_hits"] == 0 and first["requests"] == server.requests
+        # an evaluation killed before it published resumes from the response cache: no request is repeated
         sent = server.requests
-        assert main([*argv, "--endpoint", server.url, "--force"]) == 0
+        import shutil
+
+        shutil.rmtree(run_dir)
+        assert main([*argv, "--endpoint", server.url]) == 0
         assert server.requests == sent
+        again = json.loads((run_dir / "metrics.json").read_text())["timings"]["endpoint_requests"]["tiny"]
+        assert again["requests"] == 0 and again["cache_hits"] == sent
+        # --force bypasses the response cache: every answer is asked for again
+        assert main([*argv, "--endpoint", server.url, "--force"]) == 0
+        assert server.requests == 2 * sent
     # the endpoint's scores equal the same model evaluated locally with the same prompts
     local_metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]["tiny"]
     local = run(SelfCorrectConfig(models=(str(tiny_lm_dir),), suites=("winogender",), conditions=("q",),

@@ -306,9 +306,10 @@ class EndpointBackend(Backend):
         create = client.completions.create if api == "completions" else client.chat.completions.create
         started = time.monotonic()
         last = ""
+        retry_after = 0.0
         for attempt in range(self.max_retries + 1):
             if attempt:
-                wait = min(self.backoff_s * 2 ** (attempt - 1), 60.0)
+                wait = min(max(self.backoff_s * 2 ** (attempt - 1), retry_after), 60.0)
                 if time.monotonic() - started + wait > self.deadline_s:
                     break
                 with self._lock:
@@ -324,6 +325,8 @@ class EndpointBackend(Backend):
                 message = _error_text(exc)
                 if exc.status_code in _RETRY_STATUS:
                     last = f"HTTP {exc.status_code}: {message}"
+                    header = exc.response.headers.get("Retry-After", "") if exc.response is not None else ""
+                    retry_after = float(header) if header.replace(".", "", 1).isdigit() else 0.0
                     continue
                 if exc.status_code in (400, 413, 422) and any(w in message.lower() for w in _CONTEXT_WORDS):
                     raise ItemError(f"endpoint rejected the item: {message}") from exc

@@ -105,8 +105,11 @@ def model_spec(name: str, cfg: SelfCorrectConfig) -> str:
     return f"openai/{name}@{cfg.endpoint}" if cfg.endpoint else name
 
 
-def make_backend(name: str, cfg: SelfCorrectConfig) -> Backend:
-    """The backend for ``name`` (any model spec), with the config's device, batching and server settings."""
+def make_backend(name: str, cfg: SelfCorrectConfig, refresh_cache: bool = False) -> Backend:
+    """The backend for ``name`` (any model spec), with the config's device, batching and server settings.
+
+    ``refresh_cache`` makes a served model ask the server again instead of reading cached answers.
+    """
     spec = model_spec(name, cfg)
     template = HUMAN_ASSISTANT if cfg.chat_format == HUMAN_ASSISTANT else None
     kind, _ = split_spec(spec)
@@ -122,6 +125,7 @@ def make_backend(name: str, cfg: SelfCorrectConfig) -> Backend:
             "timeout_s": cfg.endpoint_timeout,
             "max_retries": cfg.endpoint_retries,
             "api_key_env": cfg.api_key_env,
+            "refresh_cache": refresh_cache,
         }
     return get_backend(spec, **options)
 
@@ -272,10 +276,11 @@ def run(cfg: SelfCorrectConfig, force: bool = False) -> RunResult:
     item_rows: list[dict[str, Any]] = []
     metrics: dict[str, Any] = {}
     timings: dict[str, float] = {}
+    requests: dict[str, dict[str, int]] = {}
     try:
         for model in cfg.models:
             bar.set_description(f"loading {model}")
-            backend = make_backend(model, cfg)
+            backend = make_backend(model, cfg, refresh_cache=force)
             for stage in stages:
                 suite, cond = stage.suite, stage.condition
                 bar.set_description(f"{model} {suite.name} {LABELS[cond.name]}")
@@ -290,6 +295,8 @@ def run(cfg: SelfCorrectConfig, force: bool = False) -> RunResult:
                 rows = suite.decide(items[suite.name], recs, cfg)
                 item_rows += [{**tags, **r} for r in rows]
                 metrics.setdefault(model, {}).setdefault(suite.name, {})[cond.name] = suite.metrics(rows, cfg)
+            if getattr(backend, "stats", None):  # served models: requests sent, answers from the cache, retries
+                requests[model] = dict(backend.stats)
     finally:
         bar.close()
 
@@ -298,7 +305,7 @@ def run(cfg: SelfCorrectConfig, force: bool = False) -> RunResult:
         _write_jsonl(writer.file("items.jsonl"), item_rows)
         writer.finish(
             metrics,
-            timings={"stages_s": timings},
+            timings={"stages_s": timings, **({"endpoint_requests": requests} if requests else {})},
             summary=_summary(metrics, cfg),
             labels={c: LABELS[c] for c in cfg.conditions},
             n_items={name: len(v) for name, v in items.items()},
