@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA_ENV = "OVERSEER_SHARED_DATA"
 
 
+def _shared_data() -> Path:
+    """The real datasets: ``$OVERSEER_SHARED_DATA``, else ``../shared/data`` beside the repository."""
+    override = os.environ.get(SHARED_DATA_ENV)
+    return Path(override).expanduser() if override else REPO.parent / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
+_NO_SHARED_DATA = (
+    f"reads the real datasets in {SHARED_DATA}, which is not there "
+    f"(set ${SHARED_DATA_ENV} to their folder; CI has them)"
+)
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The folder of real datasets (README.md there lists them); tests that use it are skipped without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(_NO_SHARED_DATA)
+    return SHARED_DATA.resolve()
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selection, so ``-m "not shared_data"`` sees the added markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``shared_data`` (and the self-correction suite, whose experiments are the BBQ,
-    Winogender and law-school files) read ../shared/data; on a machine without it they are skipped.
-
-    CI always has ../shared beside the clone, so there every one of them runs.
+    """Only tests that read the real datasets need them: those using the ``shared_data_dir`` fixture
+    (directly or through another fixture) are marked ``shared_data``, and marked tests are skipped,
+    with the reason, where the folder is absent. Every other test runs everywhere.
     """
-    if SHARED_DATA.is_dir():
-        return
-    skip = pytest.mark.skip(reason=f"needs the real datasets in {SHARED_DATA} (CI has them)")
+    skip = None if SHARED_DATA.is_dir() else pytest.mark.skip(reason=_NO_SHARED_DATA)
     for item in items:
-        if item.get_closest_marker("shared_data") or "selfcorrect" in item.path.parts:
+        if "shared_data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.shared_data)
+        if skip is not None and item.get_closest_marker("shared_data"):
             item.add_marker(skip)
+
 
 _WORDS = (
     "the a an is in of to and city country paris france london england tokyo japan berlin germany "

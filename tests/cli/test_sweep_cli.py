@@ -98,3 +98,31 @@ def test_ray_flag_parses_local_and_address() -> None:
     assert parse(["w2s", "sweep", "--config", "s.yaml"]).ray is None
     assert parse(["w2s", "sweep", "--config", "s.yaml", "--ray"]).ray == "local"
     assert parse(["w2s", "sweep", "--config", "s.yaml", "--ray", "ray://head:10001"]).ray == "ray://head:10001"
+
+
+@pytest.mark.parametrize("name", ["x/../../../elsewhere", "..", "a/b"])
+def test_a_sweep_name_with_a_separator_or_dots_is_refused_in_one_line_and_writes_nothing(
+        name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "cfg" / "s.yaml"
+    config.parent.mkdir()
+    config.write_text(yaml.safe_dump({"name": name, "ladder": ["minilm-l6", "smollm2-135m"]}))
+    out = tmp_path / "a" / "b" / "runs"  # sweep-x/../../../elsewhere would land in tmp_path/a/elsewhere
+    assert main(["w2s", "sweep", "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: sweep name {name!r} is not allowed; use letters"), err
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["cfg", "cfg/s.yaml"]
+
+
+def test_a_sweep_refused_for_a_bad_method_runs_under_the_same_name_once_fixed(
+        tiny_encoder: Path, tiny_causal: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "runs"
+    too_small = {"datasets": [{"name": "geo_facts", "args": {"limit": 60}}]}  # n_train 120 does not fit
+    for bad in ({"methods": ["magic"]}, {"datasets": ["no_such_dataset"]}, too_small):
+        config = _config(tmp_path / "s.yaml", [tiny_encoder, tiny_causal], seeds=[0], **bad)
+        assert main(["w2s", "sweep", "--config", str(config), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and ("unknown" in err[0] or "too small" in err[0]), err
+        assert not out.exists() or not any(out.rglob("*")), sorted(out.rglob("*"))
+    config = _config(tmp_path / "s.yaml", [tiny_encoder, tiny_causal], seeds=[0], methods=["xent"])
+    assert main(["w2s", "sweep", "--config", str(config), "--out", str(out)]) == 0
+    assert "0 failed; 1 runs" in capsys.readouterr().out

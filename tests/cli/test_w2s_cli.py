@@ -10,8 +10,6 @@ import pytest
 
 from overseer.cli.main import main
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
 
 def _tiny_args(tiny_encoder: Path, tiny_causal: Path, out: Path) -> list[str]:
     return [
@@ -96,7 +94,7 @@ def test_unknown_hub_model_offline_is_one_line(
         capsys,
         ["w2s", "run", "--out", str(tmp_path), "--weak", "smollm2-135m-l99", "--n-train", "100", "--n-test", "100"],
     )
-    assert "cannot load model 'smollm2-135m-l99'" in line and "smollm2-135m-l8" in line
+    assert "unknown ladder rung 'smollm2-135m-l99'" in line and "smollm2-135m-l8" in line
 
 
 def test_bad_config_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,8 +114,11 @@ def test_bad_config_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert "does not exist" in _error_line(capsys, ["w2s", "run", "--config", missing])
 
 
-@pytest.mark.shared_data
 def test_missing_field_in_local_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "valid.csv"  # cosmos_qa's columns, made-up rows: no column is called "answer"
+    data.write_text("id,context,question,answer0,answer1,answer2,answer3,label\n"
+                    "q1,A dog barked.,Who barked?,The dog,The cat,A bird,None of the above choices .,0\n"
+                    "q2,It rained.,What fell?,Snow,Rain,Hail,None of the above choices .,1\n")
     line = _error_line(
         capsys,
         [
@@ -128,7 +129,7 @@ def test_missing_field_in_local_file_is_one_line(tmp_path: Path, capsys: pytest.
             "--dataset",
             "local",
             "--data-path",
-            str(SHARED / "cosmos_qa" / "valid.csv"),
+            str(data),
             "--text-field",
             "context",
             "--label-field",

@@ -13,8 +13,6 @@ import pytest
 from overseer.data import bbq, law_school, winogender
 from overseer.errors import OverseerError
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
 
 def test_the_pillar_uses_the_data_layer_readers():
     from overseer.selfcorrect import bbq as sc_bbq
@@ -26,13 +24,13 @@ def test_the_pillar_uses_the_data_layer_readers():
     assert sc_law.load_students is law_school.load_students and sc_law.Student is law_school.Student
 
 
-@pytest.mark.shared_data
-def test_readers_from_the_data_layer():
-    items = bbq.load_bbq(DATA / "bbq", ("Age",))
+def test_readers_from_the_data_layer(shared_data_dir: Path):
+    data = shared_data_dir
+    items = bbq.load_bbq(data / "bbq", ("Age",))
     assert items[0].uid == "Age/0" and items[0].unknown_index == 2
     assert len(bbq.sample_bbq(items, per_cell=5, seed=0)) == 20  # 1 category x 2 contexts x 2 polarities x 5
-    assert len(winogender.load_winogender(DATA / "winogender")) == 60
-    students = law_school.load_students(DATA / "law_school" / "law_data.csv", 4, seed=0)
+    assert len(winogender.load_winogender(data / "winogender")) == 60
+    students = law_school.load_students(data / "law_school" / "law_data.csv", 4, seed=0)
     assert len(students) == 4 and {s.sex for s in students} <= {"female", "male"}
 
 

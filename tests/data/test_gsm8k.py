@@ -21,8 +21,6 @@ from overseer.data.gsm8k import (
 )
 from overseer.errors import OverseerError
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gsm8k"
-
 RECORDS = [
     {
         "question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
@@ -179,15 +177,15 @@ def test_the_hub_is_read_at_the_pinned_revision(monkeypatch):
 # --- the shared copy of the source repository -----------------------------------------------------
 
 
-@pytest.mark.shared_data
-def test_every_shared_record_parses():
-    test = gsm8k(path=DATA, split="test")
+def test_every_shared_record_parses(shared_data_dir: Path):
+    data = shared_data_dir / "gsm8k"
+    test = gsm8k(path=data, split="test")
     assert len(test) == 1319 and not test.meta
     first = test[0]
     assert first.id == "test-0" and first.target == "18" and first.input.startswith("Janet’s ducks lay 16 eggs")
     assert first.metadata["solution"].endswith("#### 18") and "<<9*2=18>>" in first.metadata["solution"]
     assert "-3" in {s.target for s in test} and all("," not in s.target for s in test)
     assert all(extract_answer(s.metadata["solution"]) == s.target for s in test)
-    stripped = gsm8k(path=DATA / "test.jsonl", calculator=False)
+    stripped = gsm8k(path=data / "test.jsonl", calculator=False)
     assert stripped.fingerprint() != test.fingerprint() and not any("<<" in s.metadata["solution"] for s in stripped)
-    assert len(gsm8k(path=DATA, split="train")) == 7473
+    assert len(gsm8k(path=data, split="train")) == 7473

@@ -14,11 +14,6 @@ from overseer.data import dataset_info, load_dataset
 from overseer.data.hub import HUB_SOURCES, NONE_OF_THE_ABOVE
 from overseer.errors import OverseerError
 
-pytestmark = pytest.mark.shared_data
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-COSMOS = DATA / "cosmos_qa" / "valid.csv"
-HH = DATA / "hh_rlhf" / "harmless-base-test.jsonl.gz"
 PAPER_DATASETS = ["sciq", "boolq", "amazon_polarity", "cosmos_qa", "anthropic_hh"]
 
 
@@ -28,17 +23,30 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
+# Tests that take ``cosmos`` or ``hh`` read the shared files (and are skipped where they are absent).
+
+
 @pytest.fixture(scope="module")
-def cosmos_rows() -> dict[str, dict]:
-    with COSMOS.open(encoding="utf-8", newline="") as f:
+def cosmos(shared_data_dir: Path) -> Path:
+    return shared_data_dir / "cosmos_qa" / "valid.csv"
+
+
+@pytest.fixture(scope="module")
+def hh(shared_data_dir: Path) -> Path:
+    return shared_data_dir / "hh_rlhf" / "harmless-base-test.jsonl.gz"
+
+
+@pytest.fixture(scope="module")
+def cosmos_rows(cosmos: Path) -> dict[str, dict]:
+    with cosmos.open(encoding="utf-8", newline="") as f:
         return {r["id"]: r for r in csv.DictReader(f)}
 
 
 # --- cosmos_qa ----------------------------------------------------------------------------------
 
 
-def test_cosmos_from_the_shared_csv(cosmos_rows):
-    ds = load_dataset("cosmos_qa", path=COSMOS)
+def test_cosmos_from_the_shared_csv(cosmos, cosmos_rows):
+    ds = load_dataset("cosmos_qa", path=cosmos)
     kept = [r for r in cosmos_rows.values() if r[f"answer{r['label']}"] != NONE_OF_THE_ABOVE]
     assert len(kept) == 2726  # 259 of 2,985 have "None of the above choices ." as the right answer
     assert len(ds) == 2726 and ds.pairing == "concat"
@@ -54,8 +62,8 @@ def test_cosmos_from_the_shared_csv(cosmos_rows):
         assert ex.label == int(answers.index(answer) == int(row["label"]))
 
 
-def test_cosmos_groups_follow_the_context(cosmos_rows):
-    ds = load_dataset("cosmos_qa", path=COSMOS)
+def test_cosmos_groups_follow_the_context(cosmos, cosmos_rows):
+    ds = load_dataset("cosmos_qa", path=cosmos)
     contexts_of_group = defaultdict(set)
     groups_of_context = defaultdict(set)
     for ex in ds.examples:
@@ -67,27 +75,27 @@ def test_cosmos_groups_follow_the_context(cosmos_rows):
     assert len(groups_of_context) < len(ds)  # several questions share a context here
 
 
-def test_cosmos_is_deterministic_under_a_seed():
-    a, b, c = (load_dataset("cosmos_qa", path=COSMOS, seed=s) for s in (0, 0, 1))
+def test_cosmos_is_deterministic_under_a_seed(cosmos):
+    a, b, c = (load_dataset("cosmos_qa", path=cosmos, seed=s) for s in (0, 0, 1))
     assert a.examples == b.examples and a.fingerprint() == b.fingerprint()
     assert a.labels() != c.labels() and Counter(c.labels()) == {1: 1363, 0: 1363}
     assert [ex.id for ex in a.examples] == [ex.id for ex in c.examples]
 
 
-def test_cosmos_limit_and_split_checks():
-    ds = load_dataset("cosmos_qa", path=COSMOS, limit=10)
+def test_cosmos_limit_and_split_checks(cosmos):
+    ds = load_dataset("cosmos_qa", path=cosmos, limit=10)
     assert len(ds) == 10 and sum(ds.labels()) == 5
     with pytest.raises(OverseerError, match=r"unknown split 'test'; allowed: train, validation"):
-        load_dataset("cosmos_qa", path=COSMOS, split="test")
+        load_dataset("cosmos_qa", path=cosmos, split="test")
 
 
-def test_cosmos_from_a_clone_of_the_source_repo(tmp_path):
+def test_cosmos_from_a_clone_of_the_source_repo(tmp_path, cosmos):
     # wilburOne/cosmosqa keeps data/train.csv, data/valid.csv, data/test.jsonl
     data = tmp_path / "cosmosqa" / "data"
     data.mkdir(parents=True)
-    (data / "valid.csv").symlink_to(COSMOS)
+    (data / "valid.csv").symlink_to(cosmos)
     (data / "train.csv").write_text(
-        COSMOS.read_text(encoding="utf-8").split("\n", 1)[0] + "\n", encoding="utf-8"
+        cosmos.read_text(encoding="utf-8").split("\n", 1)[0] + "\n", encoding="utf-8"
     )
     assert len(load_dataset("cosmos_qa", path=tmp_path / "cosmosqa", split="validation")) == 2726
     with pytest.raises(OverseerError, match=r"train\.csv' holds no records"):
@@ -114,10 +122,10 @@ def test_cosmos_bad_label_is_named(tmp_path):
 # --- anthropic_hh -------------------------------------------------------------------------------
 
 
-def test_hh_from_the_shared_file_is_a_balanced_comparison():
-    with gzip.open(HH, "rt", encoding="utf-8") as f:
+def test_hh_from_the_shared_file_is_a_balanced_comparison(hh):
+    with gzip.open(hh, "rt", encoding="utf-8") as f:
         records = [json.loads(line) for line in f]
-    ds = load_dataset("anthropic_hh", path=HH)
+    ds = load_dataset("anthropic_hh", path=hh)
     assert ds.pairing == "compare" and len(ds) == len(records) == 2312
     assert Counter(ds.labels()) == {1: 1156, 0: 1156}
     for ex, rec in zip(ds.examples, records, strict=True):
@@ -133,18 +141,18 @@ def test_hh_from_the_shared_file_is_a_balanced_comparison():
     assert ds.examples[0].id == "harmless-base-test-0"
 
 
-def test_hh_is_seeded():
-    a, b, c = (load_dataset("anthropic_hh", path=HH, seed=s, limit=200) for s in (3, 3, 4))
+def test_hh_is_seeded(hh):
+    a, b, c = (load_dataset("anthropic_hh", path=hh, seed=s, limit=200) for s in (3, 3, 4))
     assert a.examples == b.examples
     assert a.labels() != c.labels()
     assert sum(a.labels()) == sum(c.labels()) == 100
 
 
-def test_hh_from_a_clone_with_subsets(tmp_path):
+def test_hh_from_a_clone_with_subsets(tmp_path, hh):
     # anthropics/hh-rlhf keeps <subset>/{train,test}.jsonl.gz; the red-team folder is another format
     clone = tmp_path / "hh-rlhf"
     (clone / "harmless-base").mkdir(parents=True)
-    (clone / "harmless-base" / "test.jsonl.gz").symlink_to(HH)
+    (clone / "harmless-base" / "test.jsonl.gz").symlink_to(hh)
     pair = {
         "chosen": "\n\nHuman: hi\n\nAssistant: Hello!",
         "rejected": "\n\nHuman: hi\n\nAssistant: Go away.",

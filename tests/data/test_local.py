@@ -10,15 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from overseer.data import load_dataset
+from overseer.data import FieldSpec, load_dataset, local_samples
 from overseer.data.local import read_records
 from overseer.errors import OverseerError
-
-pytestmark = pytest.mark.shared_data
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-COSMOS = DATA / "cosmos_qa" / "valid.csv"
-HH = DATA / "hh_rlhf" / "harmless-base-test.jsonl.gz"
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
@@ -26,27 +20,37 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
+# --- the shared files (tests taking ``cosmos`` or ``hh`` are skipped where they are absent) -------
+
+
 @pytest.fixture(scope="module")
-def hh_records() -> list[dict]:
-    with gzip.open(HH, "rt", encoding="utf-8") as f:
+def cosmos(shared_data_dir: Path) -> Path:
+    return shared_data_dir / "cosmos_qa" / "valid.csv"
+
+
+@pytest.fixture(scope="module")
+def hh(shared_data_dir: Path) -> Path:
+    return shared_data_dir / "hh_rlhf" / "harmless-base-test.jsonl.gz"
+
+
+@pytest.fixture(scope="module")
+def hh_records(hh: Path) -> list[dict]:
+    with gzip.open(hh, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f]
 
 
-# --- the shared files ---------------------------------------------------------------------------
-
-
-def test_cosmos_csv_with_field_mapping_and_label_map():
+def test_cosmos_csv_with_field_mapping_and_label_map(cosmos):
     # "Is answer0 the right answer to the question?": label 1 exactly where the csv says answer 0.
     ds = load_dataset(
         "local",
-        path=COSMOS,
+        path=cosmos,
         text_field="question",
         pair_field="answer0",
         id_field="id",
         group_field="context",
         label_map={"0": 1, "1": 0, "2": 0, "3": 0},
     )
-    with COSMOS.open(encoding="utf-8", newline="") as f:
+    with cosmos.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(ds) == len(rows) == 2985
     assert ds.pairing == "concat"
@@ -57,19 +61,19 @@ def test_cosmos_csv_with_field_mapping_and_label_map():
         assert ex.label == int(row["label"] == "0")
 
 
-def test_cosmos_labels_are_not_binary_without_a_map():
+def test_cosmos_labels_are_not_binary_without_a_map(cosmos):
     with pytest.raises(OverseerError, match=r"valid\.csv' record 3: label '3' is not binary") as err:
-        load_dataset("local", path=COSMOS, text_field="context", pair_field="question")
+        load_dataset("local", path=cosmos, text_field="context", pair_field="question")
     assert "label_map" in str(err.value) and "\n" not in str(err.value)
 
 
-def test_cosmos_label_missing_from_map_is_named():
+def test_cosmos_label_missing_from_map_is_named(cosmos):
     with pytest.raises(OverseerError, match=r"label '1' is not in label_map; label_map keys: '0'"):
-        load_dataset("local", path=COSMOS, text_field="context", label_map={"0": 1})
+        load_dataset("local", path=cosmos, text_field="context", label_map={"0": 1})
 
 
-def test_hh_chosen_rejected_is_a_balanced_comparison(hh_records):
-    ds = load_dataset("local", path=HH, chosen_field="chosen", rejected_field="rejected")
+def test_hh_chosen_rejected_is_a_balanced_comparison(hh, hh_records):
+    ds = load_dataset("local", path=hh, chosen_field="chosen", rejected_field="rejected")
     assert ds.pairing == "compare"
     assert len(ds) == len(hh_records) == 2312
     assert Counter(ds.labels()) == {1: 1156, 0: 1156}
@@ -81,10 +85,10 @@ def test_hh_chosen_rejected_is_a_balanced_comparison(hh_records):
     assert ds.examples[0].id == "harmless-base-test-0"
 
 
-def test_pair_order_is_seeded_deterministic_and_unrelated_to_position(hh_records):
+def test_pair_order_is_seeded_deterministic_and_unrelated_to_position(hh):
     def order(seed: int) -> list[int]:
         return load_dataset(
-            "local", path=HH, chosen_field="chosen", rejected_field="rejected", seed=seed
+            "local", path=hh, chosen_field="chosen", rejected_field="rejected", seed=seed
         ).labels()
 
     assert order(0) == order(0)
@@ -94,8 +98,8 @@ def test_pair_order_is_seeded_deterministic_and_unrelated_to_position(hh_records
     assert abs(sum(first) - 578) < 80 and abs(sum(second) - 578) < 80
 
 
-def test_limit_keeps_the_first_records_and_stays_balanced():
-    ds = load_dataset("local", path=HH, chosen_field="chosen", rejected_field="rejected", limit=101)
+def test_limit_keeps_the_first_records_and_stays_balanced(hh):
+    ds = load_dataset("local", path=hh, chosen_field="chosen", rejected_field="rejected", limit=101)
     assert [ex.id for ex in ds.examples] == [f"harmless-base-test-{i}" for i in range(101)]
     assert sum(ds.labels()) in (50, 51)
 
@@ -254,3 +258,86 @@ def test_argument_errors(tmp_path):
         load_dataset("local", path=path, id_field="id")
     with pytest.raises(OverseerError, match="unexpected keyword argument 'txt_field'"):
         load_dataset("local", path=path, txt_field="text")
+
+
+# --- empty texts --------------------------------------------------------------------------------
+
+
+def _with_empty_texts(n: int = 120, empty: dict[int, object] | None = None) -> list[dict]:
+    empty = {5: "", 40: "   \n\t", 77: None} if empty is None else empty
+    return [{"text": empty.get(i, f"text {i}"), "label": i % 2} for i in range(n)]
+
+
+def test_empty_texts_are_skipped_with_one_warning_line_and_counted_in_meta(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "data.jsonl", _with_empty_texts())
+    ds = load_dataset("local", path=path)
+    assert capsys.readouterr().err == (
+        f"warning: 3 of 120 records in {path} have an empty text field; skipped\n"
+    )
+    assert len(ds) == 117
+    assert not {"data-5", "data-40", "data-77"} & {ex.id for ex in ds.examples}
+    assert all(ex.text.strip() for ex in ds.examples)
+    assert ds.meta == {"skipped": "3 of 120 records with an empty text field ('text')"}
+    assert ds.to_samples().meta == ds.meta  # the note travels with the data
+
+
+def test_no_empty_text_means_no_warning_and_no_note(tmp_path, capsys):
+    ds = load_dataset("local", path=write_jsonl(tmp_path / "ok.jsonl", _with_empty_texts(10, {})))
+    assert len(ds) == 10 and ds.meta == {} and capsys.readouterr().err == ""
+
+
+def test_empty_csv_cells_and_empty_pair_texts_are_skipped(tmp_path, capsys):
+    path = tmp_path / "qa.csv"
+    path.write_text("q,a,label\nq0,a0,1\n,a1,0\nq2, ,1\nq3,a3,0\n", encoding="utf-8")
+    ds = load_dataset("local", path=path, text_field="q", pair_field="a")
+    assert [ex.id for ex in ds.examples] == ["qa-0", "qa-3"]
+    assert ds.meta["skipped"] == "2 of 4 records with an empty text field ('q' or 'a')"
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_empty_chosen_or_rejected_texts_are_skipped(tmp_path, capsys):
+    records = [{"chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(10)]
+    records[2]["chosen"] = " "
+    records[6]["rejected"] = None
+    ds = load_dataset(
+        "local", path=write_jsonl(tmp_path / "prefs.jsonl", records), chosen_field="chosen", rejected_field="rejected"
+    )
+    assert len(ds) == 8 and sorted(ds.labels()) == [0] * 4 + [1] * 4  # balanced over what is kept
+    assert ds.meta["skipped"].startswith("2 of 10 records")
+    assert "warning: 2 of 10 records" in capsys.readouterr().err
+
+
+def test_a_file_whose_texts_are_all_empty_is_an_error(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "blank.jsonl", _with_empty_texts(4, {0: "", 1: " ", 2: None, 3: "\n"}))
+    message = r"every one of the 4 records in .*blank\.jsonl has an empty text field \('text'\)"
+    with pytest.raises(OverseerError, match=message):
+        load_dataset("local", path=path)
+    assert capsys.readouterr().err == ""
+
+
+def test_empty_sample_inputs_are_skipped_with_one_warning_line_and_counted(tmp_path, capsys):
+    records = [{"q": f"question {i}", "a": str(i)} for i in range(6)]
+    records[1]["q"] = ""
+    records[3]["q"] = "  "
+    records[4]["q"] = None
+    path = write_jsonl(tmp_path / "qs.jsonl", records)
+    ds = local_samples(path, FieldSpec(input="q", target="a"))
+    assert [s.id for s in ds] == ["qs-0", "qs-2", "qs-5"]
+    assert ds.meta == {"skipped": "3 of 6 records with an empty text field ('q')"}
+    assert capsys.readouterr().err == f"warning: 3 of 6 records in {path} have an empty text field; skipped\n"
+
+
+def test_empty_chat_inputs_from_a_function_are_skipped(tmp_path, capsys):
+    from overseer.data import Sample
+
+    records = [{"say": "hi"}, {"say": " "}, {"say": "bye"}]
+    path = write_jsonl(tmp_path / "chat.jsonl", records)
+    ds = local_samples(path, lambda r: Sample(input=[{"role": "user", "content": r["say"]}]))
+    assert [s.id for s in ds] == ["chat-0", "chat-2"] and ds.meta["skipped"].startswith("1 of 3 records")
+    assert capsys.readouterr().err.startswith("warning: 1 of 3 records")
+
+
+def test_samples_whose_inputs_are_all_empty_are_an_error(tmp_path):
+    path = write_jsonl(tmp_path / "none.jsonl", [{"input": "", "target": "1"}, {"input": " ", "target": "0"}])
+    with pytest.raises(OverseerError, match="every one of the 2 records .* has an empty text field"):
+        local_samples(path)

@@ -26,8 +26,6 @@ from overseer.data import (
 )
 from overseer.errors import OverseerError
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
 RECORDS = [
     {"q": "What is 2+2?", "a": 4, "opts": ["3", "4"], "topic": "sums", "uid": "x1", "tpl": "t1"},
     {"q": "What is 3*3?", "a": 9, "opts": ["9", "6"], "topic": "products", "uid": "x2", "tpl": "t2"},
@@ -280,12 +278,11 @@ def test_binary_round_trip_keeps_examples_and_fingerprint():
     assert BinaryDataset.from_samples(geo.to_samples()).fingerprint() == geo.fingerprint()
 
 
-@pytest.mark.shared_data
-def test_existing_binary_datasets_keep_their_fingerprints():
+def test_existing_binary_datasets_keep_their_fingerprints(shared_data_dir: Path):
     # Recorded before samples were added: weak-to-strong caches and results are keyed by these.
-    ds = load_dataset("cosmos_qa", path=DATA / "cosmos_qa" / "valid.csv", split="validation")
+    ds = load_dataset("cosmos_qa", path=shared_data_dir / "cosmos_qa" / "valid.csv", split="validation")
     assert ds.fingerprint() == "68d4a0a9d50dee95"
-    hh = load_dataset("anthropic_hh", path=DATA / "hh_rlhf" / "harmless-base-test.jsonl.gz", split="test")
+    hh = load_dataset("anthropic_hh", path=shared_data_dir / "hh_rlhf" / "harmless-base-test.jsonl.gz", split="test")
     assert hh.fingerprint() == "17979b74806cb93e"
 
 
@@ -311,9 +308,8 @@ def test_registry_lists_and_loads_sample_datasets():
         load_samples("toy_arithmetic", split="test")
 
 
-@pytest.mark.shared_data
-def test_bbq_as_multiple_choice_samples():
-    ds = load_samples("bbq", path=DATA / "bbq", categories=("Age",), limit=2)
+def test_bbq_as_multiple_choice_samples(shared_data_dir: Path):
+    ds = load_samples("bbq", path=shared_data_dir / "bbq", categories=("Age",), limit=2)
     first = ds[0]
     assert first.id == "Age/0" and first.choices == ("The grandfather", "The grandson", "Can't be determined")
     assert first.target == "C" and first.group == "Age/1" and first.metadata["context_condition"] == "ambig"

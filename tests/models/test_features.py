@@ -10,21 +10,46 @@ from overseer.models import ActivationCache, extract_features, load_model, pool
 TEXTS = ["paris is in france", "tokyo", "the movie is good and the review is good and true", "a b"]
 
 
-def _one_by_one(lm, texts, layer, pooling):
-    rows = []
+def _reference(path: Path, texts: list[str], layers: tuple[int, ...]) -> dict[tuple[int, str], np.ndarray]:
+    """Each text alone (no padding) through plain transformers, pooled by hand: {(layer, pooling): rows}."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    rows: dict[tuple[int, str], list[np.ndarray]] = {}
     for text in texts:
-        rows.append(extract_features(lm, [text], layers=[layer], pooling=pooling, batch_size=1)[layer][0])
-    return np.stack(rows)
+        inputs = tok(text, return_tensors="pt")
+        with torch.no_grad():
+            states = model(**inputs, output_hidden_states=True).hidden_states
+        for layer in layers:
+            hidden = states[layer][0]  # (tokens, dim)
+            for pooling, row in (("last", hidden[-1]), ("first", hidden[0]), ("mean", hidden.mean(0))):
+                rows.setdefault((layer, pooling), []).append(row.numpy())
+    return {key: np.stack(value) for key, value in rows.items()}
 
 
-@pytest.mark.parametrize("fixture", ["tiny_causal", "tiny_causal_right", "tiny_encoder"])
+@pytest.mark.parametrize(("fixture", "padding_side"),
+                         [("tiny_causal", "left"), ("tiny_causal_right", "right"), ("tiny_encoder", "right")])
 @pytest.mark.parametrize("pooling", ["last", "mean", "first"])
-def test_batched_features_equal_unpadded_features(fixture: str, pooling: str, request: pytest.FixtureRequest) -> None:
-    lm = load_model(str(request.getfixturevalue(fixture)), device="cpu")
-    batched = extract_features(lm, TEXTS, layers=[-1, 1], pooling=pooling, batch_size=4)
-    for layer in (-1, 1):
+def test_batched_features_equal_each_text_alone(fixture: str, padding_side: str, pooling: str,
+                                                request: pytest.FixtureRequest) -> None:
+    """``last`` is the hidden state at the text's last real token, ``first`` at its first, ``mean`` the mean
+    over its real tokens: the same numbers as a separate forward pass on the unpadded text, although
+    the batch of four texts of different lengths is padded (on the tokenizer's side)."""
+    path = request.getfixturevalue(fixture)
+    lm = load_model(str(path), device="cpu")
+    assert lm.tokenizer.padding_side == padding_side
+    assert len({len(ids) for ids in lm.tokenizer(TEXTS)["input_ids"]}) == len(TEXTS)  # so the batch is padded
+    layers = (-1, 1, 0)  # the last block, the first block, the embeddings
+    batched = extract_features(lm, TEXTS, layers=list(layers), pooling=pooling, batch_size=4)
+    expected = _reference(path, TEXTS, layers)
+    for layer in layers:
         assert batched[layer].shape == (len(TEXTS), lm.model.config.hidden_size)
-        np.testing.assert_allclose(batched[layer], _one_by_one(lm, TEXTS, layer, pooling), atol=1e-4, rtol=1e-4)
+        assert batched[layer].dtype == np.float32
+        np.testing.assert_allclose(batched[layer], expected[layer, pooling], atol=1e-4, rtol=1e-4)
+    # the three poolings give different numbers here, so one cannot pass for another
+    others = [p for p in ("last", "mean", "first") if p != pooling]
+    assert not any(np.allclose(batched[-1], expected[-1, p], atol=1e-3) for p in others)
 
 
 def test_pool_picks_last_real_token_for_both_padding_sides() -> None:

@@ -1,5 +1,7 @@
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,68 @@ def test_index_lists_runs_and_forgets_deleted_ones(tmp_path: Path) -> None:
     assert set(frame["pgr"]) == {0.1, 0.2}
     shutil.rmtree(paths[0])
     assert list(list_runs(tmp_path)["name"]) == [paths[1].name]
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=cwd,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_versions_record_overseers_commit_the_torch_build_and_the_hardware(tmp_path: Path) -> None:
+    import torch
+
+    from overseer.results import _rundir
+
+    with RunWriter("w2s", {"x": 5}, tmp_path) as run:
+        run.write_json("metrics.json", {})
+    versions = json.loads((run.path / "versions.json").read_text())
+    source = Path(_rundir.__file__).parent
+    head = _git(source, "rev-parse", "HEAD")  # the tests run from a clone
+    assert versions["overseer_git"]["commit"] == head and len(head) == 40
+    assert versions["overseer_git"]["dirty"] is bool(_git(source, "status", "--porcelain", "--untracked-files=no"))
+    assert versions["torch_build"] == {"version": torch.__version__, "cuda": torch.version.cuda or "cpu",
+                                       "cudnn": torch.backends.cudnn.version(), "threads": torch.get_num_threads()}
+    hardware = versions["hardware"]
+    assert hardware["cpu"] and hardware["cpu_count"] == os.cpu_count()
+    assert 1 <= hardware["cpus_usable"] <= os.cpu_count() and hardware["memory_gib"] > 0
+    if shutil.which("nvidia-smi") is None:  # else it lists every GPU of the machine, whatever torch sees
+        assert hardware["gpu_count"] == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    if hardware["gpus"] is not None:
+        assert len(hardware["gpus"]) == len(hardware["gpu_memory_gib"]) == hardware["gpu_count"]
+
+
+def test_git_state_is_the_checkout_that_tracks_the_folder_and_none_elsewhere(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from overseer.results._rundir import git_state
+
+    repo = tmp_path / "repo"
+    (repo / "pkg").mkdir(parents=True)
+    (repo / "pkg" / "a.py").write_text("x = 1\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "one")
+    assert git_state(repo / "pkg") == {"commit": _git(repo, "rev-parse", "HEAD"), "dirty": False}
+    (repo / "pkg" / "a.py").write_text("x = 2\n")
+    assert git_state(repo / "pkg")["dirty"] is True
+    (repo / "venv").mkdir()  # an untracked folder inside someone's repository: not Overseer's checkout
+    assert git_state(repo / "venv") is None
+    assert git_state(tmp_path) is None  # no repository at all
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))  # git is not installed
+    assert git_state(repo / "pkg") is None
+
+
+def test_versions_without_git_or_torch_still_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from overseer.results import _rundir, versions
+
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools-here"))
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # a run that never imported torch
+    _rundir._overseer_git.cache_clear()
+    try:
+        found = versions()
+    finally:
+        _rundir._overseer_git.cache_clear()  # the next test sees the real checkout again
+    assert found["overseer_git"] is None and found["torch_build"] is None and found["python"]
+    assert found["hardware"]["gpu_count"] is None and found["hardware"]["cpu_count"] == os.cpu_count()
+    assert "torch" not in sys.modules  # versions() never imports it

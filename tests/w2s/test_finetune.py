@@ -294,19 +294,95 @@ def test_features_are_the_base_models_activations(tiny_causal: Path, tmp_path: P
     assert feats.shape == (6, 32) and np.isfinite(feats).all()
 
 
-def test_end_to_end_run_with_the_finetune_learner(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
-    from overseer.w2s import W2SConfig, run
+def test_end_to_end_run_with_the_finetune_learner(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A learnable task (each text's label is the one cue word it holds) through the whole pipeline.
 
+    Weak and ceiling models, fine-tuned on the weak-train truth, beat chance by far; the student is
+    fine-tuned on the weak model's soft labels alone and makes predictions of its own; metrics.json
+    holds what the predictions say.
+    """
+    import pandas as pd
+
+    from overseer.data import load_dataset
+    from overseer.w2s import W2SConfig, run
+    from overseer.w2s.splits import w2s_splits
+
+    rng = np.random.default_rng(0)
+    filler = "the a city country paris france london tokyo question answer model data one two three".split()
+    cues = {1: ("yes", "good", "true"), 0: ("no", "bad", "false")}
+    records = []
+    for i in range(200):
+        words = [str(w) for w in rng.choice(filler, size=int(rng.integers(1, 6)))]
+        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(cues[i % 2])))
+        records.append({"id": f"ex{i}", "text": " ".join(words), "label": i % 2})
+    data = tmp_path / "cues.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    fits: list[tuple[str, UnlabeledSplit, np.ndarray]] = []
+    original_fit = FinetuneLearner.fit
+
+    def spy(self, model, split, targets, *args, **kwargs):
+        fits.append((model, split, np.asarray(targets, dtype=np.float64)))
+        return original_fit(self, model, split, targets, *args, **kwargs)
+
+    monkeypatch.setattr(FinetuneLearner, "fit", spy)
     cfg = W2SConfig(
-        dataset="geo_facts", dataset_args={"limit": 400}, weak=str(tiny_encoder), strong=str(tiny_causal),
-        n_train=40, n_test=40, n_bootstrap=50, learner="finetune", device="cpu",
-        learner_args={"epochs": 1, "batch_size": 8, "lr": 1e-3, "lora": True},
+        dataset="local", dataset_args={"path": str(data)}, weak=str(tiny_encoder), strong=str(tiny_causal),
+        n_train=64, n_test=64, n_bootstrap=50, learner="finetune", device="cpu",
+        learner_args={"epochs": 3, "batch_size": 8, "lr": 5e-3},
     )
     result = run(cfg, out=tmp_path / "runs", cache=ActivationCache(root=tmp_path / "cache", device="cpu"))
-    metrics = json.loads((result.path / "metrics.json").read_text())["metrics"]
-    for role in ("weak", "student", "ceiling"):
-        assert 0 <= metrics[role]["accuracy"]["value"] <= 1
+
+    record = json.loads((result.path / "metrics.json").read_text())
+    assert list(record)[:3] == ["metrics", "config", "timings"] and record == result.record
+    assert record["config"]["learner"] == "finetune" and record["timings"]["jobs"] == {"computed": 3, "loaded": 0}
     assert json.loads((result.path / "resolved_config.json").read_text())["learner"] == "finetune"
+    metrics = record["metrics"]
+    assert set(metrics) == {"weak", "student", "ceiling", "pgr", "agreement"}
+
+    # the metrics are those of the predictions
+    predictions = pd.read_parquet(result.path / "predictions.parquet")
+    test = predictions[predictions["split"] == "test"]
+    labelled = predictions[predictions["split"] == "weak_label"]
+    assert len(test) == len(labelled) == 64
+    accuracy = {}
+    for role in ("weak", "student", "ceiling"):
+        accuracy[role] = float(np.mean((test[f"{role}_prob"] >= 0.5) == test["label"]))
+        entry = metrics[role]["accuracy"]
+        assert entry["value"] == pytest.approx(accuracy[role]) and entry["ci_low"] <= entry["value"] <= entry["ci_high"]
+    weak_hard = labelled["weak_prob"] >= 0.5
+    assert metrics["agreement"] == pytest.approx({
+        "student_vs_weak_test": np.mean((test["student_prob"] >= 0.5) == (test["weak_prob"] >= 0.5)),
+        "student_vs_weak_train": np.mean((labelled["student_prob"] >= 0.5) == weak_hard),
+        "weak_label_accuracy": np.mean(weak_hard == labelled["label"]),
+    })
+    gap = accuracy["ceiling"] - accuracy["weak"]
+    pgr = metrics["pgr"]["accuracy"]
+    if gap > 0:
+        assert pgr["value"] == pytest.approx((accuracy["student"] - accuracy["weak"]) / gap)
+    else:
+        assert pgr["value"] is None and "does not beat" in pgr["reason"]
+
+    # the task was learnt (chance is 0.5), and the student's predictions are its own
+    assert accuracy["weak"] >= 0.75 and accuracy["ceiling"] >= 0.75 and accuracy["student"] >= 0.65
+    assert test["student_prob"].std() > 0.05
+    assert np.abs(test["student_prob"] - test["weak_prob"]).max() > 0.05
+
+    # weak and ceiling were fitted on the weak-train truth; the student on the weak model's soft labels of
+    # its split, which it got without labels (and the weak labels are not the truth: some are wrong)
+    splits = w2s_splits(load_dataset("local", path=data), 64, 64, seed=0)
+    assert [(model, split.name) for model, split, _ in fits] == [
+        (str(tiny_encoder), "weak_train"), (str(tiny_causal), "weak_label"), (str(tiny_causal), "weak_train"),
+    ]
+    for _, split, targets in (fits[0], fits[2]):
+        assert split.ids == splits.weak_train.ids
+        np.testing.assert_array_equal(targets, splits.weak_train.labels)
+    _, student_split, student_targets = fits[1]
+    assert not isinstance(student_split, LabeledSplit) and not hasattr(student_split, "labels")
+    assert list(student_split.ids) == list(labelled["id"])
+    np.testing.assert_allclose(student_targets, labelled["weak_prob"], rtol=1e-6)
+    assert 0.5 < metrics["agreement"]["weak_label_accuracy"] < 1.0
 
 
 @pytest.mark.slow  # two processes, each importing torch and transformers: ~30 s on 2 cores

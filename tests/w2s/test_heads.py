@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -43,6 +45,41 @@ def test_soft_labels_are_accepted_and_bad_labels_rejected() -> None:
 
 def test_nan_loss_is_a_one_line_error() -> None:
     X, y = _separable()
-    X[0, 0] = np.inf
-    with pytest.raises(OverseerError, match="training loss became nan at epoch 1 \\(lr=0.001\\)"):
-        TorchHead(epochs=1).fit(X, y)
+    with pytest.raises(OverseerError, match="training loss became nan at epoch 1 \\(lr=1e\\+20\\); lower the"):
+        TorchHead(epochs=1, lr=1e20, hidden_dim=16).fit(X, y)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_features_are_refused_before_training(bad: float) -> None:
+    X, y = _separable()
+    X[[3, 7], 2] = bad
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warning on the way to the error
+        with pytest.raises(OverseerError, match="NaN or inf in 2 of 400 rows \\(first: row 3\\)"):
+            TorchHead(epochs=1).fit(X, y)
+
+
+def test_empty_training_set_is_refused() -> None:
+    with pytest.raises(ValueError, match="n > 0"):
+        TorchHead(epochs=1).fit(np.zeros((0, 3), np.float32), np.zeros(0))
+
+
+@pytest.mark.parametrize("value", [0.0, 0.1, 3.7, 123.456])
+def test_constant_features_standardise_to_zero_without_warnings(value: float) -> None:
+    X, y = _separable()
+    X[:, 3] = value  # float32 rounding puts X.mean() a few ulps off this value
+    X[:, 5] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        head = TorchHead(epochs=5, lr=1e-2).fit(X[:300], y[:300])
+        assert head.scale_[3] == head.scale_[5] == 1.0
+        assert head.mean_[3] == np.float32(value)
+        X_test = X[300:].copy()
+        shifted = X_test.copy()
+        shifted[:, 3] += 1.0  # a value never seen in training stays on the feature's own scale
+        shifted[:, 5] = 1.0
+        proba = head.predict_proba(X_test)
+        moved = head.predict_proba(shifted)
+    assert np.all(np.isfinite(proba)) and np.all(np.isfinite(moved))
+    assert (head.predict(X_test) == y[300:]).mean() > 0.7
+    assert np.abs(moved - proba).max() < 0.5

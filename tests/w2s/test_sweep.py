@@ -160,3 +160,24 @@ def test_two_worker_local_ray_sweep_matches_in_process(tiny_encoder: Path, tiny_
     a, b = (pd.read_parquet(r.runs[0] / "predictions.parquet") for r in (on_ray, local))
     for role in ("weak", "student", "ceiling"):
         np.testing.assert_allclose(a[f"{role}_prob"], b[f"{role}_prob"], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["x/../../../elsewhere", "..", "a/b", ".hidden", "", "a b", "x" * 101, 3.5])
+def test_a_sweep_name_that_is_not_one_safe_path_component_is_refused(name: object) -> None:
+    with pytest.raises(OverseerError, match=r"sweep name .* is not allowed; use letters, digits") as info:
+        SweepConfig(name=name, ladder=("minilm-l6", "smollm2-135m"))  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+
+
+def test_a_sweep_that_fails_validation_writes_nothing_and_its_name_stays_free(tiny_encoder: Path, tiny_causal: Path,
+                                                                              tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    bad = SweepConfig(name="tiny", ladder=(str(tiny_encoder), str(tiny_causal)), methods=(Entry("xent"),),
+                      datasets=(Entry("no_such_dataset"),), shared=dict(SHARED))
+    with pytest.raises(OverseerError, match="unknown dataset 'no_such_dataset'"):
+        sweep(bad, out=out, progress=False)
+    assert not out.exists() or not any(out.rglob("*"))  # no record, no jobs: nothing claims the name
+    fixed = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),))
+    assert fixed.name == bad.name
+    result = sweep(fixed, out=out, progress=False)
+    assert result.ok and len(result.runs) == 1

@@ -14,12 +14,13 @@ import sys
 from collections.abc import Sequence
 
 from overseer import __version__
+from overseer._progress import silence_library_bars
 from overseer.errors import OverseerError
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every pillar's sub-commands."""
-    from overseer.cli import catalog, generate, runs, selfcorrect, w2s
+    from overseer.cli import cache, catalog, generate, runs, selfcorrect, w2s
 
     parser = argparse.ArgumentParser(
         prog="overseer", description="Scalable-oversight experiments on a laptop CPU or a GPU cluster."
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.register(sub)
     catalog.register(sub)
     runs.register(sub)
+    cache.register(sub)
     return parser
 
 
@@ -38,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit status."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("transformers").setLevel(logging.ERROR)
+    silence_library_bars()  # "Loading weights", "Writing model shards": our own bars say what is going on
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

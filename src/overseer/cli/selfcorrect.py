@@ -7,9 +7,13 @@ Every :class:`SelfCorrectConfig` field is a flag made from the field itself (``b
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from overseer._config import LazyFlagsParser
+
+MEANINGFUL_ITEMS = 30
+"""Below this many items in a suite (``--limit 5``, a tiny ``--law-students``) its intervals say little."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,13 +50,22 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run the experiments, print a table of headline numbers and the run path."""
+    """Check the config's names and paths, then run the experiments; print headline numbers and the run path."""
+    from overseer._checks import check_selfcorrect_run
+
+    cfg = config_from_args(args)
+    check_selfcorrect_run(cfg)  # in a second, before any model, dataset or heavy library is loaded
     from overseer.selfcorrect import run
 
-    result = run(config_from_args(args), force=args.force)
+    result = run(cfg, force=args.force)
     if result.reused:
         print("finished run found with this exact config; reusing it (--force to recompute)")
     print(result.summary_line())
+    small = {suite: n for suite, n in (result.record.get("n_items") or {}).items() if n < MEANINGFUL_ITEMS}
+    if small:
+        print(f"warning: only {', '.join(f'{n} {suite}' for suite, n in small.items())} items: intervals from "
+              f"fewer than {MEANINGFUL_ITEMS} items per suite are not meaningful (a quick look, not a result)",
+              file=sys.stderr)
     print(f"wall time {result.wall_s:.0f} s")
     print(f"run: {result.path}")
     return 0

@@ -42,6 +42,9 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML file of W2SConfig options; flags override it")
     p.add_argument("--out", help="runs directory (default: ./runs)")
     p.add_argument("--force", action="store_true", help="recompute even if this exact run is finished")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="show no progress (default: a bar on a terminal, else a line every "
+                   "$OVERSEER_PROGRESS_INTERVAL seconds, 30 by default)")
     add_flags(p, W2SConfig)
     short = p.add_argument_group("shortcuts", "flags that fill method_args and dataset_args")
     short.add_argument("--hard-labels", action="store_true", default=None, help="xent on hardened weak labels")
@@ -74,11 +77,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Run the experiment and print its headline numbers and path."""
-    from overseer.w2s import run
+    """Check the config's names and paths, then run the experiment and print its headline numbers and path."""
+    from overseer._checks import check_w2s_run
 
     cfg = config_from_args(args)
-    result = run(cfg, out=args.out, force=args.force)
+    check_w2s_run(cfg, args.out)  # in a second, before torch, transformers and scikit-learn are imported
+    from overseer.w2s import run
+
+    result = run(cfg, out=args.out, force=args.force, progress=args.progress)
     if result.reused:
         print("finished run found with this exact config; reusing it (--force to recompute)")
     print(result.summary_line())
@@ -106,9 +112,18 @@ def register_sweep(w2s_sub: argparse._SubParsersAction) -> None:
 
 def sweep_command(args: argparse.Namespace) -> int:
     """Run or resume the sweep, then print what was computed, reused and failed."""
+    from overseer._checks import check_runs_dir
+    from overseer._names import safe_name
+    from overseer._yaml import read_yaml
+
+    data = read_yaml(args.config, "sweep config")
+    if isinstance(data, dict) and isinstance(data.get("name"), str):
+        safe_name(data["name"], "sweep name")  # refused in a second, before the heavy imports below
+    check_runs_dir(args.out)
+
     from overseer.w2s.sweep import SweepConfig, sweep
 
-    cfg = SweepConfig.from_yaml(args.config)
+    cfg = SweepConfig.from_dict(data)
     result = sweep(cfg, out=args.out, ray=args.ray)
     print(f"sweep {cfg.name}: {len(result.computed)} jobs computed, {len(result.loaded)} reused, "
           f"{len(result.failures)} failed; {len(result.runs)} runs in {result.seconds:.1f}s")

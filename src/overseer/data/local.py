@@ -9,6 +9,7 @@ here. The helpers ``balanced_flags`` and ``pairwise_examples`` are shared with
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from collections.abc import Mapping, Sequence
@@ -20,8 +21,10 @@ from overseer.data._files import (
     check_limit,
     get_field,
     get_text,
+    get_text_or_empty,
     parse_label,
     read_records,
+    skip_empty,
     strip_format,
 )
 from overseer.data._registry import dataset
@@ -108,6 +111,11 @@ def local(
     ``{"chosen": "\n\nHuman: hi\n\nAssistant: Hello!", "rejected": "...: Go away."}``.
     ``id_field`` gives stable ids (default: file stem and record index); ``group_field`` ties
     records that must share a split. ``limit`` keeps the first records of the file.
+
+    A record whose text (``text_field`` / ``pair_field``, or ``chosen_field`` / ``rejected_field``)
+    is empty (null, ``""`` or whitespace only) is skipped, with one warning line on stderr and the
+    note ``meta["skipped"]`` (e.g. ``"3 of 120 records with an empty text field ('text')"``); a
+    file whose texts are all empty is an error.
     """
     if path is None:
         raise OverseerError("dataset 'local' needs a data file: path=... (CLI: --data-path FILE)")
@@ -127,26 +135,45 @@ def local(
     def group(i: int, record: Mapping[str, Any]) -> str | None:
         return get_text(record, group_field, where(i), "group_field") if group_field else None
 
+    def texts(i: int, record: Mapping[str, Any], *fields: tuple[str, str]) -> list[str] | None:
+        """The record's texts in ``(field, role)`` order, or None when one of them is empty."""
+        values = [get_text_or_empty(record, field, where(i), role) for field, role in fields]
+        found = [v for v in values if v is not None]
+        return found if len(found) == len(values) else None
+
+    empty = 0
     if chosen_field is not None and rejected_field is not None:
         pairs = []
         for i, rec in enumerate(records):
-            chosen = get_text(rec, chosen_field, where(i), "chosen_field")
-            rejected = get_text(rec, rejected_field, where(i), "rejected_field")
+            both = texts(i, rec, (chosen_field, "chosen_field"), (rejected_field, "rejected_field"))
+            if both is None:
+                empty += 1
+                continue
+            chosen, rejected = both
             grp = group(i, rec)
             if prompt_field is not None:
                 prompt = get_text(rec, prompt_field, where(i), "prompt_field")
                 chosen, rejected = f"{prompt}\n{chosen}", f"{prompt}\n{rejected}"
             pairs.append((ident(i, rec), chosen, rejected, grp))
-        return make_dataset("local", pairwise_examples(pairs, seed), pairing="compare", source=name)
+        ds = make_dataset("local", pairwise_examples(pairs, seed), pairing="compare", source=name)
+        meta = skip_empty(empty, len(records), name, f"{chosen_field!r} or {rejected_field!r}")
+        return dataclasses.replace(ds, meta=meta)
 
-    examples = [
-        Example(
-            id=ident(i, rec),
-            text=get_text(rec, text_field, where(i), "text_field"),
-            text_pair=get_text(rec, pair_field, where(i), "pair_field") if pair_field else None,
-            label=parse_label(get_field(rec, label_field, where(i), "label_field"), where(i), label_map),
-            group=group(i, rec),
+    fields = [(text_field, "text_field")] + ([(pair_field, "pair_field")] if pair_field else [])
+    examples = []
+    for i, rec in enumerate(records):
+        found = texts(i, rec, *fields)
+        if found is None:
+            empty += 1
+            continue
+        examples.append(
+            Example(
+                id=ident(i, rec),
+                text=found[0],
+                text_pair=found[1] if pair_field else None,
+                label=parse_label(get_field(rec, label_field, where(i), "label_field"), where(i), label_map),
+                group=group(i, rec),
+            )
         )
-        for i, rec in enumerate(records)
-    ]
-    return make_dataset("local", examples, pairing="concat" if pair_field else "single", source=name)
+    ds = make_dataset("local", examples, pairing="concat" if pair_field else "single", source=name)
+    return dataclasses.replace(ds, meta=skip_empty(empty, len(records), name, " or ".join(repr(f) for f, _ in fields)))

@@ -8,7 +8,17 @@ from overseer.models._backend import (
     get_backend,
     split_spec,
 )
-from overseer.models._cache import ActivationCache
+from overseer.models._cache import ActivationCache, activation_cache_dir
+from overseer.models._cache_admin import (
+    CACHE_NAMES,
+    BadEntry,
+    CacheInfo,
+    VerifyReport,
+    cache_info,
+    cache_paths,
+    clear_caches,
+    verify_caches,
+)
 from overseer.models._classifier import (
     ClassifierConfig,
     ClassifierFit,
@@ -48,6 +58,15 @@ from overseer.models._serve import OpenAICompatServer
 
 __all__ = [
     "ActivationCache",
+    "BadEntry",
+    "CACHE_NAMES",
+    "CacheInfo",
+    "VerifyReport",
+    "activation_cache_dir",
+    "cache_info",
+    "cache_paths",
+    "clear_caches",
+    "verify_caches",
     "ClassifierConfig",
     "ClassifierFit",
     "SequenceClassifier",

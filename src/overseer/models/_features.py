@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from overseer._progress import progress as show_progress
 from overseer.errors import OverseerError, unknown
 
 if TYPE_CHECKING:
@@ -67,6 +68,10 @@ def extract_features(
     back in the input order as float32 arrays of shape (len(texts), hidden_size), one per layer.
     For encoders ``text_pairs`` are encoded as the tokenizer's sentence pairs; for causal models
     they are joined to the text with a newline.
+
+    ``progress`` is called with the number of texts done after each batch (a run's bar over all
+    its extractions); without it, this call shows its own progress with ``len(texts)`` as the
+    total: a bar on a terminal, a line every 30 s otherwise (:mod:`overseer._progress`).
     """
     import torch
 
@@ -96,7 +101,8 @@ def extract_features(
     out = {layer: np.empty((len(input_ids), dim), dtype=np.float32) for layer in layers}
     backbone = lm.backbone
     device = lm.device
-    with torch.inference_mode():
+    with torch.inference_mode(), show_progress(len(order), "features", "texts", enabled=progress is None) as bar:
+        advance = progress if progress is not None else bar.update
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             batch = tok.pad(
@@ -110,6 +116,5 @@ def extract_features(
             for layer, index in zip(layers, resolved, strict=True):
                 pooled = pool(hidden[index], mask, pooling)
                 out[layer][idx] = pooled.float().cpu().numpy()
-            if progress is not None:
-                progress(len(idx))
+            advance(len(idx))
     return out

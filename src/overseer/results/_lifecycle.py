@@ -11,6 +11,10 @@ A pillar's ``run`` reads::
         writer.finish(metrics, timings=timings, summary=headline, per_seed=per_seed)
     return writer.result                  # published by rename, indexed in runs/index.sqlite
 
+Two processes starting the same run take turns: :func:`start_run` locks the run (a ``.<name>.lock``
+file beside its directory, released when the run is published or abandoned, or when its process
+dies); the second prints that it is waiting, then reuses the run the first published.
+
 Every ``metrics.json`` has the same top level: ``metrics`` (the pillar's estimates, each
 ``{value, ci_low, ci_high, reason}``), ``config`` (the resolved config), ``timings`` (``wall_s``
 and the pillar's own), then any pillar-specific keys. Ctrl-C, a crash or a full disk inside the
@@ -30,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from overseer._storage import FileLock
 from overseer.errors import OverseerError
 from overseer.results._index import index_run
 from overseer.results._rundir import COMPLETE_MARKER, _jsonable, is_finished, is_main_process, run_path, versions
@@ -146,6 +151,16 @@ class RunWriter:
         self._result: RunResult | None = None
         self._t0 = time.perf_counter()
         self._finished: tuple[dict[str, Any], str, dict[str, Any]] | None = None  # summary, created, record
+        self._lock: FileLock | None = None  # taken by start_run until the run is published or abandoned
+
+    def release(self) -> None:
+        """Let another process compute this run (done on leaving the ``with`` block).
+
+        The lock also goes when the writer is garbage-collected or its process ends.
+        """
+        lock = getattr(self, "_lock", None)  # absent when __init__ failed
+        if lock is not None:
+            lock.release()
 
     def __enter__(self) -> RunWriter:
         try:
@@ -205,6 +220,12 @@ class RunWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        try:
+            self._exit(exc_type, exc)
+        finally:
+            self.release()
+
+    def _exit(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
@@ -257,9 +278,21 @@ def start_run(pillar: str, config: Mapping[str, Any], runs_dir: str | Path | Non
 
     Returns:
         A :class:`RunWriter` whose ``existing`` is the finished run (``reused=True``) when there is
-        one and ``force`` is off; runs written in an older layout are recomputed.
+        one and ``force`` is off; runs written in an older layout are recomputed. A writer that
+        must compute holds the run's lock until its ``with`` block ends: another process starting
+        the same run meanwhile waits (one line says so), then reuses it.
     """
     writer = RunWriter(pillar, config, runs_dir, resolved=resolved)
     if not force:
         writer.existing = _load(writer.path, writer._t0)
+        if writer.existing is not None:
+            return writer
+    if is_main_process():  # ranks of one multi-process job compute together; only rank 0 publishes
+        writer._lock = FileLock(writer.path.with_name(f".{writer.path.name}.lock"),
+                                waiting=f"waiting for another process computing run {writer.path.name}")
+        writer._lock.acquire()
+        if not force:  # it may have been finished while we waited for the lock
+            writer.existing = _load(writer.path, writer._t0)
+            if writer.existing is not None:
+                writer.release()
     return writer

@@ -7,11 +7,14 @@ same config always maps to the same directory and a finished run is reused inste
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import platform
+import shutil
+import subprocess
 import sys
 from collections.abc import Mapping
 from importlib import metadata
@@ -21,6 +24,8 @@ from typing import Any
 DEFAULT_RUNS_DIR = Path("runs")
 COMPLETE_MARKER = "metrics.json"
 _TRACKED_PACKAGES = ("overseer", "torch", "transformers", "numpy", "scikit-learn", "datasets", "pandas")
+_SOURCE_DIR = Path(__file__).resolve().parent  # inside Overseer's source tree when run from a checkout
+_PROBE_TIMEOUT_S = 5.0  # git, nvidia-smi, sysctl: a hung tool must not hold up writing a run
 
 
 def _jsonable(obj: Any) -> Any:
@@ -54,14 +59,139 @@ def is_finished(path: Path) -> bool:
 
 
 def versions() -> dict[str, Any]:
-    """Python, platform and package versions, recorded in every run."""
+    """What produced a run, recorded in its ``versions.json``.
+
+    Keys: ``python`` and ``platform``; the version of each tracked package (``overseer``, ``torch``,
+    ``transformers``, ...; null when not installed); ``overseer_git`` (``commit`` and ``dirty``, whether
+    tracked files had uncommitted changes; null when Overseer does not run from a git checkout or git
+    is missing); ``torch_build`` (``version``, ``cuda`` (the CUDA version it was built for, ``rocm
+    <version>`` or ``cpu``), ``cudnn``, ``threads``; null when the process never imported torch, which
+    is never imported here); and ``hardware`` (``machine``, ``cpu`` model, ``cpu_count``,
+    ``cpus_usable`` by this process, ``memory_gib``, ``gpu_count``, ``gpus`` (names) and
+    ``gpu_memory_gib``, the GPU fields null when unknown).
+    """
     found: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in _TRACKED_PACKAGES:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = None
+    found["overseer_git"] = _overseer_git()
+    found["torch_build"] = _torch_build()
+    found["hardware"] = {**_machine(), **_gpus()}
     return found
+
+
+def _run_tool(args: list[str], cwd: Path | None = None) -> str | None:
+    """The output of a short external command, or None when it is missing, fails or hangs."""
+    try:
+        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=_PROBE_TIMEOUT_S, check=False,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_state(directory: Path) -> dict[str, Any] | None:
+    """``{"commit", "dirty"}`` of the git checkout that tracks the files in ``directory``, else None.
+
+    Only a checkout that tracks ``directory``'s own files counts, so an installed package that
+    happens to sit inside some other repository (a virtualenv in a project) records nothing.
+    ``dirty`` is None when git could not tell in time.
+    """
+    if shutil.which("git") is None or not _run_tool(["git", "ls-files", "--", "."], cwd=directory):
+        return None
+    commit = _run_tool(["git", "rev-parse", "HEAD"], cwd=directory)
+    if not commit:
+        return None
+    status = _run_tool(["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory)
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+@functools.cache
+def _overseer_git() -> dict[str, Any] | None:
+    return git_state(_SOURCE_DIR)
+
+
+def _torch_build() -> dict[str, Any] | None:
+    """The torch build this process uses; None unless torch is already imported (importing it is slow)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "version"):
+        return None
+    hip = getattr(torch.version, "hip", None)
+    try:
+        cudnn = torch.backends.cudnn.version()
+    except Exception:  # a broken CUDA install must not stop a run from being written
+        cudnn = None
+    return {"version": torch.__version__, "cuda": torch.version.cuda or (f"rocm {hip}" if hip else "cpu"),
+            "cudnn": cudnn, "threads": torch.get_num_threads()}
+
+
+@functools.cache
+def _machine() -> dict[str, Any]:
+    """CPU model and counts and total memory (they do not change while the process runs)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"machine": platform.machine(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "cpus_usable": usable,
+            "memory_gib": _memory_gib()}
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "Hardware", "cpu model") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    if sys.platform == "darwin":
+        found = _run_tool(["sysctl", "-n", "machdep.cpu.brand_string"])
+        if found:
+            return found
+    return platform.processor() or platform.machine() or None
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _gpus() -> dict[str, Any]:
+    """GPU count, names and memory: from torch when it has set CUDA up, else nvidia-smi, never by starting CUDA."""
+    unknown: dict[str, Any] = {"gpu_count": None, "gpus": None, "gpu_memory_gib": None}
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            props = [torch.cuda.get_device_properties(i) for i in range(torch.cuda.device_count())]
+            return {"gpu_count": len(props), "gpus": [p.name for p in props],
+                    "gpu_memory_gib": [round(p.total_memory / 2**30, 1) for p in props]}
+    except Exception:  # a broken driver must not stop a run from being written
+        return unknown
+    if shutil.which("nvidia-smi"):
+        listed = _run_tool(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"])
+        if listed is not None:
+            rows = [[part.strip() for part in line.split(",")] for line in listed.splitlines() if line.strip()]
+            memory = [round(float(r[1]) / 1024, 1) if len(r) > 1 and r[1].replace(".", "", 1).isdigit() else None
+                      for r in rows]
+            return {"gpu_count": len(rows), "gpus": [r[0] for r in rows], "gpu_memory_gib": memory}
+    if torch is not None:
+        try:
+            if torch.cuda.is_available():  # counts devices without starting CUDA; names need it
+                return {**unknown, "gpu_count": torch.cuda.device_count()}
+            mps = getattr(torch.backends, "mps", None)
+            if mps is not None and mps.is_available():
+                return {"gpu_count": 1, "gpus": ["Apple MPS"], "gpu_memory_gib": None}
+        except Exception:
+            return unknown
+        return {"gpu_count": 0, "gpus": [], "gpu_memory_gib": []}
+    return unknown
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -4,9 +4,16 @@
 paper's prompts and metrics and writes a run directory; see ``docs/selfcorrect.md``.
 """
 
-from overseer.selfcorrect.config import CONDITIONS, DEFAULT_COT_TOKENS, SUITES, SelfCorrectConfig
-from overseer.selfcorrect.metrics import bbq_scores, bias_score, pearson
-from overseer.selfcorrect.run import SelfCorrectResult, evaluate, make_backend, run
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from overseer._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from overseer.selfcorrect.config import CONDITIONS, DEFAULT_COT_TOKENS, SUITES, SelfCorrectConfig
+    from overseer.selfcorrect.metrics import bbq_scores, bias_score, pearson
+    from overseer.selfcorrect.run import SelfCorrectResult, evaluate, make_backend, run
 
 __all__ = [
     "CONDITIONS",
@@ -21,3 +28,10 @@ __all__ = [
     "pearson",
     "run",
 ]
+
+# Imported on first use, so that reading a config does not import the data, models and results layers.
+lazy_exports(__name__, {
+    **dict.fromkeys(("CONDITIONS", "DEFAULT_COT_TOKENS", "SUITES", "SelfCorrectConfig"), "config"),
+    **dict.fromkeys(("bbq_scores", "bias_score", "pearson"), "metrics"),
+    **dict.fromkeys(("SelfCorrectResult", "evaluate", "make_backend", "run"), "run"),
+})

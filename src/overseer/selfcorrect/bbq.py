@@ -3,6 +3,10 @@
 The data (records, items, the stereotyped target, the stratified sample) is read by
 :mod:`overseer.data.bbq`, whose reading functions are re-exported here. The *biased* answer is the
 target for a negative question and the other group for a non-negative one (:func:`biased_index`).
+
+Two kinds of item stay out of the bias scores and are counted, overall and per category: items whose
+stereotyped target cannot be resolved from the metadata (``n_unresolved``) and, by default, items whose
+answer failed (``n_failed``; with ``failed_items="wrong"`` they count as wrong answers instead).
 """
 
 from __future__ import annotations
@@ -12,10 +16,21 @@ from typing import Any
 
 import numpy as np
 
-from overseer.data.bbq import REQUIRED, BBQItem, available_categories, load_bbq, parse_record, sample_bbq, target_index
+from overseer.data.bbq import (
+    REQUIRED,
+    BBQItem,
+    available_categories,
+    load_bbq,
+    parse_record,
+    resolve_target,
+    sample_bbq,
+    target_index,
+)
+from overseer.errors import OverseerError
 from overseer.models._lm import Chat
+from overseer.results.metrics import Estimate
 from overseer.selfcorrect import prompts as P
-from overseer.selfcorrect.metrics import bbq_scores, choose, estimates
+from overseer.selfcorrect.metrics import FAILED_ITEMS, bbq_scores, choose, estimates
 from overseer.selfcorrect.prompts import Condition, CotPlan, Query
 
 __all__ = [
@@ -32,12 +47,15 @@ __all__ = [
     "option_texts",
     "parse_record",
     "question_text",
+    "resolve_target",
     "sample_bbq",
     "target_index",
 ]
 
 LETTERS = ("a", "b", "c")
 CYCLIC_ORDERS = ((0, 1, 2), (1, 2, 0), (2, 0, 1))
+_SCORES = ("acc_amb", "acc_dis", "s_dis", "s_amb")
+_NOTHING_SCORED = "no item to score (every item unresolved or failed)"
 
 
 def biased_index(item: BBQItem) -> int | None:
@@ -100,7 +118,7 @@ def decide(items: list[BBQItem], records: list[dict[str, Any]], normalize: str) 
             "item_id": item.uid, "category": item.category, "template": item.template,
             "context_condition": item.context_condition, "polarity": item.polarity, "label": item.label,
             "unknown_index": item.unknown_index, "target_index": item.target_index,
-            "biased_index": biased_index(item),
+            "biased_index": biased_index(item), "target_error": item.target_error,
         }
         if not recs or failed:
             row.update(chosen=-1, status="failed", error=(failed[0]["error"] if failed else "no record"))
@@ -118,31 +136,46 @@ def decide(items: list[BBQItem], records: list[dict[str, Any]], normalize: str) 
     return rows
 
 
-def metrics(rows: list[dict[str, Any]], n_bootstrap: int, seed: int) -> dict[str, Any]:
-    """Overall and per-category s_AMB, s_DIS and accuracies, with intervals from resampling templates."""
-    out: dict[str, Any] = {}
-    unresolved = sum(1 for r in rows if r["biased_index"] is None)
-    usable = [r for r in rows if r["biased_index"] is not None]
+def metrics(rows: list[dict[str, Any]], n_bootstrap: int, seed: int, failed_items: str = "exclude") -> dict[str, Any]:
+    """Overall and per-category s_AMB, s_DIS and accuracies, with intervals from resampling templates.
+
+    Every block counts its items: ``n_items`` (all), ``n_unresolved`` (no stereotyped target: in no
+    score), ``n_failed`` (the answer failed) and ``n_scored`` (the items the scores are computed on).
+    With ``failed_items="exclude"`` (the default, as the BBQ paper) failed items are in no score; with
+    ``"wrong"`` they count as wrong answers in the accuracies. Every category present gets a block,
+    also one whose items are all unresolved or failed (its scores are then undefined).
+    """
+    if failed_items not in FAILED_ITEMS:
+        raise OverseerError(f"failed_items must be one of {', '.join(FAILED_ITEMS)}; got {failed_items!r}")
 
     def block(subset: list[dict[str, Any]]) -> dict[str, Any]:
-        arrays = {k: np.array([r[k] for r in subset]) for k in ("chosen", "biased_index", "unknown_index", "label")}
-        amb = np.array([r["context_condition"] == "ambig" for r in subset], dtype=bool)
-        groups = np.array([r["template"] for r in subset])
-        result: dict[str, Any] = {"n_items": len(subset), "n_failed": int((arrays["chosen"] < 0).sum())}
+        usable = [r for r in subset if r["biased_index"] is not None]
+        scored = [r for r in usable if r["chosen"] >= 0] if failed_items == "exclude" else usable
+        result: dict[str, Any] = {
+            "n_items": len(subset),
+            "n_unresolved": len(subset) - len(usable),
+            "n_failed": sum(1 for r in subset if r["chosen"] < 0),
+            "n_scored": len(scored),
+        }
+        columns = ("chosen", "biased_index", "unknown_index", "label")
+        arrays = {k: np.array([r[k] for r in scored], dtype=int) for k in columns}
+        amb = np.array([r["context_condition"] == "ambig" for r in scored], dtype=bool)
+        groups = np.array([r["template"] for r in scored])
 
         def stat(idx: np.ndarray) -> dict[str, float | None]:
             return bbq_scores(
                 arrays["chosen"][idx], arrays["biased_index"][idx], arrays["unknown_index"][idx],
-                arrays["label"][idx], amb[idx],
+                arrays["label"][idx], amb[idx], failed_items,
             )
 
-        found = estimates(stat, len(subset), groups, n_bootstrap, seed)
+        found = estimates(stat, len(scored), groups, n_bootstrap, seed)
         result.update({name: est.as_dict() for name, est in found.items()})
+        for name in _SCORES:  # nothing to score: each score undefined, with the reason
+            result.setdefault(name, Estimate(None, None, None, reason=_NOTHING_SCORED).as_dict())
         return result
 
-    out["overall"] = block(usable)
-    out["overall"]["n_unresolved_target"] = unresolved
-    out["by_category"] = {
-        cat: block([r for r in usable if r["category"] == cat]) for cat in sorted({r["category"] for r in usable})
+    return {
+        "overall": block(rows),
+        "by_category": {cat: block([r for r in rows if r["category"] == cat])
+                        for cat in sorted({r["category"] for r in rows})},
     }
-    return out

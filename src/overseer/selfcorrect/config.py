@@ -74,6 +74,10 @@ class SelfCorrectConfig(ConfigMixin):
                              'letter (" (a)")', choices=("text", "letter"))
     normalize: str = option("mean", "how BBQ options are compared: mean log-prob per token (length-fair) or sum",
                             choices=("mean", "sum"))
+    failed_items: str = option("exclude", "BBQ items whose answer failed (an endpoint error, a prompt too long): "
+                               "exclude them from the accuracies and bias scores and report how many, as the BBQ "
+                               "paper does, or count them as wrong answers (a sensitivity check)",
+                               choices=("exclude", "wrong"))
     debias_order: bool = option(False, "average BBQ option scores over the 3 cyclic orders of the options (3x "
                                 "the cost)")
     cot_max_new_tokens: int = option(DEFAULT_COT_TOKENS, "token cap for the chain-of-thought turn (greedy "
@@ -124,7 +128,7 @@ class SelfCorrectConfig(ConfigMixin):
             lookup("condition", condition)
         if len(set(self.suites)) != len(self.suites) or len(set(self.conditions)) != len(self.conditions):
             raise OverseerError("a suite or condition is listed twice")
-        check_choices(self)  # bbq_answer, normalize, chat_format, endpoint_generation, dtype
+        check_choices(self)  # bbq_answer, normalize, failed_items, chat_format, endpoint_generation, dtype
         for name in ("bbq_per_cell", "law_students", "cot_max_new_tokens", "batch_size", "n_bootstrap"):
             if int(getattr(self, name)) < 1:
                 raise OverseerError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from overseer._checks import check_selfcorrect_run
+from overseer._progress import start_progress
 from overseer._registry import lookup
 from overseer.errors import OverseerError
 from overseer.models import Backend, GenerateConfig, get_backend, split_spec
 from overseer.models._lm import HUMAN_ASSISTANT, OptionScores
+from overseer.models._load import check_model
 from overseer.results import RunResult, RunWriter, start_run, summary_formatter
 from overseer.selfcorrect.config import SelfCorrectConfig
 from overseer.selfcorrect.prompts import LABELS, Condition, Query
@@ -233,40 +236,51 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 def _save_figures(
     run: RunWriter, metrics: dict[str, Any], items: list[dict[str, Any]], cfg: SelfCorrectConfig
 ) -> list[str]:
+    """Draw the run's figures into it, each as ``<name>.png`` (300 dpi) and ``<name>.pdf``; return the file names."""
     import matplotlib.pyplot as plt
 
+    from overseer.results.plots import save_figure
     from overseer.selfcorrect import plots
 
     saved = []
-    figures = {"overview.png": plots.plot_overview(metrics, cfg.models, cfg.conditions)}
+    figures = {"overview": plots.plot_overview(metrics, cfg.models, cfg.conditions)}
     if "bbq" in cfg.suites:
-        figures["bbq_categories.png"] = plots.plot_bbq_categories(metrics, cfg.models, cfg.conditions)
+        figures["bbq_categories"] = plots.plot_bbq_categories(metrics, cfg.models, cfg.conditions)
     if "winogender" in cfg.suites:
-        rows = [r for r in items if r["suite"] == "winogender" and r["model"] == cfg.models[0]]
-        figures["winogender_scatter.png"] = plots.plot_winogender_scatter(rows, cfg.conditions)
-    for name, fig in figures.items():
-        fig.savefig(run.file(name), dpi=120)
+        first = cfg.models[0]
+        rows = [r for r in items if r["suite"] == "winogender" and r["model"] == first]
+        figures["winogender_scatter"] = plots.plot_winogender_scatter(
+            rows, cfg.conditions, model=first, metrics=metrics.get(first, {}).get("winogender"))
+    for stem, fig in figures.items():
+        saved += [p.name for p in save_figure(fig, run.file(f"{stem}.png").parent, stem)]
         plt.close(fig)
-        saved.append(name)
     return saved
 
 
 def run(cfg: SelfCorrectConfig, force: bool = False) -> RunResult:
-    """Run (or, unless ``force``, reuse a finished identical run of) ``cfg``; returns where the results are."""
+    """Run (or, unless ``force``, reuse a finished identical run of) ``cfg``; returns where the results are.
+
+    Names and paths (data files, models, runs directory) are checked first, before anything is loaded
+    or written (:func:`overseer._checks.check_selfcorrect_run`). Progress (items done of the total,
+    rate, ETA) is shown unless ``cfg.progress`` is off: a bar on a terminal, a line every 30 s otherwise.
+    """
+    check_selfcorrect_run(cfg)
     config = resolved_config(cfg)
     writer = start_run(PILLAR, config, cfg.runs_dir, force=force, resolved={**cfg.to_dict(), **config})
     if writer.existing:
         return writer.existing
+    for model in cfg.models:  # a local model's missing device or unreachable hub id fails now, before the data
+        if split_spec(model_spec(model, cfg))[0] == "hf":
+            check_model(model, cfg.device)
 
     # -- data: one sample per suite, shared by every model and condition
     items = {name: lookup("suite", name).load(cfg) for name in cfg.suites}
     stages = _plan(cfg, items)
 
-    from tqdm.auto import tqdm
-
     total = sum(s.weight(cfg.cot_max_new_tokens) for s in stages) * len(cfg.models)
-    bar = tqdm(total=total, disable=not cfg.progress, unit="u", dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]")
+    # Chain of thought weighs an item by its generation cost, so the count is then in item-equivalents.
+    unit = "units" if any(s.condition.cot for s in stages) else "items"
+    bar = start_progress(total, PILLAR, unit, enabled=cfg.progress, leave=True)
 
     def advance(units: float) -> None:
         # Float units can sum past the total by a rounding error; tqdm would warn about it.

@@ -60,7 +60,7 @@ register("suite", "bbq")(
         load=_bbq_load,
         queries=lambda items, cond, cfg: bbq.build_queries(items, cond, cfg.bbq_answer, cfg.debias_order),
         decide=lambda items, recs, cfg: bbq.decide(items, recs, cfg.normalize),
-        metrics=lambda rows, cfg: bbq.metrics(rows, cfg.n_bootstrap, cfg.seed),
+        metrics=lambda rows, cfg: bbq.metrics(rows, cfg.n_bootstrap, cfg.seed, cfg.failed_items),
         headline="s_amb",
     )
 )

@@ -35,11 +35,28 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and scale of finite features ``X`` (n, d), safe for constant features.
+
+    A feature that is constant in ``X`` gets its value as mean and scale 1, so it standardises to
+    exactly 0 (float32 rounding puts ``X.mean`` a few ulps off the value, and dividing that by a
+    near-zero std would turn it into noise) and a different value at prediction time stays on the
+    feature's own scale instead of being blown up by 1e6.
+    """
+    mean = X.mean(0)
+    scale = X.std(0) + 1e-6
+    constant = (X == X[:1]).all(0)
+    mean[constant] = X[0, constant]
+    scale[constant] = 1.0
+    return mean, scale
+
+
 class TorchHead(ClassifierMixin, BaseEstimator):
     """A linear (``hidden_dim=0``) or one-hidden-layer MLP head trained with a registered loss.
 
-    Features are standardised with the training set's mean and scale; training is minibatch
-    AdamW with weight decay (the L2 regularisation that keeps probes from overfitting).
+    Features are standardised with the training set's mean and scale (scale 1 for a feature that
+    is constant there; NaN or inf features are refused); training is minibatch AdamW with weight
+    decay (the L2 regularisation that keeps probes from overfitting).
     """
 
     def __init__(
@@ -77,13 +94,18 @@ class TorchHead(ClassifierMixin, BaseEstimator):
     def _fit(self, X: np.ndarray, y: np.ndarray) -> TorchHead:
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y, dtype=np.float32)
-        if X.ndim != 2 or len(X) != len(y):
-            raise ValueError(f"X must be (n, d) and y (n,); got {X.shape} and {y.shape}")
+        if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
+            raise ValueError(f"X must be (n, d) and y (n,) with n > 0; got {X.shape} and {y.shape}")
         if np.any((y < 0) | (y > 1)) or not np.all(np.isfinite(y)):
             raise ValueError("y must hold labels or probabilities in [0, 1]")
+        bad = ~np.isfinite(X).all(1)
+        if bad.any():
+            raise OverseerError(
+                f"features hold NaN or inf in {int(bad.sum())} of {len(X)} rows (first: row {int(bad.argmax())}); "
+                "check the model's activations (a float16 model can overflow: try float32)"
+            )
         self.classes_ = np.array([0, 1])
-        self.mean_ = X.mean(0)
-        self.scale_ = X.std(0) + 1e-6
+        self.mean_, self.scale_ = _standardiser(X)
         gen = torch.Generator().manual_seed(int(self.random_state))
         torch.manual_seed(int(self.random_state))
         net = self._network(X.shape[1])
@@ -106,7 +128,7 @@ class TorchHead(ClassifierMixin, BaseEstimator):
                 if not torch.isfinite(loss):
                     raise OverseerError(
                         f"training loss became {loss.item()} at epoch {epoch + 1} (lr={self.lr}); "
-                        "lower the learning rate (--lr) or check the features for NaN/inf"
+                        "lower the learning rate (--lr)"
                     )
                 opt.zero_grad()
                 loss.backward()

@@ -161,6 +161,8 @@ def learner(name: str) -> Callable[[type], type]:
 
 def learner_class(name: str) -> type:
     """The learner class registered as ``name``."""
+    if name == "probe":  # the default needs neither torch nor transformers to be named
+        return lookup("w2s_learner", name)
     from overseer.w2s import finetune  # noqa: F401  (registers "finetune"; imported here to keep imports cheap)
 
     return lookup("w2s_learner", name)

@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from overseer.errors import OverseerError
 from overseer.results import estimate, is_finished, pgr, read_run
-from overseer.w2s.plots import COLORS, plt
+from overseer.results.plots import CHANCE_COLOR, caption, legend_right, model_label, save_figure
+from overseer.w2s.plots import CHANCE, COLORS, interval_text, plt
 
 ROLES = ("weak", "student", "ceiling")
 
@@ -65,7 +67,7 @@ def load_runs(runs: Sequence[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         cfg, metrics = run.config, run.metrics
         base = {"run": path.name, "dataset": cfg["dataset"], "weak": cfg["weak"], "strong": cfg["strong"],
                 "method": _method_label(cfg)}
-        row: dict[str, Any] = {**base, "seeds": run.record.get("n_seeds", 1)}
+        row: dict[str, Any] = {**base, "seeds": run.record.get("n_seeds", 1), "n_test": run.record.get("n_test")}
         for role in ROLES:
             acc = metrics[role]["accuracy"]
             row |= {f"{role}_acc": acc["value"], f"{role}_lo": acc["ci_low"], f"{role}_hi": acc["ci_high"]}
@@ -123,64 +125,125 @@ def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- plots -----------------------------------------------------------------------------------
+def _interval_note(pairs: pd.DataFrame) -> str:
+    """What the per-run error bars are, with the runs' test size and seeds when they agree."""
+    n_test = pairs["n_test"].dropna().unique() if "n_test" in pairs else []
+    seeds = pairs["seeds"].dropna().unique() if "seeds" in pairs else []
+    return interval_text(int(n_test[0]) if len(n_test) == 1 else None, int(seeds[0]) if len(seeds) == 1 else 1)
+
+
 def plot_accuracy_vs_strong(pairs: pd.DataFrame, order: Sequence[str], title: str = "") -> Figure:
     """Test accuracy against strong-model size (ladder order), one panel per method.
 
-    Each weak model is one colour: a solid line of its students' accuracy over the strong models
-    above it (95% intervals), and a dashed line at its own accuracy. The black line is the ceiling.
+    Each weak model is one colour: markers joined by a line for its students' accuracy over the strong
+    models above it, and a dashed line at its own accuracy. Black squares are the ceiling (the strong
+    model trained on ground truth); the grey dotted line is chance. Error bars are each run's 95%
+    bootstrap interval over test examples (and seeds); students of different weak models at one
+    strong model are drawn slightly apart so their intervals stay visible.
     """
     methods = sorted(pairs["method"].unique())
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), sharey=True, squeeze=False)
-    x_of = {m: i for i, m in enumerate(order)}
-    cmap = plt.get_cmap("viridis")
+    strongs = [m for m in order if m in set(pairs["strong"])]  # only models that are someone's student
     weaks = [m for m in order if m in set(pairs["weak"])]
+    fig, axes = plt.subplots(1, len(methods), figsize=(max(3.2, 0.9 * len(strongs) + 1.4) * len(methods), 3.4),
+                             sharey=True, squeeze=False)
+    x_of = {m: i for i, m in enumerate(strongs)}
+    cmap = plt.get_cmap("viridis")
+    color = {w: cmap(i / max(1, len(weaks) - 1) * 0.85) for i, w in enumerate(weaks)}
+    # Side by side at each strong model: the students of each weak model, then the ceiling.
+    slots = [*weaks, "ceiling"]
+    shift = {w: (i - (len(slots) - 1) / 2) * min(0.12, 0.6 / len(slots)) for i, w in enumerate(slots)}
+    lows, highs = [CHANCE], [CHANCE]
     for ax, method in zip(axes[0], methods, strict=True):
         g = pairs[pairs["method"] == method]
-        ceiling = g.groupby("strong")["ceiling_acc"].median().reindex([m for m in order if m in set(g["strong"])])
-        ax.plot([x_of[m] for m in ceiling.index], ceiling.to_numpy(), "-s", color=COLORS["ceiling"], label="ceiling")
-        for i, weak in enumerate(weaks):
-            color = cmap(i / max(1, len(weaks) - 1) * 0.85)
+        ceiling = g.groupby("strong")[["ceiling_acc", "ceiling_lo", "ceiling_hi"]].median()
+        ceiling = ceiling.reindex([m for m in strongs if m in ceiling.index])
+        c_lo = ceiling["ceiling_lo"].fillna(ceiling["ceiling_acc"])
+        c_hi = ceiling["ceiling_hi"].fillna(ceiling["ceiling_acc"])
+        ax.errorbar([x_of[m] + shift["ceiling"] for m in ceiling.index], ceiling["ceiling_acc"],
+                    yerr=[ceiling["ceiling_acc"] - c_lo, c_hi - ceiling["ceiling_acc"]], fmt="-s",
+                    color=COLORS["ceiling"], capsize=3, ms=5, zorder=3)
+        lows.append(float(c_lo.min()))
+        highs.append(float(c_hi.max()))
+        for weak in weaks:
             rows = g[g["weak"] == weak].assign(x=lambda d: d["strong"].map(x_of)).sort_values("x")
             if rows.empty:
                 continue
-            err = [rows["student_acc"] - rows["student_lo"].fillna(rows["student_acc"]),
-                   rows["student_hi"].fillna(rows["student_acc"]) - rows["student_acc"]]
-            ax.errorbar(rows["x"], rows["student_acc"], yerr=err, fmt="-o", color=color, capsize=3,
-                        label=f"student of {_short(weak)}")
-            ax.axhline(float(rows["weak_acc"].median()), color=color, ls="--", lw=1)
-        ax.set_xticks(range(len(order)), [_short(m) for m in order], rotation=30, ha="right", fontsize=8)
-        ax.set_xlabel("strong model (ladder order)")
+            lo = rows["student_lo"].fillna(rows["student_acc"])
+            hi = rows["student_hi"].fillna(rows["student_acc"])
+            ax.errorbar(rows["x"] + shift[weak], rows["student_acc"], yerr=[rows["student_acc"] - lo,
+                        hi - rows["student_acc"]], fmt="-o", color=color[weak], capsize=3, ms=5, zorder=4)
+            ax.axhline(float(rows["weak_acc"].median()), color=color[weak], ls="--", lw=1, zorder=2)
+            lows.append(float(lo.min()))
+            highs.append(float(hi.max()))
+        ax.axhline(CHANCE, color=CHANCE_COLOR, ls=":", lw=1, zorder=1)
+        ax.set_xticks(range(len(strongs)), [model_label(m) for m in strongs], rotation=30, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(strongs) - 0.5)
+        ax.set_xlabel("strong model (ladder order)", fontsize=8)
         ax.set_title(method, fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
-    axes[0][0].set_ylabel("test accuracy (dashed: weak model)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    if title:
-        fig.suptitle(title, fontsize=10)
+    low = min(lows)
+    axes[0][0].set_ylim(CHANCE - 0.01 if low >= CHANCE else low - 0.02, min(1.0, max(highs) + 0.02) + 0.01)
+    axes[0][0].set_ylabel("test accuracy", fontsize=9)
+    handles = [Line2D([], [], color=COLORS["ceiling"], marker="s", label="ceiling (strong, ground truth)")]
+    for weak in weaks:
+        handles += [Line2D([], [], color=color[weak], marker="o", label=f"student of {model_label(weak)}"),
+                    Line2D([], [], color=color[weak], ls="--", label=f"{model_label(weak)} alone (weak)")]
+    handles.append(Line2D([], [], color=CHANCE_COLOR, ls=":", label=f"chance ({CHANCE})"))
+    legend_right(fig, handles, [h.get_label() for h in handles])
+    fig.suptitle(f"{title}: test accuracy by strong model" if title else "test accuracy by strong model",
+                 fontsize=10)
     fig.tight_layout()
+    caption(fig, f"Error bars: {_interval_note(pairs)}; for the ceiling, the median over its runs.")
     return fig
 
 
 def plot_pgr_by_method(per_seed: pd.DataFrame, summary: pd.DataFrame, title: str = "") -> Figure:
-    """PGR of every (pair, seed) by method, with the median and its 95% interval across pairs and seeds."""
-    labels = list(dict.fromkeys(summary["dataset"] + " · " + summary["method"]))
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.4 * len(labels) + 1.5), 3.6))
+    """PGR of every (pair, seed) by method, with the median and its 95% interval across pairs and seeds.
+
+    Where every value is undefined (the ceiling never beats the weak model) or one value leaves no
+    interval, the panel says so at that method instead of showing nothing.
+    """
+    one_dataset = summary["dataset"].nunique() == 1
+    labels = list(summary["method"] if one_dataset else summary["dataset"] + " · " + summary["method"])
+    fig, ax = plt.subplots(figsize=(max(4.6, 1.3 * len(labels) + 2.0), 3.4))
     rng = np.random.default_rng(0)
+    ticks = []
     for i, (_, row) in enumerate(summary.iterrows()):
         g = per_seed[(per_seed["dataset"] == row["dataset"]) & (per_seed["method"] == row["method"])]
         values = g["pgr"].dropna().to_numpy(dtype=float)
-        ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=14, alpha=0.5, color=COLORS["student"])
-        if row["pgr"] is not None:
-            lo = row["pgr_lo"] if row["pgr_lo"] is not None else row["pgr"]
-            hi = row["pgr_hi"] if row["pgr_hi"] is not None else row["pgr"]
-            ax.errorbar([i + 0.25], [row["pgr"]], yerr=[[row["pgr"] - lo], [hi - row["pgr"]]], fmt="D",
-                        color=COLORS["ceiling"], capsize=5)
-    ax.axhline(0, color=COLORS["weak"], lw=1, ls="--")
-    ax.axhline(1, color=COLORS["ceiling"], lw=1, ls=":")
-    ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("PGR (0 = weak, 1 = ceiling)")
-    ax.set_title(title or "PGR by method: pairs × seeds, median with 95% interval", fontsize=9)
+        ax.scatter(i - 0.12 + rng.uniform(-0.1, 0.1, len(values)), values, s=14, alpha=0.55,
+                   color=COLORS["student"], zorder=3)
+        median, lo, hi = (row[k] if pd.notna(row[k]) else None for k in ("pgr", "pgr_lo", "pgr_hi"))
+        if median is not None and lo is not None and hi is not None:
+            ax.errorbar([i + 0.18], [median], yerr=[[median - lo], [hi - median]],
+                        fmt="D", color=COLORS["ceiling"], capsize=5, ms=6, zorder=4)
+        elif median is not None:
+            ax.plot([i + 0.18], [median], "D", color=COLORS["ceiling"], ms=6, zorder=4)
+            ax.annotate("one value:\nno interval", (i + 0.18, median), xytext=(0, -8), textcoords="offset points",
+                        ha="center", va="top", fontsize=7, color="#555555")
+        else:
+            ax.text(i, 0.5, "PGR undefined\nfor every value", ha="center", va="center", fontsize=7, color="#555555")
+        n = f"n={row['values']}" + (f", {row['undefined']} undefined" if row["undefined"] else "")
+        ticks.append(f"{labels[i]}\n({n})")
+    ax.axhline(0, color=COLORS["weak"], lw=1, ls="--", zorder=1)
+    ax.axhline(1, color=COLORS["ceiling"], lw=1, ls=":", zorder=1)
+    ax.set_xticks(range(len(labels)), ticks, fontsize=8)
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    low, high = ax.get_ylim()
+    ax.set_ylim(min(low, -0.1), max(high, 1.1))
+    ax.set_ylabel("PGR (0 = weak, 1 = ceiling)", fontsize=9)
+    dataset = summary["dataset"].iloc[0] if one_dataset and len(summary) else ""
+    ax.set_title(title or (f"{dataset}: " if dataset else "") + "PGR by method over pairs and seeds", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
+    handles = [Line2D([], [], color=COLORS["student"], marker="o", ls="", alpha=0.55, label="one (pair, seed)"),
+               Line2D([], [], color=COLORS["ceiling"], marker="D", ls="", label="median, 95% CI"),
+               Line2D([], [], color=COLORS["weak"], ls="--", label="0: weak model"),
+               Line2D([], [], color=COLORS["ceiling"], ls=":", label="1: ceiling")]
+    legend_right(fig, handles, [h.get_label() for h in handles])
     fig.tight_layout()
+    caption(fig, "Median PGR with a 95% bootstrap interval over pairs and seeds (pairs resampled, then seeds "
+                 "within each pair); n: defined (pair, seed) values. PGR is undefined where the ceiling "
+                 "does not beat the weak model.")
     return fig
 
 
@@ -243,16 +306,13 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
     summary = summarize(per_seed)
     written, figures = [], []
     for dataset, g in pairs.groupby("dataset", sort=True):
-        name = f"accuracy_vs_strong_{dataset}.png"
         fig = plot_accuracy_vs_strong(g, [m for m in order if m in set(g["weak"]) | set(g["strong"])], title=dataset)
-        fig.savefig(report_dir / name, dpi=120, bbox_inches="tight")
+        written += save_figure(fig, report_dir, f"accuracy_vs_strong_{dataset}")
         plt.close(fig)
-        figures.append(name)
     fig = plot_pgr_by_method(per_seed, summary)
-    fig.savefig(report_dir / "pgr_by_method.png", dpi=120, bbox_inches="tight")
+    written += save_figure(fig, report_dir, "pgr_by_method")
     plt.close(fig)
-    figures.append("pgr_by_method.png")
-    written = [report_dir / f for f in figures]
+    figures = [p.name for p in written if p.suffix == ".png"]
     pairs.to_csv(report_dir / "pairs.csv", index=False)
     (report_dir / "summary.md").write_text(markdown_summary(pairs, summary, order, figures))
     return [*written, report_dir / "pairs.csv", report_dir / "summary.md"]

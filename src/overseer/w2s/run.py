@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from overseer._checks import check_w2s_run
+from overseer._progress import progress as show_progress
 from overseer.data import BinaryDataset, load_dataset
-from overseer.models import ActivationCache, resolve_model
+from overseer.models import ActivationCache
+from overseer.models._load import check_model
 from overseer.results import RunResult, RunWriter, start_run, summary_formatter
 from overseer.w2s.config import W2SConfig
 from overseer.w2s.jobs import Job, JobStore
@@ -159,9 +161,42 @@ def start(cfg: W2SConfig, identity: dict[str, Any], out: str | Path | None, forc
     return start_run("w2s", identity, out, force=force, resolved={**cfg.to_dict(), **identity})
 
 
+def texts_to_embed(cfg: W2SConfig, dataset: BinaryDataset, store: JobStore, force: bool = False) -> int | None:
+    """How many texts the probe learner will pass through feature extraction in this run (None: not a probe run).
+
+    Counts, for every seed, the splits that the jobs still to compute need embedded (weak model:
+    weak-train, weak-label and test; strong model: the same for the ceiling, weak-label and test for
+    the student), each once per model, as the learner does; cached activations count too (they are
+    read at once). A method that embeds more (other models, more splits) raises the total as it goes.
+    """
+    if cfg.learner != "probe":
+        return None
+    seen: dict[str, set[tuple[str, str | None]]] = {}
+    sides = 2 if dataset.pairing == "compare" else 1
+    total = 0
+    for seed in cfg.seeds:
+        jobs = [job for job in seed_jobs(cfg, seed, dataset.fingerprint()) if force or not store.has(job.key)]
+        if not jobs:
+            continue
+        splits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=seed, n_label=cfg.n_label)
+        for job in jobs:
+            model = cfg.weak if job.kind == "weak" else cfg.strong
+            needed = [splits.weak_label, splits.test] + ([] if job.kind == "student" else [splits.weak_train])
+            rows = seen.setdefault(model, set())
+            for split in needed:
+                keys = list(zip(split.texts, split.text_pairs or [None] * len(split.texts), strict=True))
+                if keys and not all(key in rows for key in keys):
+                    rows.update(keys)
+                    total += len(keys) * sides
+    return total
+
+
 def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool = False,
-        cache: ActivationCache | None = None) -> RunResult:
+        cache: ActivationCache | None = None, progress: bool = True) -> RunResult:
     """Run (or reuse) the weak-to-strong experiment described by ``cfg``.
+
+    Names and paths (dataset, data path, models, runs directory) are checked first, before
+    anything is loaded or written (:func:`overseer._checks.check_w2s_run`).
 
     Args:
         cfg: the experiment; default: the offline default experiment.
@@ -169,15 +204,18 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
         force: recompute even if a finished run with this config exists (activations are still
             reused from the cache).
         cache: activation cache to use (default: the user cache directory).
+        progress: show the feature extraction's progress (texts done of the run's total, rate,
+            ETA): a bar on a terminal, a line every 30 s otherwise (see :mod:`overseer._progress`).
     """
     cfg = cfg or W2SConfig()
+    check_w2s_run(cfg, out)
     writer = start(cfg, cfg.identity(), out, force)
     if writer.existing:
         return writer.existing
 
     started = time.perf_counter()
     for model in (cfg.weak, cfg.strong):
-        resolve_model(model)  # an unknown name fails now, not after the dataset is loaded
+        check_model(model, cfg.device)  # an unknown name or device fails now, not after the dataset is loaded
     dataset = load_dataset(cfg.dataset, **cfg.dataset_args)
     cache = cache or ActivationCache(device=cfg.device, batch_size=cfg.batch_size,
                                      trust_remote_code=cfg.trust_remote_code)
@@ -185,7 +223,8 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
     counts = {"computed": 0, "loaded": 0}
     finished: list[tuple[Job, dict[str, np.ndarray], float]] = []
     frames = []
-    with tqdm(desc="activations", unit="text", leave=False, disable=None) as bar:  # no bar when not a TTY
+    total = texts_to_embed(cfg, dataset, store, force)
+    with show_progress(total, "activations", "texts", enabled=progress) as bar:
         learner = make_learner(cfg, dataset.pairing, cache, progress=bar.update)
         for seed in cfg.seeds:
             bar.set_description(f"seed {seed}: activations")
@@ -220,8 +259,11 @@ def write_run(writer: RunWriter, cfg: W2SConfig, dataset: BinaryDataset, predict
                     "pairing": dataset.pairing}
     with writer:
         predictions.to_parquet(writer.file("predictions.parquet"), index=False)
-        fig = plot_accuracies(metrics, title=f"{cfg.dataset}: {cfg.weak} → {cfg.strong} ({cfg.method})")
-        fig.savefig(writer.file("accuracy.png"), dpi=120, bbox_inches="tight")
+        from overseer.results.plots import model_label, save_figure
+
+        fig = plot_accuracies(metrics, title=f"{cfg.dataset}: {model_label(cfg.weak)} → {model_label(cfg.strong)} "
+                              f"({cfg.method})", n_test=scores["n_test"], n_seeds=scores["n_seeds"])
+        save_figure(fig, writer.file("accuracy.png").parent, "accuracy")  # accuracy.png (300 dpi) and accuracy.pdf
         plt.close(fig)
         writer.finish(metrics, timings=timing, summary=headline, dataset=dataset_info, **scores)
     return writer.result

@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from overseer._names import safe_name
 from overseer._yaml import read_yaml
 from overseer.data import BinaryDataset, load_dataset
 from overseer.errors import OverseerError
@@ -33,6 +35,7 @@ from overseer.results import DEFAULT_RUNS_DIR, RunWriter, is_main_process, write
 from overseer.w2s.config import W2SConfig
 from overseer.w2s.jobs import Job, JobStore
 from overseer.w2s.run import compute_job, make_learner, seed_jobs, seed_predictions, start, write_run
+from overseer.w2s.splits import w2s_splits
 
 # W2SConfig fields that a sweep sets per pair; every other W2SConfig field is shared by all runs.
 _PER_RUN = ("weak", "strong", "dataset", "dataset_args", "method", "method_args", "seeds")
@@ -75,7 +78,8 @@ class SweepConfig:
     """
 
     name: str = "sweep"
-    """Names the sweep's record ``<out>/sweep-<name>/``; resuming under it needs the same config."""
+    """Names the sweep's record ``<out>/sweep-<name>/`` (letters, digits, ``._-``); resuming under it needs the
+    same config."""
     ladder: tuple[str, ...] = ("minilm-l6", "smollm2-135m-l8", "smollm2-135m")
     """Models, weakest first; every (weaker, stronger) pair is run."""
     datasets: tuple[Entry, ...] = (Entry("geo_facts"),)
@@ -92,6 +96,7 @@ class SweepConfig:
     """Ray, local instance only: CPUs it may use (default: all)."""
 
     def __post_init__(self) -> None:
+        safe_name(self.name, "sweep name")  # joined to --out: one path component, never a way out of it
         if len(self.ladder) < 2 or len(set(self.ladder)) != len(self.ladder):
             raise OverseerError(f"ladder needs at least two distinct models, weakest first; got {list(self.ladder)}")
         if not self.datasets or not self.methods or not self.seeds:
@@ -161,6 +166,8 @@ class SweepConfig:
         own = {f.name for f in dataclasses.fields(cls)} - {"shared"}
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in own}
         shared = {k: v for k, v in data.items() if k not in own}
+        if isinstance(kwargs.get("name"), int) and not isinstance(kwargs["name"], bool):
+            kwargs["name"] = str(kwargs["name"])  # `name: 2024` in YAML
         if "ladder" in kwargs:
             kwargs["ladder"] = tuple(str(m) for m in kwargs["ladder"])
         for key in ("datasets", "methods"):
@@ -230,27 +237,38 @@ def sweep(cfg: SweepConfig, out: str | Path | None = None, ray: str | None = Non
     """
     started = time.perf_counter()
     out = Path(out or DEFAULT_RUNS_DIR)
-    record = out / f"sweep-{cfg.name}"
-    _claim(record, cfg)
-    from overseer.models import resolve_model
+    record = out / f"sweep-{safe_name(cfg.name, 'sweep name')}"
+    from overseer._checks import check_dataset, check_device, check_local_models, check_runs_dir
 
-    for model in cfg.ladder:
-        resolve_model(model)  # an unknown name fails now, before any training
+    # Everything that can refuse the sweep (names, paths, models, datasets and their sizes, every
+    # run's config) is checked before anything is written: a refused sweep leaves no record, so its
+    # corrected config may take the same name.
+    check_device(cfg.shared.get("device"))
+    for entry in cfg.datasets:
+        check_dataset(entry.name, entry.args)
+    check_local_models(cfg.ladder, bool(cfg.shared.get("trust_remote_code", False)))  # before any training
+    check_runs_dir(out)
     datasets = {d.name: load_dataset(d.name, **d.args) for d in cfg.datasets}
-    store = JobStore(out)
 
     jobs: dict[str, Job] = {}
     run_jobs: list[tuple[RunPlan, list[tuple[str, str, str]]]] = []
+    split_checked: set[tuple[str, int]] = set()
     for plan in cfg.plans():
-        fingerprint = datasets[plan.cfg.dataset].fingerprint()
+        dataset = datasets[plan.cfg.dataset]
+        fingerprint = dataset.fingerprint()
         per_seed = []
         for seed in cfg.seeds:
+            if (plan.cfg.dataset, seed) not in split_checked:  # a dataset too small for the splits fails now
+                w2s_splits(dataset, plan.cfg.n_train, plan.cfg.n_test, seed=seed, n_label=plan.cfg.n_label)
+                split_checked.add((plan.cfg.dataset, seed))
             trio = seed_jobs(plan.cfg, seed, fingerprint, plan.weak_learner_args, plan.strong_learner_args)
             for job in trio:
                 jobs.setdefault(job.key, job)
             per_seed.append(tuple(j.key for j in trio))
         run_jobs.append((plan, per_seed))
 
+    _claim(record, cfg)
+    store = JobStore(out)
     loaded = [k for k in jobs if store.has(k)]
     pending = [j for k, j in jobs.items() if k not in loaded]
     pending.sort(key=lambda j: (j.kind == "student", j.model))  # weak labels before the students that need them
@@ -338,9 +356,9 @@ def _run_local(cfg: SweepConfig, pending: list[Job], datasets: dict[str, BinaryD
             try:
                 weak_labels = store.load(job.weak_key)["weak_label"] if job.weak_key else None
                 dataset = datasets[job.cfg.dataset]
-                t0 = time.perf_counter()
-                outputs = compute_job(job, dataset, _job_learner(job, dataset, cache), weak_labels)
-                store.save(job, outputs, time.perf_counter() - t0)
+                learner = _job_learner(job, dataset, cache)
+                # Another process computing this job (a second sweep of the same ladder) is waited for, then loaded.
+                store.load_or_compute(job, partial(compute_job, job, dataset, learner, weak_labels))
             except Exception as exc:  # recorded and reported; the other jobs go on
                 _record_failure(failures, job, _error(exc))
                 tqdm.write(f"job failed: {job.describe()}: {_error(exc)}")
