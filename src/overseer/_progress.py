@@ -137,14 +137,6 @@ class Progress:
         if self._bar is not None:
             self._bar.set_description(desc)
 
-    def add_total(self, more: float) -> None:
-        """Raise the total by ``more`` units (work found along the way)."""
-        with self._lock:
-            self.total = (self.total or 0) + more
-            if self._bar is not None:
-                self._bar.total = self.total
-                self._bar.refresh()
-
     def close(self, failed: bool | None = None) -> None:
         """Stop showing progress; off a terminal, end with a last line if any line was written.
 

@@ -169,9 +169,11 @@ def test_cli_against_a_local_openai_compatible_server(tiny_lm, tiny_lm_dir: Path
     from overseer.models import OpenAICompatServer
 
     monkeypatch.setenv("OVERSEER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TINY_SERVER_KEY", "sk-tiny-secret-4b1d")
     argv = ["selfcorrect", "run", "--model", "tiny", "--suite", "bbq,winogender,law", "--conditions", "q,cot",
             "--limit", "2", "--cot-max-new-tokens", "3", "--n-bootstrap", "20", "--data-dir", str(tiny_data_dir),
-            "--out", str(tmp_path / "runs"), "--endpoint-tokenizer", str(tiny_lm_dir), "--no-progress"]
+            "--out", str(tmp_path / "runs"), "--endpoint-tokenizer", str(tiny_lm_dir), "--no-progress",
+            "--api-key-env", "TINY_SERVER_KEY"]
     with OpenAICompatServer(tiny_lm, model_name="tiny") as server:
         code = main([*argv, "--endpoint", server.url])
         out = capsys.readouterr().out
@@ -197,6 +199,9 @@ def test_cli_against_a_local_openai_compatible_server(tiny_lm, tiny_lm_dir: Path
         # --force bypasses the response cache: every answer is asked for again
         assert main([*argv, "--endpoint", server.url, "--force"]) == 0
         assert server.requests == 2 * sent
+    # the key was used, but no file the runs or caches wrote holds it
+    written = [f for f in tmp_path.rglob("*") if f.is_file()]
+    assert len(written) > 10 and not [f for f in written if b"sk-tiny-secret-4b1d" in f.read_bytes()]
     # the endpoint's scores equal the same model evaluated locally with the same prompts
     local_metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]["tiny"]
     local = run(SelfCorrectConfig(models=(str(tiny_lm_dir),), suites=("winogender",), conditions=("q",),

@@ -99,3 +99,17 @@ def test_packaged_models_end_to_end_small(tmp_path: Path) -> None:
     # On geo_facts the strong ceiling clearly beats MiniLM even at this size.
     assert m["ceiling"]["accuracy"]["value"] > m["weak"]["accuracy"]["value"] + 0.05
     assert m["pgr"]["accuracy"]["value"] is not None
+
+
+def test_skipped_empty_texts_are_counted_in_the_run_record(tiny_encoder: Path, tiny_causal: Path,
+                                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = load_dataset("geo_facts", limit=400)
+    rows = [{"text": "" if i % 50 == 0 else ex.text, "label": ex.label} for i, ex in enumerate(source.examples)]
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = _config(tiny_encoder, tiny_causal, dataset="local", dataset_args={"path": str(path)}, n_train=100,
+                  n_test=80)
+    result = run(cfg, out=tmp_path / "runs", cache=ActivationCache(root=tmp_path / "cache", device="cpu"))
+    assert capsys.readouterr().err.count("have an empty text field; skipped") == 1
+    record = json.loads((result.path / "metrics.json").read_text())
+    assert record["dataset"]["size"] == 392 and "8 of 400 records" in record["dataset"]["meta"]["skipped"]

@@ -256,7 +256,7 @@ def write_run(writer: RunWriter, cfg: W2SConfig, dataset: BinaryDataset, predict
         "pgr": metrics["pgr"]["accuracy"]["value"],
     }
     dataset_info = {"name": dataset.name, "fingerprint": dataset.fingerprint(), "size": len(dataset),
-                    "pairing": dataset.pairing}
+                    "pairing": dataset.pairing, **({"meta": dict(dataset.meta)} if dataset.meta else {})}
     with writer:
         predictions.to_parquet(writer.file("predictions.parquet"), index=False)
         from overseer.results.plots import model_label, save_figure
