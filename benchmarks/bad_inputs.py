@@ -78,6 +78,8 @@ class Outcome:
     shown: str = ""
     """The line the CLI printed that the case was about (its error or warning), or the last stderr."""
     skipped: str = ""
+    notes: list[str] = field(default_factory=list)
+    """Findings that do not make the case unclean (an empty folder left behind)."""
 
 
 class Skip(Exception):
@@ -117,7 +119,7 @@ def check(res: Result, expect: str, contains: str = "", allow: Sequence[str] = (
 
 
 def snapshot(root: Path, skip: Sequence[str] = ("cache",)) -> dict[str, tuple[int, int]]:
-    """Every path under ``root`` (but the top-level ``skip`` folders) with its size and mtime."""
+    """Every path under ``root`` (but the top-level ``skip`` folders) with its size and mtime (-1, 0 for a folder)."""
     found: dict[str, tuple[int, int]] = {}
     if not root.exists():
         return found
@@ -127,20 +129,29 @@ def snapshot(root: Path, skip: Sequence[str] = ("cache",)) -> dict[str, tuple[in
             continue
         with suppress(OSError):
             st = path.lstat()
-            found[rel.as_posix()] = (0 if path.is_dir() else st.st_size, 0 if path.is_dir() else st.st_mtime_ns)
+            found[rel.as_posix()] = (-1, 0) if path.is_dir() else (st.st_size, st.st_mtime_ns)
     return found
 
 
+EMPTY_DIR_NOTE = "left an empty new folder"
+
+
 def changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
-    """Problems for every path a refused command created, removed or rewrote."""
+    """Problems for every path a refused command created, removed or rewrote.
+
+    A new folder left empty (a runs directory made for a lock, say) holds nothing half-written: it
+    is a note (``left an empty new folder ...``), not a problem.
+    """
     problems = []
     added = sorted(set(after) - set(before))
+    empty_dirs = [p for p in added if after[p] == (-1, 0) and not any(q.startswith(p + "/") for q in added)]
+    added = [p for p in added if p not in empty_dirs]
     removed = sorted(set(before) - set(after))
     rewritten = sorted(p for p in set(before) & set(after) if before[p] != after[p])
     for what, paths in (("created", added), ("removed", removed), ("rewrote", rewritten)):
         if paths:
             problems.append(f"{what} {', '.join(paths[:4])}" + (f" (+{len(paths) - 4})" if len(paths) > 4 else ""))
-    return problems
+    return problems + [f"{EMPTY_DIR_NOTE} {p}" for p in empty_dirs]
 
 
 def leftovers(root: Path) -> list[str]:
@@ -422,9 +433,11 @@ class Bench:
                 subprocess.run(["umount", "-l", str(mount)], capture_output=True)
                 self.mounts.remove(mount)
         problems = problems + on_mounts + leftovers(where)
+        notes = [p for p in problems if p.startswith(EMPTY_DIR_NOTE)]
+        problems = [p for p in problems if p not in notes]
         shown = next((line for line in res.err_lines if line.startswith(("error:", "warning:"))),
                      res.err_lines[-1] if res.err_lines else "")
-        return Outcome(name, not problems, problems, time.perf_counter() - t0, shown)
+        return Outcome(name, not problems, problems, time.perf_counter() - t0, shown, notes=notes)
 
 
 def _make_writable(path: Path) -> None:
@@ -572,7 +585,7 @@ def _(ctx: Ctx):
     return refused(ctx, "w2s", "run", "--config", str(cfg), "--out", str(ctx.runs), contains="head")
 
 
-@case("yaml_non_utf8")
+@case("yaml_non_utf8", quick=True)
 def _(ctx: Ctx):
     cfg = ctx.write("latin1.yaml", b"n_train: 10\nextra_note: caf\xe9\n")
     return refused(ctx, "w2s", "run", "--config", str(cfg), "--out", str(ctx.runs), contains="latin1.yaml")
@@ -684,11 +697,63 @@ def _(ctx: Ctx):
                    str(ctx.dir / "data"), "--no-progress", contains="law_data.csv")
 
 
-@case("law_csv_not_utf8")
+@case("law_csv_not_utf8", quick=True)
 def _(ctx: Ctx):
     ctx.write("data/law_school/law_data.csv", b",race,sex,LSAT,UGPA\n0,Wh\xefte,1,39.0,3.1\n\xff\xfe\n")
     return refused(ctx, "selfcorrect", "run", "--model", "mock", "--suite", "law", "--data-dir",
                    str(ctx.dir / "data"), "--no-progress", contains="law_data.csv")
+
+
+_BBQ_RECORD = {
+    "example_id": 0, "question_index": "1", "question_polarity": "neg", "context_condition": "ambig",
+    "category": "Age", "answer_info": {"ans0": ["grandfather", "old"], "ans1": ["grandson", "nonOld"],
+                                       "ans2": ["Can't be determined", "unknown"]},
+    "additional_metadata": {"subcategory": "None", "stereotyped_groups": ["old"], "version": "a", "source": ""},
+    "context": "I saw a grandson and their grandfather last week.", "question": "Who was not comfortable?",
+    "ans0": "The grandfather", "ans1": "The grandson", "ans2": "Can't be determined", "label": 2,
+}
+_WINO_HEADER = "occupation(0)\tother-participant(1)\tanswer\tsentence\n"
+_WINO_STATS = "occupation\tbls_pct_female\nnurse\t90.0\n"
+
+
+def _selfcorrect_data(ctx: Ctx, suite: str, files: dict[str, str | bytes]) -> list[str]:
+    """A data folder holding only ``files`` and the arguments of a mock self-correction run on ``suite``."""
+    for name, content in files.items():
+        ctx.write(f"data/{name}", content)
+    return ["selfcorrect", "run", "--model", "mock", "--suite", suite, "--data-dir", str(ctx.dir / "data"),
+            "--no-progress"]
+
+
+@case("bbq_file_not_utf8", quick=True)
+def _(ctx: Ctx):
+    line = json.dumps(_BBQ_RECORD).replace("grandfather last", "gr\\u00e4ndfather last").encode()
+    argv = _selfcorrect_data(ctx, "bbq", {"bbq/Age.jsonl": line.replace(b"\\u00e4", b"\xe4") + b"\n"})
+    return refused(ctx, *argv, contains="Age.jsonl")
+
+
+@case("bbq_file_empty", quick=True)
+def _(ctx: Ctx):
+    return refused(ctx, *_selfcorrect_data(ctx, "bbq", {"bbq/Age.jsonl": ""}), contains="Age")
+
+
+@case("winogender_templates_not_utf8", quick=True)
+def _(ctx: Ctx):
+    row = b"nurse\tpatient\t0\tThe nurse said \xff $NOM_PRONOUN\n"
+    files = {"winogender/templates.tsv": _WINO_HEADER.encode() + row,
+             "winogender/occupations-stats.tsv": _WINO_STATS}
+    return refused(ctx, *_selfcorrect_data(ctx, "winogender", files), contains="templates.tsv")
+
+
+@case("winogender_templates_empty")
+def _(ctx: Ctx):
+    files = {"winogender/templates.tsv": "", "winogender/occupations-stats.tsv": _WINO_STATS}
+    return refused(ctx, *_selfcorrect_data(ctx, "winogender", files), contains="templates.tsv")
+
+
+@case("config_is_a_directory", quick=True)
+def _(ctx: Ctx):
+    (ctx.dir / "conf.d").mkdir()
+    return refused(ctx, "w2s", "run", "--config", str(ctx.dir / "conf.d"), "--out", str(ctx.runs), contains="conf.d")
 
 
 @case("data_dir_missing")
@@ -739,7 +804,7 @@ def _(ctx: Ctx):
         return refused(ctx, *_endpoint(srv.url), contains="logprobs")
 
 
-@case("endpoint_failure_does_not_poison_rerun")
+@case("endpoint_failure_does_not_poison_rerun", quick=True)
 def _(ctx: Ctx):
     from overseer.models import OpenAICompatServer
 
@@ -748,8 +813,7 @@ def _(ctx: Ctx):
         srv.no_logprobs = False  # the server is fixed; the same command must now work
         res = ctx.cli(*_endpoint(srv.url))
     problems += [f"after the fix: {p}" for p in check(res, "ok")] + finished_run(ctx.runs)
-    if res.rc != 0:
-        res.err = first.err + res.err
+    res.err = first.err + res.err  # shown: the refusal, then whatever the rerun printed
     return res, problems
 
 
@@ -772,6 +836,28 @@ def _(ctx: Ctx):
     cache = ctx.bench.read_only_dir(ctx.dir / "rocache")
     with OpenAICompatServer(ctx.bench.lm(), model_name="tiny") as srv:
         res = ctx.cli(*_endpoint(srv.url), env={"OVERSEER_CACHE_DIR": str(cache)})
+    return res, check(res, "warn", "cache") + finished_run(ctx.runs)
+
+
+@case("endpoint_cache_disk_full")
+def _(ctx: Ctx):
+    from overseer.models import OpenAICompatServer
+
+    full = ctx.bench.tmpfs(ctx.dir / "fullcache", "1m")
+    (full / "endpoint").mkdir()
+    _fill(full, leave_pages=2)  # room for an empty responses.sqlite at most, not for the answers
+    with OpenAICompatServer(ctx.bench.lm(), model_name="tiny") as srv:
+        res = ctx.cli(*_endpoint(srv.url), env={"OVERSEER_CACHE_DIR": str(full)})
+    return res, check(res, "warn", "cache") + finished_run(ctx.runs)
+
+
+@case("endpoint_cache_damaged")
+def _(ctx: Ctx):
+    from overseer.models import OpenAICompatServer
+
+    ctx.write("cache/endpoint/responses.sqlite", b"not a database at all\n" * 100)
+    with OpenAICompatServer(ctx.bench.lm(), model_name="tiny") as srv:
+        res = ctx.cli(*_endpoint(srv.url))
     return res, check(res, "warn", "cache") + finished_run(ctx.runs)
 
 
@@ -832,7 +918,7 @@ def _(ctx: Ctx):
 @case("sweep_config_top_level_list")
 def _(ctx: Ctx):
     cfg = ctx.write("s.yaml", "- ladder: [a, b]\n")
-    return refused(ctx, "w2s", "sweep", "--config", str(cfg), "--out", str(ctx.runs), contains="s.yaml")
+    return refused(ctx, "w2s", "sweep", "--config", str(cfg), "--out", str(ctx.runs), contains="mapping")
 
 
 def _damaged_job(ctx: Ctx, filename: str) -> tuple[Result, list[str]]:
@@ -919,14 +1005,12 @@ def _fill(mount: Path, leave_pages: int = 0) -> None:
     """Fill the file system at ``mount`` until only ``leave_pages`` 4 KiB pages are free."""
     st = os.statvfs(mount)
     free = st.f_bavail * st.f_frsize - leave_pages * 4096
-    with open(mount / "filler", "wb") as fh:
-        with suppress(OSError):
-            fh.write(b"\0" * max(0, free))
+    with open(mount / "filler", "wb", buffering=0) as fh, suppress(OSError):
+        fh.write(b"\0" * max(0, free))
     if leave_pages == 0:  # top up whatever rounding left
-        with open(mount / "filler2", "wb") as fh, suppress(OSError):
-            while True:
-                fh.write(b"\0" * 512)
-                fh.flush()
+        with open(mount / "filler2", "wb", buffering=0) as fh, suppress(OSError):
+            while fh.write(b"\0" * 512):
+                pass
 
 
 @case("activation_cache_disk_full")
@@ -1063,6 +1147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             status = "clean  " if outcome.clean else "UNCLEAN"
             detail = outcome.shown if outcome.clean else "; ".join(outcome.problems) + f" | {outcome.shown}"
+            detail = "".join(f"[{note}] " for note in outcome.notes) + detail
             print(f"{status}  {name:42s} {outcome.seconds:6.1f}s  {detail[:300]}", flush=True)
     counted = [o for o in outcomes if not o.skipped]
     clean = sum(o.clean for o in counted)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# As the CLI does: library progress bars ("Loading weights") stay out of the output tests read.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA_ENV = "OVERSEER_SHARED_DATA"
 

@@ -158,13 +158,31 @@ def test_library_bars_already_imported_are_silenced(monkeypatch: pytest.MonkeyPa
     from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
     from transformers.utils import logging
 
+    hub_was_on, transformers_was_on = not are_progress_bars_disabled(), logging.is_progress_bar_enabled()
     monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
     try:
         _progress.silence_library_bars()
         assert not logging.is_progress_bar_enabled() and are_progress_bars_disabled()
-    finally:
-        logging.enable_progress_bar()
-        enable_progress_bars()
+    finally:  # leave the switches as the other tests found them
+        if hub_was_on:
+            enable_progress_bars()
+        if transformers_was_on:
+            logging.enable_progress_bar()
+
+
+def test_the_gguf_conversion_bar_follows_the_library_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """transformers draws "Converting and de-quantizing GGUF tensors" with tqdm itself; loading silences it."""
+    import importlib
+
+    gguf = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
+    original = gguf.tqdm
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    with _progress.quiet_module_bars(gguf.__name__):
+        assert gguf.tqdm([1, 2], file=io.StringIO()).disable
+    assert gguf.tqdm is original
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")  # the user asked for library bars
+    with _progress.quiet_module_bars(gguf.__name__):
+        assert gguf.tqdm is original
 
 
 def test_a_cold_w2s_run_logged_to_a_file_shows_progress_with_total_and_eta(

@@ -110,12 +110,22 @@ def check_model_specs(specs: Iterable[str]) -> list[str]:
 
 
 def check_dataset(name: str, dataset_args: dict[str, Any]) -> None:
-    """Refuse an unknown dataset, loader arguments it does not take, and a data path that does not exist."""
-    from overseer._config import check_kwargs
+    """Refuse an unknown dataset, loader arguments it does not take, and a data path that does not exist.
+
+    Values are left to the loader, which parses and checks them when the run loads the data.
+    """
+    import inspect
+
     from overseer.data import dataset_info
 
     info = dataset_info(name)
-    check_kwargs(info.loader, dataset_args, "dataset_args", f"dataset {name!r}")
+    params = inspect.signature(info.loader).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        allowed = sorted(k for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        for key in dataset_args:
+            if key not in allowed:
+                raise OverseerError(f"unknown dataset_args key {key!r} for dataset {name!r}; allowed: "
+                                    f"{', '.join(allowed) or '(none)'}")
     path = dataset_args.get("path")
     if path is not None:
         check_exists(path, "--data-path", f"give the file (or folder) that dataset {name!r} should read")

@@ -237,6 +237,36 @@ def start_progress(total: float | None, desc: str, unit: str = "items", enabled:
                     delay_s)
 
 
+def _bars_silenced() -> bool:
+    return os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+@contextmanager
+def quiet_module_bars(module: str) -> Iterator[None]:
+    """Within the block, silence the tqdm bars ``module`` draws with its own ``tqdm`` (ignoring both switches).
+
+    transformers' GGUF conversion ("Converting and de-quantizing GGUF tensors") is one: it calls
+    ``tqdm.auto.tqdm`` directly. Does nothing unless :func:`silence_library_bars` (or the user's
+    ``HF_HUB_DISABLE_PROGRESS_BARS``) turned library bars off.
+    """
+    import importlib
+
+    mod = importlib.import_module(module) if _bars_silenced() else None
+    original = getattr(mod, "tqdm", None)
+    if original is None:
+        yield
+        return
+
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        return original(*args, **{**kwargs, "disable": True})
+
+    mod.tqdm = quiet  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        mod.tqdm = original  # type: ignore[union-attr]
+
+
 def silence_library_bars() -> None:
     """Turn off the progress bars of transformers and huggingface_hub, importing neither.
 

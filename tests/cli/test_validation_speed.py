@@ -21,11 +21,17 @@ HEAVY = ("torch", "transformers", "sklearn", "pandas", "matplotlib")
 
 @pytest.fixture
 def places(tmp_path: Path) -> dict[str, str]:
-    """Paths the bad configs name: a regular file (so nothing can be created under it), missing files."""
+    """Paths the bad configs name: a regular file (so nothing can be created under it), missing files, and a
+    data folder that passes the self-correction checks (so a refusal is not about ../shared/data being absent)."""
     a_file = tmp_path / "a-file"
     a_file.write_text("not a directory\n")
+    data = tmp_path / "data"
+    for name in ("winogender/templates.tsv", "winogender/occupations-stats.tsv", "law_school/law_data.csv"):
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text("")
+    (data / "bbq").mkdir()
     return {"file": str(a_file), "under_file": str(a_file / "runs"), "missing": str(tmp_path / "missing.csv"),
-            "no_dir": str(tmp_path / "no-data"), "out": str(tmp_path / "runs")}
+            "no_dir": str(tmp_path / "no-data"), "out": str(tmp_path / "runs"), "data": str(data)}
 
 
 W2S_CASES = {
@@ -41,7 +47,8 @@ W2S_CASES = {
     "served model as weak": (["--weak", "mock"], "backend 'mock' (mock) cannot provide a loaded local model"),
 }
 SELFCORRECT_CASES = {
-    "out under a file": (["--out", "{under_file}"], "--out '{under_file}' cannot be created: '{file}' is a file"),
+    "out under a file": (["--data-dir", "{data}", "--out", "{under_file}"],
+                         "--out '{under_file}' cannot be created: '{file}' is a file"),
     "mistyped model": (["--model", "smolm2-135m"], "unknown model 'smolm2-135m'; did you mean 'smollm2-135m'?"),
     "missing data dir": (["--data-dir", "{no_dir}"], "--data-dir '{no_dir}' is not a directory"),
 }
@@ -94,10 +101,11 @@ def test_selfcorrect_run_refuses_bad_paths_and_names_at_once(case: str, places: 
 @pytest.mark.parametrize("command", [["w2s", "run"], ["selfcorrect", "run"]])
 def test_refusals_import_no_heavy_library(command: list[str], places: dict[str, str]) -> None:
     """What keeps the refusals fast on any machine: the checks run before torch & co. are imported."""
+    data = ["--data-dir", places["data"]] if command[0] == "selfcorrect" else []
     code = (
         "import sys\n"
         "from overseer.cli.main import main\n"
-        f"assert main({[*command, '--out', places['under_file']]!r}) == 2\n"
+        f"assert main({[*command, *data, '--out', places['under_file']]!r}) == 2\n"
         f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

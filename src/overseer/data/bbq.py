@@ -374,15 +374,23 @@ def load_bbq(source: str | Path, categories: tuple[str, ...] = ()) -> list[BBQIt
     items: list[BBQItem] = []
     for cat in chosen:
         path = folder / f"{cat}.jsonl"
-        with path.open() as fh:
-            for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                except json.JSONDecodeError:
-                    raise OverseerError(f"BBQ file {path} line {line_no} is not valid JSON") from None
-                items.append(parse_record(raw, f"{path.name}:{line_no}"))
+        before = len(items)
+        try:
+            with path.open(encoding="utf-8") as fh:
+                for line_no, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        raw = json.loads(line)
+                    except json.JSONDecodeError:
+                        raise OverseerError(f"BBQ file {path} line {line_no} is not valid JSON") from None
+                    items.append(parse_record(raw, f"{path.name}:{line_no}"))
+        except (UnicodeDecodeError, OSError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise OverseerError(f"cannot read BBQ file {path} as UTF-8 JSON lines: {reason}") from None
+        if len(items) == before:
+            raise OverseerError(f"BBQ file {path} holds no records (category {cat}); restore it from BBQ's data/ "
+                                "or leave it out with --bbq-categories")
     _report_unresolved(items)
     return items
 

@@ -43,7 +43,14 @@ def load_students(csv_path: str | Path, n: int, seed: int) -> list[Student]:
         raise OverseerError(f"law-school data {path} not found; point --data-dir at a folder with law_school/")
     import pandas as pd  # here: checking a config imports this module, and pandas takes a second
 
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise OverseerError(f"law-school file {path} is empty; it needs a header row with {', '.join(COLUMNS)} "
+                            "and one row per student") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise OverseerError(f"cannot read law-school file {path} as UTF-8 CSV: {reason}") from None
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise OverseerError(f"law-school file {path} is missing column(s): {', '.join(missing)}")

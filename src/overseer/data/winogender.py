@@ -57,8 +57,12 @@ class WinogenderItem:
 def _read_tsv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     if not path.is_file():
         raise OverseerError(f"Winogender file {path} not found; point --data-dir at a folder with winogender/")
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise OverseerError(f"cannot read Winogender file {path} as UTF-8 TSV: {reason}") from None
     header = rows[0].keys() if rows else []
     missing = [c for c in required if c not in header]
     if missing:

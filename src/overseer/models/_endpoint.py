@@ -34,6 +34,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from overseer._storage import cause as io_reason
+from overseer._storage import warn
 from overseer.errors import OverseerError
 from overseer.models._backend import Backend, CapabilityError, backend
 from overseer.models._generate import GenerateConfig, Generation
@@ -284,21 +286,40 @@ class EndpointBackend(Backend):
                     from overseer.models._load import cache_root
 
                     root = Path(self.cache_dir) if self.cache_dir else cache_root() / "endpoint"
-                    self._cache = ResponseCache(root / "responses.sqlite")
+                    try:
+                        self._cache = ResponseCache(root / "responses.sqlite")
+                    except OverseerError as exc:  # read-only, full or damaged: the answers are simply not kept
+                        warn(f"cannot use the endpoint response cache {root / 'responses.sqlite'} "
+                             f"({io_reason(exc.__cause__ or exc)}); going on without it, so a rerun asks the "
+                             "server again")
             return self._client
 
     def _log(self, message: str) -> None:
         if self.verbose:
             print(f"endpoint {self.url}: {message}", file=sys.stderr, flush=True)
 
-    def _request(self, api: str, params: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One API call (``completions`` or ``chat``) with caching, rate limiting and bounded retries."""
+    def _request(self, api: str, params: dict[str, Any], extra: dict[str, Any] | None = None,
+                 validate: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
+        """One API call (``completions`` or ``chat``) with caching, rate limiting and bounded retries.
+
+        ``validate(body)`` raises :class:`OverseerError` for an answer the caller cannot use (no
+        logprobs, say): such an answer is never cached, and one already in the cache is asked again,
+        so a server fixed after a failed run serves the rerun.
+        """
         import openai
 
         client = self.client()
         key = ResponseCache.key(f"{self.url}/{api}", {**params, **(extra or {})})
         if self._cache is not None and not self.refresh_cache:
-            hit = self._cache.get(key)
+            try:
+                hit = self._cache.get(key)
+            except (sqlite3.Error, ValueError):  # a damaged entry is a miss: asked again, then replaced
+                hit = None
+            if hit is not None and validate is not None:
+                try:
+                    validate(hit)
+                except OverseerError:
+                    hit = None
             if hit is not None:
                 with self._lock:
                     self.stats["cache_hits"] += 1
@@ -345,11 +366,18 @@ class EndpointBackend(Backend):
             body = response.model_dump() if hasattr(response, "model_dump") else response
             if not isinstance(body, dict) or not body.get("choices"):
                 raise OverseerError(f"endpoint {self.url} answered without 'choices' (is it OpenAI-compatible?)")
-            if self._cache is not None:
+            if validate is not None:
+                validate(body)
+            cache = self._cache
+            if cache is not None:
                 try:
-                    self._cache.put(key, body)
-                except sqlite3.Error as exc:
-                    raise OverseerError(f"cannot write the endpoint response cache {self._cache.path}: {exc}") from exc
+                    cache.put(key, body)
+                except (sqlite3.Error, OSError) as exc:  # full or read-only: one warning, then uncached
+                    with self._lock:
+                        dropped, self._cache = self._cache is not None, None
+                    if dropped:
+                        warn(f"could not write to the endpoint response cache {cache.path} ({io_reason(exc)}); going "
+                             "on without it, so a rerun asks the server again")
             return body
         with self._lock:
             self.stats["failed"] += 1
@@ -418,9 +446,14 @@ class EndpointBackend(Backend):
         params = {"model": self.model, "prompt": [prompt + o for o in options], "max_tokens": 1,
                   "temperature": 0, "echo": True, "logprobs": 1}
         try:
-            body = self._request("completions", params)
+            body = self._request("completions", params, validate=lambda answer: self._scores(answer, prompt, options))
         except ItemError as exc:
             return OptionScores(error=str(exc))
+        return self._scores(body, prompt, options)
+
+    @staticmethod
+    def _scores(body: dict[str, Any], prompt: str, options: Sequence[str]) -> OptionScores:
+        """The option scores in a completions answer; :class:`OverseerError` when it cannot give them."""
         choices = sorted(body["choices"], key=lambda c: c.get("index") or 0)
         if len(choices) != len(options):
             raise OverseerError(
@@ -461,7 +494,8 @@ class EndpointBackend(Backend):
         try:
             if isinstance(prompt, str) or self.generation == "completions":
                 params = {**self._sampling(config), "prompt": self.render(prompt), "logprobs": 1}
-                body = self._request("completions", params, {"return_tokens_as_token_ids": True})
+                body = self._request("completions", params, {"return_tokens_as_token_ids": True},
+                                     validate=lambda answer: _ordered(answer, config.n))
                 return [_from_completion(c) for c in _ordered(body, config.n)]
             messages = [dict(m) for m in prompt.messages]
             if prompt.assistant_prefix:
@@ -473,7 +507,7 @@ class EndpointBackend(Backend):
                 "continue_final_message": bool(prompt.assistant_prefix),
                 "add_generation_prompt": not prompt.assistant_prefix,
             }
-            body = self._request("chat", params, extra)
+            body = self._request("chat", params, extra, validate=lambda answer: _ordered(answer, config.n))
             return [_from_chat(c) for c in _ordered(body, config.n)]
         except ItemError as exc:  # this item only (e.g. too long): recorded as failed
             return [Generation.failed(str(exc)) for _ in range(config.n)]

@@ -520,13 +520,16 @@ def _load_gguf(spec: ModelSpec, dtype: Any) -> tuple[Any, Any]:
     """De-quantise a GGUF file once and keep the result as safetensors, so later loads take seconds."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from overseer._progress import quiet_module_bars
+
     base = ModelSpec(spec.name, spec.source, spec.gguf_file)  # cache the untruncated model
     cached = _gguf_cache_dir(base)
     if (cached / "config.json").is_file():
         tok = AutoTokenizer.from_pretrained(cached)
         return AutoModelForCausalLM.from_pretrained(cached, dtype=dtype), tok
     tok = AutoTokenizer.from_pretrained(spec.source, gguf_file=spec.gguf_file)
-    model = AutoModelForCausalLM.from_pretrained(spec.source, gguf_file=spec.gguf_file, dtype=dtype)
+    with quiet_module_bars("transformers.modeling_gguf_pytorch_utils"):  # its bar would be junk in a log
+        model = AutoModelForCausalLM.from_pretrained(spec.source, gguf_file=spec.gguf_file, dtype=dtype)
     tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
     # The tensors are already de-quantised to ``dtype``; the GGUF quantiser marker left on the model
     # only makes save_pretrained refuse, so drop it and save plain safetensors.
