@@ -287,7 +287,7 @@ class Bench:
         """The environment of every command: offline, one thread, no ``OVERSEER_*`` of the caller's."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("OVERSEER_")}
         env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1",
-                   MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore",
+                   MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
                    OVERSEER_DATA_DIR=str(self.law_dir()))
         return env
 
@@ -538,6 +538,26 @@ def _(ctx: Ctx):
 @case("method_arg_unknown_key")
 def _(ctx: Ctx):
     return refused(ctx, *ctx.w2s("--method-arg", "nonsense=1"), contains="nonsense")
+
+
+@case("unknown_flag", quick=True)
+def _(ctx: Ctx):
+    return refused(ctx, *ctx.w2s("--n-trian", "5"), contains="--n-trian")
+
+
+@case("flag_choice_not_allowed")
+def _(ctx: Ctx):
+    return refused(ctx, *ctx.w2s("--method", "logconf", "--warmup-schedule", "bogus"), contains="bogus")
+
+
+@case("flag_value_not_a_number")
+def _(ctx: Ctx):
+    return refused(ctx, "generate", "--model", "mock", "--temperature", "hot", "hello", contains="hot")
+
+
+@case("required_flag_missing")
+def _(ctx: Ctx):
+    return refused(ctx, "w2s", "sweep", "--out", str(ctx.runs), contains="--config")
 
 
 @case("selfcorrect_negative_students")
@@ -826,7 +846,7 @@ def _(ctx: Ctx):
 
 @case("endpoint_not_http")
 def _(ctx: Ctx):
-    return refused(ctx, *_endpoint("ftp://127.0.0.1/v1"), contains="ftp://")
+    return refused(ctx, *_endpoint("ftp://127.0.0.1/v1"), contains="http(s)")
 
 
 @case("endpoint_cache_read_only")

@@ -181,3 +181,39 @@ def test_a_non_utf8_or_directory_config_is_one_error(content: bytes | None, mess
         path.write_bytes(content)
     with pytest.raises(OverseerError, match=message):
         read_yaml(path)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["w2s", "run", "--n-trian", "5"], "error: unrecognized arguments: --n-trian 5 (see: overseer w2s run --help)"),
+        (["w2s", "run", "--warmup-schedule", "bogus"], "error: argument --warmup-schedule: invalid choice: 'bogus'"),
+        (["generate", "--temperature", "hot", "hi"], "error: argument --temperature: invalid float value: 'hot'"),
+        (["w2s", "sweep"], "error: the following arguments are required: --config (see: overseer w2s sweep --help)"),
+    ],
+)
+def test_a_usage_error_is_one_error_line_and_status_2(argv: list[str], message: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from overseer.cli.main import main
+
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(message), err
+    assert captured.out == ""
+
+
+def test_help_still_prints_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    from overseer.cli.main import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["generate", "--help"])
+    assert info.value.code == 0 and "--temperature" in capsys.readouterr().out
+
+
+def test_an_endpoint_that_is_not_http_is_named_as_such() -> None:
+    from overseer.selfcorrect import SelfCorrectConfig
+
+    with pytest.raises(OverseerError, match=r"endpoint 'ftp://127.0.0.1/v1' is not an http\(s\) URL"):
+        SelfCorrectConfig(models=("tiny",), endpoint="ftp://127.0.0.1/v1")
+    assert SelfCorrectConfig(models=("tiny",), endpoint="HTTP://127.0.0.1:8000/v1").endpoint

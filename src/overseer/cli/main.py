@@ -1,13 +1,16 @@
 """Entry point of the ``overseer`` command: dispatches to each pillar's sub-commands.
 
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
-``func`` to a function taking the parsed args. Library errors (:class:`OverseerError`) are
-printed as one line and exit with status 2; Ctrl-C exits with 130 and writes no run.
+``func`` to a function taking the parsed args. Library errors (:class:`OverseerError`) and
+usage errors (an unknown flag, a bad choice) are printed as one line and exit with status 2;
+Ctrl-C exits with 130 and writes no run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import os
 import sys
@@ -42,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("transformers").setLevel(logging.ERROR)
     silence_library_bars()  # "Loading weights", "Writing model shards": our own bars say what is going on
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
+    if args is None:
+        return 2
     try:
         return int(args.func(args) or 0)
     except OverseerError as exc:
@@ -51,6 +56,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was kept", file=sys.stderr)
         return 130
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace | None:
+    """The parsed arguments; a usage error (unknown flag, bad choice, missing value) is one ``error:`` line.
+
+    argparse would print the whole usage block before its message; here the message alone is
+    printed, with where to look (``see: overseer w2s run --help``), and None is returned (exit 2).
+    ``--help`` and ``--version`` exit as usual.
+    """
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:
+        text = captured.getvalue()
+        lines = [line for line in text.splitlines() if line.strip()]
+        if exc.code in (0, None) or not lines:
+            sys.stderr.write(text)
+            raise
+        _, found, message = lines[-1].partition(": error: ")
+        hint = f" (see: {_command(parser, sys.argv[1:] if argv is None else argv)} --help)"
+        print(f"error: {message}{hint}" if found else f"error: {lines[-1]}", file=sys.stderr)
+        return None
+    sys.stderr.write(captured.getvalue())  # whatever else was printed while parsing is kept
+    return args
+
+
+def _command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> str:
+    """The deepest command that ``argv`` starts with (``overseer w2s run``), for pointing at its help."""
+    for token in argv:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None or token not in sub.choices:
+            break
+        parser = sub.choices[token]
+    return parser.prog
 
 
 if __name__ == "__main__":

@@ -134,6 +134,8 @@ class SelfCorrectConfig(ConfigMixin):
                 raise OverseerError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
             raise OverseerError(f"limit must be at least 1, got {self.limit}")
+        if self.endpoint is not None and not str(self.endpoint).lower().startswith(("http://", "https://")):
+            raise OverseerError(f"endpoint {self.endpoint!r} is not an http(s) URL (e.g. http://127.0.0.1:8000/v1)")
 
     @property
     def data_path(self) -> Path:
