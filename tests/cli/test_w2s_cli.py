@@ -146,8 +146,11 @@ def test_ctrl_c_leaves_no_half_written_run(tiny_encoder: Path, tiny_causal: Path
     argv = _tiny_args(tiny_encoder, tiny_causal, out)
     argv[argv.index("--n-bootstrap") + 1] = "1000000"
     env = {**os.environ, "OVERSEER_ACTIVATION_CACHE_DIR": str(cache)}
+    # A shell without job control starts background jobs with SIGINT ignored, and children inherit that;
+    # give the run the default disposition so Python installs its KeyboardInterrupt handler.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "overseer", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "overseer", *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     while time.time() < deadline and len(list(cache.rglob("*.npy"))) < 6:
