@@ -501,6 +501,21 @@ def _(ctx: Ctx):
     return refused(ctx, *ctx.w2s("--weak", "no-such-model"), contains="no-such-model")
 
 
+@case("weak_noise_rate_out_of_range", quick=True)
+def _(ctx: Ctx):
+    return refused(ctx, *ctx.w2s("--weak", "noise:1.5"), contains="'noise:1.5'")
+
+
+@case("weak_noise_cc_one_rate", quick=True)
+def _(ctx: Ctx):
+    return refused(ctx, *ctx.w2s("--weak", "noise-cc:0.1"), contains="noise-cc takes 2")
+
+
+@case("head_cv_folds_one", quick=True)
+def _(ctx: Ctx):
+    return refused(ctx, *ctx.w2s("--head-cv-folds", "1"), contains="cv_folds must be at least 2")
+
+
 @case("mistyped_rung", quick=True)
 def _(ctx: Ctx):
     return refused(ctx, *ctx.w2s("--weak", "smollm2-135m-l99"), contains="smollm2-135m-l99")

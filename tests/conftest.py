@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,3 +128,9 @@ def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Activation caches of tests never touch the user's cache (converted GGUF models are shared)."""
     monkeypatch.setenv("OVERSEER_ACTIVATION_CACHE_DIR", str(tmp_path_factory.mktemp("activations")))
+
+
+@pytest.fixture(scope="session")
+def tiny_builders() -> dict[str, Any]:
+    """The tiny-model builders, for tests that need another depth or padding side."""
+    return {"causal": build_tiny_causal, "encoder": build_tiny_encoder}

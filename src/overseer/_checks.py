@@ -145,7 +145,7 @@ def check_w2s_run(cfg: W2SConfig, out: str | os.PathLike[str] | None) -> None:
     """Everything a weak-to-strong run can refuse before loading data or models: device, names, paths."""
     check_device(cfg.device)
     check_dataset(cfg.dataset, cfg.dataset_args)
-    check_local_models((cfg.weak, cfg.strong), cfg.trust_remote_code)
+    check_local_models(tuple(m for m in (cfg.weak_model, cfg.strong) if m is not None), cfg.trust_remote_code)
     check_runs_dir(out)
 
 

@@ -407,7 +407,7 @@ def add_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", desc
         else:
             choices = meta.get("choices")
             metavar = meta.get("metavar") or ("{" + ",".join(choices) + "}" if choices else _metavar(annotation))
-            nargs = "+" if _sequence_item(base) is not None else None
+            nargs = "*" if _sequence_item(base) is not None else None  # no values: an empty list
             group.add_argument(*names, dest=dest, default=None, nargs=nargs, metavar=metavar,
                                help=help_text + _default_text(f))
 

@@ -12,7 +12,8 @@ from typing import Any, Literal, TypeVar
 from overseer.errors import unknown
 
 RegistryKind = Literal[
-    "model", "dataset", "sample_dataset", "w2s_loss", "w2s_method", "w2s_learner", "suite", "condition"
+    "model", "dataset", "sample_dataset", "w2s_loss", "w2s_method", "w2s_learner", "suite", "condition",
+    "pvg_reward", "pvg_task",
 ]
 
 _REGISTRY: dict[str, dict[str, Any]] = {}

@@ -12,7 +12,8 @@ import yaml
 from overseer.cli.main import main
 from overseer.w2s.jobs import JobStore
 
-N_JOBS = 2 * 2 + 2 * 2 + 3 * 2 * 2  # (weak + ceiling) x 2 seeds + students of 3 pairs x 2 methods x 2 seeds
+# (weak + ceiling) x 2 seeds + (student + noise-matched baseline) x 3 pairs x 2 methods x 2 seeds
+N_JOBS = 2 * 2 + 2 * 2 + 3 * 2 * 2 * 2
 
 
 def _config(path: Path, ladder: list[Path], **overrides) -> Path:
@@ -80,7 +81,9 @@ def test_failed_job_gives_exit_status_1_and_names_it(tiny_encoder: Path, tiny_ca
                      seeds=[0])
     assert main(["w2s", "sweep", "--config", str(config), "--out", str(tmp_path / "runs")]) == 1
     out = capsys.readouterr().out
-    assert "1 failed; 1 runs" in out and "FAILED student" in out and "ValueError: cli boom" in out
+    # the method's student and its noise-matched baseline both fail; the xent run finishes
+    assert "2 failed; 1 runs" in out and "FAILED student" in out and "FAILED baseline" in out
+    assert "ValueError: cli boom" in out
 
 
 def test_bad_sweep_config_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -126,4 +126,4 @@ def test_library_run_checks_the_runs_dir_before_loading_data(places: dict[str, s
 
     monkeypatch.setattr(importlib.import_module("overseer.w2s.run"), "load_dataset", no_data)
     with pytest.raises(OverseerError, match="is a file, not a directory"):
-        run(W2SConfig(n_train=100, n_test=100), out=places["file"])
+        run(W2SConfig(n_train=100, n_test=100, seeds=(0,)), out=places["file"])

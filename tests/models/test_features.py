@@ -81,3 +81,26 @@ def test_activation_cache_reuses_without_loading_model(tiny_causal: Path, tmp_pa
     assert fresh.loaded_models == []  # the model was never loaded
     other = fresh.features(str(tiny_causal), TEXTS[:2], [-1], "last")  # other texts: a miss
     assert fresh.stats["misses"] == 1 and other[-1].shape[0] == 2
+
+
+@pytest.mark.parametrize("kind", ["causal", "encoder"])
+def test_middle_layer_skips_the_blocks_above_it_and_gives_the_same_numbers(kind: str, tmp_path: Path,
+                                                                           tiny_builders: dict) -> None:
+    """Features at layer 1 of a 4-block model run only blocks 1-2, and equal a full pass's; the model is whole after."""
+    path = tiny_builders[kind](tmp_path / "m", layers=4)
+    lm = load_model(str(path), device="cpu")
+    ran: list[int] = []
+    for i, block in enumerate(_blocks(lm.model)):  # blocks that see the batch (not a one-token warm-up)
+        block.register_forward_hook(lambda _, args, __, i=i: ran.append(i) if args[0].shape[0] == len(TEXTS) else None)
+    middle = extract_features(lm, TEXTS, layers=[1], pooling="mean", batch_size=4)
+    assert sorted(set(ran)) == [0, 1]  # block 1's raw output is read; blocks 2 and 3 never run
+    expected = _reference(path, TEXTS, (1, -1))
+    np.testing.assert_allclose(middle[1], expected[1, "mean"], atol=1e-4, rtol=1e-4)
+    ran.clear()
+    last = extract_features(lm, TEXTS, layers=[-1], pooling="mean", batch_size=4)
+    assert sorted(set(ran)) == [0, 1, 2, 3] and lm.model.config.num_hidden_layers == 4
+    np.testing.assert_allclose(last[-1], expected[-1, "mean"], atol=1e-4, rtol=1e-4)
+
+
+def _blocks(model: torch.nn.Module) -> torch.nn.ModuleList:
+    return next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == 4)

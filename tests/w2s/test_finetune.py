@@ -36,7 +36,7 @@ def _split(n: int = 16, pairs: bool = False) -> tuple[UnlabeledSplit, np.ndarray
 
 
 def _learner(tmp_path: Path, **overrides) -> FinetuneLearner:
-    args = {"lr": 5e-3, "epochs": 3, "batch_size": 4, **overrides}
+    args = {"lr": 5e-3, "epochs": 3, "batch_size": 4, "eval_frac": 0.0, **overrides}  # every example trains
     return FinetuneLearner(cache=ActivationCache(root=tmp_path / "cache", device="cpu"), **args)
 
 
@@ -329,17 +329,17 @@ def test_end_to_end_run_with_the_finetune_learner(tiny_encoder: Path, tiny_causa
     monkeypatch.setattr(FinetuneLearner, "fit", spy)
     cfg = W2SConfig(
         dataset="local", dataset_args={"path": str(data)}, weak=str(tiny_encoder), strong=str(tiny_causal),
-        n_train=64, n_test=64, n_bootstrap=50, learner="finetune", device="cpu",
+        n_train=64, n_test=64, n_bootstrap=50, learner="finetune", device="cpu", seeds=(0,),
         learner_args={"epochs": 3, "batch_size": 8, "lr": 5e-3},
     )
     result = run(cfg, out=tmp_path / "runs", cache=ActivationCache(root=tmp_path / "cache", device="cpu"))
 
     record = json.loads((result.path / "metrics.json").read_text())
     assert list(record)[:3] == ["metrics", "config", "timings"] and record == result.record
-    assert record["config"]["learner"] == "finetune" and record["timings"]["jobs"] == {"computed": 3, "loaded": 0}
+    assert record["config"]["learner"] == "finetune" and record["timings"]["jobs"] == {"computed": 4, "loaded": 0}
     assert json.loads((result.path / "resolved_config.json").read_text())["learner"] == "finetune"
     metrics = record["metrics"]
-    assert set(metrics) == {"weak", "student", "ceiling", "pgr", "agreement"}
+    assert set(metrics) == {"weak", "student", "baseline", "ceiling", "pgr", "baseline_pgr", "agreement"}
 
     # the metrics are those of the predictions
     predictions = pd.read_parquet(result.path / "predictions.parquet")
@@ -373,9 +373,10 @@ def test_end_to_end_run_with_the_finetune_learner(tiny_encoder: Path, tiny_causa
     # its split, which it got without labels (and the weak labels are not the truth: some are wrong)
     splits = w2s_splits(load_dataset("local", path=data), 64, 64, seed=0)
     assert [(model, split.name) for model, split, _ in fits] == [
-        (str(tiny_encoder), "weak_train"), (str(tiny_causal), "weak_label"), (str(tiny_causal), "weak_train"),
+        (str(tiny_encoder), "weak_train"), (str(tiny_causal), "weak_label"), (str(tiny_causal), "weak_label"),
+        (str(tiny_causal), "weak_train"),
     ]
-    for _, split, targets in (fits[0], fits[2]):
+    for _, split, targets in (fits[0], fits[3]):
         assert split.ids == splits.weak_train.ids
         np.testing.assert_array_equal(targets, splits.weak_train.labels)
     _, student_split, student_targets = fits[1]
@@ -383,6 +384,13 @@ def test_end_to_end_run_with_the_finetune_learner(tiny_encoder: Path, tiny_causa
     assert list(student_split.ids) == list(labelled["id"])
     np.testing.assert_allclose(student_targets, labelled["weak_prob"], rtol=1e-6)
     assert 0.5 < metrics["agreement"]["weak_label_accuracy"] < 1.0
+    # the noise-matched baseline: the truth, with as many errors per true class as the weak labels have
+    _, baseline_split, baseline_targets = fits[2]
+    truth, weak_hard = labelled["label"].to_numpy(), (labelled["weak_prob"] >= 0.5).to_numpy()
+    assert list(baseline_split.ids) == list(labelled["id"]) and set(baseline_targets) <= {0.0, 1.0}
+    for cls in (0, 1):
+        assert np.sum(baseline_targets[truth == cls] != cls) == np.sum(weak_hard[truth == cls] != cls)
+    assert not np.array_equal(baseline_targets, weak_hard.astype(float))  # same amount of noise, other examples
 
 
 @pytest.mark.slow  # two processes, each importing torch and transformers: ~30 s on 2 cores
@@ -418,7 +426,7 @@ def test_torchrun_trains_data_parallel_on_two_processes(tiny_causal: Path, tmp_p
     assert len(jobs) == 3 and len({j["pid"] for j in jobs}) == 1  # weak, student, ceiling, saved by rank 0 only
 
     single = run(
-        W2SConfig(weak=str(tiny_causal), strong=str(tiny_causal), n_train=16, n_test=16, n_bootstrap=50,
+        W2SConfig(weak=str(tiny_causal), strong=str(tiny_causal), n_train=16, n_test=16, n_bootstrap=50, seeds=(0,),
                   learner="finetune", device="cpu", learner_args={**args, "batch_size": 16}),
         out=tmp_path / "single", cache=ActivationCache(root=tmp_path / "cache-single", device="cpu"),
     )

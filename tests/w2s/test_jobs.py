@@ -167,7 +167,7 @@ def test_a_full_disk_just_after_a_run_is_published_is_one_warning(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     cfg = W2SConfig(dataset="geo_facts", dataset_args={"limit": 600}, weak=str(tiny_encoder), strong=str(tiny_causal),
-                    n_train=120, n_test=100, head=HeadConfig(epochs=3), n_bootstrap=100)
+                    n_train=120, n_test=100, head=HeadConfig(epochs=3), n_bootstrap=100, seeds=(0,))
     monkeypatch.setattr("overseer.w2s.jobs.np.savez", full)  # the run's jobs are stored after it is published
     result = run(cfg, out=tmp_path / "runs")
     assert is_finished(result.path) and not result.reused

@@ -66,7 +66,7 @@ def test_every_method_runs_end_to_end_without_student_ground_truth(
     """Each method runs, gives probabilities, and is blind to the true labels of its own split."""
     cfg = W2SConfig(
         dataset="test_methods_geo", weak=str(tiny_encoder), strong=str(tiny_causal),
-        n_train=N_TRAIN, n_test=N_TEST, head=HeadConfig(epochs=5), n_bootstrap=50, method=name,
+        n_train=N_TRAIN, n_test=N_TEST, head=HeadConfig(epochs=5), n_bootstrap=50, method=name, seeds=(0,),
         method_args=_smoke_args(name, tiny_encoder),
     )
     cache = shared_cache

@@ -145,7 +145,7 @@ def test_write_run_saves_accuracy_png_at_300_dpi_and_a_pdf(tmp_path: Path) -> No
         y = rng.integers(0, 2, 60)
         frames.append(pd.DataFrame({"seed": 0, "split": split, "id": [f"{split}{i}" for i in range(60)], "label": y,
                                     **{f"{r}_prob": np.clip(y * 0.6 + rng.uniform(0, 0.4, 60), 0, 1)
-                                       for r in ("weak", "student", "ceiling")}}))
+                                       for r in ("weak", "student", "baseline", "ceiling")}}))
     result = write_run(start(cfg, cfg.identity(), tmp_path), cfg, load_dataset("geo_facts", limit=400),
                        pd.concat(frames, ignore_index=True), {"seconds": 0.0})
     png, pdf = result.path / "accuracy.png", result.path / "accuracy.pdf"
@@ -242,3 +242,18 @@ def test_model_label_names_a_local_model_by_its_folder(tmp_path: Path) -> None:
     assert model_label(str(tmp_path / "tiny-llama")) == "tiny-llama"
     assert model_label("smollm2-135m") == "smollm2-135m"
     assert model_label("HuggingFaceTB/SmolLM2-135M") == "HuggingFaceTB/SmolLM2-135M"  # a hub id stays whole
+
+
+def test_pgr_far_outside_the_axis_is_marked_at_its_edge_with_its_value() -> None:
+    """A pair whose ceiling barely beats its weak model gives PGR -20; the axis stays readable."""
+    _, per_seed = _pairs(("xent",))
+    per_seed.loc[0, "pgr"] = -20.0
+    per_seed["baseline_pgr"] = 0.5
+    per_seed.loc[1, "baseline_pgr"] = 7.0
+    fig = plot_pgr_by_method(per_seed, summarize(per_seed))
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    assert low >= -1.5 and high <= 2.5
+    labels = {t.get_text() for t in ax.texts}
+    assert "↓ -20.0" in labels and "↑ 7.0" in labels
+    plt.close(fig)

@@ -21,8 +21,10 @@ LADDER = ["s", "m", "l"]
 ACC = {"s": 0.6, "m": 0.7, "l": 0.8}
 
 
-def _fake_run(root: Path, weak: str, strong: str, method: str, student: dict[int, float]) -> Path:
-    """A finished run directory with the files the report reads (as `overseer w2s run` writes them)."""
+def _fake_run(root: Path, weak: str, strong: str, method: str, student: dict[int, float],
+              baseline: dict[int, float] | None = None) -> Path:
+    """A finished run directory with the files the report reads (as `overseer w2s run` writes them;
+    without ``baseline``, as runs from before the noise-matched baseline did)."""
     path = root / f"w2s-{weak}{strong}{method}"
     path.mkdir(parents=True)
     cfg = {"dataset": "geo_facts", "weak": weak, "strong": strong, "method": method, "method_args": {}}
@@ -44,6 +46,15 @@ def _fake_run(root: Path, weak: str, strong: str, method: str, student: dict[int
         "per_seed": {str(s): {"weak": ACC[weak], "student": v, "ceiling": ACC[strong]} for s, v in student.items()},
         "n_seeds": len(student),
     })
+    if baseline is not None:
+        record = json.loads((path / "metrics.json").read_text())
+        mean_baseline = float(np.mean(list(baseline.values())))
+        record["metrics"]["baseline"] = {"accuracy": est(mean_baseline)}
+        record["metrics"]["baseline_pgr"] = {"accuracy": {"value": (mean_baseline - ACC[weak]) / gap,
+                                                          "ci_low": 0.0, "ci_high": 1.0}}
+        for seed, value in baseline.items():
+            record["per_seed"][str(seed)]["baseline"] = value
+        write_json(path / "metrics.json", record)
     return path
 
 
@@ -119,3 +130,19 @@ def test_a_run_in_the_old_metrics_layout_is_a_one_line_error(runs_dir: Path) -> 
     write_json(old / "metrics.json", {"weak": {}, "student": {}, "ceiling": {}, "pgr": {}})
     with pytest.raises(OverseerError, match="without metrics, config, timings"):
         load_runs(find_runs([runs_dir])[0])
+
+
+def test_noise_matched_baseline_is_summarised_beside_the_student(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    for i, weak in enumerate(LADDER):
+        for strong in LADDER[i + 1:]:
+            gap = ACC[strong] - ACC[weak]
+            _fake_run(root, weak, strong, "xent", {0: ACC[weak] + 0.3 * gap, 1: ACC[weak] + 0.3 * gap},
+                      baseline={0: ACC[weak] + 0.8 * gap, 1: ACC[weak] + 0.8 * gap})
+    pairs, per_seed = load_runs(find_runs([root])[0])
+    summary = summarize(per_seed).iloc[0]
+    assert summary["pgr"] == pytest.approx(0.3) and summary["baseline_pgr"] == pytest.approx(0.8)
+    assert pairs["baseline_acc"].notna().all()
+    write_report([root], out=tmp_path / "report")
+    md = (tmp_path / "report" / "summary.md").read_text()
+    assert "| geo_facts | xent | 3 | 6 | 0.30 [0.30, 0.30] | 0.80 [0.80, 0.80] |" in md

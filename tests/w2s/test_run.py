@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from overseer.data import BinaryDataset, dataset, load_dataset
+from overseer.errors import OverseerError
 from overseer.models import ActivationCache
 from overseer.w2s import HeadConfig, W2SConfig, run
 from overseer.w2s.splits import w2s_splits
@@ -17,7 +18,7 @@ FAST_HEAD = HeadConfig(epochs=5)
 def _config(tiny_encoder: Path, tiny_causal: Path, **overrides) -> W2SConfig:
     base = W2SConfig(
         dataset="geo_facts", dataset_args={"limit": 600}, weak=str(tiny_encoder), strong=str(tiny_causal),
-        n_train=120, n_test=100, head=FAST_HEAD, n_bootstrap=200,
+        n_train=120, n_test=100, head=FAST_HEAD, n_bootstrap=200, seeds=(0,),
     )
     return replace(base, **overrides)
 
@@ -33,21 +34,21 @@ def test_run_writes_a_complete_directory_and_reuses_it(tiny_encoder: Path, tiny_
     record = json.loads((result.path / "metrics.json").read_text())
     assert list(record)[:3] == ["metrics", "config", "timings"] and record == result.record
     assert record["config"]["n_train"] == 120 and record["config"]["device"] is None  # the resolved config
-    assert record["timings"]["wall_s"] > 0 and record["timings"]["jobs"] == {"computed": 3, "loaded": 0}
+    assert record["timings"]["wall_s"] > 0 and record["timings"]["jobs"] == {"computed": 4, "loaded": 0}
     assert record["n_seeds"] == 1 and record["dataset"]["name"] == "geo_facts"
     metrics = record["metrics"]
     assert metrics == result.metrics
-    for role in ("weak", "student", "ceiling"):
+    for role in ("weak", "student", "baseline", "ceiling"):
         for metric in ("accuracy", "auroc"):
             entry = metrics[role][metric]
             assert entry["ci_low"] <= entry["value"] <= entry["ci_high"]
-    assert set(metrics["pgr"]) == {"accuracy", "auroc"}
+    assert set(metrics["pgr"]) == set(metrics["baseline_pgr"]) == {"accuracy", "auroc"}
     pgr = metrics["pgr"]["accuracy"]
     assert (pgr["value"] is None) == (pgr["reason"] is not None)
     predictions = pd.read_parquet(result.path / "predictions.parquet")
     assert set(predictions["split"]) == {"test", "weak_label"}
     assert (predictions["split"] == "test").sum() == 100
-    assert cache.stats["misses"] == 6  # 2 models x 3 splits, each computed once
+    assert cache.stats["misses"] == 2  # 2 models, each embeds every text the run needs in one pass
 
     again = run(cfg, out=tmp_path / "runs", cache=ActivationCache(root=tmp_path / "cache", device="cpu"))
     assert again.reused and again.path == result.path
@@ -55,7 +56,7 @@ def test_run_writes_a_complete_directory_and_reuses_it(tiny_encoder: Path, tiny_
 
     warm = ActivationCache(root=tmp_path / "cache", device="cpu")
     forced = run(cfg, out=tmp_path / "runs", force=True, cache=warm)
-    assert warm.stats == {"hits": 6, "misses": 0} and warm.loaded_models == []  # no model was even loaded
+    assert warm.stats == {"hits": 2, "misses": 0} and warm.loaded_models == []  # no model was even loaded
     assert forced.metrics["student"]["accuracy"]["value"] == result.metrics["student"]["accuracy"]["value"]
 
 
@@ -85,6 +86,8 @@ def test_student_never_sees_ground_truth_of_its_split(tiny_encoder: Path, tiny_c
     test_a, test_b = pa[pa.split == "test"], pb[pb.split == "test"]
     assert list(test_a["id"]) == list(test_b["id"])
     np.testing.assert_array_equal(test_a["student_prob"], test_b["student_prob"])
+    # The student's weight decay was chosen by cross-validation, on its weak labels alone.
+    assert a.record["regularisation"]["chosen"]["0"]["student"] in HeadConfig().weight_decay_grid
     # The poisoned truth is really there: scoring the weak labels against it flips their accuracy.
     acc_a = a.metrics["agreement"]["weak_label_accuracy"]
     assert b.metrics["agreement"]["weak_label_accuracy"] == pytest.approx(1 - acc_a)
@@ -113,3 +116,52 @@ def test_skipped_empty_texts_are_counted_in_the_run_record(tiny_encoder: Path, t
     assert capsys.readouterr().err.count("have an empty text field; skipped") == 1
     record = json.loads((result.path / "metrics.json").read_text())
     assert record["dataset"]["size"] == 392 and "8 of 400 records" in record["dataset"]["meta"]["skipped"]
+
+
+def test_one_model_at_two_depths_uses_each_depth(tiny_causal: Path, tmp_path: Path) -> None:
+    """Weak = strong network probed at layer 1 vs the last layer: each job reads its own layer's activations."""
+    cache = ActivationCache(root=tmp_path / "cache", device="cpu")
+    cfg = _config(tiny_causal, tiny_causal, weak_layer=1, strong_layer=-1)
+    result = run(cfg, out=tmp_path / "runs", cache=cache)
+    predictions = pd.read_parquet(result.path / "predictions.parquet")
+    # Weak and ceiling fit the same examples and labels with the same seed: only their features differ.
+    assert not np.allclose(predictions["weak_prob"], predictions["ceiling_prob"])
+    jobs = [json.loads(p.read_text())["identity"] for p in (tmp_path / "runs" / ".jobs").glob("*/job.json")]
+    layers = sorted(j["layer"] for j in jobs if j["kind"] in ("weak", "ceiling"))
+    assert layers == [-1, 1]
+    # The same depth twice is one set of features: weak and ceiling agree exactly.
+    same = run(_config(tiny_causal, tiny_causal, weak_layer=-1, strong_layer=-1), out=tmp_path / "runs", cache=cache)
+    again = pd.read_parquet(same.path / "predictions.parquet")
+    np.testing.assert_allclose(again["weak_prob"], again["ceiling_prob"])
+
+
+def test_pure_noise_weak_supervisor_agrees_with_its_noise_matched_baseline(tiny_encoder: Path, tiny_causal: Path,
+                                                                         tmp_path: Path) -> None:
+    """``noise:0.2`` is the truth with 20% random flips: weak accuracy ~0.8 and, having no systematic
+    errors, a student no different from the baseline trained on equally noisy truth."""
+    cfg = _config(tiny_encoder, tiny_causal, weak="noise:0.2", n_train=200, n_test=200)
+    result = run(cfg, out=tmp_path / "runs", cache=ActivationCache(root=tmp_path / "cache", device="cpu"))
+    m = result.metrics
+    assert 0.7 <= m["weak"]["accuracy"]["value"] <= 0.9
+    assert 0.7 <= m["agreement"]["weak_label_accuracy"] <= 0.9
+    student, baseline = m["student"]["accuracy"], m["baseline"]["accuracy"]
+    assert baseline["ci_low"] <= student["value"] <= baseline["ci_high"]
+    jobs = [json.loads(p.read_text())["identity"] for p in (tmp_path / "runs" / ".jobs").glob("*/job.json")]
+    weak = next(j for j in jobs if j["kind"] == "weak")
+    assert weak["model"] == "noise:0.2" and weak["weights"] is None  # no model behind it
+    assert "regularisation" in result.record and set(result.record["regularisation"]["chosen"]["0"]) == {
+        "student", "baseline", "ceiling"}  # pure noise fits nothing
+
+    with pytest.raises(OverseerError, match="noise-cc takes 2 number"):
+        W2SConfig(weak="noise-cc:0.3")
+
+
+def test_model_plus_noise_flips_the_models_labels(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
+    cache = ActivationCache(root=tmp_path / "cache", device="cpu")
+    clean = run(_config(tiny_encoder, tiny_causal), out=tmp_path / "runs", cache=cache)
+    noisy = run(_config(tiny_encoder, tiny_causal, weak=f"{tiny_encoder}+noise-cc:0,1"), out=tmp_path / "runs",
+                cache=cache)
+    a, b = (pd.read_parquet(r.path / "predictions.parquet") for r in (clean, noisy))
+    positive, negative = a["label"] == 1, a["label"] == 0
+    np.testing.assert_allclose(b.loc[positive, "weak_prob"], 1 - a.loc[positive, "weak_prob"])  # class 1: all flipped
+    np.testing.assert_allclose(b.loc[negative, "weak_prob"], a.loc[negative, "weak_prob"])  # class 0: none

@@ -23,7 +23,7 @@ def tiny_sweep(ladder: list[Path], methods: tuple[Entry, ...] = (Entry("xent"), 
 
 
 def kinds(keys: list[str]) -> dict[str, int]:
-    return {kind: sum(k.startswith(kind + "-") for k in keys) for kind in ("weak", "ceiling", "student")}
+    return {kind: sum(k.startswith(kind + "-") for k in keys) for kind in ("weak", "ceiling", "student", "baseline")}
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +36,18 @@ def test_each_weak_and_ceiling_job_is_computed_once_and_reused(three_rungs: list
     result = sweep(cfg, out=tmp_path, progress=False)
     assert result.ok and len(result.runs) == 6  # 3 pairs x 2 methods
     computed = JobStore(tmp_path).computed()
-    # 3 rungs: 2 weak models, 2 ceilings, and one student per pair and method.
-    assert kinds(computed) == {"weak": 2, "ceiling": 2, "student": 6}
+    # 3 rungs: 2 weak models, 2 ceilings, and one student and one noise-matched baseline per pair and method.
+    assert kinds(computed) == {"weak": 2, "ceiling": 2, "student": 6, "baseline": 6}
     assert len(set(computed)) == len(computed)
 
     listed = list_runs(tmp_path)
     assert sorted(listed["name"]) == sorted(p.name for p in result.runs)  # ordinary runs: `overseer runs` sees them
     summary = json.loads((result.path / "summary.json").read_text())
-    assert summary["status"] == "complete" and summary["jobs"] == {"total": 10, "computed": 10, "reused": 0,
+    assert summary["status"] == "complete" and summary["jobs"] == {"total": 16, "computed": 16, "reused": 0,
                                                                     "failed": 0}
 
     again = sweep(cfg, out=tmp_path, progress=False)
-    assert again.computed == [] and len(again.loaded) == 10 and again.runs == result.runs
+    assert again.computed == [] and len(again.loaded) == 16 and again.runs == result.runs
     assert JobStore(tmp_path).computed() == computed
 
     # A plain run of one pair finds the sweep's run directory: same identity, same place.
@@ -63,7 +63,7 @@ def test_a_sweep_in_rank_one_of_a_multi_process_job_computes_all_and_writes_noth
     monkeypatch.setenv("RANK", "1")
     cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),))
     result = sweep(cfg, out=tmp_path / "runs", progress=False)
-    assert result.ok and len(result.computed) == 3  # the student read its weak labels from memory
+    assert result.ok and len(result.computed) == 4  # student and baseline read the weak labels from memory
     assert not (tmp_path / "runs").exists() or not any(p.is_file() for p in (tmp_path / "runs").rglob("*"))
 
 
@@ -73,8 +73,8 @@ def test_run_reuses_the_weak_and_ceiling_jobs_of_another_method(tiny_encoder: Pa
     xent = run(cfg.plans()[0].cfg, out=tmp_path)
     logconf_cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("logconf"),)).plans()[0].cfg
     logconf = run(logconf_cfg, out=tmp_path)
-    assert logconf.timings["jobs"] == {"computed": 1, "loaded": 2}  # only the new student
-    assert kinds(JobStore(tmp_path).computed()) == {"weak": 1, "ceiling": 1, "student": 2}
+    assert logconf.timings["jobs"] == {"computed": 2, "loaded": 2}  # only the new student and its baseline
+    assert kinds(JobStore(tmp_path).computed()) == {"weak": 1, "ceiling": 1, "student": 2, "baseline": 2}
     a, b = (pd.read_parquet(r.path / "predictions.parquet") for r in (xent, logconf))
     np.testing.assert_array_equal(a["weak_prob"], b["weak_prob"])
     np.testing.assert_array_equal(a["ceiling_prob"], b["ceiling_prob"])
@@ -93,12 +93,12 @@ def test_a_failing_job_is_reported_while_the_others_finish(tiny_encoder: Path, t
     cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("test_exploding"), Entry("xent")))
     result = sweep(cfg, out=tmp_path, progress=False)
     assert not result.ok
-    assert len(result.failures) == 1
-    failure = result.failures[0]
-    assert "boom: this method always fails" in failure["error"] and "student" in failure["job"]
+    assert len(result.failures) == 2  # the method's student and its noise-matched baseline
+    assert {f["job"].split()[0] for f in result.failures} == {"student", "baseline"}
+    assert all("boom: this method always fails" in f["error"] for f in result.failures)
     assert len(result.runs) == 1  # the xent run finished
     summary = json.loads((result.path / "summary.json").read_text())
-    assert summary["status"] == "failed" and summary["jobs"]["failed"] == 1 and summary["expected_runs"] == 2
+    assert summary["status"] == "failed" and summary["jobs"]["failed"] == 2 and summary["expected_runs"] == 2
 
 
 def test_resuming_with_a_changed_config_is_refused(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_reproduction_configs_load(name: str) -> None:
     cfg = SweepConfig.from_yaml(Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml")
     if name == "offline_ladder":
         assert len(cfg.pairs()) == 3 and [m.name for m in cfg.methods] == ["xent", "logconf"]
-        assert cfg.seeds == (0, 1)
+        assert cfg.seeds == (0, 1, 2) and [d.name for d in cfg.datasets] == ["word_valence"]
     else:
         assert len(cfg.plans()) == 6 * 5 * 2  # pairs x datasets x methods
         assert cfg.learner_args("gpt2")["lr"] == 5e-5 and cfg.learner_args("gpt2-xl")["lr"] == 1e-5

@@ -9,6 +9,7 @@ import numpy as np
 
 from overseer._progress import progress as show_progress
 from overseer.errors import OverseerError, unknown
+from overseer.models._load import first_blocks
 
 if TYPE_CHECKING:
     import torch
@@ -101,7 +102,11 @@ def extract_features(
     out = {layer: np.empty((len(input_ids), dim), dtype=np.float32) for layer in layers}
     backbone = lm.backbone
     device = lm.device
-    with torch.inference_mode(), show_progress(len(order), "features", "texts", enabled=progress is None) as bar:
+    # Blocks above the deepest requested layer are skipped; one more is kept so that the layer
+    # read is a block's raw output (a model may normalise its last hidden state).
+    deepest = max(resolved)
+    with (first_blocks(lm.model, deepest + 1), torch.inference_mode(),
+          show_progress(len(order), "features", "texts", enabled=progress is None) as bar):
         advance = progress if progress is not None else bar.update
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]

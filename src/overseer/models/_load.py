@@ -30,6 +30,8 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -510,6 +512,41 @@ def _truncate(model: Any, num_layers: int) -> None:
     model.config.num_hidden_layers = num_layers
     if getattr(model.config, "layer_types", None):
         model.config.layer_types = model.config.layer_types[:num_layers]
+
+
+@contextmanager
+def first_blocks(model: Any, num_layers: int) -> Iterator[None]:
+    """Run ``model`` with only its first ``num_layers`` transformer blocks, then put the rest back.
+
+    Features from a middle layer need no forward pass through the blocks above it. Not for a
+    model that another thread is using at the same time.
+    """
+    import torch
+
+    total = int(model.config.num_hidden_layers)
+    if num_layers >= total:
+        yield
+        return
+    if not getattr(model, "_overseer_full_pass_done", False):
+        # transformers installs its hidden-state hooks on the blocks present at the first forward
+        # pass; one token through the whole model first, so the blocks put back are hooked too.
+        with torch.inference_mode():
+            model(input_ids=torch.zeros((1, 1), dtype=torch.long, device=model.device), output_hidden_states=True)
+        model._overseer_full_pass_done = True
+    blocks = _layer_list(model, total)
+    removed = list(blocks[num_layers:])
+    layer_types = getattr(model.config, "layer_types", None)
+    del blocks[num_layers:]
+    model.config.num_hidden_layers = num_layers
+    if layer_types:
+        model.config.layer_types = layer_types[:num_layers]
+    try:
+        yield
+    finally:
+        blocks.extend(removed)
+        model.config.num_hidden_layers = total
+        if layer_types:
+            model.config.layer_types = layer_types
 
 
 def _gguf_cache_dir(spec: ModelSpec) -> Path:

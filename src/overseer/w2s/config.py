@@ -7,6 +7,10 @@ from typing import Any
 
 from overseer._config import ConfigMixin, check_kwargs, option
 from overseer.errors import OverseerError
+from overseer.w2s.synthetic import WeakSupervisor, parse_weak
+
+WEIGHT_DECAY_GRID = (0.1, 1.0, 10.0, 100.0)
+"""Default weight decays a probe head chooses from (AdamW, decoupled: per step it shrinks weights by lr x decay)."""
 
 
 @dataclass(frozen=True)
@@ -17,8 +21,13 @@ class HeadConfig(ConfigMixin):
                              aliases=("--hidden-dim",))
     epochs: int = option(30, "training epochs of the head", aliases=("--epochs",))
     lr: float = option(1e-3, "AdamW learning rate of the head", aliases=("--lr",))
-    weight_decay: float = option(0.1, "AdamW weight decay on standardised features: the probe's regularisation",
-                                 aliases=("--weight-decay",))
+    weight_decay: float = option(0.1, "AdamW weight decay on standardised features: the probe's regularisation "
+                                 "when weight_decay_grid is empty", aliases=("--weight-decay",))
+    weight_decay_grid: tuple[float, ...] = option(
+        WEIGHT_DECAY_GRID, "weight decays to choose from by cross-validation on each fit's own training targets "
+        "(a student's: its weak labels); empty (the flag with no values): use weight_decay",
+        aliases=("--weight-decay-grid",))
+    cv_folds: int = option(3, "cross-validation folds for choosing the weight decay")
     batch_size: int = option(64, "examples per training step of the head")
 
     def __post_init__(self) -> None:
@@ -31,23 +40,33 @@ class HeadConfig(ConfigMixin):
                 f"head epochs and batch_size must be positive and hidden_dim >= 0; got epochs={self.epochs}, "
                 f"batch_size={self.batch_size}, hidden_dim={self.hidden_dim}"
             )
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise OverseerError(f"head weight_decay must be >= 0; got {self.weight_decay}")
+        for decay in (self.weight_decay, *self.weight_decay_grid):
+            if not (math.isfinite(decay) and decay >= 0):
+                raise OverseerError(f"head weight decays must be numbers >= 0; got {decay}")
+        if self.cv_folds < 2:
+            raise OverseerError(f"head cv_folds must be at least 2; got {self.cv_folds}")
+
+    def head_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of one :class:`~overseer.w2s.heads.TorchHead` (the fixed ``weight_decay``, no grid)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("weight_decay_grid", "cv_folds")}
 
 
 @dataclass(frozen=True)
 class W2SConfig(ConfigMixin):
     """One weak-to-strong experiment (Burns et al. 2023), probe mode.
 
-    The defaults are the offline experiment: the built-in ``geo_facts`` task, SmolLM2-135M cut to
-    8 layers as the weak supervisor and the full SmolLM2-135M as the strong student, linear
-    probes, soft-label cross-entropy. Every field is a YAML key and a flag of ``overseer w2s run``.
+    The defaults are the offline experiment: the built-in ``word_valence`` task (is a word's human
+    valence rating positive?), SmolLM2-135M cut to 8 layers as the weak supervisor and the full
+    SmolLM2-135M as the strong student, linear probes whose weight decay is chosen by
+    cross-validation, soft-label cross-entropy, three seeds. Every field is a YAML key and a flag
+    of ``overseer w2s run``.
     """
 
-    dataset: str = option("geo_facts", "registered dataset name (`overseer datasets`)")
+    dataset: str = option("word_valence", "registered dataset name (`overseer datasets`)")
     dataset_args: dict[str, Any] = option({}, "keyword arguments for the dataset loader, e.g. path=valid.csv")
     weak: str = option("smollm2-135m-l8", "weak supervisor: ladder rung, packaged short name, hub id, local dir "
-                       "or .gguf file")
+                       "or .gguf file; or synthetic label noise on the truth: noise:P (random flips), noise-cc:P0,P1 "
+                       "(flip rates for true class 0 and 1), MODEL+noise:P (a model's labels, then flipped)")
     strong: str = option("smollm2-135m", "strong student and ceiling model (same forms as weak)")
     weak_layer: int | None = option(None, "hidden layer probed on the weak model (0 = embeddings, -1 = the last "
                                     "block); default: the ladder rung's probe layer, else -1")
@@ -58,7 +77,7 @@ class W2SConfig(ConfigMixin):
                                       "for encoders and last for causal models", metavar="{last,mean,first}")
     strong_pooling: str | None = option(None, "pooling on the strong model (as weak_pooling)",
                                         metavar="{last,mean,first}")
-    n_train: int = option(2000, "examples in the weak-train split (weak model and ceiling train here with "
+    n_train: int = option(1500, "examples in the weak-train split (weak model and ceiling train here with "
                           "ground truth)")
     n_label: int | None = option(None, "examples the weak model labels for the student (default: n_train)")
     n_test: int = option(1000, "examples in the test split")
@@ -70,7 +89,7 @@ class W2SConfig(ConfigMixin):
     learner_args: dict[str, Any] = option({}, "extra keyword arguments for the learner (e.g. fine-tuning "
                                           "hyperparameters)")
     head: HeadConfig = option(HeadConfig(), "how probe heads are trained")
-    seeds: tuple[int, ...] = option((0,), "each seed draws its own splits and head initialisation; intervals "
+    seeds: tuple[int, ...] = option((0, 1, 2), "each seed draws its own splits and head initialisation; intervals "
                                     "pool over seeds")
     max_length: int = option(256, "tokens per text for feature extraction")
     batch_size: int = option(32, "batch size for feature extraction")
@@ -101,6 +120,16 @@ class W2SConfig(ConfigMixin):
                 raise OverseerError(f"{name} must be positive; got {getattr(self, name)}")
         if not self.seeds:
             raise OverseerError("seeds must list at least one seed")
+        self.weak_supervisor()  # a malformed noise spec fails here, in one line
+
+    def weak_supervisor(self) -> WeakSupervisor:
+        """The weak spec read: its model (None for pure label noise) and its flip rates."""
+        return parse_weak(self.weak)
+
+    @property
+    def weak_model(self) -> str | None:
+        """The model behind the weak supervisor (None when its labels are pure noise on the truth)."""
+        return self.weak_supervisor().model
 
     def identity(self) -> dict[str, Any]:
         """The fields that change results, with model defaults (layer, pooling) filled in.
@@ -115,7 +144,10 @@ class W2SConfig(ConfigMixin):
         for where_it_runs in ("device", "batch_size", "trust_remote_code"):
             d.pop(where_it_runs)
         for role in ("weak", "strong"):
-            model = d[role]
+            model = self.weak_model if role == "weak" else self.strong
+            if model is None:  # pure label noise: no model, nothing probed
+                d[f"{role}_layer"] = d[f"{role}_pooling"] = None
+                continue
             if d[f"{role}_layer"] is None:
                 d[f"{role}_layer"] = default_layer(model)
             if d[f"{role}_pooling"] is None and model in LADDER:  # hub ids keep None: no network here

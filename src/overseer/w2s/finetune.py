@@ -50,7 +50,9 @@ class FinetuneConfig:
     """Hyperparameters of one fine-tuning run (each is also a ``--learner-arg KEY=VALUE``).
 
     The defaults follow the public weak-to-strong reference code (batch 32, 2 epochs, cosine
-    schedule, no weight decay) with learning rate 5e-5, its choice for small models.
+    schedule, no weight decay) with learning rate 5e-5, its choice for small models, except that
+    every fit holds out 10% of its own training labels for early stopping (the regularisation a
+    student can choose without ground truth; the weak model and the ceiling get the same).
     """
 
     lr: float | None = field(
@@ -91,8 +93,9 @@ class FinetuneConfig:
     lr_scheduler: str = field(default="cosine", metadata={"help": f"learning-rate schedule: {', '.join(SCHEDULERS)}"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
     eval_frac: float = field(
-        default=0.0,
-        metadata={"help": "share of the (weak-labelled) training split held out for early stopping; 0: none"},
+        default=0.1,
+        metadata={"help": "share of each fit's training split (a student's: weak-labelled) held out for early "
+                          "stopping against those same labels; 0: none"},
     )
     early_stopping_patience: int = field(
         default=1, metadata={"help": "evaluations without a lower held-out loss before training stops"}
@@ -297,10 +300,11 @@ class FinetuneLearner(ProbeLearner):
         max_length: int = 512,
         head: dict[str, Any] | None = None,
         progress: Any = None,
+        aliases: dict[str, str] | None = None,
         config: FinetuneConfig | None = None,
         **overrides: Any,
     ):
-        super().__init__(cache or ActivationCache(), layers, poolings, pairing, max_length, head, progress)
+        super().__init__(cache or ActivationCache(), layers, poolings, pairing, max_length, head, progress, aliases)
         if overrides:
             FinetuneConfig.from_kwargs(**overrides)  # unknown or bad values: one clear line, before any work
         base = config or FinetuneConfig()
@@ -343,7 +347,7 @@ class FinetuneLearner(ProbeLearner):
         """The model-layer classifier this learner fine-tunes for ``model``."""
         cfg = self.config
         return ClassifierConfig(
-            model=model,
+            model=self.real_model(model),
             pooling=self.pooling(model),
             pairing="compare" if self.pairing == "compare" else "concat",
             max_length=cfg.max_length or self.max_length,

@@ -7,6 +7,9 @@ A run is three kinds of job per seed, each named by a hash of exactly what deter
 - ``ceiling``: the strong model fitted on weak-train ground truth; outputs on the same two splits.
 - ``student``: the strong model trained by a method from a weak job's labels; its key includes
   the weak job's key, so new weak labels always mean a new student.
+- ``baseline``: the noise-matched baseline: the same method trained on the student split's
+  ground truth flipped at the weak labels' own class-conditional error rates
+  (:mod:`overseer.w2s.synthetic`); keyed like a student.
 
 Nothing about the pair a job serves enters its key: the weak job of ``minilm-l6`` is the same for
 every strong model above it, so a sweep computes it once and every pair (and every later run or
@@ -39,7 +42,9 @@ from overseer.errors import OverseerError
 from overseer.results import DEFAULT_RUNS_DIR, config_hash, is_main_process, write_json
 from overseer.w2s.config import W2SConfig
 
-JOB_KINDS = ("weak", "ceiling", "student")
+JOB_KINDS = ("weak", "ceiling", "student", "baseline")
+FROM_WEAK_LABELS = ("student", "baseline")
+"""Job kinds trained from a weak job's outputs (their key includes the weak job's)."""
 JOBS_DIR = ".jobs"
 COMPUTED_LOG = "computed.jsonl"
 
@@ -59,18 +64,18 @@ class Job:
     dataset_fingerprint: str
     learner_args: dict[str, Any] = field(default_factory=dict)
     weak_key: str | None = None
-    """Student jobs only: the key of the weak job whose labels the student learns from."""
+    """Student and baseline jobs only: the key of the weak job whose labels (or error rates) they learn from."""
 
     def __post_init__(self) -> None:
         if self.kind not in JOB_KINDS:
             raise ValueError(f"job kind must be one of {JOB_KINDS}; got {self.kind!r}")
-        if (self.kind == "student") != (self.weak_key is not None):
-            raise ValueError("a student job needs weak_key, and only a student job has one")
+        if (self.kind in FROM_WEAK_LABELS) != (self.weak_key is not None):
+            raise ValueError("student and baseline jobs need weak_key, and only they have one")
 
     @property
-    def model(self) -> str:
-        """The model this job trains."""
-        return self.cfg.weak if self.kind == "weak" else self.cfg.strong
+    def model(self) -> str | None:
+        """The model this job trains (None for a weak supervisor that is pure label noise)."""
+        return self.cfg.weak_model if self.kind == "weak" else self.cfg.strong
 
     def identity(self) -> dict[str, Any]:
         """Everything that changes this job's outputs, and nothing else."""
@@ -85,8 +90,8 @@ class Job:
                 "dataset": c.dataset, "dataset_args": c.dataset_args, "fingerprint": self.dataset_fingerprint,
                 "n_train": c.n_train, "n_label": c.n_label, "n_test": c.n_test, "seed": self.seed,
             },
-            "model": self.model,
-            "weights": resolve_model(self.model).fingerprint(),
+            "model": self.cfg.weak if self.kind == "weak" else self.model,  # a weak spec with its noise
+            "weights": None if self.model is None else resolve_model(self.model).fingerprint(),
             "layer": resolved[f"{role}_layer"],
             "pooling": resolved[f"{role}_pooling"],
             "learner": c.learner,
@@ -94,7 +99,7 @@ class Job:
             "head": c.to_dict()["head"],
             "max_length": c.max_length,
         }
-        if self.kind == "student":
+        if self.kind in FROM_WEAK_LABELS:
             ident.update(weak_job=self.weak_key, method=c.method, method_args=c.method_args)
         return ident
 
@@ -105,8 +110,13 @@ class Job:
 
     def describe(self) -> str:
         """A short human label for progress bars and failure reports."""
-        extra = f" [{self.cfg.method} from {self.cfg.weak}]" if self.kind == "student" else ""
-        return f"{self.kind} {self.model}{extra} on {self.cfg.dataset} seed {self.seed}"
+        extra = ""
+        if self.kind == "student":
+            extra = f" [{self.cfg.method} from {self.cfg.weak}]"
+        elif self.kind == "baseline":
+            extra = f" [{self.cfg.method} from truth noised like {self.cfg.weak}]"
+        model = self.cfg.weak if self.kind == "weak" else self.model
+        return f"{self.kind} {model}{extra} on {self.cfg.dataset} seed {self.seed}"
 
 
 class JobStore:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from overseer._registry import lookup, register
+from overseer.errors import OverseerError
 from overseer.models import LADDER, ActivationCache
 from overseer.models._load import model_kind
 from overseer.w2s.splits import UnlabeledSplit
@@ -62,11 +63,15 @@ def default_pooling(model: str) -> str:
 
 @dataclass
 class ProbePredictor:
-    """A head on a model's cached activations."""
+    """A head on a model's cached activations.
+
+    ``chosen`` records how the head's regularisation was picked (see :meth:`ProbeLearner.fit`).
+    """
 
     learner: ProbeLearner
     model: str
     head: Any
+    chosen: dict[str, Any] | None = None
 
     def predict_proba(self, split: UnlabeledSplit) -> np.ndarray:
         """P(class 1) for each example of ``split``."""
@@ -76,13 +81,20 @@ class ProbePredictor:
 class ProbeLearner:
     """Trains :class:`~overseer.w2s.heads.TorchHead` probes on cached activations.
 
+    Models are named as the caller names them. Two names may be two views of one network (the
+    same model probed at two depths): ``aliases`` maps such a view name to the real model, and
+    each view keeps its own layer, pooling and remembered rows.
+
     Args:
         cache: where activations are stored and models loaded from.
         layers: layer to probe for each model name (default: -1, the last).
         poolings: pooling for each model name (default: :func:`default_pooling`).
         pairing: the dataset's pairing (``compare`` probes the difference of the two texts).
-        head: keyword arguments of :class:`TorchHead` (hidden_dim, epochs, lr, ...).
+        head: keyword arguments of :class:`TorchHead` (hidden_dim, epochs, lr, ...), plus
+            ``weight_decay_grid`` and ``cv_folds``: when the grid lists values, each fit picks its
+            weight decay from it by cross-validation on its own training targets.
         progress: called with the number of texts embedded, for progress bars.
+        aliases: view name -> the model it is a view of.
     """
 
     def __init__(
@@ -94,8 +106,10 @@ class ProbeLearner:
         max_length: int = 512,
         head: dict[str, Any] | None = None,
         progress: Callable[[int], None] | None = None,
+        aliases: dict[str, str] | None = None,
     ):
         self.cache = cache
+        self.aliases = dict(aliases or {})
         self.layers = layers or {}
         self.poolings = {k: v for k, v in (poolings or {}).items() if v is not None}
         self.pairing = pairing
@@ -104,11 +118,24 @@ class ProbeLearner:
         self.progress = progress
         self._rows: dict[str, dict[tuple[str, str | None], np.ndarray]] = {}
 
+    def real_model(self, model: str) -> str:
+        """The model behind a name: itself, or what the view ``model`` is a view of."""
+        return self.aliases.get(model, model)
+
     def pooling(self, model: str) -> str:
         """The pooling used for ``model``."""
         if model not in self.poolings:
-            self.poolings[model] = default_pooling(model)
+            self.poolings[model] = default_pooling(self.real_model(model))
         return self.poolings[model]
+
+    def prefetch(self, model: str, split: UnlabeledSplit) -> None:
+        """Embed ``split`` (e.g. every text a run will need) in one pass, so later splits are lookups.
+
+        Seeds draw different splits of one dataset; embedding their union once costs each text
+        one forward pass however many seeds and splits it appears in, and the union is one cache
+        entry that the next run with the same texts reads back whole.
+        """
+        self.features(model, split)
 
     def features(self, model: str, split: UnlabeledSplit) -> np.ndarray:
         """Pooled activations (n, d) of ``model`` for ``split``, computed once and cached."""
@@ -123,12 +150,13 @@ class ProbeLearner:
         return features
 
     def _features(self, model: str, split: UnlabeledSplit) -> np.ndarray:
+        real = self.real_model(model)
         layer = self.layers.get(model)
-        layer = default_layer(model) if layer is None else layer
+        layer = default_layer(real) if layer is None else layer
 
         def get(texts: Sequence[str], pairs: Sequence[str] | None) -> np.ndarray:
             return self.cache.features(
-                model, texts, [layer], self.pooling(model), pairs, self.max_length, progress=self.progress
+                real, texts, [layer], self.pooling(model), pairs, self.max_length, progress=self.progress
             )[layer]
 
         if self.pairing == "compare":
@@ -146,12 +174,68 @@ class ProbeLearner:
         loss_args: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> ProbePredictor:
-        """Train a head on ``model``'s activations of ``split`` to predict ``targets``."""
+        """Train a head on ``model``'s activations of ``split`` to predict ``targets``.
+
+        With a weight-decay grid (the default), the weight decay is the grid value whose heads
+        predict ``targets`` best on held-out folds (:func:`choose_weight_decay`): only the targets
+        this fit is given are read, so a student's choice never sees its split's ground truth.
+        """
         from overseer.w2s.heads import TorchHead
 
-        head = TorchHead(**self.head, loss=loss, loss_args=loss_args, random_state=seed)
-        head.fit(self.features(model, split), np.asarray(targets, dtype=np.float32))
-        return ProbePredictor(self, model, head)
+        settings = dict(self.head)
+        grid = tuple(settings.pop("weight_decay_grid", ()) or ())
+        folds = int(settings.pop("cv_folds", 3))
+        features = self.features(model, split)
+        y = np.asarray(targets, dtype=np.float32)
+        chosen = None
+        if grid:
+            chosen = choose_weight_decay(features, y, grid, folds, settings, loss, loss_args, seed)
+            settings["weight_decay"] = chosen["weight_decay"]
+        head = TorchHead(**settings, loss=loss, loss_args=loss_args, random_state=seed)
+        head.fit(features, y)
+        return ProbePredictor(self, model, head, chosen)
+
+
+def choose_weight_decay(features: np.ndarray, targets: np.ndarray, grid: Sequence[float], folds: int,
+                        head: dict[str, Any], loss: str = "xent", loss_args: dict[str, Any] | None = None,
+                        seed: int = 0) -> dict[str, Any]:
+    """Pick a head's weight decay by ``folds``-fold cross-validation against ``targets`` alone.
+
+    Each grid value trains a head on all folds but one and scores the held-out fold by
+    cross-entropy against the targets (hard or soft: a proper score for reproducing them).
+    The lowest mean wins; near-ties (within 0.1% of the best) go to the larger decay, the
+    simpler model. Folds are stratified by the rounded target and drawn from ``seed``.
+
+    Returns ``{"weight_decay", "grid", "folds", "cv_loss"}`` (mean held-out loss per grid value).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    from overseer.w2s.heads import TorchHead
+
+    if len(targets) < 2 * folds:
+        raise OverseerError(f"cross-validating the weight decay needs at least {2 * folds} examples for {folds} "
+                            f"folds; got {len(targets)} (lower --head-cv-folds, or give --head-weight-decay-grid "
+                            "with no values)")
+    hard = (targets >= 0.5).astype(int)
+    if min(np.bincount(hard, minlength=2)) < folds:  # too few of one class to stratify: plain folds
+        hard = np.zeros_like(hard)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    fold_indices = list(splitter.split(features, hard))
+    eps = 1e-6
+    losses: dict[float, float] = {}
+    for decay in grid:
+        scores = []
+        for train_idx, held_idx in fold_indices:
+            fitted = TorchHead(**{**head, "weight_decay": float(decay)}, loss=loss, loss_args=loss_args,
+                               random_state=seed).fit(features[train_idx], targets[train_idx])
+            p = np.clip(fitted.predict_proba(features[held_idx])[:, 1], eps, 1 - eps)
+            t = targets[held_idx]
+            scores.append(float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))))
+        losses[float(decay)] = float(np.mean(scores))
+    best = min(losses.values())
+    chosen = max(d for d, v in losses.items() if v <= best + 1e-3 * abs(best))
+    return {"weight_decay": chosen, "grid": [float(d) for d in grid], "folds": folds,
+            "cv_loss": {str(d): round(v, 6) for d, v in losses.items()}}
 
 
 def learner(name: str) -> Callable[[type], type]:

@@ -10,7 +10,8 @@ import pandas as pd
 
 from overseer.results.metrics import accuracy, auroc, estimates, pgr
 
-ROLES = ("weak", "student", "ceiling")
+ROLES = ("weak", "student", "baseline", "ceiling")
+"""``baseline`` is the noise-matched student (:mod:`overseer.w2s.synthetic`); runs written before it existed lack it."""
 METRICS = {"accuracy": accuracy, "auroc": auroc}
 
 
@@ -28,36 +29,43 @@ def w2s_metrics(predictions: pd.DataFrame, n_resamples: int = 1000, seed: int = 
     resamples, so its interval reflects the correlation between the three accuracies.
 
     Returns:
-        ``metrics`` (``weak``, ``student``, ``ceiling``: ``accuracy`` and ``auroc`` estimates;
-        ``pgr`` on both; ``agreement`` between student and weak labels), and beside it
+        ``metrics`` (``weak``, ``student``, ``baseline``, ``ceiling``: ``accuracy`` and ``auroc``
+        estimates; ``pgr`` and ``baseline_pgr`` on both; ``agreement`` between student and weak
+        labels), and beside it
         ``per_seed`` accuracies, ``n_test`` (per seed) and ``n_seeds``.
     """
     test = predictions[predictions["split"] == "test"].reset_index(drop=True)
     labels = test["label"].to_numpy()
-    probs = {role: test[f"{role}_prob"].to_numpy() for role in ROLES}
+    roles = [role for role in ROLES if f"{role}_prob" in test]
+    probs = {role: test[f"{role}_prob"].to_numpy() for role in roles}
     n_seeds = test["seed"].nunique()
+    # PGR of the student, and of the noise-matched baseline: the same formula with it as the student.
+    gains = {"pgr": "student", "baseline_pgr": "baseline"} if "baseline" in roles else {"pgr": "student"}
 
     def statistic(idx: np.ndarray) -> dict[str, float]:
-        values = {f"{role}/{m}": METRICS[m](labels[idx], probs[role][idx]) for m in METRICS for role in ROLES}
+        values = {f"{role}/{m}": METRICS[m](labels[idx], probs[role][idx]) for m in METRICS for role in roles}
         for m in METRICS:
-            weak, student, ceiling = (values[f"{role}/{m}"] for role in ROLES)
+            weak, ceiling = values[f"weak/{m}"], values[f"ceiling/{m}"]
             gap = ceiling - weak
-            values[f"pgr/{m}"] = (student - weak) / gap if gap > 0 else float("nan")
+            for name, role in gains.items():
+                values[f"{name}/{m}"] = (values[f"{role}/{m}"] - weak) / gap if gap > 0 else float("nan")
         return values
 
-    pooled = {f"{role}/{m}": _point(test, role, m) for m in METRICS for role in ROLES}
+    pooled = {f"{role}/{m}": _point(test, role, m) for m in METRICS for role in roles}
     point: dict[str, float | None] = dict(pooled)
     reasons: dict[str, str | None] = {}
     for m in METRICS:
-        point[f"pgr/{m}"], reasons[m] = pgr(*(pooled[f"{role}/{m}"] for role in ROLES))
+        for name, role in gains.items():
+            point[f"{name}/{m}"], reasons[f"{name}/{m}"] = pgr(pooled[f"weak/{m}"], pooled[f"{role}/{m}"],
+                                                               pooled[f"ceiling/{m}"])
     found = estimates(statistic, len(test), groups=test["seed"].to_numpy() if n_seeds > 1 else None,
                       n_resamples=n_resamples, seed=seed, point=point)
 
-    metrics: dict[str, Any] = {group: {} for group in (*ROLES, "pgr")}
+    metrics: dict[str, Any] = {group: {} for group in (*roles, *gains)}
     for name, est in found.items():
         group, metric = name.split("/")
-        if group == "pgr":
-            est = dataclasses.replace(est, reason=reasons[metric])
+        if group in gains:
+            est = dataclasses.replace(est, reason=reasons[name])
         metrics[group][metric] = est.as_dict()
 
     label_rows = predictions[predictions["split"] == "weak_label"]
@@ -68,7 +76,7 @@ def w2s_metrics(predictions: pd.DataFrame, n_resamples: int = 1000, seed: int = 
         "weak_label_accuracy": float(np.mean(weak_hard == label_rows["label"])),
     }
     per_seed = {
-        int(s): {role: accuracy(g["label"].to_numpy(), g[f"{role}_prob"].to_numpy()) for role in ROLES}
+        int(s): {role: accuracy(g["label"].to_numpy(), g[f"{role}_prob"].to_numpy()) for role in roles}
         for s, g in test.groupby("seed")
     }
     return {"metrics": metrics, "per_seed": per_seed, "n_test": int(len(test) // max(1, n_seeds)),

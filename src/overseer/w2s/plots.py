@@ -12,7 +12,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from overseer.results.plots import CHANCE_COLOR, caption  # noqa: E402
 
-COLORS = {"weak": "#8c8c8c", "student": "#3a78c2", "ceiling": "#2b2b2b"}
+COLORS = {"weak": "#8c8c8c", "student": "#3a78c2", "baseline": "#d9822b", "ceiling": "#2b2b2b"}
 CHANCE = 0.5
 """Chance accuracy of every weak-to-strong task: each is a binary, class-balanced classification."""
 
@@ -26,16 +26,17 @@ def interval_text(n_test: int | None = None, n_seeds: int = 1) -> str:
 
 
 def plot_accuracies(metrics: dict[str, Any], title: str = "", n_test: int | None = None, n_seeds: int = 1) -> Figure:
-    """Weak, student and ceiling test accuracy as bars up from chance (0.5), with 95% intervals, and PGR.
+    """Weak, student, noise-matched baseline and ceiling test accuracy as bars up from chance (0.5), and PGR.
 
     Args:
-        metrics: the run's ``metrics`` section (``weak``/``student``/``ceiling`` accuracy, ``pgr``).
+        metrics: the run's ``metrics`` section (``weak``/``student``/``baseline``/``ceiling`` accuracy,
+            ``pgr``, ``baseline_pgr``; runs without a baseline draw three bars).
         title: first title line (the run: dataset, models, method).
         n_test: test examples per seed, named in the caption.
         n_seeds: seeds pooled into the intervals.
     """
-    fig, ax = plt.subplots(figsize=(4.8, 3.6))
-    roles = ["weak", "student", "ceiling"]
+    fig, ax = plt.subplots(figsize=(5.4, 3.8))
+    roles = [r for r in ("weak", "student", "baseline", "ceiling") if r in metrics]
     values = [metrics[r]["accuracy"]["value"] for r in roles]
     lows = [metrics[r]["accuracy"]["ci_low"] for r in roles]
     highs = [metrics[r]["accuracy"]["ci_high"] for r in roles]
@@ -53,18 +54,24 @@ def plot_accuracies(metrics: dict[str, Any], title: str = "", n_test: int | None
         ax.text(i, hi + 0.008, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
     bottom = min(CHANCE, *lows)
     ax.set_ylim(min(CHANCE, bottom) - 0.025, 1.0 if max(highs) < 0.95 else 1.05)  # the chance line stays visible
-    ax.set_xlim(-0.55, 2.55)
+    ax.set_xlim(-0.55, len(roles) - 0.45)
+    ax.set_xticks(range(len(roles)), ["noise-matched\nbaseline" if r == "baseline" else r for r in roles])
     ax.set_ylabel("test accuracy")
-    pgr = metrics["pgr"]["accuracy"]
-    if pgr["value"] is None:
-        pgr_text = "PGR undefined (the ceiling does not beat the weak model)"
-    elif pgr.get("ci_low") is None or pgr.get("ci_high") is None:
-        pgr_text = f"PGR {pgr['value']:.2f}"
-    else:
-        pgr_text = f"PGR {pgr['value']:.2f} [95% CI {pgr['ci_low']:.2f}, {pgr['ci_high']:.2f}]"
+    pgr_text = _pgr_text("PGR", metrics["pgr"]["accuracy"])
+    if "baseline_pgr" in metrics:
+        pgr_text += "; " + _pgr_text("baseline PGR", metrics["baseline_pgr"]["accuracy"])
     ax.set_title(f"{title}\n{pgr_text}" if title else pgr_text, fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     caption(fig, f"Error bars: {interval_text(n_test, n_seeds)}. Dashed line: chance (0.5). "
-                 "PGR = (student − weak) / (ceiling − weak), its interval from the same resamples.")
+                 "PGR = (student − weak) / (ceiling − weak), its interval from the same resamples. Noise-matched "
+                 "baseline: a student trained on the truth flipped at the weak labels' error rates per class.")
     return fig
+
+
+def _pgr_text(label: str, pgr: dict[str, Any]) -> str:
+    if pgr["value"] is None:
+        return f"{label} undefined (the ceiling does not beat the weak model)"
+    if pgr.get("ci_low") is None or pgr.get("ci_high") is None:
+        return f"{label} {pgr['value']:.2f}"
+    return f"{label} {pgr['value']:.2f} [95% CI {pgr['ci_low']:.2f}, {pgr['ci_high']:.2f}]"

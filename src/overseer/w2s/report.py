@@ -22,9 +22,8 @@ from matplotlib.lines import Line2D
 from overseer.errors import OverseerError
 from overseer.results import estimate, is_finished, pgr, read_run
 from overseer.results.plots import CHANCE_COLOR, caption, legend_right, model_label, save_figure
+from overseer.w2s.metrics import ROLES
 from overseer.w2s.plots import CHANCE, COLORS, interval_text, plt
-
-ROLES = ("weak", "student", "ceiling")
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -68,15 +67,18 @@ def load_runs(runs: Sequence[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         base = {"run": path.name, "dataset": cfg["dataset"], "weak": cfg["weak"], "strong": cfg["strong"],
                 "method": _method_label(cfg)}
         row: dict[str, Any] = {**base, "seeds": run.record.get("n_seeds", 1), "n_test": run.record.get("n_test")}
-        for role in ROLES:
-            acc = metrics[role]["accuracy"]
-            row |= {f"{role}_acc": acc["value"], f"{role}_lo": acc["ci_low"], f"{role}_hi": acc["ci_high"]}
-        p = metrics["pgr"]["accuracy"]
-        row |= {"pgr": p["value"], "pgr_lo": p["ci_low"], "pgr_hi": p["ci_high"]}
+        for role in ROLES:  # runs from before the noise-matched baseline have no baseline: NaN
+            acc = metrics.get(role, {}).get("accuracy", {})
+            row |= {f"{role}_acc": acc.get("value"), f"{role}_lo": acc.get("ci_low"), f"{role}_hi": acc.get("ci_high")}
+        for name in ("pgr", "baseline_pgr"):
+            p = metrics.get(name, {}).get("accuracy", {})
+            row |= {name: p.get("value"), f"{name}_lo": p.get("ci_low"), f"{name}_hi": p.get("ci_high")}
         rows.append(row)
         for seed, accs in run.record["per_seed"].items():
             value, _ = pgr(accs["weak"], accs["student"], accs["ceiling"])
-            seed_rows.append({**base, "seed": int(seed), **{f"{r}_acc": accs[r] for r in ROLES}, "pgr": value})
+            matched = pgr(accs["weak"], accs["baseline"], accs["ceiling"])[0] if "baseline" in accs else None
+            seed_rows.append({**base, "seed": int(seed), **{f"{r}_acc": accs.get(r) for r in ROLES}, "pgr": value,
+                              "baseline_pgr": matched})
     if not rows:
         raise OverseerError("none of the given runs is a weak-to-strong run")
     return pd.DataFrame(rows), pd.DataFrame(seed_rows)
@@ -107,19 +109,23 @@ def median_interval(values: np.ndarray, groups: np.ndarray, n_resamples: int = 1
 
 
 def summarize(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, method): median PGR and student accuracy across pairs and seeds, with intervals."""
+    """Per (dataset, method): median PGR (student and noise-matched baseline) and accuracies, with intervals."""
     out = []
     for (dataset, method), g in per_seed.groupby(["dataset", "method"], sort=True):
         defined = g[g["pgr"].notna()]
-        pair = (defined["weak"] + " -> " + defined["strong"]).to_numpy()
         row: dict[str, Any] = {"dataset": dataset, "method": method,
                                "pairs": g[["weak", "strong"]].drop_duplicates().shape[0],
                                "values": len(defined), "undefined": int(g["pgr"].isna().sum())}
-        if len(defined):
-            row["pgr"], row["pgr_lo"], row["pgr_hi"] = median_interval(defined["pgr"].to_numpy(), pair)
-        else:
-            row["pgr"] = row["pgr_lo"] = row["pgr_hi"] = None
+        for name in ("pgr", "baseline_pgr"):
+            values = g[g[name].notna()] if name in g else g.iloc[:0]
+            if len(values):
+                pair = (values["weak"] + " -> " + values["strong"]).to_numpy()
+                row[name], row[f"{name}_lo"], row[f"{name}_hi"] = median_interval(values[name].to_numpy(float), pair)
+            else:
+                row[name] = row[f"{name}_lo"] = row[f"{name}_hi"] = None
         row["student_acc"] = float(g["student_acc"].median())
+        baseline = g["baseline_acc"].dropna() if "baseline_acc" in g else pd.Series(dtype=float)
+        row["baseline_acc"] = float(baseline.median()) if len(baseline) else None
         out.append(row)
     return pd.DataFrame(out)
 
@@ -213,6 +219,10 @@ def plot_pgr_by_method(per_seed: pd.DataFrame, summary: pd.DataFrame, title: str
         values = g["pgr"].dropna().to_numpy(dtype=float)
         ax.scatter(i - 0.12 + rng.uniform(-0.1, 0.1, len(values)), values, s=14, alpha=0.55,
                    color=COLORS["student"], zorder=3)
+        matched = g["baseline_pgr"].dropna().to_numpy(dtype=float) if "baseline_pgr" in g else np.array([])
+        if len(matched):  # the noise-matched baseline's PGR, to the right of the median
+            ax.scatter(i + 0.36 + rng.uniform(-0.05, 0.05, len(matched)), matched, s=14, alpha=0.55, marker="^",
+                       color=COLORS["baseline"], zorder=3)
         median, lo, hi = (row[k] if pd.notna(row[k]) else None for k in ("pgr", "pgr_lo", "pgr_hi"))
         if median is not None and lo is not None and hi is not None:
             ax.errorbar([i + 0.18], [median], yerr=[[median - lo], [hi - median]],
@@ -230,21 +240,44 @@ def plot_pgr_by_method(per_seed: pd.DataFrame, summary: pd.DataFrame, title: str
     ax.set_xticks(range(len(labels)), ticks, fontsize=8)
     ax.set_xlim(-0.6, len(labels) - 0.4)
     low, high = ax.get_ylim()
-    ax.set_ylim(min(low, -0.1), max(high, 1.1))
+    # A pair whose ceiling barely beats its weak model can give a PGR of -20: keep the axis on the
+    # range where PGR is readable and mark such values at its edge, with their value.
+    low, high = max(min(low, -0.1), PGR_AXIS[0]), min(max(high, 1.1), PGR_AXIS[1])
+    ax.set_ylim(low, high)
+    _mark_beyond(ax, per_seed, summary, low, high)
     ax.set_ylabel("PGR (0 = weak, 1 = ceiling)", fontsize=9)
     dataset = summary["dataset"].iloc[0] if one_dataset and len(summary) else ""
     ax.set_title(title or (f"{dataset}: " if dataset else "") + "PGR by method over pairs and seeds", fontsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     handles = [Line2D([], [], color=COLORS["student"], marker="o", ls="", alpha=0.55, label="one (pair, seed)"),
                Line2D([], [], color=COLORS["ceiling"], marker="D", ls="", label="median, 95% CI"),
+               Line2D([], [], color=COLORS["baseline"], marker="^", ls="", alpha=0.55,
+                      label="noise-matched baseline"),
                Line2D([], [], color=COLORS["weak"], ls="--", label="0: weak model"),
                Line2D([], [], color=COLORS["ceiling"], ls=":", label="1: ceiling")]
     legend_right(fig, handles, [h.get_label() for h in handles])
     fig.tight_layout()
     caption(fig, "Median PGR with a 95% bootstrap interval over pairs and seeds (pairs resampled, then seeds "
-                 "within each pair); n: defined (pair, seed) values. PGR is undefined where the ceiling "
-                 "does not beat the weak model.")
+                 "within each pair); n: defined (pair, seed) values. Triangles: a student trained on the truth "
+                 "flipped at the weak labels' error rates. PGR is undefined where the ceiling does not beat the "
+                 f"weak model; values outside [{PGR_AXIS[0]}, {PGR_AXIS[1]}] are marked at the edge with their value.")
     return fig
+
+
+PGR_AXIS = (-1.5, 2.5)
+"""The widest PGR range the by-method plot shows; values beyond it are marked at the edge."""
+
+
+def _mark_beyond(ax: Any, per_seed: pd.DataFrame, summary: pd.DataFrame, low: float, high: float) -> None:
+    """Label each method's PGR values outside [low, high] at the axis edge (student and baseline alike)."""
+    for i, (_, row) in enumerate(summary.iterrows()):
+        g = per_seed[(per_seed["dataset"] == row["dataset"]) & (per_seed["method"] == row["method"])]
+        for column, x, color in (("pgr", i - 0.12, COLORS["student"]), ("baseline_pgr", i + 0.36, COLORS["baseline"])):
+            values = g[column].dropna().to_numpy(dtype=float) if column in g else np.array([])
+            for value in values[(values < low) | (values > high)]:
+                edge, va, arrow = (low, "bottom", "↓") if value < low else (high, "top", "↑")
+                ax.annotate(f"{arrow} {value:.1f}", (x, edge), ha="center", va=va, fontsize=7, color=color,
+                            annotation_clip=False)
 
 
 def _short(model: str) -> str:
@@ -274,23 +307,30 @@ def markdown_summary(pairs: pd.DataFrame, summary: pd.DataFrame, order: Sequence
         "## PGR by method", "",
         "Median across pairs and seeds, 95% bootstrap interval (pairs resampled, then seeds). "
         "Undefined: (pair, seed) values where the ceiling does not beat the weak model.", "",
-        "| dataset | method | pairs | values | median PGR [95% CI] | undefined | median student acc |",
-        "|---|---|---:|---:|---|---:|---:|",
+        "Baseline: the noise-matched student, trained on the truth flipped at random at the weak labels' own "
+        "class-conditional error rates. A student below it imitates the weak model's systematic errors; "
+        "a student above it learns more than the amount of correct labels alone explains.", "",
+        "| dataset | method | pairs | values | median PGR [95% CI] | median baseline PGR [95% CI] | undefined "
+        "| median student acc | median baseline acc |",
+        "|---|---|---:|---:|---|---|---:|---:|---:|",
     ]
     for _, r in summary.iterrows():
         lines.append(f"| {r['dataset']} | {r['method']} | {r['pairs']} | {r['values']} | "
-                     f"{_with_ci(r['pgr'], r['pgr_lo'], r['pgr_hi'], 2)} | {r['undefined']} | "
-                     f"{_num(r['student_acc'])} |")
+                     f"{_with_ci(r['pgr'], r['pgr_lo'], r['pgr_hi'], 2)} | "
+                     f"{_with_ci(r['baseline_pgr'], r['baseline_pgr_lo'], r['baseline_pgr_hi'], 2)} | "
+                     f"{r['undefined']} | {_num(r['student_acc'])} | {_num(r['baseline_acc'])} |")
     lines += ["", "## Every pair", "",
-              "Test accuracy with 95% intervals pooled over seeds; PGR = (student − weak) / (ceiling − weak).", "",
-              "| dataset | weak | strong | method | seeds | weak acc | student acc | ceiling acc | PGR [95% CI] "
-              "| run |",
-              "|---|---|---|---|---:|---|---|---|---|---|"]
+              "Test accuracy with 95% intervals pooled over seeds; PGR = (student − weak) / (ceiling − weak), "
+              "baseline PGR the same with the noise-matched baseline as the student.", "",
+              "| dataset | weak | strong | method | seeds | weak acc | student acc | baseline acc | ceiling acc "
+              "| PGR [95% CI] | baseline PGR [95% CI] | run |",
+              "|---|---|---|---|---:|---|---|---|---|---|---|---|"]
     ordered = pairs.assign(_w=pairs["weak"].map(rank), _s=pairs["strong"].map(rank))
     for _, r in ordered.sort_values(["dataset", "method", "_w", "_s"]).iterrows():
         accs = " | ".join(_with_ci(r[f"{role}_acc"], r[f"{role}_lo"], r[f"{role}_hi"]) for role in ROLES)
         lines.append(f"| {r['dataset']} | {_short(r['weak'])} | {_short(r['strong'])} | {r['method']} | {r['seeds']} | "
-                     f"{accs} | {_with_ci(r['pgr'], r['pgr_lo'], r['pgr_hi'], 2)} | {r['run']} |")
+                     f"{accs} | {_with_ci(r['pgr'], r['pgr_lo'], r['pgr_hi'], 2)} | "
+                     f"{_with_ci(r['baseline_pgr'], r['baseline_pgr_lo'], r['baseline_pgr_hi'], 2)} | {r['run']} |")
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"
 

@@ -35,9 +35,19 @@ from overseer.w2s.learners import Learner, learner_class
 from overseer.w2s.methods import StudentContext, make_method
 from overseer.w2s.metrics import w2s_metrics
 from overseer.w2s.plots import plot_accuracies
-from overseer.w2s.splits import LabeledSplit, W2SSplits, w2s_splits
+from overseer.w2s.splits import LabeledSplit, UnlabeledSplit, W2SSplits, w2s_splits
+from overseer.w2s.synthetic import (
+    BASELINE_STREAM,
+    TEST_STREAM,
+    WEAK_LABEL_STREAM,
+    class_error_rates,
+    flip_at_random,
+    noise_matched_labels,
+    stream,
+)
 
-ROLES = ("weak", "student", "ceiling")
+ROLES = ("weak", "student", "baseline", "ceiling")
+"""The models a run scores, in display order (``baseline``: the noise-matched student)."""
 
 
 W2SResult = RunResult
@@ -46,16 +56,21 @@ W2SResult = RunResult
 
 @summary_formatter("w2s")
 def summary_line(result: RunResult) -> str:
-    """Weak, student and ceiling accuracy with 95% intervals, and PGR."""
+    """Weak, student, noise-matched baseline and ceiling accuracy with 95% intervals, and both PGRs."""
     parts = []
     for role in ROLES:
+        if role not in result.metrics:  # runs written before the baseline existed
+            continue
         acc = result.metrics[role]["accuracy"]
         parts.append(f"{role} {_fmt(acc['value'])} [{_fmt(acc['ci_low'])}, {_fmt(acc['ci_high'])}]")
-    pgr = result.metrics["pgr"]["accuracy"]
-    if pgr["value"] is None:
-        parts.append(f"PGR undefined: {pgr['reason']}")
-    else:
-        parts.append(f"PGR {_fmt(pgr['value'])} [{_fmt(pgr['ci_low'])}, {_fmt(pgr['ci_high'])}]")
+    for name, label in (("pgr", "PGR"), ("baseline_pgr", "baseline PGR")):
+        if name not in result.metrics:
+            continue
+        pgr = result.metrics[name]["accuracy"]
+        if pgr["value"] is None:
+            parts.append(f"{label} undefined: {pgr['reason']}")
+        else:
+            parts.append(f"{label} {_fmt(pgr['value'])} [{_fmt(pgr['ci_low'])}, {_fmt(pgr['ci_high'])}]")
     return "accuracy: " + "; ".join(parts)
 
 
@@ -63,31 +78,56 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
+def learner_names(cfg: W2SConfig) -> dict[str, str | None]:
+    """What the learner calls the weak and strong models (``weak``/``strong`` -> name; weak None: pure noise).
+
+    Usually the model names. When weak and strong are one network probed at different layers or
+    poolings, the weak one is the view ``<model>#weak``, so each keeps its own layer and pooling.
+    """
+    weak, strong = cfg.weak_model, cfg.strong
+    if weak == strong:
+        resolved = cfg.identity()
+        if (resolved["weak_layer"], resolved["weak_pooling"]) != (resolved["strong_layer"], resolved["strong_pooling"]):
+            weak = f"{weak}#weak"
+    return {"weak": weak, "strong": strong}
+
+
 def make_learner(cfg: W2SConfig, pairing: str, cache: ActivationCache,
                  progress: Callable[[int], None] | None) -> Learner:
     """The learner ``cfg`` asks for, set up with its layers, poolings and head settings."""
     cls = learner_class(cfg.learner)
+    names = learner_names(cfg)
+    weak, strong = names["weak"], names["strong"]
+    layers = {strong: cfg.strong_layer}
+    poolings = {strong: cfg.strong_pooling}
+    aliases = {}
+    if weak is not None:
+        layers[weak], poolings[weak] = cfg.weak_layer, cfg.weak_pooling
+        if weak != cfg.weak_model:
+            aliases[weak] = cfg.weak_model
     return cls(
         cache=cache,
-        layers={cfg.weak: cfg.weak_layer, cfg.strong: cfg.strong_layer},
-        poolings={cfg.weak: cfg.weak_pooling, cfg.strong: cfg.strong_pooling},
+        layers=layers,
+        poolings=poolings,
         pairing=pairing,
         max_length=cfg.max_length,
         head=dataclasses.asdict(cfg.head),
         progress=progress,
+        aliases=aliases,
         **cfg.learner_args,
     )
 
 
 def seed_jobs(cfg: W2SConfig, seed: int, dataset_fingerprint: str, weak_args: dict[str, Any] | None = None,
-              strong_args: dict[str, Any] | None = None) -> tuple[Job, Job, Job]:
-    """The weak, ceiling and student jobs of one seed (learner args default to ``cfg.learner_args``)."""
+              strong_args: dict[str, Any] | None = None) -> tuple[Job, Job, Job, Job]:
+    """The weak, ceiling, student and baseline jobs of one seed (learner args default to ``cfg.learner_args``)."""
     weak_args = cfg.learner_args if weak_args is None else weak_args
     strong_args = cfg.learner_args if strong_args is None else strong_args
     weak = Job("weak", cfg, seed, dataset_fingerprint, weak_args)
     ceiling = Job("ceiling", cfg, seed, dataset_fingerprint, strong_args)
     student = Job("student", cfg, seed, dataset_fingerprint, strong_args, weak_key=weak.key)
-    return weak, ceiling, student
+    baseline = Job("baseline", cfg, seed, dataset_fingerprint, strong_args, weak_key=weak.key)
+    return weak, ceiling, student, baseline
 
 
 def compute_job(job: Job, dataset: BinaryDataset, learner: Learner, weak_labels: np.ndarray | None = None
@@ -96,18 +136,56 @@ def compute_job(job: Job, dataset: BinaryDataset, learner: Learner, weak_labels:
 
     Weak and ceiling models fit weak-train ground truth. The student sees its split only as an
     :class:`UnlabeledSplit` with ``weak_labels`` (the weak job's ``weak_label`` output): never its truth.
+    The noise-matched baseline reads that truth, in its own job (:mod:`overseer.w2s.synthetic`), and
+    so does a synthetic weak supervisor, which is label noise on the truth by definition.
+    Outputs also hold ``weight_decay`` when the head's weight decay was chosen by cross-validation.
     """
     cfg = job.cfg
     splits: W2SSplits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=job.seed, n_label=cfg.n_label)
     train, label, test = splits.weak_train, splits.weak_label, splits.test
-    if job.kind == "student":
+    names = learner_names(cfg)
+    if job.kind == "weak":
+        return _weak_outputs(cfg, job.seed, splits, learner, names["weak"])
+    if job.kind in ("student", "baseline"):
         if weak_labels is None:
-            raise ValueError("a student job needs its weak job's labels")
+            raise ValueError(f"a {job.kind} job needs its weak job's labels")
+        targets = weak_labels
+        if job.kind == "baseline":
+            truth = splits.weak_label_truth_for_baseline()
+            rates = class_error_rates(weak_labels, truth)
+            targets = noise_matched_labels(truth, rates, stream(job.seed, BASELINE_STREAM))
         method = make_method(cfg.method, **cfg.method_args)
-        model = method.train_student(StudentContext(cfg.strong, cfg.weak, label, weak_labels, train, learner, job.seed))
+        model = method.train_student(StudentContext(names["strong"], names["weak"] or cfg.weak, label, targets, train,
+                                                    learner, job.seed))
     else:
-        model = learner.fit(job.model, train, train.labels, seed=job.seed)
-    return {"weak_label": model.predict_proba(label), "test": model.predict_proba(test)}
+        model = learner.fit(names["strong"], train, train.labels, seed=job.seed)
+    return _with_choice({"weak_label": model.predict_proba(label), "test": model.predict_proba(test)}, model)
+
+
+def _weak_outputs(cfg: W2SConfig, seed: int, splits: W2SSplits, learner: Learner, name: str | None
+                  ) -> dict[str, np.ndarray]:
+    """The weak supervisor's P(class 1) on the student and test splits: a model's, noise on the truth, or both."""
+    supervisor = cfg.weak_supervisor()
+    label, test = splits.weak_label, splits.test
+    if name is None:  # pure noise: start from the truth itself
+        outputs = {"weak_label": splits.weak_label_truth_for_synthetic_weak().astype(np.float64),
+                   "test": test.labels.astype(np.float64)}
+    else:
+        model = learner.fit(name, splits.weak_train, splits.weak_train.labels, seed=seed)
+        outputs = _with_choice({"weak_label": model.predict_proba(label), "test": model.predict_proba(test)}, model)
+    if supervisor.flip is not None:
+        truths = {"weak_label": splits.weak_label_truth_for_synthetic_weak(), "test": test.labels}
+        for split, which in (("weak_label", WEAK_LABEL_STREAM), ("test", TEST_STREAM)):
+            outputs[split] = flip_at_random(outputs[split], truths[split], supervisor.flip, stream(seed, which))
+    return outputs
+
+
+def _with_choice(outputs: dict[str, np.ndarray], model: Any) -> dict[str, np.ndarray]:
+    """Add the cross-validated weight decay of ``model`` (if it chose one) to its job's outputs."""
+    chosen = getattr(model, "chosen", None)
+    if chosen is not None:
+        outputs["weight_decay"] = np.array([chosen["weight_decay"]], dtype=np.float64)
+    return outputs
 
 
 def _outputs(store: JobStore, job: Job, force: bool, compute: Callable[[], dict[str, np.ndarray]],
@@ -124,19 +202,35 @@ def _outputs(store: JobStore, job: Job, force: bool, compute: Callable[[], dict[
 
 
 def _run_seed(cfg: W2SConfig, dataset: BinaryDataset, seed: int, learner: Learner, store: JobStore, force: bool,
-              counts: dict[str, int], finished: list[tuple[Job, dict[str, np.ndarray], float]]) -> pd.DataFrame:
-    weak, ceiling, student = seed_jobs(cfg, seed, dataset.fingerprint())
+              counts: dict[str, int], finished: list[tuple[Job, dict[str, np.ndarray], float]]
+              ) -> dict[str, dict[str, np.ndarray]]:
+    """The outputs of one seed's jobs, keyed by role (loaded when finished before, computed otherwise)."""
+    weak, ceiling, student, baseline = seed_jobs(cfg, seed, dataset.fingerprint())
     weak_out = _outputs(store, weak, force, lambda: compute_job(weak, dataset, learner), counts, finished)
     # The weak labels are all the student learns from.
     student_out = _outputs(store, student, force,
                            lambda: compute_job(student, dataset, learner, weak_out["weak_label"]), counts, finished)
+    baseline_out = _outputs(store, baseline, force,
+                            lambda: compute_job(baseline, dataset, learner, weak_out["weak_label"]), counts, finished)
     ceiling_out = _outputs(store, ceiling, force, lambda: compute_job(ceiling, dataset, learner), counts, finished)
-    return seed_predictions(cfg, dataset, seed, {"weak": weak_out, "student": student_out, "ceiling": ceiling_out})
+    return {"weak": weak_out, "student": student_out, "baseline": baseline_out, "ceiling": ceiling_out}
+
+
+def regularisation(cfg: W2SConfig, outputs_by_seed: dict[int, dict[str, dict[str, np.ndarray]]]) -> dict[str, Any]:
+    """How each model's head was regularised: the grid and folds, and the weight decay each seed's fit chose."""
+    if cfg.learner != "probe":
+        return {"learner": cfg.learner, "learner_args": cfg.learner_args}
+    if not cfg.head.weight_decay_grid:
+        return {"weight_decay": cfg.head.weight_decay, "chosen_by": "fixed"}
+    chosen = {str(seed): {role: float(out["weight_decay"][0]) for role, out in outputs.items() if "weight_decay" in out}
+              for seed, outputs in outputs_by_seed.items()}
+    return {"chosen_by": f"{cfg.head.cv_folds}-fold cross-validation on each fit's own training targets",
+            "grid": list(cfg.head.weight_decay_grid), "chosen": chosen}
 
 
 def seed_predictions(cfg: W2SConfig, dataset: BinaryDataset, seed: int,
                      outputs: dict[str, dict[str, np.ndarray]]) -> pd.DataFrame:
-    """The prediction rows of one seed from its three jobs' outputs (keyed by role)."""
+    """The prediction rows of one seed from its jobs' outputs (keyed by role, :data:`ROLES`)."""
     splits: W2SSplits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=seed, n_label=cfg.n_label)
     test_frame = _predictions(seed, splits.test, {role: outputs[role]["test"] for role in ROLES})
     # Only now, with every model trained, is the student split's ground truth read: to score weak labels.
@@ -161,34 +255,35 @@ def start(cfg: W2SConfig, identity: dict[str, Any], out: str | Path | None, forc
     return start_run("w2s", identity, out, force=force, resolved={**cfg.to_dict(), **identity})
 
 
-def texts_to_embed(cfg: W2SConfig, dataset: BinaryDataset, store: JobStore, force: bool = False) -> int | None:
-    """How many texts the probe learner will pass through feature extraction in this run (None: not a probe run).
+def texts_to_embed(cfg: W2SConfig, dataset: BinaryDataset, store: JobStore, force: bool = False
+                   ) -> dict[str, UnlabeledSplit]:
+    """For each model the probe learner will read, every text of the run's splits, as one split.
 
-    Counts, for every seed, the splits that the jobs still to compute need embedded (weak model:
-    weak-train, weak-label and test; strong model: the same for the ceiling, weak-label and test for
-    the student), each once per model, as the learner does; cached activations count too (they are
-    read at once). A method that embeds more (other models, more splits) raises the total as it goes.
+    A model with any unfinished job gets the texts of all three splits of every seed, each text
+    once, in the order first met; the run embeds them in one pass (:meth:`ProbeLearner.prefetch`),
+    so a text shared by several seeds' splits costs one forward pass. The union does not depend on
+    which jobs are finished, so it is one activation-cache entry that every run with the same
+    dataset, sizes and seeds reads back whole. Empty for other learners and for pure-noise weak labels.
     """
     if cfg.learner != "probe":
-        return None
-    seen: dict[str, set[tuple[str, str | None]]] = {}
-    sides = 2 if dataset.pairing == "compare" else 1
-    total = 0
+        return {}
+    names = learner_names(cfg)
+    pending = {names["weak"] if job.kind == "weak" else names["strong"]
+               for seed in cfg.seeds for job in seed_jobs(cfg, seed, dataset.fingerprint())
+               if force or not store.has(job.key)}
+    rows: dict[tuple[str, str | None], str] = {}
     for seed in cfg.seeds:
-        jobs = [job for job in seed_jobs(cfg, seed, dataset.fingerprint()) if force or not store.has(job.key)]
-        if not jobs:
-            continue
         splits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=seed, n_label=cfg.n_label)
-        for job in jobs:
-            model = cfg.weak if job.kind == "weak" else cfg.strong
-            needed = [splits.weak_label, splits.test] + ([] if job.kind == "student" else [splits.weak_train])
-            rows = seen.setdefault(model, set())
-            for split in needed:
-                keys = list(zip(split.texts, split.text_pairs or [None] * len(split.texts), strict=True))
-                if keys and not all(key in rows for key in keys):
-                    rows.update(keys)
-                    total += len(keys) * sides
-    return total
+        for split in (splits.weak_train, splits.weak_label, splits.test):
+            pairs = split.text_pairs or (None,) * len(split.texts)
+            for example_id, text, pair in zip(split.ids, split.texts, pairs, strict=True):
+                rows.setdefault((text, pair), example_id)
+    keys = list(rows)
+    has_pairs = any(pair is not None for _, pair in keys)
+    union = UnlabeledSplit("all", tuple(rows.values()), tuple(t for t, _ in keys),
+                           tuple(p or "" for _, p in keys) if has_pairs else None)
+    # weak first, as the jobs run; pure-noise weak labels (name None) read no activations
+    return {name: union for name in (names["weak"], names["strong"]) if name is not None and name in pending}
 
 
 def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool = False,
@@ -214,8 +309,9 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
         return writer.existing
 
     started = time.perf_counter()
-    for model in (cfg.weak, cfg.strong):
-        check_model(model, cfg.device)  # an unknown name or device fails now, not after the dataset is loaded
+    for model in (cfg.weak_model, cfg.strong):
+        if model is not None:
+            check_model(model, cfg.device)  # an unknown name or device fails now, not after the dataset is loaded
     dataset = load_dataset(cfg.dataset, **cfg.dataset_args)
     cache = cache or ActivationCache(device=cfg.device, batch_size=cfg.batch_size,
                                      trust_remote_code=cfg.trust_remote_code)
@@ -223,15 +319,23 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
     counts = {"computed": 0, "loaded": 0}
     finished: list[tuple[Job, dict[str, np.ndarray], float]] = []
     frames = []
-    total = texts_to_embed(cfg, dataset, store, force)
+    outputs_by_seed: dict[int, dict[str, dict[str, np.ndarray]]] = {}
+    to_embed = texts_to_embed(cfg, dataset, store, force)
+    sides = 2 if dataset.pairing == "compare" else 1
+    total = sum(len(split) for split in to_embed.values()) * sides if cfg.learner == "probe" else None
     with show_progress(total, "activations", "texts", enabled=progress) as bar:
         learner = make_learner(cfg, dataset.pairing, cache, progress=bar.update)
+        for name, split in to_embed.items():
+            bar.set_description(f"activations of {name}")
+            learner.prefetch(name, split)
         for seed in cfg.seeds:
-            bar.set_description(f"seed {seed}: activations")
-            frames.append(_run_seed(cfg, dataset, seed, learner, store, force, counts, finished))
+            bar.set_description(f"seed {seed}: training")
+            outputs_by_seed[seed] = _run_seed(cfg, dataset, seed, learner, store, force, counts, finished)
+            frames.append(seed_predictions(cfg, dataset, seed, outputs_by_seed[seed]))
     timing = {"seconds": round(time.perf_counter() - started, 2), "activation_cache": dict(cache.stats),
               "jobs": counts}
-    result = write_run(writer, cfg, dataset, pd.concat(frames, ignore_index=True), timing)
+    result = write_run(writer, cfg, dataset, pd.concat(frames, ignore_index=True), timing,
+                       regularisation(cfg, outputs_by_seed))
     # A single run is one unit: its jobs join the store only once it is published, so an
     # interrupted run leaves nothing behind (a sweep, by contrast, stores each job as it ends).
     for job, outputs, seconds in finished:
@@ -240,7 +344,7 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
 
 
 def write_run(writer: RunWriter, cfg: W2SConfig, dataset: BinaryDataset, predictions: pd.DataFrame,
-              timing: dict[str, Any]) -> RunResult:
+              timing: dict[str, Any], regularised: dict[str, Any] | None = None) -> RunResult:
     """Score ``predictions`` and publish them through ``writer`` (from :func:`start`); shared by runs and sweeps."""
     import matplotlib.pyplot as plt  # after overseer.w2s.plots chose the Agg backend
 
@@ -252,8 +356,8 @@ def write_run(writer: RunWriter, cfg: W2SConfig, dataset: BinaryDataset, predict
         "strong": cfg.strong,
         "method": cfg.method,
         "seeds": len(cfg.seeds),
-        **{f"{role}_acc": metrics[role]["accuracy"]["value"] for role in ROLES},
-        "pgr": metrics["pgr"]["accuracy"]["value"],
+        **{f"{role}_acc": metrics[role]["accuracy"]["value"] for role in ROLES if role in metrics},
+        **{name: metrics[name]["accuracy"]["value"] for name in ("pgr", "baseline_pgr") if name in metrics},
     }
     dataset_info = {"name": dataset.name, "fingerprint": dataset.fingerprint(), "size": len(dataset),
                     "pairing": dataset.pairing, **({"meta": dict(dataset.meta)} if dataset.meta else {})}
@@ -265,5 +369,6 @@ def write_run(writer: RunWriter, cfg: W2SConfig, dataset: BinaryDataset, predict
                               f"({cfg.method})", n_test=scores["n_test"], n_seeds=scores["n_seeds"])
         save_figure(fig, writer.file("accuracy.png").parent, "accuracy")  # accuracy.png (300 dpi) and accuracy.pdf
         plt.close(fig)
-        writer.finish(metrics, timings=timing, summary=headline, dataset=dataset_info, **scores)
+        extra = {"regularisation": regularised} if regularised is not None else {}
+        writer.finish(metrics, timings=timing, summary=headline, dataset=dataset_info, **extra, **scores)
     return writer.result

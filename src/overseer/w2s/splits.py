@@ -48,8 +48,9 @@ class W2SSplits:
     """The three disjoint splits of one seed.
 
     ``weak_label`` is deliberately unlabeled. Its ground truth is kept apart in
-    ``_weak_label_truth`` and is readable only through :meth:`weak_label_truth_for_metrics`,
-    which the experiment calls after every model is trained, to score the weak labels.
+    ``_weak_label_truth`` and is readable only through the methods named for their one use:
+    scoring weak labels once every model is trained, the noise-matched baseline's own job, and a
+    synthetic weak supervisor (label noise on the truth). The student's job calls none of them.
     """
 
     weak_train: LabeledSplit
@@ -59,6 +60,14 @@ class W2SSplits:
 
     def weak_label_truth_for_metrics(self) -> np.ndarray:
         """Ground truth of the student's split, for scoring weak labels only (never for training)."""
+        return self._weak_label_truth.copy()
+
+    def weak_label_truth_for_baseline(self) -> np.ndarray:
+        """Ground truth of the student's split, for the noise-matched baseline's job only."""
+        return self._weak_label_truth.copy()
+
+    def weak_label_truth_for_synthetic_weak(self) -> np.ndarray:
+        """Ground truth of the student's split, for a weak supervisor that is noise on the truth."""
         return self._weak_label_truth.copy()
 
 

@@ -34,7 +34,7 @@ from overseer.errors import OverseerError
 from overseer.results import DEFAULT_RUNS_DIR, RunWriter, is_main_process, write_json
 from overseer.w2s.config import W2SConfig
 from overseer.w2s.jobs import Job, JobStore
-from overseer.w2s.run import compute_job, make_learner, seed_jobs, seed_predictions, start, write_run
+from overseer.w2s.run import compute_job, make_learner, regularisation, seed_jobs, seed_predictions, start, write_run
 from overseer.w2s.splits import w2s_splits
 
 # W2SConfig fields that a sweep sets per pair; every other W2SConfig field is shared by all runs.
@@ -251,7 +251,7 @@ def sweep(cfg: SweepConfig, out: str | Path | None = None, ray: str | None = Non
     datasets = {d.name: load_dataset(d.name, **d.args) for d in cfg.datasets}
 
     jobs: dict[str, Job] = {}
-    run_jobs: list[tuple[RunPlan, list[tuple[str, str, str]]]] = []
+    run_jobs: list[tuple[RunPlan, list[tuple[str, ...]]]] = []
     split_checked: set[tuple[str, int]] = set()
     for plan in cfg.plans():
         dataset = datasets[plan.cfg.dataset]
@@ -261,17 +261,18 @@ def sweep(cfg: SweepConfig, out: str | Path | None = None, ray: str | None = Non
             if (plan.cfg.dataset, seed) not in split_checked:  # a dataset too small for the splits fails now
                 w2s_splits(dataset, plan.cfg.n_train, plan.cfg.n_test, seed=seed, n_label=plan.cfg.n_label)
                 split_checked.add((plan.cfg.dataset, seed))
-            trio = seed_jobs(plan.cfg, seed, fingerprint, plan.weak_learner_args, plan.strong_learner_args)
-            for job in trio:
+            seed_set = seed_jobs(plan.cfg, seed, fingerprint, plan.weak_learner_args, plan.strong_learner_args)
+            for job in seed_set:
                 jobs.setdefault(job.key, job)
-            per_seed.append(tuple(j.key for j in trio))
+            per_seed.append(tuple(j.key for j in seed_set))
         run_jobs.append((plan, per_seed))
 
     _claim(record, cfg)
     store = JobStore(out)
     loaded = [k for k in jobs if store.has(k)]
     pending = [j for k, j in jobs.items() if k not in loaded]
-    pending.sort(key=lambda j: (j.kind == "student", j.model))  # weak labels before the students that need them
+    # Weak labels before the students and baselines that need them.
+    pending.sort(key=lambda j: (j.weak_key is not None, j.model or ""))
     failures: dict[str, dict[str, str]] = {}
     with tqdm(total=len(pending), desc=f"sweep {cfg.name}", unit="job", disable=_DISABLE[progress]) as bar:
         runner = _run_local if ray is None else _run_ray
@@ -444,15 +445,18 @@ def _activation_root() -> Path:
     return ActivationCache().root.resolve()
 
 
-def _write_run(writer: RunWriter, plan: RunPlan, per_seed: list[tuple[str, str, str]], dataset: BinaryDataset,
+def _write_run(writer: RunWriter, plan: RunPlan, per_seed: list[tuple[str, ...]], dataset: BinaryDataset,
                store: JobStore, name: str) -> Path:
     """Assemble a finished (pair, dataset, method) from its jobs into a normal run directory."""
     frames, seconds = [], 0.0
-    for seed, (weak, ceiling, student) in zip(plan.cfg.seeds, per_seed, strict=True):
-        outputs = {"weak": store.load(weak), "ceiling": store.load(ceiling), "student": store.load(student)}
+    outputs_by_seed = {}
+    for seed, keys in zip(plan.cfg.seeds, per_seed, strict=True):
+        outputs = {key.split("-", 1)[0]: store.load(key) for key in keys}  # keys are <kind>-<hash>
+        outputs_by_seed[seed] = outputs
         frames.append(seed_predictions(plan.cfg, dataset, seed, outputs))
-        for key in (weak, ceiling, student):
+        for key in keys:
             seconds += store.seconds(key)
     timing = {"seconds": round(seconds, 2), "sweep": name, "jobs": [k for keys in per_seed for k in keys],
               "pid": os.getpid()}
-    return write_run(writer, plan.cfg, dataset, pd.concat(frames, ignore_index=True), timing).path
+    return write_run(writer, plan.cfg, dataset, pd.concat(frames, ignore_index=True), timing,
+                     regularisation(plan.cfg, outputs_by_seed)).path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,7 +55,7 @@ def crossfit_probe(features: np.ndarray, labels: np.ndarray, folds: int, seed: i
     consensus = np.empty(len(features))
     for i, held_out in enumerate(partition(len(features), folds, seed)):
         train = np.setdiff1d(np.arange(len(features)), held_out)
-        head = TorchHead(**dataclasses.asdict(HeadConfig()), random_state=seed + i)
+        head = TorchHead(**HeadConfig().head_kwargs(), random_state=seed + i)
         head.fit(features[train], labels[train])
         consensus[held_out] = head.predict_proba(features[held_out])[:, 1]
     return consensus
