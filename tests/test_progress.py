@@ -194,15 +194,15 @@ def test_a_cold_w2s_run_logged_to_a_file_shows_progress_with_total_and_eta(
     env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
     argv = [sys.executable, "-m", "overseer", "w2s", "run", "--weak", str(tiny_encoder), "--strong", str(tiny_causal),
             "--data-limit", "600", "--n-train", "120", "--n-test", "100", "--epochs", "2", "--n-bootstrap", "50",
-            "--batch-size", "2", "--out", str(tmp_path / "runs")]
+            "--batch-size", "2", "--seeds", "0", "--out", str(tmp_path / "runs")]
     with log.open("w") as fh:
         done = subprocess.run(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, timeout=600)
     text = log.read_text()
     assert done.returncode == 0, text
     lines = [m for m in map(LINE.match, text.splitlines()) if m]
-    # weak-train 120 + weak-label 120 + test 100 texts, through each of the two models
+    # weak-train 120 + weak-label 120 + test 100 texts, through each of the two models, each embedded once
     assert lines and {m["total"] for m in lines} == {"680"}, text
     assert any(m["eta"][0].isdigit() for m in lines), text
-    assert re.search(r"^\[seed 0: activations\] 680/680 texts in \d+", text, re.M), text
+    assert re.search(r"^\[activations\] 680/680 texts in \d+", text, re.M), text
     assert "\r" not in text and "Loading weights" not in text  # no terminal bars from us or from transformers
     assert text.splitlines()[-1].startswith("run: ")

@@ -154,7 +154,7 @@ def test_two_worker_local_ray_sweep_matches_in_process(tiny_encoder: Path, tiny_
     cfg = tiny_sweep([tiny_encoder, tiny_causal], methods=(Entry("xent"),), ray_num_cpus=2)
     on_ray = sweep(cfg, out=tmp_path / "ray", ray="local", progress=False)
     assert on_ray.ok and len(on_ray.runs) == 1
-    assert kinds(JobStore(tmp_path / "ray").computed()) == {"weak": 1, "ceiling": 1, "student": 1}
+    assert kinds(JobStore(tmp_path / "ray").computed()) == {"weak": 1, "ceiling": 1, "student": 1, "baseline": 1}
     local = sweep(cfg, out=tmp_path / "local", progress=False)
     assert [p.name for p in local.runs] == [p.name for p in on_ray.runs]
     a, b = (pd.read_parquet(r.runs[0] / "predictions.parquet") for r in (on_ray, local))

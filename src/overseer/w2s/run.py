@@ -5,9 +5,12 @@
    weak-train ground truth; it labels the weak-label split with soft labels.
 3. Student job: the chosen method trains the strong model from those weak labels only.
 4. Ceiling job: the strong model fitted on weak-train ground truth.
+   Baseline job: the noise-matched student, the same method trained on the student split's truth
+   flipped at the weak labels' own error rate per class (:mod:`overseer.w2s.synthetic`).
+   Every probe picks its weight decay by cross-validation on its own training targets.
    Each job is content-hashed and kept in the runs directory's job store (``overseer.w2s.jobs``),
    so any run or sweep that needs a finished job loads it instead of training it again.
-5. Score all three on the test split: accuracy, AUROC, PGR, with bootstrap intervals.
+5. Score all four on the test split: accuracy, AUROC, PGR (and the baseline's), with bootstrap intervals.
 6. Publish the run directory (config, versions, metrics, predictions, plot) through the results
    layer's run lifecycle (:func:`overseer.results.start_run`), which also finds a finished run.
 """
@@ -328,8 +331,8 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
         for name, split in to_embed.items():
             bar.set_description(f"activations of {name}")
             learner.prefetch(name, split)
+        bar.set_description("activations")  # the bar's last line: every text, embedded once per model
         for seed in cfg.seeds:
-            bar.set_description(f"seed {seed}: training")
             outputs_by_seed[seed] = _run_seed(cfg, dataset, seed, learner, store, force, counts, finished)
             frames.append(seed_predictions(cfg, dataset, seed, outputs_by_seed[seed]))
     timing = {"seconds": round(time.perf_counter() - started, 2), "activation_cache": dict(cache.stats),
