@@ -505,13 +505,25 @@ def _truncate(model: Any, num_layers: int) -> None:
     total = int(model.config.num_hidden_layers)
     if not 1 <= num_layers <= total:
         raise OverseerError(f"num_layers={num_layers} is out of range; the model has 1..{total} layers")
-    if num_layers == total:
-        return
+    if num_layers < total:
+        _cut_blocks(model, num_layers)
+
+
+def _cut_blocks(model: Any, num_layers: int) -> tuple[Any, list[Any], list[Any] | None]:
+    """Drop the blocks above the first ``num_layers`` and say so in the config.
+
+    Returns the block list, the removed blocks and the config's old ``layer_types`` (None if it
+    has none), which is what :func:`first_blocks` needs to put them back.
+    """
+    total = int(model.config.num_hidden_layers)
     blocks = _layer_list(model, total)
+    removed = list(blocks[num_layers:])
+    layer_types = getattr(model.config, "layer_types", None) or None
     del blocks[num_layers:]
     model.config.num_hidden_layers = num_layers
-    if getattr(model.config, "layer_types", None):
-        model.config.layer_types = model.config.layer_types[:num_layers]
+    if layer_types:
+        model.config.layer_types = layer_types[:num_layers]
+    return blocks, removed, layer_types
 
 
 @contextmanager
@@ -533,13 +545,7 @@ def first_blocks(model: Any, num_layers: int) -> Iterator[None]:
         with torch.inference_mode():
             model(input_ids=torch.zeros((1, 1), dtype=torch.long, device=model.device), output_hidden_states=True)
         model._overseer_full_pass_done = True
-    blocks = _layer_list(model, total)
-    removed = list(blocks[num_layers:])
-    layer_types = getattr(model.config, "layer_types", None)
-    del blocks[num_layers:]
-    model.config.num_hidden_layers = num_layers
-    if layer_types:
-        model.config.layer_types = layer_types[:num_layers]
+    blocks, removed, layer_types = _cut_blocks(model, num_layers)
     try:
         yield
     finally:
