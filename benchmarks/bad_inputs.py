@@ -511,6 +511,22 @@ def _(ctx: Ctx):
     return refused(ctx, *ctx.w2s("--weak", "noise-cc:0.1"), contains="noise-cc takes 2")
 
 
+@case("pvg_unknown_reward", quick=True)
+def _(ctx: Ctx):
+    return refused(ctx, "pvg", "run", "--reward", "bribe", "--out", str(ctx.runs), contains="unknown reward 'bribe'")
+
+
+@case("pvg_unknown_prover", quick=True)
+def _(ctx: Ctx):
+    return refused(ctx, "pvg", "run", "--prover", "no-such-model", "--out", str(ctx.runs), contains="no-such-model")
+
+
+@case("pvg_gsm8k_missing_data", quick=True)
+def _(ctx: Ctx):
+    return refused(ctx, "pvg", "run", "--task", "gsm8k", "--data-path", str(ctx.dir / "nope"), "--out",
+                   str(ctx.runs), contains="does not exist")
+
+
 @case("head_cv_folds_one", quick=True)
 def _(ctx: Ctx):
     return refused(ctx, *ctx.w2s("--head-cv-folds", "1"), contains="cv_folds must be at least 2")

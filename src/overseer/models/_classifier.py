@@ -242,11 +242,17 @@ def _module_class() -> type:
             input_ids_b: torch.Tensor | None = None,
             attention_mask_b: torch.Tensor | None = None,
             labels: torch.Tensor | None = None,
+            both: bool = False,
         ) -> torch.Tensor:
-            """Logits (batch, 2); ``labels`` is accepted so the Trainer knows the label column."""
+            """Logits (batch, 2); ``labels`` is accepted so the Trainer knows the label column.
+
+            With a second text and ``both``, the two texts' own logits side by side (batch, 4)
+            instead of their difference (for a loss that also reads each score).
+            """
             logits = self.score(input_ids, attention_mask)
             if input_ids_b is not None:
-                logits = logits - self.score(input_ids_b, attention_mask_b)
+                other = self.score(input_ids_b, attention_mask_b)
+                return torch.cat([logits, other], dim=-1) if both else logits - other
             return logits
 
     return ClassifierModule
@@ -747,6 +753,7 @@ def _load_adapter(body: Any, state: dict[str, torch.Tensor], file: Path) -> None
 @functools.cache
 def _trainer_classes() -> tuple[type, type]:
     """The Trainer subclass and the early-stopping callback, defined on first use (lazy imports)."""
+    import torch
     from transformers import Trainer, TrainerCallback
 
     class ClassifierTrainer(Trainer):
@@ -760,10 +767,11 @@ def _trainer_classes() -> tuple[type, type]:
 
         def __init__(
             self, *args: Any, loss_fn: LossFn, eval_loss_fn: Callable[..., Any], head_lr: float | None = None,
-            **kwargs: Any,
+            score_penalty: float = 0.0, **kwargs: Any,
         ):
             super().__init__(*args, **kwargs)
             self.loss_fn = loss_fn
+            self.score_penalty = score_penalty
             self.eval_loss_fn = eval_loss_fn
             self.head_lr = head_lr
             self.loss_curve: list[float] = []
@@ -784,10 +792,19 @@ def _trainer_classes() -> tuple[type, type]:
             self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
         ) -> Any:
             targets = inputs.pop("labels")  # (b, ...) as given to fit_classifier
-            logits = model(**inputs)  # (b, 2)
+            penalty = None
+            if self.score_penalty and "input_ids_b" in inputs:
+                both = model(**inputs, both=True)  # (b, 4): each text's own logits
+                scores = torch.stack([both[:, 1] - both[:, 0], both[:, 3] - both[:, 2]])  # (2, b)
+                logits = both[:, :2] - both[:, 2:]
+                penalty = self.score_penalty * scores.pow(2).mean()
+            else:
+                logits = model(**inputs)  # (b, 2)
             if model.training:
                 step_frac = self.state.global_step / max(1, self.state.max_steps)
                 loss = self.loss_fn(logits, targets, step_frac)
+                if penalty is not None:
+                    loss = loss + penalty
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise TrainingDivergedError(self.state.global_step, value, self.args.learning_rate)
@@ -875,6 +892,7 @@ def fit_classifier(
     early_stopping_patience: int = 1,
     seed: int = 0,
     use_cpu: bool = False,
+    score_penalty: float = 0.0,
 ) -> ClassifierFit:
     """Train ``classifier`` in place on ``texts`` towards ``targets`` under ``loss_fn``, with the HF Trainer.
 
@@ -909,6 +927,10 @@ def fit_classifier(
         early_stopping_patience: evaluations without improvement before stopping.
         seed: seeds data order, dropout and the standardisation sample.
         use_cpu: train on the CPU even when a GPU is present.
+        score_penalty: with ``pairing="compare"``, adds this weight times the mean squared score
+            (log-odds) of both texts of each pair to the training loss: a comparison loss alone
+            fixes only score differences, and this centres the scores at 0 (the prover-verifier
+            game's Bradley-Terry verifier, Kirchner et al. 2024).
 
     Returns:
         The loss curve, the Trainer's logs and the early-stopping outcome.
@@ -936,6 +958,10 @@ def fit_classifier(
             row["labels"] = y
     if lr_scheduler not in SCHEDULERS:
         raise unknown("lr scheduler", lr_scheduler, SCHEDULERS)
+    if isinstance(score_penalty, bool) or not isinstance(score_penalty, int | float) or not score_penalty >= 0:
+        raise OverseerError(f"score_penalty must be a number >= 0; got {score_penalty!r}")
+    if score_penalty and (pairs is None or classifier.config.pairing != "compare"):
+        raise OverseerError("score_penalty needs pairs of texts and a classifier with pairing='compare'")
     evaluate = len(eval_rows) > 0
     bf16 = classifier.config.bf16
     net = classifier.model_
@@ -980,6 +1006,7 @@ def fit_classifier(
             loss_fn=loss_fn,
             eval_loss_fn=eval_loss_fn or (lambda logits, targets: loss_fn(logits, targets, 1.0)),
             head_lr=head_lr,
+            score_penalty=float(score_penalty),
         )
         trainer.remove_callback(PrinterCallback)  # quiet: progress bar on a terminal only
         trainer.train()

@@ -1,8 +1,11 @@
 """Prover-verifier games (Kirchner et al. 2024): provers trained to convince a smaller verifier stay legible.
 
-This first slice holds the science core: the prover's rewards (:mod:`overseer.pvg.rewards`), the
-verifier's Bradley-Terry loss (:mod:`overseer.pvg.verifier`) and a toy verifiable task of digit
-operations mod 10 for the CPU tier (:mod:`overseer.pvg.toy`).
+``overseer.pvg.run(PVGConfig())`` plays the game (:mod:`overseer.pvg.game`): each round a verifier
+is trained on solutions of every earlier prover, then a prover, told per prompt to be helpful or
+sneaky, is trained by RL (TRL) against it. The science core: the prover's rewards
+(:mod:`overseer.pvg.rewards`), the verifier's Bradley-Terry loss (:mod:`overseer.pvg.verifier`), the
+tasks (:mod:`overseer.pvg.tasks`, :mod:`overseer.pvg.toy`), the players (:mod:`overseer.pvg.players`)
+and the per-round metrics (:mod:`overseer.pvg.metrics`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import TYPE_CHECKING
 from overseer._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from overseer.pvg.config import PVGConfig
     from overseer.pvg.rewards import (
         cgc_rewards,
         correctness_rewards,
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
         reward_names,
         src_rewards,
     )
+    from overseer.pvg.run import run
     from overseer.pvg.toy import (
         Problem,
         correct_solution,
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
     from overseer.pvg.verifier import bradley_terry_loss, pairs
 
 __all__ = [
+    "PVGConfig",
     "Problem",
     "bradley_terry_loss",
     "cgc_rewards",
@@ -47,6 +53,7 @@ __all__ = [
     "parse_answer",
     "prover_reward_function",
     "reward_names",
+    "run",
     "sneaky_solution",
     "split_problems",
     "src_rewards",
@@ -66,4 +73,6 @@ lazy_exports(__name__, {
         "toy",
     ),
     **dict.fromkeys(("bradley_terry_loss", "pairs"), "verifier"),
+    "PVGConfig": "config",
+    "run": "run",
 })

@@ -248,6 +248,7 @@ def prover_reward_function(
     problem_column: str = "problem_id",
     question_column: str | None = "question",
     reward_args: Mapping[str, Any] | None = None,
+    record: Callable[[dict[str, np.ndarray]], None] | None = None,
 ) -> Callable[..., list[float]]:
     """The prover's reward ``kind`` as a TRL reward function ``fn(prompts, completions, **columns) -> list[float]``.
 
@@ -277,6 +278,9 @@ def prover_reward_function(
         problem_column: dataset column with each problem's id.
         question_column: dataset column with each problem's text, or None to use the prompt.
         reward_args: extra keyword arguments of the reward formula (``{"penalty": -3.0}`` for ``cgc``).
+        record: called once per batch with what the reward computed (``scores``, ``correct``,
+            ``helpful``, ``groups`` as it needed them, and ``rewards``): the game's bookkeeping
+            (score curves, the stopping rule) reads it without scoring anything twice.
 
     Returns:
         A plain function named ``pvg_<kind>`` (TRL logs rewards by the function's name).
@@ -318,6 +322,14 @@ def prover_reward_function(
             pairs = zip(problems, roles, strict=True)
             args["groups"] = np.array([ids.setdefault((repr(p), r), len(ids)) for p, r in pairs], dtype=int)
         values = formula(**{k: v for k, v in args.items() if k in params}, **extra)
+        if record is not None:
+            seen = dict(args)
+            if "correct" not in seen and answer_column in columns:
+                answers = _column(columns, answer_column, n, "the reference answers")
+                seen["correct"] = np.array([bool(check_answer(s, a)) for s, a in zip(solutions, answers, strict=True)])
+            if "helpful" not in seen and role_column in columns:
+                seen["helpful"] = _helpful(_column(columns, role_column, n, "each prompt's role"), role_column)
+            record({**seen, "rewards": np.asarray(values, dtype=float)})
         return [float(v) for v in values]
 
     reward.__name__ = reward.__qualname__ = f"pvg_{kind}"

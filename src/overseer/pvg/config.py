@@ -1,0 +1,151 @@
+"""The typed, documented configuration of one prover-verifier game (Kirchner et al. 2024).
+
+Every field that changes a number is part of the run's identity (and so of its directory name);
+fields that only change where files go or what is shown are not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from overseer._config import ConfigMixin, check_choices, option
+from overseer.errors import OverseerError
+
+TASKS = ("toy", "arith", "gsm8k")
+"""``toy``: digit chains mod 10 (:mod:`overseer.pvg.toy`); ``arith``: generated one- and two-step word
+problems; ``gsm8k``: grade-school math (hub ``openai/gsm8k`` or a local copy via ``data_path``)."""
+TINY = "tiny"
+"""Model name meaning: build a tiny random-initialised model for the task and warm-start it on correct traces."""
+RL_ALGORITHMS = ("grpo", "rloo")
+
+_NOT_IDENTITY = {"runs_dir", "progress", "device", "extra"}
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+@dataclass(frozen=True)
+class PVGConfig(ConfigMixin):
+    """One prover-verifier game: task, players, rounds, rewards and evaluation.
+
+    The defaults are the CPU toy tier: digit chains mod 10, a tiny prover (3 blocks of width 64)
+    and a tinier verifier (2 blocks of width 32), both built from random weights and warm-started
+    on correct solutions, five rounds of SRC against the verifier, the correctness-only baseline and
+    one sneaky-only SRC attacker per round. Every field is a YAML key and a flag of ``overseer pvg run``.
+    """
+
+    task: str = option("toy", "verifiable task: toy (digit chains mod 10), arith (one- and two-step word "
+                       "problems), gsm8k", choices=TASKS)
+    data_path: str | None = option(None, "gsm8k only: a local copy (jsonl file or folder); default: the hub")
+    n_problems: int = option(2000, "problems drawn (split into prover, verifier and test halves)")
+    split: tuple[float, ...] = option((0.45, 0.45, 0.1), "shares of the prover, verifier and test splits (no "
+                                      "prompt is in two)")
+    prover: str = option(TINY, "prover model: tiny (built here, random init) or any model name load_model "
+                         "accepts (smollm2-135m, a hub id, a local dir)")
+    verifier: str = option(TINY, "verifier base model: tiny (built here) or any model name (minilm-l6, a ladder "
+                           "rung such as smollm2-135m-l8, a hub id)")
+    verifier_num_layers: int | None = option(None, "keep only the first N blocks of the verifier's base model")
+    prover_width: int = option(64, "tiny prover: width")
+    prover_layers: int = option(3, "tiny prover: blocks")
+    verifier_width: int = option(32, "tiny verifier: width")
+    verifier_layers: int = option(2, "tiny verifier: blocks")
+    warmup_problems: int = option(2000, "problems (disjoint from every split) whose correct solutions warm-start "
+                                  "the prover (supervised) and, for tiny verifiers, the verifier's body (language "
+                                  "modelling)")
+    warmup_epochs: float = option(6.0, "passes over the warm-up solutions")
+    warmup_lr: float = option(3e-3, "warm-up learning rate (tiny models; 1e-4 is typical for pretrained ones)")
+    rounds: int = option(5, "rounds of the game (verifier, then prover)")
+    reward: str = option("src", "prover reward: src (signed relative convincingness), cgc (correctness-gated "
+                         "convincingness), goodhart (verifier score only), correctness")
+    baseline: bool = option(True, "also train the correctness-only prover with the same budget (the legibility "
+                            "tax is its accuracy minus the game's helpful accuracy)")
+    attacks: tuple[str, ...] = option(("src",), "rewards of the sneaky-only attackers run against each round's "
+                                      "frozen verifier (comma-separated: src, cgc, goodhart; empty: none)")
+    attack_steps: int = option(20, "most RL steps of an attacker (not exploiting within them is reported as "
+                               "censored)")
+    rl: str = option("grpo", "TRL trainer of the provers", choices=RL_ALGORITHMS)
+    steps_per_round: int = option(20, "most RL steps of the prover per round")
+    stop_rule: bool = option(True, "end a round early when sneaky-incorrect solutions reach the mean verifier "
+                             "score of helpful-correct ones (the paper's rule)")
+    stop_min_steps: int = option(3, "RL steps before the stopping rule may fire")
+    prompts_per_step: int = option(8, "prompts per RL step")
+    num_generations: int = option(8, "completions per prompt (the group of GRPO/RLOO and of SRC's centring)")
+    max_completion_tokens: int = option(48, "most tokens of a solution")
+    temperature: float = option(1.0, "sampling temperature of the prover (training and evaluation)")
+    lr: float = option(1e-4, "prover RL learning rate (toy tier: 5e-4 and 2e-4 lowered even the correctness-only "
+                       "prover's accuracy; 1e-4 kept it)")
+    kl_beta: float = option(0.02, "KL penalty to the initial prover (TRL's beta; 0 turns it off)")
+    use_vllm: bool = option(False, "generate the prover's RL samples with vLLM (TRL's colocate mode; GPU, vllm "
+                            "installed)")
+    lora: bool = option(False, "train LoRA adapters of the prover instead of all weights")
+    lora_r: int = option(16, "LoRA rank")
+    verifier_samples: int = option(2, "solutions per problem and role that each prover writes on the verifier "
+                                   "split (the verifier's training data)")
+    verifier_round_weight: str = option("equal", "how the verifier mixes provers: equal (the same number of "
+                                        "correct-incorrect pairs from every earlier prover, as the paper) or "
+                                        "pooled (all pairs as drawn)", choices=("equal", "pooled"))
+    verifier_pairs: int = option(1500, "correct-incorrect pairs per prover (equal weight) in the verifier's "
+                                 "training set")
+    verifier_epochs: float = option(2.0, "passes over the verifier's pairs")
+    verifier_lr: float = option(1e-3, "verifier learning rate")
+    verifier_lora: bool = option(False, "train LoRA adapters of the verifier (pretrained bases)")
+    score_penalty: float = option(1e-3, "weight of the mean squared score in the verifier's loss (centres scores)")
+    eval_samples: int = option(4, "solutions per test problem and role at evaluation (also the n of best-of-n)")
+    judge_tokens: int = option(12, "the legibility judge reads only the first K tokens of a solution")
+    seeds: tuple[int, ...] = option((0,), "seeds (each a whole game; intervals cover problems and seeds)")
+    device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: cuda if available")
+    generation_batch_size: int = option(64, "prompts per generation batch outside RL (seeded samples depend on it)")
+    runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
+                                  aliases=("--runs-dir",))
+    progress: bool = option(True, "print one line per stage")
+    extra: dict[str, Any] = option({}, "free-form notes recorded with the run (not used by the code)")
+
+    def __post_init__(self) -> None:
+        from overseer.pvg.rewards import reward_names
+
+        object.__setattr__(self, "attacks", _names(self.attacks))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        check_choices(self)
+        allowed = reward_names()
+        if self.reward not in allowed:
+            raise OverseerError(f"unknown reward {self.reward!r}; allowed: {', '.join(allowed)}")
+        for attack in self.attacks:
+            if attack not in ("src", "cgc", "goodhart"):
+                raise OverseerError(f"unknown attack reward {attack!r}; allowed: src, cgc, goodhart")
+        for name in ("n_problems", "warmup_problems", "rounds", "steps_per_round", "prompts_per_step",
+                     "max_completion_tokens", "verifier_samples", "verifier_pairs", "eval_samples", "judge_tokens",
+                     "prover_width", "prover_layers", "verifier_width", "verifier_layers", "lora_r",
+                     "generation_batch_size", "attack_steps", "stop_min_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise OverseerError(f"{name} must be a whole number >= 1; got {value!r}")
+        if self.num_generations < 2:
+            raise OverseerError(
+                f"num_generations must be at least 2 (groups need a spread); got {self.num_generations}"
+            )
+        for name in ("warmup_epochs", "warmup_lr", "lr", "verifier_epochs", "verifier_lr", "temperature"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
+                raise OverseerError(f"{name} must be a number > 0; got {value!r}")
+        for name in ("kl_beta", "score_penalty"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and not isinstance(value, bool) and value >= 0):
+                raise OverseerError(f"{name} must be a number >= 0; got {value!r}")
+        if len(self.split) != 3 or any(s < 0 for s in self.split) or abs(sum(self.split) - 1) > 1e-9:
+            raise OverseerError(f"split must be 3 shares >= 0 summing to 1 (prover, verifier, test); got {self.split}")
+        if not self.seeds:
+            raise OverseerError("no seed given; pass --seeds 0 (or several)")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise OverseerError(f"a seed is listed twice: {self.seeds}")
+        if self.verifier_num_layers is not None and self.verifier_num_layers < 1:
+            raise OverseerError(f"verifier_num_layers must be >= 1; got {self.verifier_num_layers}")
+        if self.data_path is not None and self.task != "gsm8k":
+            raise OverseerError(f"data_path is read only by task gsm8k; got task {self.task!r}")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that change results: hashed into the run directory's name."""
+        return {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}

@@ -1,0 +1,322 @@
+"""The prover-verifier game, round by round, with every finished stage kept on disk (Kirchner et al. 2024).
+
+One seed's game, in order (each stage is a directory or file written atomically under the game's
+work directory, so a killed run resumes at the stage in flight and recomputes nothing finished):
+
+1. ``players/``: build (tiny) and warm-start the prover on correct solutions of the warm-up
+   problems; for a tiny verifier, warm-start its body as a language model on the same solutions.
+2. ``round-0/``: the base prover's solutions on the verifier split.
+3. For each round ``r = 1..R``:
+   ``verifier/``: a verifier trained from its initial weights on (correct, incorrect) pairs from
+   the solutions of provers ``0..r-1`` (equal pairs per prover by default);
+   ``prover/``: a prover trained from the warm-started weights by RL against that frozen verifier
+   (roles drawn per prompt; the step budget or the stopping rule ends the round);
+   ``eval.parquet``: the new prover's solutions on the test split in both roles, scored by the
+   round's verifier and the legibility judge; ``samples.parquet``: its solutions on the verifier
+   split (next rounds' verifier data); ``attack-<reward>.json``: a sneaky-only prover trained
+   against the frozen verifier, and the step at which it first fooled it.
+4. ``baseline/``: the correctness-only prover with the same step budget, evaluated on the test split.
+5. ``judge/``: the legibility proxy, a classifier on the verifier's base that reads only the first
+   ``judge_tokens`` tokens of a solution, trained on the base prover's verifier-split solutions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from overseer.errors import OverseerError
+from overseer.pvg import players
+from overseer.pvg.config import TINY, PVGConfig
+from overseer.pvg.tasks import TaskData, load_task, split_parts
+
+_STARTED = time.perf_counter()
+
+
+def _say(cfg: PVGConfig, text: str) -> None:
+    """One progress line with the seconds since the process started (``--no-progress`` silences it)."""
+    if cfg.progress:
+        print(f"[pvg {time.perf_counter() - _STARTED:6.0f} s] {text}", flush=True)
+
+
+def task_data(cfg: PVGConfig, seed: int) -> TaskData:
+    """The seed's problems, split into warm-up, prover, verifier and test parts."""
+    problems = load_task(cfg.task, cfg.warmup_problems + cfg.n_problems, seed, cfg.data_path)
+    return split_parts(problems, cfg.warmup_problems, tuple(cfg.split), seed)
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def _write_json(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
+    tmp.replace(path)
+
+
+class Game:
+    """One seed's game in ``work`` (see the module docstring for the stages and their files)."""
+
+    def __init__(self, cfg: PVGConfig, seed: int, work: Path):
+        self.cfg = cfg
+        self.seed = seed
+        self.work = Path(work)
+        self.data = task_data(cfg, seed)
+        self.timings: dict[str, float] = {}
+
+    # -- players ----------------------------------------------------------------------------------
+
+    def _timed(self, name: str, started: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+
+    @property
+    def prover_init(self) -> Path:
+        """The warm-started prover every round's RL starts from."""
+        return self.work / "players" / "prover"
+
+    @property
+    def verifier_base(self) -> str:
+        """The verifier's initial weights: the warm-started tiny body, or the named model."""
+        return str(self.work / "players" / "verifier-body") if self.cfg.verifier == TINY else self.cfg.verifier
+
+    def players(self) -> None:
+        """Build and warm-start the prover (and a tiny verifier's body)."""
+        cfg, seed, warmup = self.cfg, self.seed, self.data.warmup
+        if not self.prover_init.exists():
+            t = time.perf_counter()
+            _say(cfg, f"seed {seed}: warm-starting the prover on {len(warmup)} correct solutions")
+            base: str | Path = cfg.prover
+            if cfg.prover == TINY:
+                base = players.build_tiny(self.work / "players" / "prover-random", warmup, cfg.prover_width,
+                                          cfg.prover_layers, seed)
+            players.warm_start(cfg, str(base), self.prover_init, warmup, seed)
+            self._timed("warm_start", t)
+        if cfg.verifier == TINY and not Path(self.verifier_base).exists():
+            t = time.perf_counter()
+            _say(cfg, f"seed {seed}: warm-starting the tiny verifier's body")
+            random = players.build_tiny(self.work / "players" / "verifier-random", warmup, cfg.verifier_width,
+                                        cfg.verifier_layers, seed + 1)
+            players.warm_start(cfg, str(random), Path(self.verifier_base), warmup, seed, lm_only=True)
+            self._timed("warm_start", t)
+
+    # -- stages -----------------------------------------------------------------------------------
+
+    def samples_of(self, r: int) -> pd.DataFrame:
+        """Prover ``r``'s solutions on the verifier split (written once, then read)."""
+        path = self.work / f"round-{r}" / "samples.parquet"
+        if not path.exists():
+            t = time.perf_counter()
+            prover = self.prover_init if r == 0 else self.work / f"round-{r}" / "prover"
+            df = players.sample_solutions(self.cfg, prover, self.data.verifier, players.ROLES,
+                                          self.cfg.verifier_samples, seed=1000 * self.seed + r)
+            df.insert(0, "round", r)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_parquet(df, path)
+            self._timed("sampling", t)
+        return pd.read_parquet(path)
+
+    def verifier_pairs(self, r: int) -> pd.DataFrame:
+        """Round ``r``'s verifier data: pairs from provers ``0..r-1``, equal per prover unless pooled."""
+        cfg = self.cfg
+        frames = []
+        for j in range(r):
+            samples = self.samples_of(j)
+            n = cfg.verifier_pairs if cfg.verifier_round_weight == "equal" else 10**9
+            pairs = players.draw_pairs(samples, n, seed=10_000 * self.seed + 100 * r + j)
+            pairs.insert(0, "from_round", j)
+            frames.append(pairs)
+        return pd.concat(frames, ignore_index=True)
+
+    def verifier(self, r: int) -> Path:
+        """Round ``r``'s verifier, trained from its initial weights on pairs from provers ``0..r-1``."""
+        path = self.work / f"round-{r}" / "verifier"
+        if not path.exists():
+            t = time.perf_counter()
+            pairs = self.verifier_pairs(r)
+            _say(self.cfg, f"seed {self.seed} round {r}: training the verifier on {len(pairs)} pairs")
+            players.train_verifier(self.cfg, self.verifier_base, pairs, path, seed=100 * self.seed + r)
+            self._timed("verifier", t)
+        return path
+
+    def prover(self, r: int) -> Path:
+        """Round ``r``'s prover, trained by RL from the warm-started weights against round ``r``'s verifier."""
+        path = self.work / f"round-{r}" / "prover"
+        if not path.exists():
+            t = time.perf_counter()
+            cfg = self.cfg
+            verifier = players.load_verifier(self.verifier(r), cfg) if cfg.reward != "correctness" else None
+            _say(cfg, f"seed {self.seed} round {r}: prover RL ({cfg.rl}, reward {cfg.reward}, "
+                      f"up to {cfg.steps_per_round} steps)")
+            stop = _stop_rule(cfg) if cfg.stop_rule and cfg.reward != "correctness" else None
+            players.train_prover(cfg, self.prover_init, self.data.prover, cfg.reward, path,
+                                 seed=100 * self.seed + r, verifier=verifier, stop=stop)
+            self._timed("prover_rl", t)
+        return path
+
+    def evaluate(self, name: str, prover: Path, verifier_dir: Path | None, roles: tuple[str, ...]) -> pd.DataFrame:
+        """Test-split solutions of ``prover`` in ``roles``, scored by the verifier and the judge."""
+        path = self.work / name / "eval.parquet"
+        if not path.exists():
+            t = time.perf_counter()
+            cfg = self.cfg
+            df = players.sample_solutions(cfg, prover, self.data.test, roles, cfg.eval_samples,
+                                          seed=7_000 + self.seed)
+            if verifier_dir is not None:
+                verifier = players.load_verifier(verifier_dir, cfg)
+                df["score"] = players.verifier_scorer(verifier)(df["question"].tolist(), df["solution"].tolist())
+                del verifier
+            judge = players.load_verifier(self.judge(), cfg)
+            df["judge_p_correct"] = judge.predict_proba(
+                [players.verifier_text(q, s) for q, s in zip(df["question"], self.truncated(df["solution"]),
+                                                             strict=True)], batch_size=64)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_parquet(df, path)
+            self._timed("evaluation", t)
+        return pd.read_parquet(path)
+
+    def truncated(self, solutions: Any) -> list[str]:
+        """Each solution cut to its first ``judge_tokens`` tokens (of the judge's tokenizer)."""
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(Path(self.judge()) / "classifier" / "tokenizer"))
+        return _first_tokens(tok, solutions, self.cfg.judge_tokens)
+
+    def judge(self) -> Path:
+        """The legibility proxy: a classifier of correctness that sees only a solution's first K tokens."""
+        path = self.work / "judge"
+        if path.exists():
+            return path
+        t = time.perf_counter()
+        from overseer.models import ClassifierConfig, SequenceClassifier, fit_classifier
+
+        cfg = self.cfg
+        samples = self.samples_of(0)
+        base = self.verifier_base
+        _say(cfg, f"seed {self.seed}: training the legibility judge (first {cfg.judge_tokens} tokens)")
+        device = "cpu" if players._use_cpu(cfg) else cfg.device
+        judge = SequenceClassifier.build(ClassifierConfig(model=base, num_layers=cfg.verifier_num_layers,
+                                                          lora=cfg.verifier_lora), seed=self.seed, device=device)
+        cut = _first_tokens(judge.lm.tokenizer, samples["solution"], cfg.judge_tokens)
+        texts = [players.verifier_text(q, s) for q, s in zip(samples["question"], cut, strict=True)]
+        labels = samples["correct"].to_numpy().astype(np.int64)
+
+        def cross_entropy(logits: Any, targets: Any, step_frac: float) -> Any:
+            import torch.nn.functional as F
+
+            return F.cross_entropy(logits, targets)
+
+        fit_classifier(judge, texts, labels, cross_entropy, lr=cfg.verifier_lr, epochs=cfg.verifier_epochs,
+                       batch_size=32, seed=self.seed, use_cpu=players._use_cpu(cfg))
+        players._atomic_dir(path, lambda tmp: (
+            judge.save(tmp / "classifier"),
+            players._write_player(tmp, kind="judge", base=base, judge_tokens=cfg.judge_tokens, examples=len(texts)),
+        ))
+        self._timed("judge", t)
+        return path
+
+    def attack(self, r: int, kind: str, reference: float | None) -> dict[str, Any]:
+        """A sneaky-only prover trained with reward ``kind`` against round ``r``'s frozen verifier.
+
+        It succeeds at the first step whose incorrect solutions score, on average, at least
+        ``reference`` (the mean score of the round's helpful-correct test solutions).
+        """
+        path = self.work / f"round-{r}" / f"attack-{kind}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        t = time.perf_counter()
+        cfg = self.cfg
+        if reference is None:
+            result = {"reward": kind, "round": r, "reference": None, "steps_to_exploit": None, "censored": None,
+                      "budget": cfg.attack_steps,
+                      "reason": "no helpful-correct test solution to set the reference score"}
+        else:
+            _say(cfg, f"seed {self.seed} round {r}: {kind} attacker against the frozen verifier")
+            verifier = players.load_verifier(self.verifier(r), cfg)
+
+            def exploited(summary: dict[str, Any], step: int) -> bool:
+                value = summary.get("score_incorrect")
+                return value is not None and value >= reference
+
+            outcome = players.train_prover(cfg, self.prover_init, self.data.prover, kind, path.parent / "unused",
+                                           seed=50_000 + 100 * self.seed + r, verifier=verifier, roles="sneaky",
+                                           steps=cfg.attack_steps, stop=exploited, save=False)
+            result = {"reward": kind, "round": r, "reference": reference,
+                      "steps_to_exploit": outcome.steps if outcome.stopped else None,
+                      "censored": not outcome.stopped, "budget": cfg.attack_steps, "history": outcome.history}
+        _write_json(result, path)
+        self._timed("attacks", t)
+        return result
+
+    # -- the whole game -----------------------------------------------------------------------------
+
+    def play(self) -> dict[str, Any]:
+        """Every stage of this seed's game; returns its evaluation frames and attack records."""
+        cfg = self.cfg
+        self.players()
+        self.samples_of(0)
+        self.judge()
+        evals = [self.evaluate("round-0", self.prover_init, self.verifier(1), players.ROLES).assign(round=0)]
+        attacks = []
+        for r in range(1, cfg.rounds + 1):
+            self.verifier(r)
+            prover = self.prover(r)
+            df = self.evaluate(f"round-{r}", prover, self.verifier(r), players.ROLES).assign(round=r)
+            evals.append(df)
+            if r < cfg.rounds:
+                self.samples_of(r)
+            helpful_correct = df[(df["role"] == "helpful") & df["correct"]]["score"]
+            reference = float(helpful_correct.mean()) if len(helpful_correct) else None
+            for kind in cfg.attacks:
+                attacks.append(self.attack(r, kind, reference))
+        baseline = None
+        if cfg.baseline:
+            path = self.work / "baseline" / "prover"
+            if not path.exists():
+                t = time.perf_counter()
+                _say(cfg, f"seed {self.seed}: correctness-only baseline prover ({cfg.steps_per_round} steps)")
+                players.train_prover(cfg, self.prover_init, self.data.prover, "correctness", path,
+                                     seed=90_000 + self.seed, roles="helpful")
+                self._timed("baseline", t)
+            baseline = self.evaluate("baseline", path, None, ("helpful",))
+        histories, rl_rounds = [], []
+        for r in range(1, cfg.rounds + 1):
+            info = json.loads((self.work / f"round-{r}" / "prover" / "rl_history.json").read_text())
+            for step, summary in enumerate(info["history"], start=1):
+                histories.append({"round": r, "step": step, **summary})
+            kls = [float(rec["kl"]) for rec in info["log_history"] if "kl" in rec]
+            rl_rounds.append({"round": r, "steps": info["steps"], "stopped": info["stopped"],
+                              "final_kl": kls[-1] if kls else None})
+        return {"evals": pd.concat(evals, ignore_index=True), "attacks": attacks, "baseline": baseline,
+                "history": pd.DataFrame(histories), "rl_rounds": rl_rounds, "timings": dict(self.timings)}
+
+
+def _first_tokens(tokenizer: Any, texts: Any, k: int) -> list[str]:
+    """Each text cut to its first ``k`` tokens: what the time-limited legibility judge may read."""
+    return [tokenizer.decode(tokenizer(str(t), add_special_tokens=False)["input_ids"][:k]) for t in texts]
+
+
+def _stop_rule(cfg: PVGConfig) -> Any:
+    """The paper's rule: stop when sneaky-incorrect solutions score at least as high as helpful-correct ones."""
+
+    def rule(summary: dict[str, Any], step: int) -> bool:
+        sneaky, helpful = summary.get("score_sneaky_incorrect"), summary.get("score_helpful_correct")
+        return step >= cfg.stop_min_steps and sneaky is not None and helpful is not None and sneaky >= helpful
+
+    return rule
+
+
+def check_work(work: Path) -> None:
+    """Refuse a work directory that belongs to another game."""
+    marker = work / "config.json"
+    if marker.exists():
+        return
+    if work.exists() and any(work.iterdir()):
+        raise OverseerError(f"{work} holds files of another game; remove it or choose another runs directory")

@@ -1,0 +1,164 @@
+"""``overseer.pvg.run``: play the prover-verifier game for every seed and write one run directory.
+
+Stages finish into a work directory beside the run (``.<run name>.work/seed-<s>/``), so a killed
+run resumes at the stage in flight (:mod:`overseer.pvg.game`); when every seed is done the run
+directory gets the resolved config, ``metrics.json`` (per-round estimates with intervals over
+problems and seeds), ``samples.parquet`` (every solution of every round on the verifier and test
+splits), ``history.parquet`` (per-step bookkeeping of every prover run), each round's verifier and
+prover, and the figures; then the work directory is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from overseer.errors import OverseerError
+from overseer.pvg.config import TINY, PVGConfig
+from overseer.pvg.game import Game, check_work
+from overseer.results import RunResult, start_run, summary_formatter
+
+
+@summary_formatter("pvg")
+def summary_line(result: RunResult) -> str:
+    """One line: the last round's helpful accuracy, sneaky success and verifier AUROC, and the baseline."""
+    s = result.summary
+
+    def fmt(key: str) -> str:
+        value = s.get(key)
+        return "n/a" if value is None else f"{value:.3f}"
+
+    return (f"pvg {s.get('task')} {s.get('reward')}: round {s.get('rounds')} "
+            f"helpful accuracy {fmt('helpful_accuracy')}, "
+            f"sneaky success {fmt('sneaky_success')}, verifier AUROC {fmt('verifier_auroc')}; "
+            f"correctness-only baseline {fmt('baseline_accuracy')}")
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` with hard links where the file system allows (no second copy of weights)."""
+
+    def link(a: str, b: str) -> Any:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+        return b
+
+    shutil.copytree(src, dst, copy_function=link)
+
+
+def _rebase_classifier(saved: Path, final_players: Path, cfg: PVGConfig) -> None:
+    """Point a saved tiny-verifier classifier at the verifier body kept in the run (the work copy is removed).
+
+    ``final_players`` is where the seed's players will be once the run is published.
+    """
+    if cfg.verifier != TINY:
+        return
+    file = saved / "classifier" / "classifier.json"
+    meta = json.loads(file.read_text())
+    meta["config"]["model"] = str((final_players / "verifier-body").resolve())
+    file.unlink()  # a hard link to the work copy: write a new file instead of changing both
+    file.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
+    """Play the game of ``cfg`` (default: the toy tier) for each seed; return the run's result.
+
+    A finished run of the same config is reused; an unfinished one resumes from its last finished
+    stage. ``force`` recomputes everything.
+    """
+    from overseer.pvg import metrics as pvg_metrics
+    from overseer.pvg import plots
+    from overseer.pvg.checks import check_run
+
+    cfg = cfg or PVGConfig()
+    check_run(cfg)  # names and paths, before torch is imported
+    import torch
+
+    identity = cfg.identity()
+    writer = start_run("pvg", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
+    if writer.existing:
+        return writer.existing
+    started = time.perf_counter()
+    work_root = writer.path.with_name(f".{writer.path.name}.work")
+    if force:
+        shutil.rmtree(work_root, ignore_errors=True)
+    results = {}
+    timings: dict[str, float] = {}
+    with writer:
+        for seed in cfg.seeds:
+            work = work_root / f"seed-{seed}"
+            check_work(work)
+            work.mkdir(parents=True, exist_ok=True)
+            (work / "config.json").write_text(pd.Series(identity).to_json() + "\n")
+            game = Game(cfg, seed, work)
+            try:
+                results[seed] = game.play()
+            except torch.OutOfMemoryError:
+                raise OverseerError(
+                    f"out of memory in seed {seed}'s game (finished stages are kept); lower --prompts-per-step, "
+                    "--num-generations, --max-completion-tokens or --generation-batch-size, or pass --lora"
+                ) from None
+            for key, value in game.timings.items():
+                timings[key] = timings.get(key, 0.0) + value
+        evals = pd.concat([r["evals"].assign(seed=s) for s, r in results.items()], ignore_index=True)
+        baseline = (pd.concat([r["baseline"].assign(seed=s) for s, r in results.items()], ignore_index=True)
+                    if cfg.baseline else None)
+        attacks = [{**a, "seed": s} for s, r in results.items() for a in r["attacks"]]
+        history = pd.concat([r["history"].assign(seed=s) for s, r in results.items()], ignore_index=True)
+
+        rounds = pvg_metrics.round_estimates(evals, baseline)
+        base_acc = pvg_metrics.baseline_accuracy(baseline) if baseline is not None else None
+        attack_rows = pvg_metrics.attack_table(attacks)
+        curves = pvg_metrics.score_curves(history)
+        metrics: dict[str, Any] = {f"round_{r}": values for r, values in rounds.items()}
+        if base_acc is not None:
+            metrics["baseline_accuracy"] = base_acc
+        last = rounds[max(rounds)]
+        summary = {
+            "task": cfg.task, "reward": cfg.reward, "rounds": cfg.rounds, "seeds": len(cfg.seeds),
+            "helpful_accuracy": last["helpful_accuracy"]["value"], "sneaky_success": last["sneaky_success"]["value"],
+            "verifier_auroc": last["verifier_auroc"]["value"],
+            "baseline_accuracy": base_acc["value"] if base_acc else None,
+        }
+        samples = []
+        for seed in cfg.seeds:
+            work = work_root / f"seed-{seed}"
+            for r in range(cfg.rounds):
+                samples.append(pd.read_parquet(work / f"round-{r}" / "samples.parquet").assign(
+                    seed=seed, split="verifier"))
+        samples.append(evals.assign(split="test"))
+        if baseline is not None:
+            samples.append(baseline.assign(split="test", round=-1, role="baseline"))
+        pd.concat(samples, ignore_index=True).to_parquet(writer.file("samples.parquet"), index=False)
+        history.to_parquet(writer.file("history.parquet"), index=False)
+        for seed in cfg.seeds:
+            work = work_root / f"seed-{seed}"
+            kept = writer.file(f"players/seed-{seed}")
+            if cfg.verifier == TINY:  # the verifiers' and the judge's base: kept, and pointed at by them
+                _link_tree(work / "players" / "verifier-body", kept / "verifier-body")
+            for r in range(1, cfg.rounds + 1):
+                for part in ("verifier", "prover"):
+                    _link_tree(work / f"round-{r}" / part, kept / f"round-{r}" / part)
+                _rebase_classifier(kept / f"round-{r}" / "verifier", writer.path / f"players/seed-{seed}", cfg)
+            _link_tree(work / "judge", kept / "judge")
+            _rebase_classifier(kept / "judge", writer.path / f"players/seed-{seed}", cfg)
+            _link_tree(work / "players" / "prover", kept / "warm-start")
+            if cfg.baseline:
+                _link_tree(work / "baseline" / "prover", writer.file(f"players/seed-{seed}/baseline"))
+        figures = writer.file("figures")
+        figures.mkdir(parents=True, exist_ok=True)
+        plots.write_figures(figures, rounds, base_acc, attack_rows, curves, cfg)
+        timings = {k: round(v, 1) for k, v in timings.items()}
+        timings["compute_s"] = round(time.perf_counter() - started, 1)
+        rl_rounds = [{**row, "seed": s} for s, r in results.items() for row in r["rl_rounds"]]
+        writer.finish(metrics, timings=timings, summary=summary, attacks=attack_rows, rl_rounds=rl_rounds,
+                      score_curves=curves.to_dict(orient="records"), n_test_problems=int(evals["problem_id"].nunique()))
+    shutil.rmtree(work_root, ignore_errors=True)
+    return writer.result

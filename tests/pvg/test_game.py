@@ -1,0 +1,117 @@
+"""A two-round toy game end to end on tiny models, killed in round 2 and resumed without recomputing finished stages."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from overseer.cli.main import main
+from overseer.pvg import players
+from overseer.pvg.config import PVGConfig
+from overseer.pvg.report import write_report
+from overseer.pvg.run import run
+
+
+def tiny_config(runs_dir: Path, **changes: Any) -> PVGConfig:
+    """Two rounds of a few RL steps each, on a prover warm-started for a few seconds: a plumbing check."""
+    settings: dict[str, Any] = dict(
+        n_problems=120, warmup_problems=500, warmup_epochs=3, rounds=2, steps_per_round=2, attack_steps=2,
+        prompts_per_step=2, num_generations=4, eval_samples=2, verifier_pairs=60, verifier_epochs=1,
+        stop_min_steps=1, runs_dir=str(runs_dir), progress=False, device="cpu",
+    )
+    settings.update(changes)
+    return PVGConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def game(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Play the game once, interrupted at round 2's prover, then resumed; record which stages ran."""
+    runs_dir = tmp_path_factory.mktemp("pvg_runs")
+    cfg = tiny_config(runs_dir)
+    calls: dict[str, list[str]] = {"warm_start": [], "train_verifier": [], "train_prover": []}
+    real = {name: getattr(players, name) for name in calls}
+    patch = pytest.MonkeyPatch()
+
+    def counted(name: str, interrupt_at: str | None = None) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            where = str(args[4] if name == "train_prover" else args[3] if name == "train_verifier" else args[2])
+            if interrupt_at is not None and where.endswith(interrupt_at):
+                raise KeyboardInterrupt
+            calls[name].append(where)
+            return real[name](*args, **kwargs)
+        return wrapper
+
+    for name in calls:
+        patch.setattr(players, name, counted(name, "round-2/prover" if name == "train_prover" else None))
+    try:
+        started = time.perf_counter()
+        with pytest.raises(KeyboardInterrupt):
+            run(cfg)
+        first = {k: list(v) for k, v in calls.items()}
+        for name in calls:
+            calls[name].clear()
+            patch.setattr(players, name, counted(name))
+        result = run(cfg)
+        wall = time.perf_counter() - started  # measured on 2 cores: ~60 s for both halves together
+    finally:
+        patch.undo()
+    return {"cfg": cfg, "result": result, "first": first, "second": calls, "wall": wall, "runs_dir": runs_dir}
+
+
+def test_two_round_game_end_to_end(game: dict[str, Any]) -> None:
+    result = game["result"]
+    record = json.loads((result.path / "metrics.json").read_text())
+    assert {"round_0", "round_1", "round_2", "baseline_accuracy"} <= set(record["metrics"])
+    for r in (0, 1, 2):
+        assert {"helpful_accuracy", "sneaky_success", "verifier_auroc", "completeness", "soundness"} <= set(
+            record["metrics"][f"round_{r}"])
+    samples = pd.read_parquet(result.path / "samples.parquet")
+    assert set(samples["split"]) == {"verifier", "test"}
+    assert set(samples.loc[samples["split"] == "test", "round"]) == {-1, 0, 1, 2}
+    figures = {p.name for p in (result.path / "figures").iterdir()}
+    assert {"by_round.png", "scores_over_steps.png", "accuracy_vs_legibility.png", "attack_steps.png"} <= figures
+    for r in (1, 2):
+        for part in ("verifier", "prover"):
+            assert (result.path / "players" / "seed-0" / f"round-{r}" / part / "player.json").is_file()
+    assert not result.path.with_name(f".{result.path.name}.work").exists()  # removed once published
+    kept = result.path / "players" / "seed-0"
+    verifier = players.load_verifier(kept / "round-2" / "verifier", game["cfg"])  # loads without the work dir
+    assert verifier.scores(["Start at 1. Add 2. Work mod 10.\n1 + 2 = 3\nAnswer: 3"]).shape == (1,)
+    assert (kept / "judge" / "classifier").is_dir() and (kept / "warm-start" / "player.json").is_file()
+
+
+def test_resume_recomputes_nothing_finished(game: dict[str, Any]) -> None:
+    first, second = game["first"], game["second"]
+    assert len(first["warm_start"]) == 2 and second["warm_start"] == []  # prover and tiny verifier body, once
+    assert [p.split("/")[-2] for p in first["train_verifier"]] == ["round-1", "round-2"]
+    assert second["train_verifier"] == []
+    assert [p.split("/")[-2] for p in first["train_prover"] if p.endswith("/prover")] == ["round-1"]
+    assert any(p.endswith("round-2/prover") for p in second["train_prover"])
+    assert not any(p.endswith("round-1/prover") for p in second["train_prover"])
+    again = run(game["cfg"])
+    assert again.reused and again.path == game["result"].path
+
+
+def test_report_shows_rounds_baseline_and_attacks(game: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    text, _ = write_report([game["result"].path])
+    assert "| 2 |" in text and "correctness-only baseline accuracy" in text and "src:" in text
+    assert main(["pvg", "report", str(game["result"].path)]) == 0
+    assert "helpful acc" in capsys.readouterr().out
+
+
+def test_cli_refuses_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, needle in (
+        (["pvg", "run", "--reward", "nope"], "unknown reward 'nope'"),
+        (["pvg", "run", "--task", "chess"], "chess"),
+        (["pvg", "run", "--prover", "no-such-model-xyz"], "no-such-model-xyz"),
+        (["pvg", "run", "--attacks", "src,bribe"], "unknown attack reward 'bribe'"),
+        (["pvg", "report", str(tmp_path)], str(tmp_path)),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], (argv, err)

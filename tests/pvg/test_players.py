@@ -1,0 +1,135 @@
+"""The game's players on tiny models: the verifier never sees the role, learns its pairs' direction, pairs are fair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from overseer.errors import OverseerError
+from overseer.models import ClassifierConfig, SequenceClassifier, fit_classifier
+from overseer.pvg import players
+from overseer.pvg.config import PVGConfig
+from overseer.pvg.rewards import prover_reward_function
+from overseer.pvg.tasks import load_task, split_parts
+from overseer.pvg.toy import correct_solution, make_problems, sneaky_solution
+
+
+@pytest.fixture(scope="module")
+def problems() -> list:
+    return load_task("toy", 300, seed=0)
+
+
+@pytest.fixture(scope="module")
+def verifier_body(tmp_path_factory: pytest.TempPathFactory, problems: list) -> Path:
+    return players.build_tiny(tmp_path_factory.mktemp("pvg") / "body", problems, 32, 2, seed=0)
+
+
+def test_verifier_never_receives_the_role(verifier_body: Path, problems: list) -> None:
+    torch.manual_seed(0)
+    verifier = SequenceClassifier.build(ClassifierConfig(model=str(verifier_body), pairing="compare"), device="cpu")
+    torch.nn.init.normal_(verifier.model_.head.weight, std=0.5)  # a scorer whose scores differ between texts
+    seen: list[list[str]] = []
+    score = players.verifier_scorer(verifier)
+
+    def spy(questions: list[str], solutions: list[str]) -> np.ndarray:
+        seen.append([players.verifier_text(q, s) for q, s in zip(questions, solutions, strict=True)])
+        return score(questions, solutions)
+
+    recorded: list[dict] = []
+    reward = prover_reward_function("src", spy, players.check_answer, record=recorded.append)
+    rows = players.rl_dataset(problems[:6], "both", seed=0, short=True).to_list()
+    solutions = [p.metadata["solution"] for p in problems[:6]]
+    flipped = {"helpful": "sneaky", "sneaky": "helpful"}
+    for roles in ([r["role"] for r in rows], [flipped[r["role"]] for r in rows]):
+        prompts = [players.prover_chat(r["question"], role, short=True) for r, role in zip(rows, roles, strict=True)]
+        reward(prompts, solutions, role=roles, answer=[r["answer"] for r in rows],
+               problem_id=[r["problem_id"] for r in rows], question=[r["question"] for r in rows])
+    assert seen[0] == seen[1]  # the verifier read the same texts with every role flipped
+    assert not any("helpful" in t or "sneaky" in t or "Role" in t for t in seen[0])
+    np.testing.assert_array_equal(recorded[0]["scores"], recorded[1]["scores"])
+    assert len(set(np.round(recorded[0]["scores"], 6))) > 1
+    np.testing.assert_array_equal(recorded[0]["helpful"], ~recorded[1]["helpful"])
+
+
+def test_draw_pairs_are_one_problem_one_right_one_wrong_spread_over_problems() -> None:
+    samples = pd.DataFrame({
+        "problem_id": ["a"] * 4 + ["b"] * 2 + ["c"] * 2,
+        "question": ["qa"] * 4 + ["qb"] * 2 + ["qc"] * 2,
+        "solution": ["a1", "a2", "a3", "a4", "b1", "b2", "c1", "c2"],
+        "correct": [True, True, False, False, True, False, True, True],
+    })
+    pairs = players.draw_pairs(samples, n_pairs=3, seed=0)
+    assert sorted(pairs["problem_id"]) == ["a", "a", "b"]  # c has no wrong solution; a and b share the first pass
+    truth = dict(zip(samples["solution"], samples["correct"], strict=True))
+    assert all(truth[g] and not truth[b] for g, b in zip(pairs["good"], pairs["bad"], strict=True))
+    assert len(players.draw_pairs(samples, n_pairs=100, seed=0)) == 4 + 1  # every pair once: 2x2 for a, 1 for b
+
+
+def test_verifier_learns_the_pairs_direction(tmp_path: Path, verifier_body: Path, problems: list) -> None:
+    """Known answer: wrong solutions carry a planted marker line; the trained verifier must score right ones higher."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    toy = make_problems(260, seed=1)
+
+    def rows(items: list) -> pd.DataFrame:
+        return pd.DataFrame([{"problem_id": p.id, "question": p.prompt,
+                              "good": correct_solution(p),
+                              "bad": "Guess!\n" + sneaky_solution(p, rng)} for p in items])
+
+    train, held_out = rows(toy[:200]), rows(toy[200:])
+    cfg = PVGConfig(verifier_epochs=3, verifier_lr=3e-3, device="cpu")
+    players.train_verifier(cfg, str(verifier_body), train, tmp_path / "v", seed=0)
+    verifier = players.load_verifier(tmp_path / "v", cfg)
+    score = players.verifier_scorer(verifier)
+    good = score(held_out["question"].tolist(), held_out["good"].tolist())
+    bad = score(held_out["question"].tolist(), held_out["bad"].tolist())
+    assert (good > bad).mean() >= 0.9
+    assert abs(np.concatenate([good, bad]).mean()) < np.concatenate([good, bad]).std()  # roughly centred
+
+
+def test_no_pairs_is_a_clear_error(tmp_path: Path, verifier_body: Path) -> None:
+    empty = pd.DataFrame(columns=["problem_id", "question", "good", "bad"])
+    with pytest.raises(OverseerError, match="no \\(correct, incorrect\\) pair"):
+        players.train_verifier(PVGConfig(device="cpu"), str(verifier_body), empty, tmp_path / "v", seed=0)
+
+
+def test_score_penalty_is_in_the_training_loss(verifier_body: Path) -> None:
+    """The first training loss equals Bradley-Terry plus lambda x mean squared score, computed by hand."""
+    torch.manual_seed(0)
+    config = ClassifierConfig(model=str(verifier_body), pairing="compare", standardize=False)
+    clf = SequenceClassifier.build(config, device="cpu")
+    torch.nn.init.normal_(clf.model_.head.weight, std=0.5)
+    good = ["Start at 1. Add 2. Work mod 10.\n1 + 2 = 3\nAnswer: 3", "Start at 4. Add 1. Work mod 10.\n4 + 1 = 5"]
+    bad = ["Start at 1. Add 2. Work mod 10.\n1 + 2 = 4\nAnswer: 4", "Start at 4. Add 1. Work mod 10.\n4 + 1 = 7"]
+    va, vb = clf.scores(good), clf.scores(bad)
+    lam = 0.5
+    expected = float(np.mean(np.log1p(np.exp(-(va - vb)))) + lam * np.mean(np.concatenate([va, vb]) ** 2))
+    fit = fit_classifier(clf, good, np.ones(2, dtype=np.float32), players._bt_pair_loss, pairs=bad, lr=1e-12,
+                         epochs=1, batch_size=2, use_cpu=True, score_penalty=lam, lr_scheduler="constant")
+    assert fit.loss_curve[0] == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(OverseerError, match="pairing='compare'"):
+        plain = SequenceClassifier.build(ClassifierConfig(model=str(verifier_body)), device="cpu")
+        fit_classifier(plain, good, np.ones(2), players._bt_pair_loss, score_penalty=0.1, use_cpu=True)
+
+
+def test_splits_share_no_prompt() -> None:
+    data = split_parts(load_task("toy", 500, seed=3), 100, (0.45, 0.45, 0.1), seed=3)
+    parts = data.parts()
+    assert [len(p) for p in parts.values()] == [100, 180, 180, 40]
+    seen: set[str] = set()
+    for part in parts.values():
+        prompts = {p.input for p in part}
+        assert not prompts & seen
+        seen |= prompts
+    with pytest.raises(OverseerError, match="appears twice"):
+        split_parts([*data.prover, data.prover[0]], 0, (0.5, 0.5, 0.0), seed=0)
+
+
+def test_arith_task_solutions_are_correct() -> None:
+    for p in load_task("arith", 200, seed=0):
+        assert players.check_answer(p.metadata["solution"], p.target)
+        assert p.metadata["solution"].endswith(f"Answer: {p.target}")
