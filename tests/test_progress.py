@@ -143,15 +143,17 @@ def test_library_bars_are_silenced_without_importing_the_libraries() -> None:
         "from overseer.cli.main import build_parser\n"
         "from overseer._progress import silence_library_bars\n"
         "build_parser(); silence_library_bars()\n"
-        "assert 'transformers' not in sys.modules and 'huggingface_hub' not in sys.modules, 'imported at start'\n"
+        "assert not {'transformers', 'huggingface_hub', 'datasets'} & set(sys.modules), 'imported at start'\n"
         "from transformers.utils import logging\n"
         "from huggingface_hub.utils import are_progress_bars_disabled\n"
-        "print(logging.is_progress_bar_enabled(), are_progress_bars_disabled())\n"
+        "from datasets.utils.logging import is_progress_bar_enabled\n"
+        "print(logging.is_progress_bar_enabled(), are_progress_bars_disabled(), is_progress_bar_enabled())\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_PROGRESS_BARS"}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "True"]
+    assert done.stdout.split() == ["False", "True", "False"]
 
 
 def test_library_bars_already_imported_are_silenced(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -268,11 +268,19 @@ def quiet_module_bars(module: str) -> Iterator[None]:
 
 
 def silence_library_bars() -> None:
-    """Turn off the progress bars of transformers and huggingface_hub, importing neither.
+    """Turn off the progress bars of transformers, huggingface_hub and datasets, importing none of them.
 
-    Both libraries read ``HF_HUB_DISABLE_PROGRESS_BARS`` when they are imported; where one is
-    already imported, its own switch is used too. A user who set the variable keeps their choice.
+    The first two read ``HF_HUB_DISABLE_PROGRESS_BARS`` when they are imported, datasets
+    ``HF_DATASETS_DISABLE_PROGRESS_BARS`` (its map/filter bars: TRL's trainers prepare data with
+    them); where one is already imported, its own switch is used too. A user who set a variable
+    keeps their choice.
     """
+    if os.environ.get("HF_DATASETS_DISABLE_PROGRESS_BARS") is None:
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+        if "datasets" in sys.modules:
+            from datasets.utils.logging import disable_progress_bar
+
+            disable_progress_bar()
     if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") is not None:
         return
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
