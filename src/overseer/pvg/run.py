@@ -81,6 +81,12 @@ def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
     check_run(cfg)  # names and paths, before torch is imported
     import torch
 
+    from overseer.models._load import check_model
+
+    for name in (cfg.prover, cfg.verifier):
+        if name != TINY:
+            check_model(name, cfg.device)  # a hub id that is neither cached nor reachable: refused before any write
+
     identity = cfg.identity()
     writer = start_run("pvg", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
     if writer.existing:
