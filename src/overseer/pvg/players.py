@@ -119,7 +119,7 @@ def build_tiny(path: Path, problems: Sequence[Sample], width: int, layers: int, 
     ))
 
 
-def _sft_config(cfg: PVGConfig, out: str, seed: int, pretrained: bool) -> Any:
+def _sft_config(cfg: PVGConfig, out: str, seed: int) -> Any:
     from trl import SFTConfig
 
     return SFTConfig(
@@ -161,7 +161,7 @@ def warm_start(cfg: PVGConfig, base: str, out: Path, problems: Sequence[Sample],
 
     def build(tmp: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="overseer-sft-") as scratch, _no_renaming_warnings():
-            trainer = SFTTrainer(model=model, args=_sft_config(cfg, scratch, seed, pretrained),
+            trainer = SFTTrainer(model=model, args=_sft_config(cfg, scratch, seed),
                                  train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                                  peft_config=peft_config)
             _quiet(trainer)
