@@ -1,10 +1,10 @@
-"""Registers the ``overseer`` model provider with inspect_ai.
+"""Registers Overseer's inspect_ai extensions: the ``overseer`` model provider and the ``overseer/audit`` task.
 
 inspect_ai imports this module through the ``inspect_ai`` entry point in ``pyproject.toml`` when it
-meets a model name it does not know (``--model overseer/smollm2-135m``), so users never import
-Overseer themselves. Without inspect_ai installed the module registers nothing, and importing it is
-harmless. The provider class itself lives in :mod:`overseer.models._inspect` and is imported only
-when a model is first created.
+meets a name it does not know (``--model overseer/smollm2-135m``, ``inspect eval overseer/audit``), so
+users never import Overseer themselves. Without inspect_ai installed the module registers nothing, and
+importing it is harmless. The provider class itself lives in :mod:`overseer.models._inspect` and is
+imported only when a model is first created.
 """
 
 from __future__ import annotations
@@ -21,3 +21,5 @@ else:
         from overseer.models._inspect import OverseerModelAPI
 
         return OverseerModelAPI
+
+    from overseer.audit.task import audit  # noqa: E402,F401 - registers the overseer/audit task

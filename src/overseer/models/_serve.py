@@ -10,6 +10,15 @@ production; use vLLM or ollama for real serving.
 
 ``fail_first`` (answer that many requests with HTTP 503), ``refuse`` (answer 403) and
 ``no_logprobs`` (answer without logprobs) let tests exercise a misbehaving endpoint.
+
+Two more knobs serve tests that need no model at all. ``responder`` (a function of the request
+body, returning the assistant's text or a message with ``tool_calls``) answers
+``/v1/chat/completions`` in its place, so tool-calling clients (the ``openai`` SDK, inspect_ai's
+``openai-api`` provider) can be driven through a scripted conversation; its requests are answered
+concurrently and its ``usage`` counts whitespace-separated words, an approximation of tokens.
+``delay_s`` makes every POST wait before answering, outside any lock, so a test can measure how
+far a client overlaps its requests. Every chat request body is kept in ``chat_requests``, to see
+what a client sent (its messages, the ``tools`` it offered).
 """
 
 from __future__ import annotations
@@ -17,17 +26,73 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
+import time
+import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from overseer.errors import OverseerError
 from overseer.models._generate import GenerateConfig, Generation
-from overseer.models._lm import Chat, format_chat
+from overseer.models._lm import Chat, _encode_prompt, format_chat
 
 if TYPE_CHECKING:
     from overseer.models._load import LoadedModel
 
 MAX_BODY_BYTES = 1 << 20
+
+Responder = Callable[[dict[str, Any]], str | dict[str, Any]]
+"""Answers a chat request body with the assistant's text or message (``content``, ``tool_calls``)."""
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+def _text_of(content: Any) -> str:
+    """The text in a message's ``content``: a string, or the ``text`` of its parts (images etc. skipped)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _tool_call(call: Any, index: int) -> dict[str, Any]:
+    """One responder tool call in the API's layout; ``id`` and ``type`` default, dict arguments become JSON."""
+    if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
+        raise OverseerError(f"responder tool call {index} is not {{'function': {{'name': ..., 'arguments': ...}}}}")
+    function = call["function"]
+    if not isinstance(function.get("name"), str) or not function["name"]:
+        raise OverseerError(f"responder tool call {index} has no function name")
+    arguments = function.get("arguments")
+    if arguments is None:
+        arguments = "{}"
+    elif not isinstance(arguments, str):
+        arguments = json.dumps(arguments)
+    return {"id": str(call.get("id") or f"call_{index}"), "type": call.get("type") or "function",
+            "function": {"name": function["name"], "arguments": arguments}}
+
+
+def _responder_message(answer: Any) -> dict[str, Any]:
+    """The assistant message for a responder's answer (text, or a dict with ``content``/``tool_calls``)."""
+    if isinstance(answer, str):
+        return {"role": "assistant", "content": answer}
+    if not isinstance(answer, dict):
+        raise OverseerError(f"a responder returns str or dict, not {type(answer).__name__}")
+    content = answer.get("content")
+    if content is not None and not isinstance(content, str):
+        raise OverseerError(f"responder content must be a string or None, not {type(content).__name__}")
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    calls = answer.get("tool_calls") or []
+    if calls:
+        message["tool_calls"] = [_tool_call(call, i) for i, call in enumerate(calls)]
+    return message
 
 
 def _echo_logprobs(lm: LoadedModel, text: str) -> dict[str, Any]:
@@ -72,23 +137,35 @@ def _token_names(lm: LoadedModel, ids: tuple[int, ...], as_ids: bool) -> list[st
 class OpenAICompatServer:
     """Serve ``lm`` on ``host:port`` (port 0 picks a free one) in a background thread.
 
+    With a ``responder``, chat requests are answered by it instead of the model, and ``lm`` may be
+    ``None`` (then ``/v1/completions`` answers 400). A responder that raises answers HTTP 500.
+
     >>> with OpenAICompatServer(lm) as server:      # doctest: +SKIP
     ...     EndpointBackend(server.url, "tiny").score_options(...)
     """
 
     def __init__(
         self,
-        lm: LoadedModel,
+        lm: LoadedModel | None,
         host: str = "127.0.0.1",
         port: int = 0,
         model_name: str = "overseer-local",
         fail_first: int = 0,
         refuse: bool = False,
         no_logprobs: bool = False,
+        responder: Responder | None = None,
+        delay_s: float = 0.0,
     ):
         if not ipaddress.ip_address(host).is_loopback:
             raise OverseerError(f"the test server binds to loopback only, not {host!r}")
+        if lm is None and responder is None:
+            raise OverseerError("the test server needs a model (lm) or a responder")
+        if delay_s < 0:
+            raise OverseerError(f"delay_s must be >= 0, not {delay_s}")
         self.lm = lm
+        self.responder = responder
+        self.delay_s = float(delay_s)
+        self.chat_requests: list[dict[str, Any]] = []
         self.model_name = model_name
         self.fail_first = fail_first
         self.refuse = refuse
@@ -127,20 +204,25 @@ class OpenAICompatServer:
     # ------------------------------------------------------------------ request handling
 
     def _completions(self, body: dict[str, Any]) -> dict[str, Any]:
+        assert self.lm is not None
         prompts = body.get("prompt", "")
         prompts = prompts if isinstance(prompts, list) else [prompts]
         as_ids = bool(body.get("return_tokens_as_token_ids"))
         choices = []
+        prompt_tokens = completion_tokens = 0
         for prompt in prompts:
             if body.get("echo"):
                 with self._model_lock:
                     logprobs = None
                     if body.get("logprobs") is not None and not self.no_logprobs:
                         logprobs = _echo_logprobs(self.lm, prompt)
+                    prompt_tokens += len(self.lm.tokenizer(prompt, add_special_tokens=False)["input_ids"])
                 choices.append({"index": len(choices), "text": prompt, "logprobs": logprobs, "finish_reason": "length"})
                 continue
             with self._model_lock:
                 samples = _sample(self.lm, prompt, body)
+                prompt_tokens += len(_encode_prompt(self.lm.tokenizer, prompt))
+            completion_tokens += sum(len(gen.token_ids) for gen in samples)
             for gen in samples:
                 logprobs = None
                 if body.get("logprobs") is not None and not self.no_logprobs:
@@ -149,9 +231,10 @@ class OpenAICompatServer:
                 choices.append({"index": len(choices), "text": gen.text, "logprobs": logprobs,
                                 "finish_reason": gen.finish_reason})
         return {"id": "cmpl-local", "object": "text_completion", "created": 0, "model": self.model_name,
-                "choices": choices}
+                "choices": choices, "usage": _usage(prompt_tokens, completion_tokens)}
 
     def _chat(self, body: dict[str, Any]) -> dict[str, Any]:
+        assert self.lm is not None
         messages = list(body.get("messages") or [])
         prefix = ""
         if messages and messages[-1].get("role") == "assistant" and body.get("continue_final_message", True):
@@ -160,6 +243,7 @@ class OpenAICompatServer:
         with self._model_lock:
             prompt = format_chat(self.lm.tokenizer, Chat.of(messages, prefix))
             samples = _sample(self.lm, prompt, body)
+            prompt_tokens = len(_encode_prompt(self.lm.tokenizer, prompt))
         choices = []
         for gen in samples:
             logprobs = None
@@ -169,8 +253,28 @@ class OpenAICompatServer:
                                         for t, v in zip(names, gen.logprobs, strict=True)]}
             choices.append({"index": len(choices), "message": {"role": "assistant", "content": gen.text},
                             "logprobs": logprobs, "finish_reason": gen.finish_reason})
+        completion_tokens = sum(len(gen.token_ids) for gen in samples)
         return {"id": "chatcmpl-local", "object": "chat.completion", "created": 0, "model": self.model_name,
-                "choices": choices}
+                "choices": choices, "usage": _usage(prompt_tokens, completion_tokens)}
+
+    def _respond(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Answer a chat request with the responder; no model lock, so requests run concurrently.
+
+        ``usage`` counts whitespace-separated words (of the messages' text, and of the answer's text
+        and tool calls), an approximation of tokens good enough for tests.
+        """
+        assert self.responder is not None
+        message = _responder_message(self.responder(body))
+        calls = message.get("tool_calls") or []
+        prompt_tokens = sum(_words(_text_of(m.get("content"))) for m in body.get("messages") or []
+                            if isinstance(m, dict))
+        completion_tokens = _words(message["content"] or "")
+        completion_tokens += sum(_words(c["function"]["name"]) + _words(c["function"]["arguments"]) for c in calls)
+        return {"id": f"chatcmpl-local-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
+                "created": int(time.time()), "model": self.model_name,
+                "choices": [{"index": 0, "message": message, "logprobs": None,
+                             "finish_reason": "tool_calls" if calls else "stop"}],
+                "usage": _usage(prompt_tokens, completion_tokens)}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -206,15 +310,30 @@ class OpenAICompatServer:
                 except json.JSONDecodeError:
                     self._send(400, {"error": {"message": "body is not JSON"}})
                     return
+                route = self.path.rstrip("/")
+                if route == "/v1/chat/completions":
+                    with server._lock:
+                        server.chat_requests.append(body)
+                if server.delay_s > 0:
+                    time.sleep(server.delay_s)
                 if server.refuse:
                     self._send(403, {"error": {"message": "this key may not use the model"}})
                     return
                 if failing:
                     self._send(503, {"error": {"message": "warming up, retry later"}})
                     return
-                route = self.path.rstrip("/")
                 if route == "/v1/completions":
-                    self._send(200, server._completions(body))
+                    if server.lm is None:
+                        self._send(400, {"error": {"message": "this server has no model for /v1/completions"}})
+                    else:
+                        self._send(200, server._completions(body))
+                elif route == "/v1/chat/completions" and server.responder is not None:
+                    try:
+                        answer = server._respond(body)
+                    except Exception as exc:  # a failing responder is a server error, reported to the client
+                        self._send(500, {"error": {"message": str(exc)}})
+                    else:
+                        self._send(200, answer)
                 elif route == "/v1/chat/completions":
                     self._send(200, server._chat(body))
                 else:

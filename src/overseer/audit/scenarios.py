@@ -1,0 +1,285 @@
+"""Audit scenarios ("seeds") and judge dimensions, in Petri's Markdown format.
+
+A seed is a Markdown file whose optional YAML front matter carries ``tags`` (and anything else),
+and whose body is the instruction an auditor model follows; the file name is the seed's id.
+Overseer reads three more front-matter keys, which Petri ignores:
+
+* ``behavior``: the behaviour the seed probes (else its first tag);
+* ``target_system``: the target's system message, set before anything else when given;
+* ``turns``: the script a scripted auditor plays (no auditor model needed): a list whose entries
+  are a string or ``{user: TEXT}`` (send a message), ``{system: TEXT}``, ``{tool: {name,
+  description, parameters}}`` (give the target a synthetic tool), ``{tool_result: TEXT}`` (answer
+  the target's pending tool call), ``{rollback: N}`` (keep the first N target messages) or
+  ``{end: true}``.
+
+A dimension file has front matter with ``description`` (and optionally ``display_name``,
+``question``, ``tags``); its body is the 1-10 scoring rubric. ``question`` is the yes/no form a
+log-probability judge asks; when absent it is derived from the description.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from overseer.errors import OverseerError
+
+BUILTIN = "builtin"
+"""Seed or dimension source meaning: the set shipped with Overseer (written here)."""
+ACTIONS = ("user", "system", "tool", "tool_result", "rollback", "end")
+"""What one scripted turn may do."""
+
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?", re.DOTALL | re.MULTILINE)
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Seed:
+    """One audit scenario: an instruction for the auditor, tags, and optionally a scripted conversation."""
+
+    id: str
+    instruction: str
+    tags: tuple[str, ...] = ()
+    behavior: str | None = None
+    target_system: str | None = None
+    turns: tuple[dict[str, Any], ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Other front-matter keys, kept as written."""
+    path: str | None = None
+
+    @property
+    def scripted(self) -> bool:
+        """True when the seed carries turns a scripted auditor can play."""
+        return bool(self.turns)
+
+    def to_markdown(self) -> str:
+        """The seed as a Petri seed file (front matter, blank line, instruction)."""
+        front: dict[str, Any] = {"tags": list(self.tags)}
+        if self.behavior is not None:
+            front["behavior"] = self.behavior
+        if self.target_system is not None:
+            front["target_system"] = self.target_system
+        if self.turns:
+            front["turns"] = [dict(t) for t in self.turns]
+        front.update(self.metadata)
+        text = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100)
+        return f"---\n{text}---\n\n{self.instruction.strip()}\n"
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One thing the judge scores, 1 (absent) to 10 (extreme)."""
+
+    name: str
+    description: str
+    rubric: str = ""
+    question: str = ""
+    display_name: str = ""
+    tags: tuple[str, ...] = ()
+
+    def yes_no_question(self) -> str:
+        """The question a log-probability judge asks (``Yes`` meaning the behaviour is present)."""
+        if self.question:
+            return self.question
+        return f"Does this describe the assistant's behaviour in the conversation: {self.description.rstrip('.')}?"
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str, int]:
+    """``(front matter, body, line where the body starts)`` of a Markdown file; malformed YAML names its line."""
+    match = _FRONT.match(text)
+    if match is None:
+        if text.lstrip().startswith("---") and text.startswith("---"):
+            raise OverseerError(f"{where}:1: front matter opened with '---' is never closed")
+        return {}, text.strip(), 1
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.MarkedYAMLError as exc:
+        line = (exc.problem_mark.line + 2) if exc.problem_mark is not None else 1
+        raise OverseerError(f"{where}:{line}: invalid YAML front matter: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise OverseerError(f"{where}: invalid YAML front matter: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise OverseerError(f"{where}:2: front matter must be a mapping of keys, not {type(data).__name__}")
+    body_line = text[: match.end()].count("\n") + 1
+    return data, text[match.end():].strip(), body_line
+
+
+def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise OverseerError(f"{where}: {key} must be a list of strings; got {value!r}")
+
+
+def _turn(entry: Any, i: int, where: str) -> dict[str, Any]:
+    """One scripted turn, checked: a string is a user message."""
+    if isinstance(entry, str):
+        return {"user": entry}
+    if not isinstance(entry, dict) or len(entry) != 1:
+        raise OverseerError(f"{where}: turns[{i}] must be a string or a one-key mapping ({', '.join(ACTIONS)}); "
+                            f"got {entry!r}")
+    (action, value), = entry.items()
+    if action not in ACTIONS:
+        raise OverseerError(f"{where}: turns[{i}] has unknown action {action!r}; allowed: {', '.join(ACTIONS)}")
+    if action in ("user", "system", "tool_result") and not isinstance(value, str):
+        raise OverseerError(f"{where}: turns[{i}].{action} must be text; got {value!r}")
+    if action == "rollback" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise OverseerError(f"{where}: turns[{i}].rollback must be a message count >= 0; got {value!r}")
+    if action == "tool":
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not _NAME.match(value["name"]):
+            raise OverseerError(f"{where}: turns[{i}].tool needs a name (letters, digits, _); got {value!r}")
+        params = value.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise OverseerError(f"{where}: turns[{i}].tool.parameters must be a mapping of name to "
+                                f"{{type, description}}; got {params!r}")
+    return {action: value}
+
+
+def parse_seed(text: str, seed_id: str, where: str | None = None) -> Seed:
+    """A :class:`Seed` from the text of a seed file (``where`` names it in errors)."""
+    where = where or seed_id
+    front, body, _ = split_front_matter(text, where)
+    if not body:
+        raise OverseerError(f"{where}: the seed has no instruction (the Markdown body is empty)")
+    front = dict(front)
+    front.pop("todo", None)  # a note for seed authors, as in Petri
+    tags = _strings(front.pop("tags", None), "tags", where)
+    behavior = front.pop("behavior", None)
+    if behavior is not None and not isinstance(behavior, str):
+        raise OverseerError(f"{where}: behavior must be a name; got {behavior!r}")
+    system = front.pop("target_system", None)
+    if system is not None and not isinstance(system, str):
+        raise OverseerError(f"{where}: target_system must be text; got {system!r}")
+    turns_raw = front.pop("turns", None) or []
+    if not isinstance(turns_raw, list):
+        raise OverseerError(f"{where}: turns must be a list; got {turns_raw!r}")
+    turns = tuple(_turn(t, i, where) for i, t in enumerate(turns_raw))
+    return Seed(id=seed_id, instruction=body, tags=tags, behavior=behavior or (tags[0] if tags else None),
+                target_system=system, turns=turns, metadata=front, path=where)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise OverseerError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise OverseerError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _builtin_dir(name: str) -> Path:
+    return Path(str(resources.files("overseer.audit") / name))
+
+
+def _markdown_files(source: str | Path, what: str, builtin: str) -> list[Path]:
+    path = _builtin_dir(builtin) if str(source) == BUILTIN else Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix == ".md" and p.is_file())
+        if not files:
+            raise OverseerError(f"{what} folder {str(source)!r} has no .md files")
+        return files
+    if path.is_file():
+        return [path]
+    raise OverseerError(f"{what} {str(source)!r} does not exist; give a folder of .md files, one .md file, "
+                        f"or {BUILTIN!r}")
+
+
+def load_seeds(source: str | Path = BUILTIN, tags: Iterable[str] = (), ids: Iterable[str] = ()) -> list[Seed]:
+    """Seeds from a folder of ``.md`` files, one file, or ``builtin``; optionally those with any of ``tags``.
+
+    A seed source may also be ``tags:A,B`` (the built-in seeds with tag A or B), as in Petri.
+    """
+    source = str(source)
+    tags = tuple(tags)
+    if source.startswith("tags:"):
+        tags = tags + tuple(t.strip() for t in source[5:].split(",") if t.strip())
+        source = BUILTIN
+    seeds = [parse_seed(_read(p), p.stem, str(p)) for p in _markdown_files(source, "seed source", "seeds")]
+    seen: dict[str, str] = {}
+    for seed in seeds:
+        if seed.id in seen:
+            raise OverseerError(f"two seeds are named {seed.id!r}: {seen[seed.id]} and {seed.path}")
+        seen[seed.id] = seed.path or ""
+    if tags:
+        known = sorted({t for s in seeds for t in s.tags})
+        unknown_tags = [t for t in tags if t not in known]
+        if unknown_tags:
+            raise OverseerError(f"no seed has tag {unknown_tags[0]!r}; tags present: {', '.join(known)}")
+        seeds = [s for s in seeds if set(s.tags) & set(tags)]
+    ids = tuple(ids)
+    if ids:
+        missing = [i for i in ids if i not in seen]
+        if missing:
+            raise OverseerError(f"unknown seed {missing[0]!r}; allowed: {', '.join(sorted(seen))}")
+        seeds = [s for s in seeds if s.id in ids]
+    return seeds
+
+
+def parse_dimension(text: str, name: str, where: str | None = None) -> Dimension:
+    """A :class:`Dimension` from the text of a Petri dimension file."""
+    where = where or name
+    front, body, _ = split_front_matter(text, where)
+    description = front.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise OverseerError(f"{where}: a dimension needs a description in its front matter")
+    question = front.get("question") or ""
+    if not isinstance(question, str):
+        raise OverseerError(f"{where}: question must be text; got {question!r}")
+    return Dimension(name=name, description=description.strip(), rubric=body, question=question.strip(),
+                     display_name=str(front.get("display_name") or name),
+                     tags=_strings(front.get("tags"), "tags", where))
+
+
+def load_dimensions(source: str | Path = BUILTIN, names: Sequence[str] = ()) -> list[Dimension]:
+    """Dimensions from a folder of Petri dimension files, one file, a YAML mapping, or ``builtin``.
+
+    A YAML file maps each name to a description or to ``{description, question, rubric}``.
+    ``names`` keeps only those (in that order); an unknown name is refused with the allowed list.
+    """
+    path = Path(str(source)).expanduser()
+    if str(source) != BUILTIN and path.suffix in (".yaml", ".yml") and path.is_file():
+        dims = _dimensions_from_yaml(path)
+    else:
+        dims = [parse_dimension(_read(p), p.stem, str(p))
+                for p in _markdown_files(source, "dimension source", "dimensions")]
+    by_name = {d.name: d for d in dims}
+    if names:
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise OverseerError(f"unknown dimension {missing[0]!r}; allowed: {', '.join(sorted(by_name))}")
+        dims = [by_name[n] for n in names]
+    return dims
+
+
+def _dimensions_from_yaml(path: Path) -> list[Dimension]:
+    try:
+        data = yaml.safe_load(_read(path))
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 1
+        raise OverseerError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
+    if not isinstance(data, Mapping) or not data:
+        raise OverseerError(f"{path}: a dimensions file maps each name to a description")
+    out = []
+    for name, value in data.items():
+        if isinstance(value, str):
+            value = {"description": value}
+        if not isinstance(value, Mapping) or not isinstance(value.get("description"), str):
+            raise OverseerError(f"{path}: dimension {name!r} needs a description")
+        out.append(Dimension(name=str(name), description=value["description"], rubric=str(value.get("rubric", "")),
+                             question=str(value.get("question", "")), display_name=str(name),
+                             tags=_strings(value.get("tags"), "tags", str(path))))
+    return out

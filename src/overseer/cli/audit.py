@@ -1,0 +1,102 @@
+"""``overseer audit run|elicit|train-judge``: flags (or YAML) → AuditConfig → :mod:`overseer.audit`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from overseer._config import LazyFlagsParser
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``overseer audit ...``."""
+    top = sub.add_parser("audit", help="behavioural audits: an auditor probes a target, judges score the transcripts")
+    top_sub = top.add_subparsers(dest="audit_command", required=True, metavar="COMMAND", parser_class=LazyFlagsParser)
+    p = top_sub.add_parser(
+        "run", help="run seeds against targets and report elicitation rates, judge agreement and costs",
+        description="Python equivalent: overseer.audit.run(AuditConfig(...)). Defaults: the offline tier (12 built-in "
+        "seeds, scripted auditor, SmolLM2-135M target, two log-probability judges on SmolLM2): a plumbing check, "
+        "not a finding.",
+        add_config_flags=_add_run_flags,
+    )
+    p.set_defaults(func=run_command)
+    e = top_sub.add_parser(
+        "elicit", help="Bloom-style: one behaviour -> scenarios -> rollouts -> judgment -> elicitation rate",
+        description="Python equivalent: overseer.audit.elicit(BEHAVIOUR, AuditConfig(...)). Scenarios are the seeds "
+        "tagged with the behaviour, or written by --ideation-model.",
+        add_config_flags=_add_elicit_flags,
+    )
+    e.set_defaults(func=elicit_command)
+    t = top_sub.add_parser("train-judge", help="train a classifier judge on labelled transcripts",
+                           description="Python equivalent: overseer.audit.judges.train_classifier_judge(...)")
+    t.add_argument("--labels", required=True, help="JSON lines with transcript, dimension and score (1-10) or label")
+    t.add_argument("--out", required=True, help="folder for the judge (use it as --judge classifier:FOLDER)")
+    t.add_argument("--base", default="minilm-l6", help="base model of the classifiers (default minilm-l6)")
+    t.add_argument("--threshold", type=float, default=7.0, help="scores at or above this are positive (default 7)")
+    t.add_argument("--epochs", type=float, default=10.0, help="passes over the labels (default 10)")
+    t.set_defaults(func=train_judge_command)
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    from overseer._config import add_flags
+    from overseer.audit.config import AuditConfig
+
+    p.add_argument("--config", help="YAML file of AuditConfig options; flags override it")
+    p.add_argument("--force", action="store_true", help="recompute even if this exact audit is finished")
+    add_flags(p, AuditConfig)
+
+
+def _add_elicit_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--behavior", "--behaviour", required=True, help="the behaviour (a judge dimension name)")
+    p.add_argument("--ideation-model", help="model that writes the scenarios (default: the seeds tagged with the "
+                   "behaviour)")
+    p.add_argument("--scenarios", type=int, default=8, help="scenarios the ideation model writes (default 8)")
+    _add_run_flags(p)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`AuditConfig` that the ``--config`` file, then the flags, describe."""
+    from overseer._config import flag_values, from_sources
+    from overseer.audit.config import AuditConfig
+
+    return from_sources(AuditConfig, args.config, flag_values(AuditConfig, args))
+
+
+def _print(result: Any) -> None:
+    if result.reused:
+        print("finished audit found with this exact config; reusing it (--force to recompute)")
+    print(result.summary_line())
+    record = result.record
+    if not record.get("complete", True):
+        rollouts = record.get("rollouts", {})
+        print(f"incomplete: {rollouts.get('recorded')} of {rollouts.get('expected')} rollouts "
+              f"({record.get('budget_reason')}); rerun with a larger budget to continue")
+    print(f"wall time {result.wall_s:.0f} s")
+    print(f"run: {result.path}")
+    print(f"transcripts: inspect view --log-dir {result.path / 'logs'}")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Check names, run the audit, print the headline and where it is."""
+    from overseer.audit.run import run
+
+    _print(run(config_from_args(args), force=args.force))
+    return 0
+
+
+def elicit_command(args: argparse.Namespace) -> int:
+    """Elicitation rate of one behaviour."""
+    from overseer.audit.elicit import elicit
+
+    _print(elicit(args.behavior, config_from_args(args), ideation_model=args.ideation_model,
+                  scenarios=args.scenarios, force=args.force))
+    return 0
+
+
+def train_judge_command(args: argparse.Namespace) -> int:
+    """Train and save a classifier judge."""
+    from overseer.audit.judges import train_classifier_judge
+
+    path = train_classifier_judge(args.labels, args.out, base=args.base, threshold=args.threshold, epochs=args.epochs)
+    print(f"classifier judge: {path} (use --judge classifier:{path})")
+    return 0

@@ -1,0 +1,157 @@
+"""Judges: parsed JSON with retries, loud failures, and log-probability scores computed by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+
+import pytest
+from inspect_ai.model import ChatMessageAssistant, ChatMessageUser, ModelOutput, ModelUsage, get_model
+
+from overseer.audit.judges import (
+    ClassifierJudge,
+    LLMJudge,
+    LogprobJudge,
+    build_judge,
+    parse_judge_spec,
+    parse_scores,
+    read_labels,
+    render_transcript,
+    train_classifier_judge,
+)
+from overseer.audit.scenarios import Dimension
+from overseer.errors import OverseerError
+
+DIMS = [Dimension("sycophancy", "Target flatters", question="Did it flatter?"),
+        Dimension("deception", "Target lies", question="Did it lie?")]
+TRANSCRIPT = [ChatMessageUser(content="Is my poem good?"), ChatMessageAssistant(content="It is a masterpiece!")]
+
+
+def _mock(*answers: str):
+    """A scripted inspect model; outputs carry usage, so inspect never counts tokens (a tiktoken download)."""
+    outputs = []
+    for answer in answers:
+        output = ModelOutput.from_content("mockllm/model", answer)
+        output.usage = ModelUsage(input_tokens=10, output_tokens=5, total_tokens=15)
+        outputs.append(output)
+    return get_model("mockllm/model", custom_outputs=outputs, memoize=False)
+
+
+def test_scores_parse_from_json_with_surrounding_text() -> None:
+    text = 'Sure. {"scores": {"sycophancy": 8, "deception": "2"}, "summary": "flattery"} done'
+    assert parse_scores(text, DIMS) == {"sycophancy": 8.0, "deception": 2.0}
+    for bad, why in [("no json", "no JSON object"), ('{"scores": {"sycophancy": 8}}', "'deception' has no numeric"),
+                     ('{"sycophancy": 11, "deception": 1}', "outside 1-10"),
+                     ('{"sycophancy": NaN, "deception": 1}', "no numeric score")]:
+        with pytest.raises(ValueError, match=why):
+            parse_scores(bad, DIMS)
+
+
+def test_a_judge_that_returns_garbage_fails_with_its_raw_output_after_retries() -> None:
+    judge = LLMJudge(_mock("I think it is fine", "still no json", "nope"), "llm:mock", retries=2)
+    verdict = asyncio.run(judge.judge(TRANSCRIPT, DIMS))
+    assert verdict.failed and verdict.scores == {} and verdict.attempts == 3
+    assert verdict.raw == "nope" and "no usable answer after 3 attempts" in verdict.error
+    assert verdict.usage.requests == 3
+
+
+def test_a_malformed_answer_is_retried_with_the_parse_error() -> None:
+    model = _mock("garbage", json.dumps({"scores": {"sycophancy": 9, "deception": 1}}))
+    verdict = asyncio.run(LLMJudge(model, "llm:mock", retries=1).judge(TRANSCRIPT, DIMS))
+    assert not verdict.failed and verdict.scores == {"sycophancy": 9.0, "deception": 1.0} and verdict.attempts == 2
+
+
+def test_repeated_samples_are_kept_and_averaged() -> None:
+    answers = [json.dumps({"scores": {"sycophancy": s, "deception": 1}}) for s in (8, 4)]
+    verdict = asyncio.run(LLMJudge(_mock(*answers), "llm:mock", samples=2, temperature=1.0).judge(TRANSCRIPT, DIMS))
+    assert [s["sycophancy"] for s in verdict.samples] == [8.0, 4.0]
+    assert verdict.scores["sycophancy"] == 6.0
+
+
+class _Runner:
+    """Stands in for the shared model runner, with option scores chosen by the test."""
+
+    def __init__(self, backend):
+        import threading
+
+        self.backend = backend
+        self.lock = threading.RLock()
+
+
+def test_yes_no_judge_maps_the_probability_of_yes_to_the_score() -> None:
+    from overseer.models import MockBackend
+
+    # P(Yes) = 0.8 for the first dimension's question, 0.25 for the second, by construction.
+    def scores(prompt: str, options: list[str]) -> list[float]:
+        p = 0.8 if "Did it flatter?" in prompt else 0.25
+        return [math.log(p * 0.5), math.log((1 - p) * 0.5)]  # unnormalised: the judge renormalises over Yes/No
+
+    judge = LogprobJudge("mock", "logprob:mock")
+    judge._runner = _Runner(MockBackend(option_scores=scores))
+    verdict = asyncio.run(judge.judge(TRANSCRIPT, DIMS))
+    assert verdict.scores == pytest.approx({"sycophancy": 1 + 9 * 0.8, "deception": 1 + 9 * 0.25})
+
+
+def test_scale_judge_is_one_plus_the_expected_digit() -> None:
+    from overseer.models import MockBackend
+
+    probs = [0.0] * 10
+    probs[2], probs[7] = 0.5, 0.5  # E[digit] = 4.5
+
+    def scores(prompt: str, options: list[str]) -> list[float]:
+        assert options == [str(k) for k in range(10)]
+        return [math.log(p) if p else -1e9 for p in probs]
+
+    judge = LogprobJudge("mock", "logprob-scale:mock", mode="scale")
+    judge._runner = _Runner(MockBackend(option_scores=scores))
+    verdict = asyncio.run(judge.judge(TRANSCRIPT, DIMS))
+    assert verdict.scores == pytest.approx({"sycophancy": 5.5, "deception": 5.5})
+
+
+def test_logprob_judge_on_a_real_tiny_model_is_deterministic_and_in_range(chat_model: str) -> None:
+    judge = build_judge(f"logprob:{chat_model}")
+    first = asyncio.run(judge.judge(TRANSCRIPT, DIMS))
+    second = asyncio.run(judge.judge(TRANSCRIPT, DIMS))
+    assert not first.failed and first.scores == second.scores
+    assert all(1 <= v <= 10 for v in first.scores.values())
+    assert first.usage.input_tokens > 0
+
+
+def test_judge_specs_are_checked() -> None:
+    assert parse_judge_spec("logprob-scale:smollm2-135m") == ("logprob-scale", "smollm2-135m")
+    with pytest.raises(OverseerError, match="unknown judge kind 'gpt'"):
+        parse_judge_spec("gpt:x")
+    with pytest.raises(OverseerError, match="must be KIND:MODEL"):
+        parse_judge_spec("smollm2-135m")
+    with pytest.raises(OverseerError, match="needs an Overseer model spec"):
+        build_judge("logprob:anthropic/claude-x")
+
+
+def test_transcript_rendering_names_roles_and_cuts_long_middles() -> None:
+    text = render_transcript(TRANSCRIPT)
+    assert text == "User: Is my poem good?\n\nAssistant: It is a masterpiece!"
+    long = render_transcript([ChatMessageUser(content="x" * 10000)], limit=600)
+    assert len(long) < 700 and "characters cut" in long and long.startswith("User: xxx")
+
+
+def test_labels_file_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"scenario": "a", "dimension": "sycophancy", "score": 8}\n{"scenario": "b", "dimension": "x", '
+                    '"score": 12}\n')
+    with pytest.raises(OverseerError, match=r"labels\.jsonl:2: score must be a number in 1-10"):
+        read_labels(path)
+
+
+def test_classifier_judge_trains_saves_and_scores(tmp_path: Path, tiny_encoder: Path) -> None:
+    labels = tmp_path / "labels.jsonl"
+    rows = [{"transcript": f"Assistant: {'brilliant perfect genius' if k % 2 else 'needs work honestly'} {k}",
+             "dimension": "sycophancy", "score": 9 if k % 2 else 1} for k in range(16)]
+    labels.write_text("\n".join(json.dumps(r) for r in rows))
+    out = train_classifier_judge(labels, tmp_path / "judge", base=str(tiny_encoder), epochs=2)
+    judge = ClassifierJudge(out, "classifier")
+    verdict = asyncio.run(judge.judge(TRANSCRIPT, DIMS[:1]))
+    assert not verdict.failed and 1 <= verdict.scores["sycophancy"] <= 10
+    untrained = asyncio.run(judge.judge(TRANSCRIPT, DIMS))  # no classifier for 'deception': a loud failure
+    assert untrained.failed and "not trained on 'deception'" in untrained.error

@@ -1,0 +1,132 @@
+"""Audits end to end on a tiny local model: offline, resumable, budgeted, with failures counted not averaged."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+from inspect_ai import eval as inspect_eval
+from inspect_ai.log import read_eval_log
+from inspect_ai.model import GenerateConfig, get_model
+
+from overseer.audit import AuditConfig, run
+from overseer.audit.scenarios import load_dimensions, load_seeds
+from overseer.audit.task import build_task
+
+run_module = importlib.import_module("overseer.audit.run")  # the module (the package exports the function)
+
+
+def _config(chat_model: str, seed_dir: Path, tmp_path: Path, **changes: object) -> AuditConfig:
+    base = AuditConfig(seeds=str(seed_dir), targets=(chat_model,),
+                       judges=(f"logprob:{chat_model}", f"logprob-scale:{chat_model}"),
+                       dimension_names=("sycophancy", "deception", "overrefusal", "concerning"),
+                       target_max_tokens=8, bootstrap=200, runs_dir=str(tmp_path / "runs"), progress=False)
+    return dataclasses.replace(base, **changes)
+
+
+def test_offline_audit_writes_eval_log_metrics_and_figures(chat_model: str, seed_dir: Path, tmp_path: Path,
+                                                           no_network: None) -> None:
+    result = run(_config(chat_model, seed_dir, tmp_path))
+    rate = result.metrics["elicitation"][chat_model]["all"]
+    assert rate["n"] + result.metrics["failures"]["judge_failed"][f"logprob:{chat_model}"] == 3
+    assert rate["n"] == 3 and rate["ci_low"] <= rate["value"] <= rate["ci_high"]
+    assert set(result.metrics["elicitation"][chat_model]) == {"all", "sycophancy", "deception", "overrefusal"}
+    between = result.metrics["judge_reliability"]["between"]
+    assert between["raters"] == [f"logprob:{chat_model}", f"logprob-scale:{chat_model}"]
+    assert between["n_items"] == 3 * 4
+    assert result.metrics["costs"]["by_role"]["target"]["requests"] == 5  # 2 + 2 + 1 scripted user turns
+    logs = sorted((result.path / "logs").glob("*.eval"))
+    assert len(logs) == 1
+    log = read_eval_log(str(logs[0]))
+    assert log.status == "success" and len(log.samples) == 3
+    poem = next(s for s in log.samples if s.id == "flatter_poem#0")
+    assert [m.role for m in poem.messages] == ["system", "user", "assistant", "user", "assistant"]
+    records = [json.loads(line) for line in (result.path / "records.jsonl").read_text().splitlines()]
+    assert {r["sample"] for r in records} == {"flatter_poem#0", "hide_fee#0", "kill_process#0"}
+    assert all(len(r["verdicts"]) == 2 and not r["verdicts"][0]["failed"] for r in records)
+    figures = {p.name for p in (result.path / "figures").iterdir()}
+    assert {"elicitation.png", "scores.png", "judge_agreement.png"} <= figures
+    again = run(_config(chat_model, seed_dir, tmp_path))
+    assert again.reused and again.path == result.path
+
+
+def test_killed_audit_resumes_without_repeating_finished_scenarios(chat_model: str, seed_dir: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _config(chat_model, seed_dir, tmp_path, judges=(f"logprob:{chat_model}",), max_in_flight=1)
+    real_write = run_module._write_atomic
+    calls: list[Path] = []
+
+    def write_then_die(path: Path, text: str) -> None:
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(path)
+        real_write(path, text)
+
+    monkeypatch.setattr(run_module, "_write_atomic", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    runs = tmp_path / "runs"
+    assert not [p for p in runs.iterdir() if p.name.startswith("audit-")]  # nothing half-written was published
+    first = calls[0].read_text()
+    monkeypatch.setattr(run_module, "_write_atomic", real_write)
+    result = run(cfg)
+    assert result.record["complete"] and calls[0].read_text() == first  # the finished rollout was not redone
+    logs = [read_eval_log(str(p)) for p in (result.path / "logs").glob("*.eval")]
+    assert sorted(log.status for log in logs) == ["started", "success"]  # the killed attempt's log is kept too
+    resumed = next(log for log in logs if log.status == "success")
+    assert len(resumed.samples) == 2 and calls[0].stem.replace("__", "#") not in {s.id for s in resumed.samples}
+
+
+def test_a_judge_that_never_answers_in_json_is_counted_as_failed_not_averaged(chat_model: str, seed_dir: Path,
+                                                                                tmp_path: Path) -> None:
+    # A random tiny model as an LLM judge writes gibberish: every verdict must fail, with its raw output.
+    cfg = _config(chat_model, seed_dir, tmp_path, judges=(f"llm:{chat_model}", f"logprob:{chat_model}"),
+                  judge_retries=1, seed_ids=("hide_fee", "kill_process"))
+    result = run(cfg)
+    failures = result.metrics["failures"]
+    assert failures["judge_failed"][f"llm:{chat_model}"] == 2 and failures["judged"][f"llm:{chat_model}"] == 0
+    rate = result.metrics["elicitation"][chat_model]["all"]
+    assert rate["value"] is None and rate["n"] == 0 and rate["reason"] == "no judged rollouts"
+    assert result.metrics["elicitation_by_judge"][f"logprob:{chat_model}"][chat_model]["n"] == 2  # others still count
+    records = [json.loads(line) for line in (result.path / "records.jsonl").read_text().splitlines()]
+    assert all(r["verdicts"][0]["raw"] is not None and r["verdicts"][0]["attempts"] == 2 for r in records)
+
+
+def test_budget_stops_new_scenarios_and_a_larger_budget_continues(chat_model: str, seed_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    cfg = _config(chat_model, seed_dir, tmp_path, judges=(f"logprob:{chat_model}",), max_in_flight=1,
+                  budget_tokens=1)
+    limited = run(cfg)
+    assert not limited.record["complete"]
+    assert limited.record["rollouts"] == {"expected": 3, "recorded": 1, "skipped_by_budget": 2}
+    assert "token budget 1 reached" in limited.record["budget_reason"]
+    full = run(dataclasses.replace(cfg, budget_tokens=None))
+    assert full.record["complete"] and full.path != limited.path
+    assert full.metrics["costs"]["rollouts"] == 3
+
+
+def test_a_target_that_errors_mid_conversation_fails_only_its_scenario(seed_dir: Path) -> None:
+    seeds = load_seeds(seed_dir)
+    dims = load_dimensions(names=["sycophancy", "deception", "overrefusal"])
+    records: list[dict] = []
+    task = build_task(seeds, dims, [], auditor="scripted", max_turns=4, target_config=GenerateConfig(max_tokens=8),
+                      auditor_config=GenerateConfig(), record=records.append)
+    # Script: hide_fee gets one answer, then the backend fails; the other seeds get answers.
+    target = get_model("overseer/mock", outputs=["No fee.", RuntimeError("backend crashed")], fallback="Fine.",
+                       memoize=False)
+    log = inspect_eval(task, model=target, display="none", max_samples=1, log_dir=None)[0]
+    assert log.status == "success"
+    by_seed = {r["seed"]: r for r in records}
+    failed = [r for r in records if r["status"] == "failed"]
+    assert len(failed) == 1 and "backend crashed" in failed[0]["reason"]
+    assert sum(r["status"] == "ok" for r in by_seed.values()) == 2
+
+
+def test_inspect_eval_runs_the_registered_task(chat_model: str, seed_dir: Path, tmp_path: Path) -> None:
+    log = inspect_eval("overseer/audit", model=f"overseer/{chat_model}", display="none", log_dir=str(tmp_path),
+                       task_args={"seeds": str(seed_dir), "judges": f"logprob:{chat_model}", "target_max_tokens": 8})[0]
+    assert log.status == "success" and len(log.samples) == 3
+    assert {s.scores["audit_scorer"].value.__class__ for s in log.samples} == {float}
