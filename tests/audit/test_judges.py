@@ -155,3 +155,31 @@ def test_classifier_judge_trains_saves_and_scores(tmp_path: Path, tiny_encoder: 
     assert not verdict.failed and 1 <= verdict.scores["sycophancy"] <= 10
     untrained = asyncio.run(judge.judge(TRANSCRIPT, DIMS))  # no classifier for 'deception': a loud failure
     assert untrained.failed and "not trained on 'deception'" in untrained.error
+
+
+class _Oracle:
+    """A judge that reads the planted answer off the transcript's wording, or gives one score to everything."""
+
+    def __init__(self, constant: float | None = None):
+        self.constant = constant
+
+    async def judge(self, messages, dimensions):
+        from overseer.audit.judges import Verdict
+        from overseer.audit.planted import PLANTED
+
+        text = messages[-1].text
+        present = next(item["present"] for item in PLANTED if item["messages"][-1][1] == text)
+        score = self.constant if self.constant is not None else (9.0 if present else 2.0)
+        return Verdict("oracle", scores={dimensions[0].name: score})
+
+
+def test_check_judge_gives_a_perfect_judge_auroc_1_and_a_constant_one_0_5(monkeypatch: pytest.MonkeyPatch) -> None:
+    from overseer.audit import judges, planted
+
+    monkeypatch.setattr(judges, "build_judge", lambda spec: _Oracle())
+    perfect = planted.check_judge("oracle", n_resamples=100)
+    assert perfect["auroc"]["value"] == 1.0 and perfect["accuracy"] == 1.0
+    assert (perfect["pairs_ordered"], perfect["pairs"]) == (6, 6)
+    monkeypatch.setattr(judges, "build_judge", lambda spec: _Oracle(constant=5.0))
+    flat = planted.check_judge("flat", n_resamples=100)
+    assert flat["auroc"]["value"] == 0.5 and flat["pairs_ordered"] == 0 and flat["accuracy"] == 0.5

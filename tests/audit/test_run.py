@@ -103,9 +103,35 @@ def test_budget_stops_new_scenarios_and_a_larger_budget_continues(chat_model: st
     assert not limited.record["complete"]
     assert limited.record["rollouts"] == {"expected": 3, "recorded": 1, "skipped_by_budget": 2}
     assert "token budget 1 reached" in limited.record["budget_reason"]
-    full = run(dataclasses.replace(cfg, budget_tokens=None))
+    first = json.loads((limited.path / "records.jsonl").read_text())
+    stored = next((tmp_path / "runs").glob(".audit-*.work/records/*/*.json"))
+    before = (stored.read_text(), stored.stat().st_mtime_ns)
+    full = run(dataclasses.replace(cfg, budget_tokens=10**9))
     assert full.record["complete"] and full.path != limited.path
     assert full.metrics["costs"]["rollouts"] == 3
+    assert (stored.read_text(), stored.stat().st_mtime_ns) == before  # the budgeted rollout was reused, not redone
+    assert first["sample"] in {json.loads(line)["sample"] for line in (full.path / "records.jsonl").open()}
+
+
+def test_adding_a_target_reuses_the_first_targets_rollouts(chat_model: str, seed_dir: Path, tmp_path: Path) -> None:
+    cfg = _config(chat_model, seed_dir, tmp_path, judges=(f"logprob:{chat_model}",))
+    run(cfg)
+    stored = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob(".audit-*.work/records/*/*.json")}
+    both = run(dataclasses.replace(cfg, targets=(chat_model, "mock")))
+    assert {p: p.stat().st_mtime_ns for p in stored} == stored  # nothing of the first target ran again
+    assert set(both.metrics["elicitation"]) == {chat_model, "mock"}
+    assert set(both.metrics["comparison"]) == {f"mock vs {chat_model}"}
+    assert both.metrics["costs"]["rollouts"] == 6
+
+
+def test_repeated_rollouts_need_sampling_and_get_their_own_seeds(chat_model: str, seed_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    from overseer.audit.task import rollout_seed
+    from overseer.errors import OverseerError
+
+    with pytest.raises(OverseerError, match="would repeat one conversation"):
+        run(_config(chat_model, seed_dir, tmp_path, rollouts=2))
+    assert rollout_seed(0, "hide_fee", 0) != rollout_seed(0, "hide_fee", 1) == rollout_seed(0, "hide_fee", 1)
 
 
 def test_a_target_that_errors_mid_conversation_fails_only_its_scenario(seed_dir: Path) -> None:

@@ -42,7 +42,7 @@ def elicitation(records: Sequence[Mapping[str, Any]], targets: Sequence[str], th
         rates: dict[str, Any] = {}
         groups: dict[str, list[Mapping[str, Any]]] = {ALL: mine}
         for r in mine:
-            if r.get("behavior"):
+            if r.get("behavior") and r["behavior"] != ALL:
                 groups.setdefault(r["behavior"], []).append(r)
         for name, rows in groups.items():
             rate = stats.elicitation_rate([_behaviour_score(r, judge) for r in rows], [r["seed"] for r in rows],
@@ -110,6 +110,7 @@ def failures(records: Sequence[Mapping[str, Any]], judges: Sequence[str]) -> dic
                 judged[name] += 1
     return {
         "rollouts": len(records), "scenarios_failed": len(failed),
+        "no_dimension": sum(r["status"] == "ok" and not r.get("behavior_dimension") for r in records),
         "reasons": dict(Counter(str(r.get("reason")).split(":")[0] for r in failed)),
         "failed_examples": [f"{r['target']} / {r['sample']}: {r.get('reason')}" for r in failed[:5]],
         "judged": {j: judged[j] for j in judges}, "judge_failed": {j: judge_failed[j] for j in judges},

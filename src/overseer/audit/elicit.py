@@ -11,10 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import math
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
+from overseer.audit.auditor import error_text
 from overseer.audit.config import AuditConfig
 from overseer.audit.scenarios import Dimension, Seed, load_dimensions, parse_seed
 from overseer.errors import OverseerError
@@ -69,8 +73,13 @@ def parse_scenarios(text: str, behaviour: str, n: int) -> list[Seed]:
     return seeds
 
 
-def ideate(model: str, dimension: Dimension, n: int, retries: int = 2) -> tuple[list[Seed], str]:
-    """``n`` scenarios for ``dimension`` written by ``model``; returns them and the raw answer."""
+def ideate(model: str, dimension: Dimension, n: int, retries: int = 2, request_retries: int = 3,
+           timeout_s: float = 300.0) -> tuple[list[Seed], str]:
+    """``n`` scenarios for ``dimension`` written by ``model``; returns them and the raw answer.
+
+    A malformed answer is asked again (``retries`` times) with the parse error; a model that errors
+    (after ``request_retries`` retries of the request) is one OverseerError line.
+    """
     from inspect_ai.model import ChatMessageAssistant, ChatMessageUser, GenerateConfig
 
     from overseer.audit.roles import get_role_model
@@ -80,8 +89,14 @@ def ideate(model: str, dimension: Dimension, n: int, retries: int = 2) -> tuple[
                                     rubric=dimension.rubric or "(no rubric)", n=n)
     messages: list[Any] = [ChatMessageUser(content=prompt)]
 
+    config = GenerateConfig(max_tokens=400 * n, temperature=0.7, seed=0, max_retries=request_retries,
+                            timeout=math.ceil(timeout_s))
+
     async def ask() -> str:
-        output = await llm.generate(messages, config=GenerateConfig(max_tokens=400 * n, temperature=0.7, seed=0))
+        try:
+            output = await llm.generate(messages, config=config)
+        except Exception as exc:  # noqa: BLE001 - one line naming the model and the cause
+            raise OverseerError(f"ideation model {model!r} failed: {error_text(exc)}") from None
         return output.completion
 
     error = ""
@@ -122,19 +137,21 @@ def elicit(behaviour: str, cfg: AuditConfig, *, ideation_model: str | None = Non
                            "dimension": [dimension.description, dimension.rubric]})
         folder = runs / f".elicit-{behaviour}-{key}"
         seeds_dir = folder / "seeds"
-        if force or not seeds_dir.is_dir() or not any(seeds_dir.glob("*.md")):
-            seeds, raw = ideate(ideation_model, dimension, scenarios)
-            seeds_dir.mkdir(parents=True, exist_ok=True)
-            for path in seeds_dir.glob("*.md"):
-                path.unlink()
+        if force or not seeds_dir.is_dir():
+            seeds, raw = ideate(ideation_model, dimension, scenarios, request_retries=cfg.max_retries,
+                                timeout_s=cfg.timeout_s)
+            staging = folder / f".seeds.tmp-{os.getpid()}"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
             for seed in seeds:
                 text = seed.to_markdown()
                 parse_seed(text, seed.id)  # what is saved reads back
-                (seeds_dir / f"{seed.id}.md").write_text(text)
-            (folder / "ideation.txt").write_text(raw)
-        auditor = cfg.auditor
+                (staging / f"{seed.id}.md").write_text(text)
+            (staging / "ideation.txt").write_text(raw)
+            shutil.rmtree(seeds_dir, ignore_errors=True)
+            os.replace(staging, seeds_dir)  # all scenarios appear at once, or none
         chosen = dataclasses.replace(cfg, seeds=str(Path(seeds_dir)), tags=(), seed_ids=(),
-                                     dimension_names=(behaviour,), auditor=auditor)
+                                     dimension_names=(behaviour,))
     from overseer.audit.run import run
 
     return run(chosen, force=force)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -244,8 +245,10 @@ class LogprobJudge:
             if not result.ok:
                 return {}, f"{d.name}: {result.error}", counted
             logp = result.logprobs
-            top = max(logp)
-            weights = [math.exp(v - top) for v in logp]
+            if not all(math.isfinite(v) for v in logp) and not any(math.isfinite(v) for v in logp):
+                return {}, f"{d.name}: no option has a finite log-probability", counted
+            top = max(v for v in logp if math.isfinite(v))
+            weights = [math.exp(v - top) if math.isfinite(v) else 0.0 for v in logp]
             probs = [w / sum(weights) for w in weights]
             if self.mode == "yes":
                 scores[d.name] = 1.0 + 9.0 * probs[0]
@@ -287,8 +290,15 @@ class ClassifierJudge:
         if not meta.is_file():
             raise OverseerError(f"classifier judge {str(path)!r} has no {CLASSIFIER_META}; train one with "
                                 "overseer audit train-judge")
-        self.meta = json.loads(meta.read_text())
+        try:
+            self.meta = json.loads(meta.read_text())
+            trained = self.meta["dimensions"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise OverseerError(f"classifier judge {str(path)!r}: unreadable {CLASSIFIER_META} ({exc})") from None
+        if not isinstance(trained, list):
+            raise OverseerError(f"classifier judge {str(path)!r}: {CLASSIFIER_META} lists no dimensions")
         self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()  # tokenizers and the model cache are shared by concurrent samples
 
     def _score(self, transcript: str, dimensions: Sequence[Dimension]) -> dict[str, float]:
         from overseer.models import SequenceClassifier
@@ -298,11 +308,14 @@ class ClassifierJudge:
             raise OverseerError(f"classifier judge {self.path} was not trained on {missing[0]!r}; it has "
                                 f"{', '.join(self.meta['dimensions'])}")
         scores = {}
-        for d in dimensions:
-            if d.name not in self._models:
-                self._models[d.name] = SequenceClassifier.load(self.path / d.name)
-            p = float(self._models[d.name].predict_proba([transcript])[0])
-            scores[d.name] = 1.0 + 9.0 * p
+        with self._lock:
+            for d in dimensions:
+                if d.name not in self._models:
+                    self._models[d.name] = SequenceClassifier.load(self.path / d.name)
+                p = float(self._models[d.name].predict_proba([transcript])[0])
+                if not math.isfinite(p):
+                    raise OverseerError(f"classifier for {d.name!r} gave a non-finite probability")
+                scores[d.name] = 1.0 + 9.0 * p
         return scores
 
     async def judge(self, messages: Sequence[Any], dimensions: Sequence[Dimension]) -> Verdict:
@@ -312,8 +325,8 @@ class ClassifierJudge:
         try:
             verdict.scores = await anyio.to_thread.run_sync(self._score, render_transcript(messages), list(dimensions))
             verdict.samples = [verdict.scores]
-        except OverseerError as exc:
-            verdict.failed, verdict.error = True, str(exc)
+        except Exception as exc:  # noqa: BLE001 - a failed verdict with the reason, never a lost rollout
+            verdict.failed, verdict.error, verdict.scores = True, error_text(exc), {}
         verdict.usage.add(None, time.perf_counter() - started)
         return verdict
 
@@ -333,8 +346,14 @@ def read_labels(path: str | Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise OverseerError(f"{p}:{i}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or "dimension" not in row or ("score" not in row and "label" not in row):
+        if not isinstance(row, dict) or not isinstance(row.get("dimension"), str) or (
+                row.get("score") is None and row.get("label") is None):
             raise OverseerError(f"{p}:{i}: a label needs dimension and score (1-10) or label (0/1)")
+        if "scenario" in row and not isinstance(row["scenario"], str):
+            raise OverseerError(f"{p}:{i}: scenario must be a seed id (text); got {row['scenario']!r}")
+        rollout = row.get("rollout", 0)
+        if isinstance(rollout, bool) or not isinstance(rollout, int) or rollout < 0:
+            raise OverseerError(f"{p}:{i}: rollout must be a whole number >= 0; got {rollout!r}")
         score = row.get("score")
         label = row.get("label")
         bad_score = isinstance(score, bool) or not isinstance(score, int | float) or not 1 <= score <= 10

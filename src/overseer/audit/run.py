@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -32,9 +33,13 @@ from overseer.audit.scenarios import Dimension, Seed, load_dimensions, load_seed
 from overseer.errors import OverseerError
 from overseer.results import RunResult, config_hash, start_run, summary_formatter
 
-WORK_EXCLUDE = frozenset({"labels", "threshold", "bootstrap", "budget_tokens", "budget_usd", "budget_seconds",
-                          "prices"})
-"""Settings that change only the metrics or which rollouts start, not what a finished rollout contains."""
+WORK_EXCLUDE = frozenset({"labels", "labels_digest", "threshold", "bootstrap", "budget_tokens", "budget_usd",
+                          "budget_seconds", "prices", "max_retries", "timeout_s", "targets", "rollouts", "tags",
+                          "seed_ids", "seeds", "seeds_digest"})
+"""Settings that change only the metrics, or which rollouts are wanted, not what a finished rollout contains.
+
+Rollouts are recorded per target and per ``SEED#K`` with a digest of their seed, so adding a target, a seed or
+rollouts, or choosing a subset, reuses every matching rollout already recorded; an edited seed runs again."""
 
 
 @summary_formatter("audit")
@@ -74,8 +79,11 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def read_records(work: Path, targets: Sequence[str], wanted: set[str] | None = None) -> list[dict[str, Any]]:
-    """The finished rollouts recorded for ``targets`` (only ``wanted`` sample ids, when given)."""
+def read_records(work: Path, targets: Sequence[str], wanted: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The rollouts recorded for ``targets``.
+
+    With ``wanted`` (sample id to seed digest), only those, and only when made from that seed's text.
+    """
     out = []
     for target in targets:
         folder = work / "records" / target_key(target)
@@ -86,8 +94,9 @@ def read_records(work: Path, targets: Sequence[str], wanted: set[str] | None = N
                 record = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError):
                 continue  # a torn file from a crash: that rollout runs again
-            if wanted is None or record.get("sample") in wanted:
-                out.append(record)
+            if wanted is not None and wanted.get(record.get("sample")) != record.get("seed_digest"):
+                continue
+            out.append(record)
     return out
 
 
@@ -104,11 +113,7 @@ def _check(cfg: AuditConfig) -> tuple[list[Seed], list[Dimension], list[dict[str
     dims = load_dimensions(cfg.dimensions, cfg.dimension_names)
     for spec in cfg.judges:
         kind, model = parse_judge_spec(spec)
-        if kind == "classifier":
-            from overseer.audit.judges import ClassifierJudge
-
-            ClassifierJudge(model, spec)
-        else:
+        if kind != "classifier":
             check_model(model, "judge")
     for target in cfg.targets:
         check_model(target, "target")
@@ -119,7 +124,25 @@ def _check(cfg: AuditConfig) -> tuple[list[Seed], list[Dimension], list[dict[str
                                 "openai/NAME@URL or an inspect model string) or add turns to the seed")
     else:
         check_model(cfg.auditor, "auditor")
+    if cfg.rollouts > 1 and cfg.target_temperature == 0 and cfg.auditor == SCRIPTED:
+        raise OverseerError(f"rollouts={cfg.rollouts} with a scripted auditor and target_temperature 0 would repeat "
+                            "one conversation; set --target-temperature > 0 or use one rollout")
+    for spec in cfg.judges:
+        kind, model = parse_judge_spec(spec)
+        if kind == "classifier":
+            from overseer.audit.judges import ClassifierJudge
+
+            trained = ClassifierJudge(model, spec).meta["dimensions"]
+            missing = [d.name for d in dims if d.name not in trained]
+            if missing:
+                raise OverseerError(f"judge {spec!r} was trained on {', '.join(trained)}, not on {missing[0]!r}; "
+                                    "choose dimensions with --dimension-names")
     labels = read_labels(cfg.labels) if cfg.labels else []
+    if labels and len(cfg.targets) > 1:
+        unscoped = [row for row in labels if "target" not in row]
+        if unscoped:
+            raise OverseerError(f"{cfg.labels}:{unscoped[0]['line']}: with several targets each label must name its "
+                                "target (the model whose transcript was labelled)")
     if labels:
         names = {d.name for d in dims}
         bad = [row for row in labels if row["dimension"] not in names]
@@ -140,24 +163,35 @@ def _check(cfg: AuditConfig) -> tuple[list[Seed], list[Dimension], list[dict[str
 def run(cfg: AuditConfig, force: bool = False) -> RunResult:
     """Run (or resume, or reuse) the audit ``cfg`` describes; returns the published run."""
     seeds, dims, labels = _check(cfg)
-    seed_text = _digest([s.to_markdown() for s in seeds])
-    dim_text = _digest([f"{d.name}\n{d.description}\n{d.question}\n{d.rubric}" for d in dims])
-    identity = {**cfg.identity(), "seeds_digest": seed_text, "dimensions_digest": dim_text,
-                "labels_digest": _digest([Path(cfg.labels).read_text()]) if cfg.labels else None}
+    from overseer._storage import FileLock
+    from overseer.audit.task import seed_digest
+
+    digests = {f"{s.id}#{k}": seed_digest(s) for s in seeds for k in range(cfg.rollouts)}
+    dim_text = _digest([f"{d.name}\n{d.display_name}\n{d.description}\n{d.question}\n{d.rubric}" for d in dims])
+    identity = {**cfg.identity(), "seeds_digest": _digest([seed_digest(s) for s in seeds]),
+                "dimensions_digest": dim_text, "judges_digest": _judges_digest(cfg.judges),
+                "labels_digest": _digest([Path(cfg.labels).expanduser().read_text()]) if cfg.labels else None}
     writer = start_run("audit", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
     if writer.existing is not None:
         return writer.existing
-    work_identity = {k: v for k, v in identity.items() if k not in WORK_EXCLUDE and k != "labels_digest"}
+    work_identity = {k: v for k, v in identity.items() if k not in WORK_EXCLUDE}
     work = writer.path.parent / f".audit-{config_hash(work_identity)}.work"
-    (work / "records").mkdir(parents=True, exist_ok=True)
-    (work / "logs").mkdir(exist_ok=True)
-    if force:
-        shutil.rmtree(work / "records", ignore_errors=True)
-        (work / "records").mkdir()
-    started = time.perf_counter()
-    budget, timings = _run_targets(cfg, seeds, dims, work)
-    wanted = {f"{s.id}#{k}" for s in seeds for k in range(cfg.rollouts)}
-    records = read_records(work, cfg.targets, wanted)
+    work.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(work.with_name(f"{work.name}.lock"), waiting=f"waiting for another audit using {work.name}")
+    lock.acquire()  # audits that differ only in budgets or metrics share recorded rollouts, one at a time
+    try:
+        if force:
+            for target in cfg.targets:  # only this audit's rollouts are redone
+                for record in read_records(work, [target], digests):
+                    (work / "records" / target_key(target) / _record_name(record["sample"])).unlink(missing_ok=True)
+        (work / "records").mkdir(exist_ok=True)
+        (work / "logs").mkdir(exist_ok=True)
+        started = time.perf_counter()
+        budget, timings, logs = _run_targets(cfg, seeds, dims, work, digests)
+        records = read_records(work, cfg.targets, digests)
+    finally:
+        lock.release()
+    wanted = digests
     metrics = summarize(records, targets=cfg.targets, judges=cfg.judges, dimensions=[d.name for d in dims],
                         threshold=cfg.threshold, labels=labels, prices=cfg.prices, n_resamples=cfg.bootstrap)
     expected = len(wanted) * len(cfg.targets)
@@ -167,7 +201,7 @@ def run(cfg: AuditConfig, force: bool = False) -> RunResult:
         headline[f"elicited[{target}]"] = rates[ALL]["value"]
     headline["scenarios_failed"] = metrics["failures"]["scenarios_failed"]
     with writer:
-        _copy_logs(work / "logs", writer.file("logs"))
+        _copy_logs(logs, writer.file("logs"))
         with open(writer.file("records.jsonl"), "w") as fh:
             for record in sorted(records, key=lambda r: (r["target"], r["sample"])):
                 fh.write(json.dumps(record) + "\n")
@@ -185,14 +219,39 @@ def run(cfg: AuditConfig, force: bool = False) -> RunResult:
     return writer.result
 
 
-def _copy_logs(src: Path, dst: Path) -> None:
+def _record_name(sample: str) -> str:
+    return f"{sample.replace('#', '__')}.json"
+
+
+def _judges_digest(judges: Sequence[str]) -> str | None:
+    """What a classifier judge's folder holds (its metadata and weight files), so a retrained judge is a new run."""
+    from overseer.audit.judges import CLASSIFIER_META, parse_judge_spec
+
+    parts = []
+    for spec in judges:
+        kind, model = parse_judge_spec(spec)
+        if kind == "classifier":
+            folder = Path(model).expanduser()
+            parts.append((folder / CLASSIFIER_META).read_text())
+            parts += [f"{p.relative_to(folder)}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+                      for p in sorted(folder.rglob("*")) if p.is_file()]
+    return _digest(parts) if parts else None
+
+
+def _copy_logs(logs: Sequence[Path], dst: Path) -> None:
+    """The ``.eval`` logs that hold this audit's rollouts (earlier attempts of it included)."""
     dst.mkdir(parents=True, exist_ok=True)
-    for path in sorted(src.glob("*.eval")):
+    for path in logs:
         shutil.copy2(path, dst / path.name)
 
 
-def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], work: Path) -> tuple[Any, dict[str, Any]]:
-    """Run the pending rollouts of every target through inspect; returns the budget and timings."""
+def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], work: Path,
+                 digests: dict[str, str]) -> tuple[Any, dict[str, Any], list[Path]]:
+    """Run the pending rollouts of every target through inspect; returns the budget, timings and logs.
+
+    Each target has the whole budget, counted from what its recorded rollouts already spent, so the same
+    audit with a larger budget continues where the smaller one stopped.
+    """
     from inspect_ai import eval as inspect_eval
     from inspect_ai.model import GenerateConfig
 
@@ -202,7 +261,7 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
     from overseer.audit.task import Budget, build_task
 
     budget = Budget(tokens=cfg.budget_tokens, usd=cfg.budget_usd, seconds=cfg.budget_seconds)
-    requests = GenerateConfig(max_retries=cfg.max_retries, timeout=int(cfg.timeout_s),
+    requests = GenerateConfig(max_retries=cfg.max_retries, timeout=math.ceil(cfg.timeout_s),
                               max_connections=cfg.max_in_flight)
     judges = [build_judge(j, retries=cfg.judge_retries, samples=cfg.judge_samples, temperature=cfg.judge_temperature,
                           request=requests) for j in cfg.judges]
@@ -211,11 +270,19 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
     auditor_config = requests.merge(GenerateConfig(max_tokens=cfg.auditor_max_tokens))
     roles = {} if cfg.auditor == SCRIPTED else {"auditor": get_role_model(cfg.auditor)}
     timings: dict[str, Any] = {}
+    logs: list[Path] = []
     for target in cfg.targets:
         folder = work / "records" / target_key(target)
         folder.mkdir(parents=True, exist_ok=True)
-        done = {r["sample"] for r in read_records(work, [target])}
-        pending = len(seeds) * cfg.rollouts - len(done & {f"{s.id}#{k}" for s in seeds for k in range(cfg.rollouts)})
+        recorded = read_records(work, [target], digests)
+        budget.spent_tokens, budget.spent_usd = 0, 0.0
+        for r in recorded:
+            tokens, usd = record_cost(r, cfg.prices)
+            budget.spent_tokens += tokens
+            budget.spent_usd += usd
+        logs += _logs_with(work / "logs", target, {r["sample"] for r in recorded})
+        done = {r["sample"] for r in recorded if r["status"] == "ok"}
+        pending = len(digests) - len(done)
         if pending == 0:
             continue
         bar = start_progress(pending, f"audit {target}", "rollouts", cfg.progress)
@@ -225,7 +292,7 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
             tokens, usd = record_cost(row, cfg.prices)
             budget.spent_tokens += tokens
             budget.spent_usd += usd
-            _write_atomic(folder / f"{row['sample'].replace('#', '__')}.json", json.dumps(row))
+            _write_atomic(folder / _record_name(row["sample"]), json.dumps(row))
             bar.update(1)
 
         task = build_task(seeds, dims, judges, auditor=SCRIPTED if cfg.auditor == SCRIPTED else "model",
@@ -233,26 +300,47 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
                           rollouts=cfg.rollouts, done=done, record=record, budget=budget)
         started = time.perf_counter()
         try:
-            logs = inspect_eval(task, model=get_role_model(target), model_roles=roles or None,
+            logs_now = inspect_eval(task, model=get_role_model(target), model_roles=roles or None,
                                 log_dir=str(work / "logs"), display="none", max_samples=cfg.max_in_flight,
-                                fail_on_error=False, log_format="eval", score_display=False)
+                                fail_on_error=False, log_format="eval", score_display=False,
+                                log_realtime=False, metadata={"overseer_target": target})
         except KeyboardInterrupt:
             bar.close(failed=True)
             raise
         bar.close(failed=False)
         timings[f"target_s[{target}]"] = round(time.perf_counter() - started, 2)
-        log = logs[0]
+        log = logs_now[0]
+        if log.location:
+            logs.append(Path(log.location))
+        if log.status == "cancelled":
+            raise KeyboardInterrupt
         for sample in log.samples or []:  # an error inside inspect (not a recorded failure): failed, with the reason
-            if sample.error is not None and not (folder / f"{str(sample.id).replace('#', '__')}.json").exists():
+            if sample.error is not None and not (folder / _record_name(str(sample.id))).exists():
                 seed_id, _, rollout = str(sample.id).partition("#")
-                record({"sample": str(sample.id), "seed": seed_id, "rollout": int(rollout or 0),
+                record({"sample": str(sample.id), "seed": seed_id, "seed_digest": digests.get(str(sample.id)),
+                        "rollout": int(rollout or 0),
                         "behavior": (sample.metadata or {}).get("behavior"), "behavior_dimension": None,
                         "status": "failed", "reason": f"error: {sample.error.message.strip().splitlines()[-1]}",
                         "turns": 0, "seconds": 0.0, "transcript": [], "events": [], "auditor_messages": [],
                         "verdicts": [], "usage": {}})
-        if log.status == "cancelled":
-            raise KeyboardInterrupt
         if log.status == "error":
             message = log.error.message if log.error else "unknown error"
             raise OverseerError(f"the audit of {target} stopped: {message.splitlines()[0]}")
-    return budget, timings
+    return budget, timings, sorted(set(logs))
+
+
+def _logs_with(folder: Path, target: str, samples: set[str]) -> list[Path]:
+    """Logs in ``folder`` of ``target`` holding any of ``samples`` (the attempts that recorded them)."""
+    from inspect_ai.log import read_eval_log, read_eval_log_sample_summaries
+
+    found = []
+    for path in sorted(folder.glob("*.eval")):
+        try:
+            header = read_eval_log(str(path), header_only=True)
+            if (header.eval.metadata or {}).get("overseer_target") != target:
+                continue
+            if samples & {str(s.id) for s in read_eval_log_sample_summaries(str(path))}:
+                found.append(path)
+        except Exception:  # noqa: BLE001 - an unreadable log (torn by a crash) is left out
+            continue
+    return found

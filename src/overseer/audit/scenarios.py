@@ -168,7 +168,10 @@ def parse_seed(text: str, seed_id: str, where: str | None = None) -> Seed:
     if not isinstance(turns_raw, list):
         raise OverseerError(f"{where}: turns must be a list; got {turns_raw!r}")
     turns = tuple(_turn(t, i, where) for i, t in enumerate(turns_raw))
-    return Seed(id=seed_id, instruction=body, tags=tags, behavior=behavior or (tags[0] if tags else None),
+    behavior = behavior or (tags[0] if tags else None)
+    if behavior == "all":
+        raise OverseerError(f"{where}: 'all' is reserved (the rate over every behaviour); name the behaviour")
+    return Seed(id=seed_id, instruction=body, tags=tags, behavior=behavior,
                 target_system=system, turns=turns, metadata=front, path=where)
 
 
@@ -279,7 +282,7 @@ def _dimensions_from_yaml(path: Path) -> list[Dimension]:
             value = {"description": value}
         if not isinstance(value, Mapping) or not isinstance(value.get("description"), str):
             raise OverseerError(f"{path}: dimension {name!r} needs a description")
-        out.append(Dimension(name=str(name), description=value["description"], rubric=str(value.get("rubric", "")),
-                             question=str(value.get("question", "")), display_name=str(name),
+        out.append(Dimension(name=str(name), description=value["description"], rubric=str(value.get("rubric") or ""),
+                             question=str(value.get("question") or ""), display_name=str(name),
                              tags=_strings(value.get("tags"), "tags", str(path))))
     return out

@@ -8,6 +8,7 @@ messages are the target's conversation, so ``inspect view`` shows what the targe
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,16 +51,32 @@ class Budget:
 
 
 def behaviour_dimension(seed: Seed, dimensions: Sequence[Dimension]) -> str | None:
-    """The dimension that says whether this seed's behaviour was elicited (its behaviour, else ``concerning``)."""
+    """The dimension that says whether this seed's behaviour was elicited.
+
+    Its behaviour when that is a dimension, else the first of its tags that is one, else ``concerning``;
+    None when there is none (such rollouts are counted under ``failures.no_dimension``).
+    """
     names = {d.name for d in dimensions}
-    if seed.behavior in names:
-        return seed.behavior
+    for name in (seed.behavior, *seed.tags):
+        if name in names:
+            return name
     return "concerning" if "concerning" in names else None
+
+
+def rollout_seed(base: int, seed_id: str, rollout: int) -> int:
+    """A sampling seed for one rollout: rollouts of one seed differ, reruns repeat them exactly."""
+    digest = hashlib.sha256(f"{base}/{seed_id}/{rollout}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def sample_id(seed: Seed, rollout: int) -> str:
     """``SEED#K``: one rollout of one seed."""
     return f"{seed.id}#{rollout}"
+
+
+def seed_digest(seed: Seed) -> str:
+    """What a rollout's record was made from (id and text of its seed): an edited seed is run again."""
+    return hashlib.sha256(f"{seed.id}\n{seed.to_markdown()}".encode()).hexdigest()[:16]
 
 
 def seed_samples(seeds: Sequence[Seed], rollouts: int, done: set[str] = frozenset()) -> list[Sample]:  # type: ignore[assignment]
@@ -84,7 +101,11 @@ def audit_solver(seeds: dict[str, Seed], auditor: str, max_turns: int, target_co
             return state
         target = get_model()
         native = native_tools if native_tools is not None else type(target.api).__name__ != "OverseerModelAPI"
-        conversation = TargetConversation(target, target_config, native_tools=native, max_turns=max_turns)
+        config = target_config
+        if target_config.seed is not None:  # each rollout its own sampling seed, the same on every rerun
+            config = target_config.merge(GenerateConfig(seed=rollout_seed(target_config.seed, seed.id,
+                                                                          state.metadata["rollout"])))
+        conversation = TargetConversation(target, config, native_tools=native, max_turns=max_turns)
         started = time.perf_counter()
         auditor_messages: list[Any] = []
         try:
@@ -168,7 +189,8 @@ def audit_scorer(seeds: dict[str, Seed], dimensions: Sequence[Dimension], judges
             explanation = ", ".join(f"{k} {v:.1f}" for k, v in primary.scores.items())
         if record is not None:
             record({
-                "sample": state.sample_id, "seed": seed.id, "rollout": state.metadata["rollout"],
+                "sample": state.sample_id, "seed": seed.id, "seed_digest": seed_digest(seed),
+                "rollout": state.metadata["rollout"],
                 "behavior": seed.behavior, "behavior_dimension": behaviour, "status": info["status"],
                 "reason": info.get("reason"), "turns": info.get("turns", 0),
                 "seconds": round(info.get("seconds", 0.0), 3),

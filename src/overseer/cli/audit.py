@@ -27,6 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         add_config_flags=_add_elicit_flags,
     )
     e.set_defaults(func=elicit_command)
+    c = top_sub.add_parser("check-judge", help="score planted transcripts with a known answer: can the judge tell?",
+                           description="Python equivalent: overseer.audit.planted.check_judge(SPEC)")
+    c.add_argument("--judge", action="append", required=True, help="judge spec (repeatable), e.g. "
+                   "logprob:smollm2-135m")
+    c.add_argument("--threshold", type=float, default=7.0, help="score that counts as present (default 7)")
+    c.set_defaults(func=check_judge_command)
     t = top_sub.add_parser("train-judge", help="train a classifier judge on labelled transcripts",
                            description="Python equivalent: overseer.audit.judges.train_classifier_judge(...)")
     t.add_argument("--labels", required=True, help="JSON lines with transcript, dimension and score (1-10) or label")
@@ -99,4 +105,27 @@ def train_judge_command(args: argparse.Namespace) -> int:
 
     path = train_classifier_judge(args.labels, args.out, base=args.base, threshold=args.threshold, epochs=args.epochs)
     print(f"classifier judge: {path} (use --judge classifier:{path})")
+    return 0
+
+
+def check_judge_command(args: argparse.Namespace) -> int:
+    """Print each judge's separation of the planted transcripts."""
+    from overseer.audit.judges import parse_judge_spec
+    from overseer.audit.planted import check_judge
+    from overseer.audit.roles import check_model
+
+    for spec in args.judge:
+        kind, model = parse_judge_spec(spec)
+        if kind != "classifier":
+            check_model(model, "judge")
+    for spec in args.judge:
+        r = check_judge(spec, threshold=args.threshold)
+        if "auroc" not in r:
+            print(f"{spec}: {r['failed']} of {r['items']} planted transcripts failed to score; no AUROC")
+            continue
+        a = r["auroc"]
+        print(f"{spec}: AUROC {a['value']:.3f} [{a['ci_low']:.3f}, {a['ci_high']:.3f}] over {r['items'] - r['failed']} "
+              f"planted transcripts; present scored above absent in {r['pairs_ordered']} of {r['pairs']} pairs; "
+              f"mean score present {r['mean_present']:.2f}, absent {r['mean_absent']:.2f}; accuracy at "
+              f"{args.threshold:g}: {r['accuracy']:.3f}; failed {r['failed']}")
     return 0

@@ -212,6 +212,12 @@ def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
     return n
 
 
+def _cache_of(output: Any) -> Any:
+    """The key/value cache of a forward pass, under its current name (``cache``) or its older one."""
+    cache = getattr(output, "cache", None) if "cache" in output else None
+    return cache if cache is not None else output["past_key_values"]
+
+
 def _score_batch_shared(
     model: Any, prompts: list[list[int]], options: list[list[list[int]]], pad_id: int
 ) -> list[tuple[list[float], list[int]]]:
@@ -225,11 +231,12 @@ def _score_batch_shared(
 
     device = next(model.parameters()).device
     kwargs: dict[str, Any] = {"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}
+    cache_arg = "cache" if _accepts(model, "cache") else "past_key_values"  # transformers >= 5.2x renamed it
     shared = _common_prefix(prompts) if len(prompts) > 1 else 0
     cache = None
     if shared >= _MIN_SHARED_PREFIX:
         head = torch.tensor([prompts[0][:shared]], dtype=torch.long, device=device)
-        cache = model(input_ids=head, use_cache=True, **kwargs).past_key_values
+        cache = _cache_of(model(input_ids=head, use_cache=True, **kwargs))
         cache.reorder_cache(torch.zeros(len(prompts), dtype=torch.long, device=device))
     else:
         shared = 0
@@ -237,14 +244,14 @@ def _score_batch_shared(
     ids, rest_mask = ids.to(device), rest_mask.to(device)
     mask = torch.cat([torch.ones(len(prompts), shared, dtype=torch.long, device=device), rest_mask], dim=1)
     pos = shared + _positions(rest_mask)  # left padding sits between the shared prefix and the rest
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True, **kwargs)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **{cache_arg: cache}, **kwargs)
     # first option token is predicted by the prompt's last position: [B, V]
     first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
 
     rows = [(i, opt) for i, item_opts in enumerate(options) for opt in item_opts]
     sums = [float(first[i, opt[0]]) for i, opt in rows]
     if any(len(opt) > 1 for _, opt in rows):
-        cache = out.past_key_values
+        cache = _cache_of(out)
         index = torch.tensor([i for i, _ in rows], dtype=torch.long, device=device)
         cache.reorder_cache(index)  # one cache row per option, copied from its item's prompt
         opt_ids, opt_mask = _right_pad([opt for _, opt in rows], pad_id)
@@ -252,7 +259,7 @@ def _score_batch_shared(
         full_mask = torch.cat([mask[index], opt_mask], dim=1)
         lengths = mask.sum(-1)[index]  # real prompt length of each row
         pos = lengths[:, None] + torch.arange(opt_ids.shape[1], device=device)[None, :]
-        step = model(input_ids=opt_ids, attention_mask=full_mask, position_ids=pos, past_key_values=cache)
+        step = model(input_ids=opt_ids, attention_mask=full_mask, position_ids=pos, **{cache_arg: cache})
         # logits at option position t predict option token t+1: [R, Lo-1, V]
         logp = torch.log_softmax(step.logits[:, :-1, :].float(), dim=-1)
         target = opt_ids[:, 1:]
