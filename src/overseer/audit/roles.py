@@ -51,9 +51,30 @@ def classify(model: str) -> tuple[str, str]:
     return "overseer", model
 
 
+def _api_key(url: str) -> str:
+    """``$OVERSEER_API_KEY`` for this server, refused over plain http to another host; a placeholder when unset."""
+    import ipaddress
+    import urllib.parse
+
+    key = os.environ.get(API_KEY_ENV)
+    if not key:
+        return "local"
+    parsed = urllib.parse.urlparse(url)
+    host = parsed.hostname or ""
+    try:
+        local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = False
+    if parsed.scheme != "https" and not local:
+        raise OverseerError(f"{API_KEY_ENV} is set, and {url!r} is plain http to another host; use https or unset it")
+    return key
+
+
 def check_model(model: str, role: str) -> None:
     """Refuse an unknown local model name before anything runs (servers and hub ids are checked on use)."""
     kind, spec = classify(model)
+    if kind == "served":
+        _api_key(spec.partition("@")[2])
     if kind == "overseer":
         from overseer.models._backend import get_backend, split_spec
 
@@ -78,8 +99,7 @@ def get_role_model(model: str, **model_args: Any) -> Any:
         return get_model(f"overseer/{spec}", **model_args)
     if kind == "served":
         name, _, url = spec.partition("@")
-        key = os.environ.get(API_KEY_ENV) or "local"
-        return get_model(f"openai-api/overseer/{name}", base_url=url, api_key=key, **model_args)
+        return get_model(f"openai-api/overseer/{name}", base_url=url, api_key=_api_key(url), **model_args)
     return get_model(spec, **model_args)
 
 
