@@ -29,7 +29,10 @@ STORE_KEY = "overseer_audit"
 
 @dataclass
 class Budget:
-    """Limits on what one invocation may spend; once reached no new scenario starts (those running finish)."""
+    """Limits on what one target's rollouts may spend; once reached no new scenario starts (those running finish).
+
+    ``spent_*`` start from what the target's recorded rollouts already spent; ``seconds`` counts this invocation.
+    """
 
     tokens: int | None = None
     usd: float | None = None
