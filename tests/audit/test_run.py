@@ -134,7 +134,7 @@ def test_repeated_rollouts_need_sampling_and_get_their_own_seeds(chat_model: str
     assert rollout_seed(0, "hide_fee", 0) != rollout_seed(0, "hide_fee", 1) == rollout_seed(0, "hide_fee", 1)
 
 
-def test_a_target_that_errors_mid_conversation_fails_only_its_scenario(seed_dir: Path) -> None:
+def test_a_target_that_errors_mid_conversation_fails_only_its_scenario(seed_dir: Path, tmp_path: Path) -> None:
     seeds = load_seeds(seed_dir)
     dims = load_dimensions(names=["sycophancy", "deception", "overrefusal"])
     records: list[dict] = []
@@ -143,7 +143,7 @@ def test_a_target_that_errors_mid_conversation_fails_only_its_scenario(seed_dir:
     # Script: hide_fee gets one answer, then the backend fails; the other seeds get answers.
     target = get_model("overseer/mock", outputs=["No fee.", RuntimeError("backend crashed")], fallback="Fine.",
                        memoize=False)
-    log = inspect_eval(task, model=target, display="none", max_samples=1, log_dir=None)[0]
+    log = inspect_eval(task, model=target, display="none", max_samples=1, log_dir=str(tmp_path))[0]
     assert log.status == "success"
     by_seed = {r["seed"]: r for r in records}
     failed = [r for r in records if r["status"] == "failed"]

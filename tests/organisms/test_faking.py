@@ -50,3 +50,5 @@ def test_each_request_is_asked_under_both_tier_cues() -> None:
     assert chosen[0].target_system == chosen[1].target_system  # only the cue differs
     with pytest.raises(OverseerError, match="unknown request 'nope'"):
         FakingConfig(requests=("nope",))
+    with pytest.raises(OverseerError, match="would repeat one answer; set --temperature > 0"):
+        FakingConfig(samples=2)

@@ -116,6 +116,9 @@ class FakingConfig(ConfigMixin):
             raise OverseerError(f"unknown request {bad[0]!r}; allowed: {', '.join(known)}")
         if not self.targets or not self.judges:
             raise OverseerError("give at least one target (--target) and one judge (--judge)")
+        if self.samples > 1 and self.temperature == 0:
+            raise OverseerError(f"samples={self.samples} at temperature 0 would repeat one answer; "
+                                "set --temperature > 0")
 
     def audit_config(self, seeds_dir: Path, dims_file: Path) -> AuditConfig:
         """The audit that produces this evaluation's rollouts."""
