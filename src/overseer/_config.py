@@ -316,6 +316,17 @@ def from_sources(cls: type[T], config_file: str | Path | None = None, *layers: M
     return from_mapping(cls, merge(data, *layers))
 
 
+def comma_names(value: Any) -> tuple[str, ...]:
+    """Names given as ``"a,b"`` or a sequence, stripped, empties dropped: what a ``tuple[str, ...]`` field holds.
+
+    Flags and YAML are split this way by :func:`check`; config classes call it in ``__post_init__`` so that
+    building one in Python (``AuditConfig(targets="a,b")``) gives the same value.
+    """
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
 class ConfigMixin:
     """Building and saving for config dataclasses: ``from_dict``, ``from_yaml``, ``to_dict``."""
 

@@ -25,12 +25,21 @@ def rate_dict(rate: stats.Rate) -> dict[str, Any]:
             "successes": rate.successes, "n": rate.n, "n_scenarios": rate.n_scenarios}
 
 
-def _behaviour_score(record: Mapping[str, Any], judge: int = 0) -> float | None:
-    """The judge's score on the record's behaviour dimension; None when it failed or has none."""
+def verdict_score(record: Mapping[str, Any], dimension: str | None, judge: int = 0) -> float | None:
+    """The ``judge``-th judge's score of ``dimension`` on one rollout.
+
+    None when the rollout failed, that judge failed on it, or it gave no score for the dimension: the one
+    place a missing score is decided, so no caller can turn one into a number.
+    """
     verdicts = record.get("verdicts") or []
-    if judge >= len(verdicts) or verdicts[judge]["failed"] or not record.get("behavior_dimension"):
+    if record.get("status") != "ok" or dimension is None or judge >= len(verdicts) or verdicts[judge]["failed"]:
         return None
-    return verdicts[judge]["scores"].get(record["behavior_dimension"])
+    return verdicts[judge]["scores"].get(dimension)
+
+
+def _behaviour_score(record: Mapping[str, Any], judge: int = 0) -> float | None:
+    """The judge's score on the record's behaviour dimension (see :func:`verdict_score`)."""
+    return verdict_score(record, record.get("behavior_dimension"), judge)
 
 
 def elicitation(records: Sequence[Mapping[str, Any]], targets: Sequence[str], threshold: float, *,
@@ -80,14 +89,13 @@ def comparisons(records: Sequence[Mapping[str, Any]], targets: Sequence[str], th
 
 def score_summary(records: Sequence[Mapping[str, Any]], targets: Sequence[str],
                   dimensions: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Primary judge's scores per target and dimension: n, mean, and the share at each score band."""
+    """Primary judge's scores per target and dimension: n, mean, min and max."""
     out: dict[str, dict[str, Any]] = {}
     for target in targets:
         rows = {}
         for dim in dimensions:
-            values = [r["verdicts"][0]["scores"][dim] for r in records
-                      if r["target"] == target and r["status"] == "ok" and r.get("verdicts")
-                      and not r["verdicts"][0]["failed"] and dim in r["verdicts"][0]["scores"]]
+            found = [verdict_score(r, dim) for r in records if r["target"] == target]
+            values = [v for v in found if v is not None]
             rows[dim] = {"n": len(values), "mean": sum(values) / len(values) if values else None,
                          "min": min(values) if values else None, "max": max(values) if values else None}
         out[target] = rows
@@ -131,13 +139,7 @@ def judge_reliability(records: Sequence[Mapping[str, Any]], judges: Sequence[str
     """
     items = _items(records, dimensions)
 
-    def score(r: Mapping[str, Any], k: int, d: str) -> float | None:
-        verdicts = r.get("verdicts") or []
-        if k >= len(verdicts) or verdicts[k]["failed"]:
-            return None
-        return verdicts[k]["scores"].get(d)
-
-    scores = {name: [score(r, k, d) for r, d in items] for k, name in enumerate(judges)}
+    scores = {name: [verdict_score(r, d, k) for r, d in items] for k, name in enumerate(judges)}
     human = _human_scores(items, labels, threshold) if labels else None
     if human is not None:
         scores["human"] = human

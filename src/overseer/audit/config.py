@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, check_choices, option
+from overseer._config import ConfigMixin, check_choices, comma_names, option
 from overseer.errors import OverseerError
 
 ENGINES = ("overseer", "petri")
@@ -19,12 +19,6 @@ ROLES = ("target", "auditor", "judge")
 DEFAULT_TARGET = "smollm2-135m"
 DEFAULT_JUDGES = ("logprob:smollm2-135m", "logprob-scale:smollm2-135m")
 NOT_IDENTITY = frozenset({"runs_dir", "progress", "extra", "max_in_flight"})
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = value.split(",")
-    return tuple(str(v).strip() for v in value if str(v).strip())
 
 
 @dataclass(frozen=True)
@@ -81,7 +75,7 @@ class AuditConfig(ConfigMixin):
 
     def __post_init__(self) -> None:
         for name in ("tags", "seed_ids", "targets", "judges", "dimension_names"):
-            object.__setattr__(self, name, _names(getattr(self, name)))
+            object.__setattr__(self, name, comma_names(getattr(self, name)))
         check_choices(self)
         if not self.targets:
             raise OverseerError("give at least one target model (--target)")

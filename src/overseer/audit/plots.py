@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from overseer.audit.analysis import ALL
+from overseer.audit.analysis import ALL, verdict_score
 from overseer.results.plots import caption, legend_right, model_label, save_figure
 
 
@@ -71,10 +71,10 @@ def scores_figure(records: Sequence[Mapping[str, Any]], dimensions: Sequence[str
         xs, ys = [], []
         for i, dim in enumerate(dimensions):
             for r in records:
-                v = r.get("verdicts") or []
-                if r["target"] == target and r["status"] == "ok" and v and not v[0]["failed"] and dim in v[0]["scores"]:
+                score = verdict_score(r, dim) if r["target"] == target else None
+                if score is not None:
                     xs.append(i - 0.4 + width * (k + 0.5) + rng.uniform(-width / 3, width / 3))
-                    ys.append(v[0]["scores"][dim])
+                    ys.append(score)
         handles.append(ax.scatter(xs, ys, s=12, alpha=0.7, label=model_label(target)))
     ax.axhline(threshold, color="#9a9a9a", linewidth=0.8, linestyle="--")
     ax.set_xticks(range(len(dimensions)), [d.replace("_", " ") for d in dimensions], rotation=25, ha="right",

@@ -191,10 +191,9 @@ def run(cfg: AuditConfig, force: bool = False) -> RunResult:
         records = read_records(work, cfg.targets, digests)
     finally:
         lock.release()
-    wanted = digests
     metrics = summarize(records, targets=cfg.targets, judges=cfg.judges, dimensions=[d.name for d in dims],
                         threshold=cfg.threshold, labels=labels, prices=cfg.prices, n_resamples=cfg.bootstrap)
-    expected = len(wanted) * len(cfg.targets)
+    expected = len(digests) * len(cfg.targets)
     complete = len(records) == expected
     headline = {}
     for target, rates in metrics["elicitation"].items():

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from overseer._config import ConfigMixin, option
+from overseer._config import ConfigMixin, comma_names, option
 from overseer.audit import stats
 from overseer.audit.analysis import rate_dict
 from overseer.audit.config import AuditConfig
@@ -106,10 +106,7 @@ class FakingConfig(ConfigMixin):
 
     def __post_init__(self) -> None:
         for name in ("targets", "judges", "requests"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                value = value.split(",")
-            object.__setattr__(self, name, tuple(str(v).strip() for v in value if str(v).strip()))
+            object.__setattr__(self, name, comma_names(getattr(self, name)))
         known = [r for r, _ in REQUESTS]
         bad = [r for r in self.requests if r not in known]
         if bad:

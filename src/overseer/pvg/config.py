@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, check_choices, option
+from overseer._config import ConfigMixin, check_choices, comma_names, option
 from overseer.errors import OverseerError
 
 TASKS = ("toy", "arith", "gsm8k")
@@ -20,12 +20,6 @@ TINY = "tiny"
 RL_ALGORITHMS = ("grpo", "rloo")
 
 _NOT_IDENTITY = {"runs_dir", "progress", "device", "extra"}
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = value.split(",")
-    return tuple(str(v).strip() for v in value if str(v).strip())
 
 
 @dataclass(frozen=True)
@@ -107,7 +101,7 @@ class PVGConfig(ConfigMixin):
     def __post_init__(self) -> None:
         from overseer.pvg.rewards import reward_names
 
-        object.__setattr__(self, "attacks", _names(self.attacks))
+        object.__setattr__(self, "attacks", comma_names(self.attacks))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         check_choices(self)
         allowed = reward_names()
