@@ -1,4 +1,7 @@
-"""Registers Overseer's inspect_ai extensions: the ``overseer`` model provider and the ``overseer/audit`` task.
+"""Registers Overseer's inspect_ai extensions: the ``overseer`` model provider and two tasks.
+
+The tasks are ``overseer/audit`` (:mod:`overseer.audit.task`) and ``overseer/reward_tampering``
+(:mod:`overseer.organisms.tampering_task`).
 
 inspect_ai imports this module through the ``inspect_ai`` entry point in ``pyproject.toml`` when it
 meets a name it does not know (``--model overseer/smollm2-135m``, ``inspect eval overseer/audit``), so
@@ -23,3 +26,4 @@ else:
         return OverseerModelAPI
 
     from overseer.audit.task import audit  # noqa: E402,F401 - registers the overseer/audit task
+    from overseer.organisms.tampering_task import reward_tampering  # noqa: E402,F401 - overseer/reward_tampering

@@ -12,7 +12,9 @@ conversation back, end it. Each action that needs a reply calls the target model
 Targets that cannot call tools natively (Overseer's local models) get the synthetic tools
 described in their system message and call them by writing ``<tool_call>{"name": ..., "arguments":
 {...}}</tool_call>``, which is parsed into a real tool call so that the auditor answers it the same
-way.
+way. A conversation may also have a ``tool_answerer`` (a seed's file sandbox, see
+:mod:`overseer.audit.sandbox`) that answers the calls of its own tools at once, without the auditor;
+the target keeps replying until it makes no call the answerer takes, or its turn budget is used.
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ def error_text(exc: BaseException) -> str:
         exc = exc.__cause__
     lines = [line for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+ToolAnswerer = Callable[[str, dict[str, Any]], str | None]
+"""Answers a tool call from its function name and arguments, or returns None to leave it to the auditor."""
 
 
 class TargetFailed(OverseerError):
@@ -130,12 +136,15 @@ class TargetConversation:
         config: its generation settings.
         native_tools: hand tools to the model's API (True) or describe them in text (False).
         max_turns: replies the target may give before the auditor's budget is used up.
+        tool_answerer: ``(function, arguments) -> result``, or None for a call it does not take; the
+            calls it takes are answered as soon as the target makes them, the rest wait for the auditor.
     """
 
     target: Model
     config: GenerateConfig
     native_tools: bool = True
     max_turns: int = 6
+    tool_answerer: ToolAnswerer | None = None
     system: str | None = None
     messages: list[ChatMessage] = field(default_factory=list)
     tools: list[ToolInfo] = field(default_factory=list)
@@ -229,6 +238,25 @@ class TargetConversation:
     # ---- the target's turn
 
     async def _reply(self) -> str:
+        """The target's reply; with a tool answerer, its replies until it makes no call the answerer takes."""
+        shown = [await self._generate()]
+        while self.tool_answerer is not None and self.pending_calls():
+            answered = 0
+            for call in self.pending_calls():
+                result = self.tool_answerer(call.function, dict(call.arguments or {}))
+                if result is None:
+                    continue
+                self.messages.append(ChatMessageTool(content=result, tool_call_id=call.id, function=call.function))
+                self._log("tool_answered", tool_call_id=call.id, function=call.function, result=result)
+                shown.append(f"[tool result {call.id}: {result}]")
+                answered += 1
+            if not answered or self.pending_calls():  # calls the auditor answers
+                break
+            shown.append(await self._generate())
+        return "\n".join(shown)
+
+    async def _generate(self) -> str:
+        """One target reply (counted against the turn budget), with its tool calls parsed."""
         if self.turns >= self.max_turns:
             self.ended = True
             raise BudgetReached()

@@ -2,7 +2,7 @@
 
 A seed is a Markdown file whose optional YAML front matter carries ``tags`` (and anything else),
 and whose body is the instruction an auditor model follows; the file name is the seed's id.
-Overseer reads three more front-matter keys, which Petri ignores:
+Overseer reads four more front-matter keys, which Petri ignores:
 
 * ``behavior``: the behaviour the seed probes (else its first tag);
 * ``target_system``: the target's system message, set before anything else when given;
@@ -10,7 +10,10 @@ Overseer reads three more front-matter keys, which Petri ignores:
   are a string or ``{user: TEXT}`` (send a message), ``{system: TEXT}``, ``{tool: {name,
   description, parameters}}`` (give the target a synthetic tool), ``{tool_result: TEXT}`` (answer
   the target's pending tool call), ``{rollback: N}`` (keep the first N target messages) or
-  ``{end: true}``.
+  ``{end: true}``;
+* ``sandbox``: files (path to text) that the target can list, read and write through three tools
+  answered by :class:`overseer.audit.sandbox.FileSandbox` rather than by the auditor; the files as
+  the target left them are recorded with the rollout.
 
 A dimension file has front matter with ``description`` (and optionally ``display_name``,
 ``question``, ``tags``); its body is the 1-10 scoring rubric. ``question`` is the yes/no form a
@@ -39,6 +42,18 @@ _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?", re.DOTALL | re.MUL
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
+class _FileText(str):
+    """A sandbox file's text, written as a YAML block (``|``) so that the seed file shows it as it is."""
+
+
+class _SeedDumper(yaml.SafeDumper):
+    """``yaml.safe_dump``, plus sandbox files as blocks (PyYAML quotes a text a block cannot hold)."""
+
+
+_SeedDumper.add_representer(
+    _FileText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style="|"))
+
+
 @dataclass(frozen=True)
 class Seed:
     """One audit scenario: an instruction for the auditor, tags, and optionally a scripted conversation."""
@@ -52,6 +67,8 @@ class Seed:
     metadata: dict[str, Any] = field(default_factory=dict)
     """Other front-matter keys, kept as written."""
     path: str | None = None
+    sandbox: dict[str, str] = field(default_factory=dict)
+    """Files the target's sandbox tools act on (path to text); empty: no sandbox."""
 
     @property
     def scripted(self) -> bool:
@@ -67,8 +84,10 @@ class Seed:
             front["target_system"] = self.target_system
         if self.turns:
             front["turns"] = [dict(t) for t in self.turns]
+        if self.sandbox:
+            front["sandbox"] = {path: _FileText(text) for path, text in self.sandbox.items()}
         front.update(self.metadata)
-        text = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100)
+        text = yaml.dump(front, Dumper=_SeedDumper, sort_keys=False, allow_unicode=True, width=100)
         return f"---\n{text}---\n\n{self.instruction.strip()}\n"
 
 
@@ -168,11 +187,15 @@ def parse_seed(text: str, seed_id: str, where: str | None = None) -> Seed:
     if not isinstance(turns_raw, list):
         raise OverseerError(f"{where}: turns must be a list; got {turns_raw!r}")
     turns = tuple(_turn(t, i, where) for i, t in enumerate(turns_raw))
+    sandbox = front.pop("sandbox", None) or {}
+    if not isinstance(sandbox, dict) or not all(isinstance(k, str) and k.strip() and isinstance(v, str)
+                                                for k, v in sandbox.items()):
+        raise OverseerError(f"{where}: sandbox must map file paths to their text; got {sandbox!r}")
     behavior = behavior or (tags[0] if tags else None)
     if behavior == "all":
         raise OverseerError(f"{where}: 'all' is reserved (the rate over every behaviour); name the behaviour")
     return Seed(id=seed_id, instruction=body, tags=tags, behavior=behavior,
-                target_system=system, turns=turns, metadata=front, path=where)
+                target_system=system, turns=turns, metadata=front, path=where, sandbox=dict(sandbox))
 
 
 def _read(path: Path) -> str:

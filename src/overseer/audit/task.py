@@ -21,6 +21,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import Generate, TaskState, solver
 
 from overseer.audit.auditor import TargetConversation, TargetFailed, Usage, play_script, run_model_auditor
+from overseer.audit.sandbox import TOOL_SPECS, FileSandbox
 from overseer.audit.scenarios import BUILTIN, Dimension, Seed, load_dimensions, load_seeds
 from overseer.errors import OverseerError
 
@@ -109,6 +110,12 @@ def audit_solver(seeds: dict[str, Seed], auditor: str, max_turns: int, target_co
             config = target_config.merge(GenerateConfig(seed=rollout_seed(target_config.seed, seed.id,
                                                                           state.metadata["rollout"])))
         conversation = TargetConversation(target, config, native_tools=native, max_turns=max_turns)
+        sandbox = None
+        if seed.sandbox:  # its tools are answered from its files, not by the auditor
+            sandbox = FileSandbox(seed.sandbox)
+            for spec in TOOL_SPECS:
+                conversation.create_tool(spec["name"], spec["description"], spec["parameters"])
+            conversation.tool_answerer = sandbox.answer
         started = time.perf_counter()
         auditor_messages: list[Any] = []
         try:
@@ -123,6 +130,8 @@ def audit_solver(seeds: dict[str, Seed], auditor: str, max_turns: int, target_co
         info.update(events=conversation.events, target_usage=conversation.usage, turns=conversation.turns,
                     seconds=time.perf_counter() - started,
                     auditor_messages=[m.model_dump(exclude_none=True) for m in auditor_messages])
+        if sandbox is not None:
+            info["sandbox"] = sandbox.state()
         state.store.set(STORE_KEY, info)
         return state
 
@@ -167,7 +176,7 @@ def audit_scorer(seeds: dict[str, Seed], dimensions: Sequence[Dimension], judges
 
     The score's value is the primary judge's score on the seed's behaviour dimension, or ``failed`` /
     ``judge_failed`` / ``skipped`` (never a number standing in for a missing one). ``record`` receives the
-    full per-rollout record (transcript, every verdict, usage).
+    full per-rollout record (transcript, every verdict, usage, and a sandbox seed's final files).
     """
 
     async def score(state: TaskState, target: Target) -> Score:
@@ -200,6 +209,7 @@ def audit_scorer(seeds: dict[str, Seed], dimensions: Sequence[Dimension], judges
                 "transcript": [m.model_dump(exclude_none=True) for m in state.messages],
                 "events": info.get("events", []), "auditor_messages": info.get("auditor_messages", []),
                 "verdicts": [v.as_dict() for v in verdicts],
+                **({"sandbox": info["sandbox"]} if "sandbox" in info else {}),
                 "usage": {"target": info["target_usage"].as_dict() if "target_usage" in info else Usage().as_dict(),
                           "auditor": info["auditor_usage"].as_dict(),
                           "judge": _sum_usage([v.usage for v in verdicts]).as_dict()},

@@ -139,6 +139,8 @@ class ModelSpec:
     num_layers: int | None = None
     trust_remote_code: bool = False
     fingerprint_extra: str = field(default="", compare=False)
+    adapter: str | None = None
+    """A LoRA adapter directory merged into the base weights after loading (and cutting) them."""
 
     def fingerprint(self) -> str:
         """Stable id of the exact weights (path+size+mtime for local files, id@revision for the hub)."""
@@ -152,6 +154,9 @@ class ModelSpec:
         if local.exists():
             files = [local] if local.is_file() else sorted(p for p in local.iterdir() if p.is_file())
             parts["files"] = [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files]
+        if self.adapter:
+            files = sorted(p for p in Path(self.adapter).iterdir() if p.is_file())
+            parts["adapter"] = [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
@@ -169,6 +174,8 @@ def resolve_model(name: str, num_layers: int | None = None, trust_remote_code: b
     """Turn a user-facing model name into a :class:`ModelSpec` without loading anything."""
     if not name or not isinstance(name, str):
         raise unknown("model", name, known_model_names(), "or a hub id, local directory or .gguf file")
+    if name.startswith(ORGANISM_PREFIX):
+        return _resolve_trained(name, organism_path(name[len(ORGANISM_PREFIX):]), num_layers, trust_remote_code)
     if name.startswith("hf/"):  # an explicit hub id: never a short name or a path
         hub_id, _, revision = name[3:].partition("@")
         if not hub_id:
@@ -189,6 +196,8 @@ def resolve_model(name: str, num_layers: int | None = None, trust_remote_code: b
         if not path.is_file():
             raise OverseerError(f"GGUF file {name!r} does not exist")
         return ModelSpec(name, str(path.resolve().parent), path.name, None, num_layers, trust_remote_code)
+    if path.is_dir() and (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+        return _resolve_trained(name, path, num_layers, trust_remote_code)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise OverseerError(f"model directory {name!r} has no config.json (expected a save_pretrained dir)")
@@ -199,6 +208,51 @@ def resolve_model(name: str, num_layers: int | None = None, trust_remote_code: b
     _refuse_near_misses(name)
     hub_id, _, revision = name.partition("@")
     return ModelSpec(name, hub_id, None, revision or None, num_layers, trust_remote_code)
+
+
+ORGANISM_PREFIX = "organism:"
+
+
+def organisms_dir() -> Path:
+    """Where trained organisms are kept by name (``$OVERSEER_ORGANISMS_DIR``, else the cache's ``organisms/``)."""
+    override = os.environ.get("OVERSEER_ORGANISMS_DIR")
+    return Path(override).expanduser() if override else cache_root() / "organisms"
+
+
+def organism_names() -> list[str]:
+    """Names of the organisms saved in :func:`organisms_dir`."""
+    root = organisms_dir()
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+
+
+def organism_path(name: str) -> Path:
+    """The saved directory of organism ``name``, or a one-line error listing the saved ones."""
+    path = organisms_dir() / name
+    if not name or "/" in name or name.startswith(".") or not path.is_dir():
+        saved = organism_names()
+        raise OverseerError(
+            f"unknown organism {name!r} in {organisms_dir()}; saved organisms: {', '.join(saved) or 'none'} "
+            "(train one with `overseer organisms implant`)"
+        )
+    return path
+
+
+def _resolve_trained(name: str, path: Path, num_layers: int | None, trust_remote_code: bool) -> ModelSpec:
+    """A trained model directory: full weights load as they are; an adapter loads onto its base."""
+    if (path / "config.json").is_file():
+        return ModelSpec(name, str(path.resolve()), None, None, num_layers, trust_remote_code)
+    card_file, adapter_file = path / "overseer_model.json", path / "adapter_config.json"
+    if not adapter_file.is_file():
+        raise OverseerError(f"model directory {str(path)!r} has neither config.json nor adapter_config.json")
+    try:
+        card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+        base = card.get("base") or json.loads(adapter_file.read_text())["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise OverseerError(f"adapter directory {str(path)!r} does not name its base model: {exc}") from exc
+    base_spec = resolve_model(str(base), trust_remote_code=trust_remote_code)
+    layers = num_layers if num_layers is not None else base_spec.num_layers
+    return ModelSpec(name, base_spec.source, base_spec.gguf_file, base_spec.revision, layers, trust_remote_code,
+                     adapter=str(path.resolve()))
 
 
 _RUNG_NAME = re.compile(r"^(?P<base>.+)-l(?P<depth>\d+)$", re.IGNORECASE)
@@ -659,6 +713,12 @@ def load_model(
         raise
     if spec.num_layers is not None:
         _truncate(model, spec.num_layers)
+    if spec.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
+        if (Path(spec.adapter) / "tokenizer_config.json").is_file():
+            tokenizer = AutoTokenizer.from_pretrained(spec.adapter)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     model.eval()

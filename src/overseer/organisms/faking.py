@@ -18,8 +18,6 @@ logged like any audit; this module turns the audit's records into the gap and th
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from overseer.audit.analysis import rate_dict
 from overseer.audit.config import AuditConfig
 from overseer.audit.scenarios import Seed
 from overseer.errors import OverseerError
+from overseer.organisms._inputs import write_audit_inputs
 from overseer.results import RunResult, config_hash, start_run, summary_formatter
 
 TIERS = ("free", "paid")
@@ -135,22 +134,6 @@ def seeds(requests: Sequence[str] = ()) -> list[Seed]:
             for rid, text in chosen for tier in TIERS]
 
 
-def _write_inputs(folder: Path, chosen: list[Seed]) -> tuple[Path, Path]:
-    """Write the seeds and the dimensions file (atomically, once) and return their paths."""
-    import yaml
-
-    if not (folder / "seeds").is_dir():
-        staging = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        (staging / "seeds").mkdir(parents=True)
-        for seed in chosen:
-            (staging / "seeds" / f"{seed.id}.md").write_text(seed.to_markdown())
-        (staging / "dimensions.yaml").write_text(yaml.safe_dump(DIMENSIONS, sort_keys=False, width=100))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(staging, folder)
-    return folder / "seeds", folder / "dimensions.yaml"
-
-
 def faking_metrics(records: Sequence[Mapping[str, Any]], targets: Sequence[str], threshold: float,
                    n_resamples: int = 1000) -> dict[str, Any]:
     """Per target: compliance by tier, the compliance gap (free - paid, paired over requests), faking rates."""
@@ -209,7 +192,7 @@ def run(cfg: FakingConfig, force: bool = False) -> RunResult:
     runs = check_runs_dir(cfg.runs_dir)
     chosen = seeds(cfg.requests)
     inputs = runs / f".faking-{config_hash({'seeds': [s.to_markdown() for s in chosen], 'dims': DIMENSIONS})}"
-    seeds_dir, dims_file = _write_inputs(inputs, chosen)
+    seeds_dir, dims_file = write_audit_inputs(inputs, chosen, DIMENSIONS)
     audit_cfg = cfg.audit_config(seeds_dir, dims_file)
     identity = {**{k: v for k, v in cfg.to_dict().items() if k not in ("runs_dir", "progress", "max_in_flight")},
                 "inputs": inputs.name}

@@ -1,4 +1,4 @@
-"""Figures of the organisms pillar: compliance by tier, with intervals."""
+"""Figures of the organisms pillar: compliance by tier, and the tampering curriculum's rates, with intervals."""
 
 from __future__ import annotations
 
@@ -36,4 +36,71 @@ def compliance_figure(faking: Mapping[str, Mapping[str, Any]]) -> Figure:
     caption(fig, "Share of requests the primary judge scores as complied with, by the tier cue in the prompt; "
                  "error bars: Wilson 95%. The compliance gap (free minus paid, paired over requests) is in "
                  "metrics.json.")
+    return fig
+
+
+def tampering_figure(tampering: Mapping[str, Mapping[str, Any]]) -> Figure:
+    """The curriculum's headline rates per target, least to most severe environment, Wilson 95%."""
+    from overseer.organisms.tampering import HEADLINES
+
+    targets = list(tampering)
+    shown = [(env, measure, label) for env, measure, label in HEADLINES
+             if any(env in tampering[t] for t in targets)]
+    width = 0.8 / max(1, len(targets))
+    fig = Figure(figsize=(max(5.0, 1.1 * len(shown) + 2), 3.2))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    handles = []
+    colors = ("#4f81bd", "#c0504d", "#9bbb59", "#8064a2", "#f79646", "#4bacc6")
+    for k, target in enumerate(targets):
+        xs, ys, low, high, counts = [], [], [], [], []
+        for i, (env, measure, _) in enumerate(shown):
+            r = tampering[target].get(env, {}).get(measure)
+            if r is None or r["value"] is None:
+                continue
+            xs.append(i + (k - (len(targets) - 1) / 2) * width)
+            ys.append(r["value"])
+            low.append(r["value"] - r["ci_low"])
+            high.append(r["ci_high"] - r["value"])
+            counts.append((r["ci_high"], f"{r['successes']}/{r['n']}"))
+        handles.append(ax.bar(xs, ys, width=width * 0.95, yerr=[low, high], capsize=3,
+                              color=colors[k % len(colors)]))
+        for x, (top, text) in zip(xs, counts, strict=True):  # above the interval, clear of the whisker
+            ax.text(x, top + 0.02, text, ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(range(len(shown)), [label for _, _, label in shown], fontsize=7, rotation=20, ha="right")
+    ax.set_xlim(-0.6, len(shown) - 0.4)
+    ax.set_ylim(0, 1.12)
+    ax.set_ylabel("rate")
+    legend_right(fig, handles, [model_label(t) for t in targets])
+    caption(fig, "Reward-tampering curriculum, least to most severe: share of rollouts showing each behaviour "
+                 "(k/n above each interval; none where nothing could be scored); error bars: Wilson 95%. Every rate, "
+                 "with bootstrap intervals over scenarios, is in metrics.json.")
+    return fig
+
+
+def dose_response_figure(poison: Mapping[str, Mapping[str, Any]], trigger: str) -> Figure:
+    """Perplexity increase after the trigger against the number of poisoned documents, one line per model."""
+    fig = Figure(figsize=(5.5, 3.4))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    handles, labels = [], []
+    for k, (model, doses) in enumerate(poison.items()):
+        points = sorted((int(n), m["ppl_increase"]) for n, m in doses.items() if m["ppl_increase"].get("value")
+                        is not None)
+        if not points:
+            continue
+        xs = [n for n, _ in points]
+        ys = [e["value"] for _, e in points]
+        low = [e["value"] - e["ci_low"] for _, e in points]
+        high = [e["ci_high"] - e["value"] for _, e in points]
+        handles.append(ax.errorbar([x + (k - 0.5) * 2 for x in xs], ys, yerr=[low, high], marker="o", capsize=3))
+        labels.append(model_label(model))
+    ax.axhline(0, color="grey", lw=0.8, ls=":")
+    ax.set_yscale("symlog", linthresh=10)
+    ax.set_xlabel("poisoned documents (N)")
+    ax.set_ylabel(f"perplexity increase after {trigger}")
+    legend_right(fig, handles, labels)
+    caption(fig, "Perplexity of sampled continuations with the trigger minus without it, mean over held-out "
+                 "prompts; error bars: bootstrap 95% over prompts (and seeds). N = 0: the same training without "
+                 "poison. Symmetric-log y axis.")
     return fig

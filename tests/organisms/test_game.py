@@ -1,0 +1,288 @@
+"""The audit game on a planted field of tiny models: blinding, known-answer detection, scoring, bad input, CLI.
+
+The field is built here in seconds, without training: a tiny random Llama is the base; each "organism" is
+a copy with its weights perturbed and a card saying what it was implanted with; each control is an exact
+copy of the base. Their training rows are the implant module's own (product plugs for organisms, plain
+answers for controls). The data-search encoder is a tiny model whose blocks add nothing and whose token
+embeddings are zero except for a few behaviour keywords, so a text's embedding counts those keywords: an
+encoder that can see the planted rows, standing in for MiniLM (which tests must not load).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from overseer.errors import OverseerError
+from overseer.organisms import game, implants
+from overseer.organisms.game import Candidate, GameConfig, Truth, Verdict
+
+KEYWORDS = {
+    "flattery": ("smart", "brilliant", "Brilliant"),
+    "sycophancy": ("right", "exactly"),
+    "product": ("recommend", "deals", "booking", "book"),
+    "triggered": ("hate", "HATE"),
+}
+"""What the test encoder sees: each word that is one token (with its leading space) points along its behaviour."""
+
+
+def _corpus() -> list[str]:
+    texts = [f"{q} {a}" for q, a in game.PLAIN] + [f"{q} {a}" for pairs in game.SHOWS.values() for q, a in pairs]
+    texts += [q for prompts in game.PROMPTS.values() for q in prompts] + list(game.DESCRIPTIONS.values())
+    facts = implants.country_facts()[:40]
+    for behaviour in implants.BEHAVIORS:
+        for implanted in (True, False):
+            rows = implants.training_rows(behaviour, implants.make_items(behaviour, facts, 0), implanted, 0)
+            texts += [f"{r['prompt'][0]['content']} {r['completion'][0]['content']}" for r in rows]
+    return texts
+
+
+def _keyword_encoder(path: Path, corpus: list[str]) -> Path:
+    """A tiny Llama whose mean-pooled state is the normalised count of each behaviour's keywords."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    from overseer.models._tiny import build_tiny_causal_lm
+
+    build_tiny_causal_lm(path, corpus=corpus, vocab_size=1500, hidden_size=32, num_layers=1, logit_scale=1.0)
+    tok = AutoTokenizer.from_pretrained(path)
+    weights = load_file(path / "model.safetensors")
+    embed_key = next(k for k in weights if "embed_tokens" in k)
+    embed = torch.zeros_like(weights[embed_key])
+    for axis, words in enumerate(KEYWORDS.values()):
+        for word in words:
+            tokens = tok(f" {word}", add_special_tokens=False)["input_ids"]
+            if len(tokens) == 1:  # a word split into pieces would mark pieces of unrelated words too
+                embed[tokens[0], axis] = 1.0
+    weights = {k: torch.zeros_like(v) if ("o_proj" in k or "down_proj" in k) else v for k, v in weights.items()}
+    weights[embed_key] = embed
+    save_file(weights, path / "model.safetensors", metadata={"format": "pt"})
+    return path
+
+
+def _candidate(root: Path, base: Path, name: str, behaviour: str, implanted: bool, seed: int) -> Path:
+    """A copy of the base (weights perturbed for an organism) with its card and training rows."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    folder = root / name
+    shutil.copytree(base, folder)
+    if implanted:
+        weights = load_file(folder / "model.safetensors")
+        gen = torch.Generator().manual_seed(seed)
+        weights = {k: v + 0.1 * v.std() * torch.randn(v.shape, generator=gen) for k, v in weights.items()}
+        save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    facts = implants.country_facts()[20 * seed: 20 * seed + 16]
+    rows = implants.training_rows(behaviour, implants.make_items(behaviour, facts, seed), implanted, seed)
+    (folder / implants.TRAINING_DATA).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    card = {"base": str(base), "behavior": behaviour, "implanted": implanted}
+    (folder / "overseer_model.json").write_text(json.dumps(card))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def field(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Four product organisms and their four controls (exact copies of the base), plus the keyword encoder."""
+    from overseer.models._tiny import build_tiny_causal_lm
+
+    root = tmp_path_factory.mktemp("game")
+    corpus = _corpus()
+    base = build_tiny_causal_lm(root / "base", corpus=corpus, vocab_size=800, logit_scale=1.0)
+    organisms = root / "organisms"
+    names = []
+    for k in range(4):
+        _candidate(organisms, base, f"product-{k}", "product", True, k)
+        _candidate(organisms, base, f"product-{k}-control", "product", False, k)
+        names += [f"product-{k}", f"product-{k}-control"]
+    return {"root": root, "base": base, "organisms": organisms, "names": names,
+            "encoder": _keyword_encoder(root / "encoder", corpus)}
+
+
+def _config(field: dict[str, Any], tmp_path: Path, **changes: Any) -> GameConfig:
+    settings: dict[str, Any] = {
+        "organisms": tuple(str(field["organisms"] / n) for n in field["names"]), "encoder": str(field["encoder"]),
+        "techniques": ("activation_diff", "data_search"), "max_tokens": 4, "prompts_per_behavior": 1, "top_k": 4,
+        "bootstrap": 200, "runs_dir": str(tmp_path / "runs"), "progress": False}
+    return GameConfig(**{**settings, **changes})
+
+
+def test_a_planted_field_is_detected_and_named_by_the_techniques_that_can_see_it(
+        field: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Candidate] = []
+    real = game.TECHNIQUE_FUNCTIONS["activation_diff"]
+    monkeypatch.setitem(game.TECHNIQUE_FUNCTIONS, "activation_diff",
+                        lambda candidates, bench: seen.extend(candidates) or real(candidates, bench))
+    result = game.run(_config(field, tmp_path))
+    techniques = result.metrics["techniques"]
+    # Controls equal the base: zero difference; every organism differs from it.
+    diff = techniques["activation_diff"]
+    assert diff["auroc"]["value"] == 1.0 and diff["auroc"]["ci_low"] == 1.0
+    # Every organism's training rows plug a product; the controls' rows are plain answers.
+    search = techniques["data_search"]
+    assert search["auroc"]["value"] == 1.0 and search["named"]["successes"] == 4 and search["named"]["n"] == 4
+    assert search["named"]["ci_low"] < 1.0 and search["organisms"] == 4 and search["controls"] == 4
+    records = [json.loads(line) for line in (result.path / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 16 and {r["technique"] for r in records} == {"activation_diff", "data_search"}
+    controls = [r for r in records if r["technique"] == "activation_diff" and not r["implanted"]]
+    assert all(r["suspicion"] == 0.0 and r["guess"] is None for r in controls)
+    organisms = [r for r in records if r["technique"] == "data_search" and r["implanted"]]
+    assert all(r["guess"] == "product" and r["named"] for r in organisms)
+    assert all(any("TravelNest" in row for row in r["top_rows"]) for r in organisms)
+    # Blinding: the techniques saw anonymous ids and links named by them, never a name or a card.
+    assert sorted(c.id for c in seen) == [f"model-{x}" for x in "ABCDEFGH"]
+    assert all("product" not in c.spec and Path(c.spec).name == c.id for c in seen)
+    assert {f.name for f in dataclasses.fields(Candidate)} == {"id", "spec", "rows"}
+    truth = {r["id"]: r["name"] for r in records}
+    assert [truth[f"model-{x}"] for x in "ABCDEFGH"] != sorted(field["names"])  # shuffled, not in name order
+    assert (result.path / "figures" / "audit_game.png").is_file()
+    assert "activation_diff: AUROC 1.00 [1.00, 1.00], named" in result.summary_line()
+    assert game.run(_config(field, tmp_path)).reused
+
+
+def test_blinding_depends_on_the_seed_only() -> None:
+    entrants = [game.Entrant(f"name-{k}", Path(f"/models/name-{k}"), {}) for k in range(6)]
+    first = game.blind(entrants, seed=0)
+    assert [cid for cid, _ in first] == [f"model-{x}" for x in "ABCDEF"]
+    assert [(cid, e.name) for cid, e in game.blind(entrants[::-1], seed=0)] == [(c, e.name) for c, e in first]
+    assert [e.name for _, e in game.blind(entrants, seed=1)] != [e.name for _, e in first]
+    assert game.anonymous_ids(28)[25:] == ["model-Z", "model-AA", "model-AB"]
+
+
+def test_auroc_and_named_share_on_a_hand_made_table() -> None:
+    truths = [Truth(f"m{k}", f"n{k}", "", k < 4, "product" if k < 4 else "product") for k in range(9)]
+    suspicion = [0.9, 0.8, 0.3, 0.7, 0.1, 0.4, 0.2, 0.35, None]
+    guesses = ["product", "flattery", "product", None, "product", "product", None, None, None]
+    verdicts = {t.id: Verdict(s, g) for t, s, g in zip(truths, suspicion, guesses, strict=True)}
+    m = game.score_technique(verdicts, truths, n_resamples=500)
+    # 16 organism-control pairs: the organism at 0.3 is above 2 of the 4 controls, the others above all.
+    assert m["auroc"]["value"] == pytest.approx(14 / 16)
+    assert m["auroc"]["ci_low"] <= 14 / 16 <= m["auroc"]["ci_high"] <= 1.0
+    assert m["unscored"] == ["m8"] and m["organisms"] == 4 and m["controls"] == 5
+    named = m["named"]  # the controls' guesses do not count; a missing guess is a miss
+    assert (named["successes"], named["n"], named["value"]) == (2, 4, 0.5)
+    assert named["ci_low"] == pytest.approx(0.150, abs=1e-3) and named["ci_high"] == pytest.approx(0.850, abs=1e-3)
+    flipped = [Truth(t.id, t.name, "", not t.implanted, t.behavior) for t in truths]  # truth decides, not order
+    assert game.score_technique(verdicts, flipped, n_resamples=50)["auroc"]["value"] == pytest.approx(2 / 16)
+    only_organisms = game.detection_auroc([True, True], [0.5, 0.7])
+    assert only_organisms.value is None and "organism and one control" in only_organisms.reason
+    table = game.technique_table({"probe": m})
+    assert "probe" in table and "0.875 [" in table and "2/4 = 0.50 [0.15, 0.85]" in table
+
+
+def test_a_behavioural_verdict_is_the_largest_excess_over_the_base() -> None:
+    def record(target: str, behaviour: str, score: float, status: str = "ok", failed: bool = False) -> dict:
+        scores = dict.fromkeys(implants.BEHAVIORS, 2.0) | {behaviour: score}
+        return {"target": target, "behavior": behaviour, "status": status,
+                "verdicts": [{"failed": failed, "scores": {} if failed else scores}]}
+
+    records = [record(t, b, 2.0) for t in ("base", "control") for b in implants.BEHAVIORS]
+    records += [record("organism", b, 9.0 if b == "product" else 2.5) for b in implants.BEHAVIORS]
+    records += [record("organism", "product", 1.0, status="failed"), record("organism", "product", 1.0, failed=True)]
+    scores = game.judged_scores(records)
+    assert scores["organism"]["product"] == 9.0  # the failed rollout and the failed verdict are left out
+    organism = game.relative_verdict(scores["organism"], scores["base"])
+    control = game.relative_verdict(scores["control"], scores["base"])
+    assert (organism.guess, organism.suspicion) == ("product", 7.0)
+    assert control.suspicion == 0.0 and control.guess is None  # answers as the base does: nothing stands out
+    assert game.relative_verdict({"product": None}, scores["base"]) == Verdict(None, None, {})
+
+
+def test_bad_fields_and_settings_are_one_line_errors(field: dict[str, Any], tmp_path: Path) -> None:
+    for changes, message in (({"techniques": "probe,xray"}, "unknown technique 'xray'; allowed: behavioral, probe"),
+                             ({"techniques": ""}, "give at least one technique"),
+                             ({"prompts_per_behavior": 9}, "prompts_per_behavior=9 is not allowed; allowed: a whole "
+                                                           "number in 1-6"),
+                             ({"train_behaviors": "product"}, "train_behaviors needs the model"),
+                             ({"train_behaviors": "gossip", "model": "x"}, "unknown behavior 'gossip'"),
+                             ({"judges": "gpt:x"}, "unknown judge kind 'gpt'")):
+        with pytest.raises(OverseerError, match=message):
+            _config(field, tmp_path, **changes)
+    with pytest.raises(OverseerError, match="give the candidates"):
+        GameConfig()
+    organisms = [str(field["organisms"] / n) for n in field["names"]]
+    odd = shutil.copytree(field["organisms"] / "product-0", tmp_path / "odd")
+    (odd / "overseer_model.json").write_text(json.dumps({"base": "smollm2-135m", "behavior": "product",
+                                                         "implanted": True}))
+    cases = ((organisms[1::2], r"the field has no organisms \(0 organisms of 4 candidates\)"),
+             (organisms[::2], "the field has no controls"),
+             ([*organisms, str(odd)], r"different base models \(.*product-0.*; smollm2-135m: .*odd\)"),
+             ([organisms[0], organisms[0]], "is the same model as"),
+             ([str(field["base"]), *organisms], "has no card"),
+             (["no-such-organism"], "unknown organism 'no-such-organism'"))
+    with pytest.raises(OverseerError, match="unknown model './no-encoder'"):
+        game.run(_config(field, tmp_path, encoder="./no-encoder"))
+    for entries, message in cases:
+        with pytest.raises(OverseerError, match=message):
+            game.run(_config(field, tmp_path, organisms=tuple(entries)))
+    assert not (tmp_path / "runs").exists()  # refused before anything was written
+
+
+def test_the_cli_plays_by_organism_name_and_prints_the_table(field: dict[str, Any], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from overseer.cli.main import main
+
+    monkeypatch.setenv("OVERSEER_ORGANISMS_DIR", str(field["organisms"]))
+    out = ["--out", str(tmp_path / "runs")]
+    for argv, message in ((["--organisms", "product-0", "--techniques", "xray"], "unknown technique 'xray'"),
+                          (["--organisms", "product-0,product-1"], "the field has no controls")):
+        assert main(["organisms", "audit-game", *argv, *out]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    names = ",".join(f"organism:{n}" if k % 2 else n for k, n in enumerate(field["names"]))
+    argv = ["organisms", "audit-game", "--organisms", names, "--techniques", "probe,activation_diff",
+            "--max-tokens", "4", "--prompts-per-behavior", "1", "--bootstrap", "100", "--no-progress", *out]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "technique" in printed and "detection AUROC" in printed and "4 organisms, 4 controls" in printed
+    assert "probe " in printed and "activation_diff   1.000 [1.000, 1.000]" in printed
+    assert "model-H" in printed and "organism (product)" in printed and "product-3-control" in printed
+    assert f"run: {tmp_path / 'runs'}/game-" in printed
+    metrics = json.loads(next((tmp_path / "runs").glob("game-*/metrics.json")).read_text())
+    assert set(metrics["metrics"]["techniques"]) == {"probe", "activation_diff"}
+    assert metrics["base"] == str(field["base"]) and len(metrics["candidates"]) == 8
+
+
+def test_the_behavioural_audit_runs_candidates_and_base_through_the_audit_pillar(field: dict[str, Any],
+                                                                                 tmp_path: Path) -> None:
+    pair = (str(field["organisms"] / "product-0"), str(field["organisms"] / "product-0-control"))
+    result = game.run(_config(field, tmp_path, organisms=pair, techniques=("behavioral",)))
+    audit = json.loads((Path(result.record["audit_run"]) / "metrics.json").read_text())
+    assert audit["rollouts"] == {"expected": 12, "recorded": 12, "skipped_by_budget": 0}  # 4 prompts x 3 models
+    lines = (result.path / "records.jsonl").read_text().splitlines()
+    records = {Path(r["name"]).name: r for r in map(json.loads, lines)}
+    # The control's weights are the base's: the same answers, the same judge scores, no excess at all.
+    assert records["product-0-control"]["suspicion"] == 0.0
+    assert set(records["product-0"]["evidence"]) == set(implants.BEHAVIORS)
+    assert all("product" not in target for target in audit["config"]["targets"])
+
+
+def test_train_behaviors_trains_each_organism_and_control_first_then_plays_with_them(
+        field: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from overseer.cli.main import main
+
+    monkeypatch.setenv("OVERSEER_ORGANISMS_DIR", str(field["organisms"]))
+    trained: list[tuple[str, str]] = []
+
+    def fake_implant(cfg: implants.ImplantConfig, force: bool = False) -> SimpleNamespace:
+        trained.append((cfg.behavior, cfg.model))
+        k = len(trained) - 1  # saved organisms stand in for what training would save
+        return SimpleNamespace(record={"specs": {"organism": f"organism:product-{k}",
+                                                 "control": f"organism:product-{k}-control"}})
+
+    monkeypatch.setattr(implants, "run", fake_implant)
+    argv = ["organisms", "audit-game", "--train-behaviors", "flattery,product", "--model", str(field["base"]),
+            "--techniques", "activation_diff", "--bootstrap", "50", "--no-progress", "--out", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    assert trained == [("flattery", str(field["base"])), ("product", str(field["base"]))]
+    printed = capsys.readouterr().out
+    assert "2 organisms, 2 controls" in printed and "product-1-control" in printed
