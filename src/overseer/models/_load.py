@@ -30,6 +30,7 @@ import shutil
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -716,7 +717,9 @@ def load_model(
     if spec.adapter:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
+        with warnings.catch_warnings():  # peft asks transformers 5 a question under its deprecated name
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
         if (Path(spec.adapter) / "tokenizer_config.json").is_file():
             tokenizer = AutoTokenizer.from_pretrained(spec.adapter)
     if tokenizer.pad_token is None:
