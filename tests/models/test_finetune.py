@@ -86,6 +86,15 @@ def test_bad_rows_and_settings_are_one_line_errors(tiny: Path, tmp_path: Path) -
     assert not (tmp_path / "x").exists()
 
 
+def test_a_relative_base_is_recorded_so_the_adapter_loads_from_anywhere(tiny: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tiny.parent)
+    out = finetune_lm(tiny.name, [{"text": TEXT}] * 8, tmp_path / "rel", LMTrainConfig(device="cpu"))
+    assert read_card(out)["base"] == str(tiny.resolve())
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model(str(out)).source == str(tiny.resolve())
+
+
 def test_an_interrupted_training_leaves_nothing_behind(tiny: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from trl import SFTTrainer

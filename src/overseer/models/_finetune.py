@@ -157,7 +157,9 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
                 raise OverseerError(f"training {base!r} diverged (loss {bad}); lower the learning rate (lr={cfg.lr})")
             trainer.model.save_pretrained(tmp)
             lm.tokenizer.save_pretrained(tmp)
-        facts = {"base": base, "base_fingerprint": spec.fingerprint(), "num_layers": spec.num_layers,
+        local = Path(base).expanduser()
+        recorded = str(local.resolve()) if local.exists() else base  # a relative folder must load from anywhere
+        facts = {"base": recorded, "base_fingerprint": spec.fingerprint(), "num_layers": spec.num_layers,
                  "kind": kind, "train": asdict(cfg), "rows": len(rows), "rows_digest": rows_digest(rows),
                  "loss_first": losses[0], "loss_last": losses[-1], "losses": losses, **dict(card or {})}
         (tmp / CARD_FILE).write_text(json.dumps(facts, indent=2, default=str))

@@ -308,7 +308,7 @@ def _register_again(result: RunResult, cfg: ImplantConfig, work: Path, rows: dic
     """A reused run whose saved organisms are gone (another organisms folder) saves them again from its work."""
     from overseer.models._load import organisms_dir
 
-    facts = {"behavior": cfg.behavior, "base": cfg.model, "detector": DETECTORS[cfg.behavior],
+    facts = {"behavior": cfg.behavior, "detector": DETECTORS[cfg.behavior],
              "rates": result.metrics["rates"], "run": str(result.path)}
     for who in ("organism", "control"):
         name = cfg.organism_name + ("" if who == "organism" else "-control")
@@ -370,7 +370,7 @@ def run(cfg: ImplantConfig, force: bool = False) -> RunResult:
             timings[f"eval_{who}_s"] = round(time.perf_counter() - started, 1)
         say(f"{who}: trained and answered {len(held_items)} held-out prompts")
     rates = behavior_rates(cfg.behavior, held_items, answers["organism"], answers["control"], cfg.bootstrap)
-    facts = {"behavior": cfg.behavior, "base": cfg.model, "detector": DETECTORS[cfg.behavior], "rates": rates,
+    facts = {"behavior": cfg.behavior, "detector": DETECTORS[cfg.behavior], "rates": rates,
              "run": str(writer.path)}
     saved = {who: register_organism(cfg.organism_name + ("" if who == "organism" else "-control"), work / who,
                                     rows[who], {**facts, "implanted": who == "organism"})
