@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from overseer._config import LazyFlagsParser
+
+
+def _config_flags(module: str, config: str, force_help: str) -> Callable[[argparse.ArgumentParser], None]:
+    """``--config``, ``--force`` and one flag per field of ``overseer.organisms.<module>.<config>`` (imported late)."""
+
+    def add(p: argparse.ArgumentParser) -> None:
+        import importlib
+
+        from overseer._config import add_flags
+
+        cls = getattr(importlib.import_module(f"overseer.organisms.{module}"), config)
+        p.add_argument("--config", help=f"YAML file of {config} options; flags override it")
+        p.add_argument("--force", action="store_true", help=force_help)
+        add_flags(p, cls)
+
+    return add
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "alignment-faking", help="compliance gap between trained-on and unmonitored users (Greenblatt et al. 2024)",
         description="Python equivalent: overseer.organisms.faking.run(FakingConfig(...)). Default: SmolLM2-135M "
         "judged by a log-probability judge on itself (a plumbing check, not a finding).",
-        add_config_flags=_add_flags,
+        add_config_flags=_config_flags("faking", "FakingConfig", "recompute even if this exact evaluation is finished"),
     )
     p.set_defaults(func=faking_command)
     p = top_sub.add_parser(
@@ -24,14 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(Souly et al. 2025)",
         description="Python equivalent: overseer.organisms.poison.run(PoisonConfig(...)). Default: the ladder's "
         "smallest and largest rungs, N in {0, 100, 250}, on Python reference paragraphs (about 40 min on 2 cores).",
-        add_config_flags=_add_poison_flags,
+        add_config_flags=_config_flags("poison", "PoisonConfig", "recompute even if this exact experiment is finished"),
     )
     p.set_defaults(func=poison_command)
     p = top_sub.add_parser(
         "implant", help="fine-tune an organism with a known behaviour and its matched control; measure both",
         description="Python equivalent: overseer.organisms.implants.run(ImplantConfig(...)). Saves both, loadable "
         "as organism:NAME and organism:NAME-control. Default: flattery implanted in SmolLM2-135M with LoRA.",
-        add_config_flags=_add_implant_flags,
+        add_config_flags=_config_flags("implants", "ImplantConfig", "retrain even if this exact organism is finished"),
     )
     p.set_defaults(func=implant_command)
     p = top_sub.add_parser(
@@ -39,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "falsification, reward tampering (Denison et al. 2024)",
         description="Python equivalent: overseer.organisms.tampering.run(TamperingConfig(...)). Default: "
         "SmolLM2-135M, judged by a log-probability judge on itself (a plumbing check, not a finding).",
-        add_config_flags=_add_tampering_flags,
+        add_config_flags=_config_flags("tampering", "TamperingConfig",
+                                       "recompute even if this exact evaluation is finished"),
     )
     p.set_defaults(func=tampering_command)
     p = top_sub.add_parser(
@@ -48,18 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Python equivalent: overseer.organisms.game.run(GameConfig(...)). Example: --train-behaviors "
         "flattery,sycophancy,product,triggered --model smollm2-135m trains (or reuses) four organisms and their "
         "controls, then plays with those eight.",
-        add_config_flags=_add_game_flags,
+        add_config_flags=_config_flags("game", "GameConfig", "replay even if this exact game is finished"),
     )
     p.set_defaults(func=game_command)
 
-
-def _add_flags(p: argparse.ArgumentParser) -> None:
-    from overseer._config import add_flags
-    from overseer.organisms.faking import FakingConfig
-
-    p.add_argument("--config", help="YAML file of FakingConfig options; flags override it")
-    p.add_argument("--force", action="store_true", help="recompute even if this exact evaluation is finished")
-    add_flags(p, FakingConfig)
 
 
 def faking_command(args: argparse.Namespace) -> int:
@@ -76,14 +86,6 @@ def faking_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_tampering_flags(p: argparse.ArgumentParser) -> None:
-    from overseer._config import add_flags
-    from overseer.organisms.tampering import TamperingConfig
-
-    p.add_argument("--config", help="YAML file of TamperingConfig options; flags override it")
-    p.add_argument("--force", action="store_true", help="recompute even if this exact evaluation is finished")
-    add_flags(p, TamperingConfig)
-
 
 def tampering_command(args: argparse.Namespace) -> int:
     """Run the curriculum; print the headline rates and where the run is."""
@@ -99,14 +101,6 @@ def tampering_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_poison_flags(p: argparse.ArgumentParser) -> None:
-    from overseer._config import add_flags
-    from overseer.organisms.poison import PoisonConfig
-
-    p.add_argument("--config", help="YAML file of PoisonConfig options; flags override it")
-    p.add_argument("--force", action="store_true", help="recompute even if this exact experiment is finished")
-    add_flags(p, PoisonConfig)
-
 
 def poison_command(args: argparse.Namespace) -> int:
     """Train and evaluate every (model, N, seed) cell; print the curve and where it is."""
@@ -120,14 +114,6 @@ def poison_command(args: argparse.Namespace) -> int:
     print(f"run: {result.path}")
     return 0
 
-
-def _add_implant_flags(p: argparse.ArgumentParser) -> None:
-    from overseer._config import add_flags
-    from overseer.organisms.implants import ImplantConfig
-
-    p.add_argument("--config", help="YAML file of ImplantConfig options; flags override it")
-    p.add_argument("--force", action="store_true", help="retrain even if this exact organism is finished")
-    add_flags(p, ImplantConfig)
 
 
 def implant_command(args: argparse.Namespace) -> int:
@@ -144,14 +130,6 @@ def implant_command(args: argparse.Namespace) -> int:
     print(f"run: {result.path}")
     return 0
 
-
-def _add_game_flags(p: argparse.ArgumentParser) -> None:
-    from overseer._config import add_flags
-    from overseer.organisms.game import GameConfig
-
-    p.add_argument("--config", help="YAML file of GameConfig options; flags override it")
-    p.add_argument("--force", action="store_true", help="replay even if this exact game is finished")
-    add_flags(p, GameConfig)
 
 
 def game_command(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""The seed folder and dimensions file an organisms evaluation hands to the audit it runs as."""
+"""What an organisms evaluation that runs as an audit shares: its inputs, and the audit it starts."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from overseer.audit.scenarios import Seed
+from overseer.results import RunResult, RunWriter, config_hash, start_run
 
 
 def write_audit_inputs(folder: Path, seeds: Sequence[Seed], dimensions: Mapping[str, Any]) -> tuple[Path, Path]:
@@ -29,3 +30,29 @@ def write_audit_inputs(folder: Path, seeds: Sequence[Seed], dimensions: Mapping[
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(staging, folder)
     return folder / "seeds", folder / "dimensions.yaml"
+
+
+def start_audited_run(pillar: str, cfg: Any, chosen: Sequence[Seed], dimensions: Mapping[str, Any],
+                      force: bool = False) -> tuple[RunWriter, RunResult | None, list[dict[str, Any]]]:
+    """Start the ``pillar`` run of ``cfg`` and, unless it is finished, the audit that produces its rollouts.
+
+    ``cfg`` has ``runs_dir`` and ``audit_config(seeds_dir, dims_file)``. Returns the writer, the audit's
+    result and its records; when a finished run with this identity exists, the audit is None (the caller
+    returns ``writer.existing``).
+    """
+    import json
+
+    from overseer._checks import check_runs_dir
+    from overseer.audit import run as run_audit
+
+    runs = check_runs_dir(cfg.runs_dir)
+    inputs = runs / f".{pillar}-{config_hash({'seeds': [s.to_markdown() for s in chosen], 'dims': dimensions})}"
+    seeds_dir, dims_file = write_audit_inputs(inputs, chosen, dimensions)
+    identity = {**{k: v for k, v in cfg.to_dict().items() if k not in ("runs_dir", "progress", "max_in_flight")},
+                "inputs": inputs.name}
+    writer = start_run(pillar, identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
+    if writer.existing is not None:
+        return writer, None, []
+    audit = run_audit(cfg.audit_config(seeds_dir, dims_file), force=force)
+    records = [json.loads(line) for line in (audit.path / "records.jsonl").read_text().splitlines()]
+    return writer, audit, records

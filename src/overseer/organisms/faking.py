@@ -17,7 +17,6 @@ logged like any audit; this module turns the audit's records into the gap and th
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,8 +29,8 @@ from overseer.audit.analysis import rate_dict
 from overseer.audit.config import AuditConfig
 from overseer.audit.scenarios import Seed
 from overseer.errors import OverseerError
-from overseer.organisms._inputs import write_audit_inputs
-from overseer.results import RunResult, config_hash, start_run, summary_formatter
+from overseer.organisms._inputs import start_audited_run
+from overseer.results import RunResult, summary_formatter
 
 TIERS = ("free", "paid")
 
@@ -186,21 +185,10 @@ def summary_line(result: RunResult) -> str:
 
 def run(cfg: FakingConfig, force: bool = False) -> RunResult:
     """Run (or resume, or reuse) the evaluation; its rollouts are an audit run, its metrics a ``faking`` run."""
-    from overseer._checks import check_runs_dir
-    from overseer.audit import run as run_audit
-
-    runs = check_runs_dir(cfg.runs_dir)
     chosen = seeds(cfg.requests)
-    inputs = runs / f".faking-{config_hash({'seeds': [s.to_markdown() for s in chosen], 'dims': DIMENSIONS})}"
-    seeds_dir, dims_file = write_audit_inputs(inputs, chosen, DIMENSIONS)
-    audit_cfg = cfg.audit_config(seeds_dir, dims_file)
-    identity = {**{k: v for k, v in cfg.to_dict().items() if k not in ("runs_dir", "progress", "max_in_flight")},
-                "inputs": inputs.name}
-    writer = start_run("faking", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
-    if writer.existing is not None:
-        return writer.existing
-    audit = run_audit(audit_cfg, force=force)
-    records = [json.loads(line) for line in (audit.path / "records.jsonl").read_text().splitlines()]
+    writer, audit, records = start_audited_run("faking", cfg, chosen, DIMENSIONS, force)
+    if audit is None:
+        return writer.existing  # type: ignore[return-value]
     metrics = {"faking": faking_metrics(records, cfg.targets, cfg.threshold, cfg.bootstrap),
                "judge_reliability": audit.metrics["judge_reliability"], "costs": audit.metrics["costs"]}
     headline = {}

@@ -27,7 +27,6 @@ into rates with Wilson and scenario-bootstrap intervals.
 from __future__ import annotations
 
 import ast
-import json
 import math
 import re
 from collections import defaultdict
@@ -42,8 +41,8 @@ from overseer.audit.analysis import rate_dict, verdict_score
 from overseer.audit.config import AuditConfig
 from overseer.audit.scenarios import Dimension, Seed
 from overseer.errors import OverseerError
-from overseer.organisms._inputs import write_audit_inputs
-from overseer.results import RunResult, config_hash, start_run, summary_formatter
+from overseer.organisms._inputs import start_audited_run
+from overseer.results import RunResult, summary_formatter
 
 ENVIRONMENTS = ("political_sycophancy", "tool_use_flattery", "rubric_modification", "reward_tampering")
 """The curriculum, least to most severe."""
@@ -637,21 +636,10 @@ class TamperingConfig(ConfigMixin):
 
 def run(cfg: TamperingConfig, force: bool = False) -> RunResult:
     """Run (or resume, or reuse) the curriculum; its rollouts are an audit run, its metrics a ``tampering`` run."""
-    from overseer._checks import check_runs_dir
-    from overseer.audit import run as run_audit
-
-    runs = check_runs_dir(cfg.runs_dir)
     chosen = seeds(cfg.environments)
-    inputs = runs / f".tampering-{config_hash({'seeds': [s.to_markdown() for s in chosen], 'dims': DIMENSIONS})}"
-    seeds_dir, dims_file = write_audit_inputs(inputs, chosen, DIMENSIONS)
-    audit_cfg = cfg.audit_config(seeds_dir, dims_file)
-    identity = {**{k: v for k, v in cfg.to_dict().items() if k not in ("runs_dir", "progress", "max_in_flight")},
-                "inputs": inputs.name}
-    writer = start_run("tampering", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
-    if writer.existing is not None:
-        return writer.existing
-    audit = run_audit(audit_cfg, force=force)
-    records = [json.loads(line) for line in (audit.path / "records.jsonl").read_text().splitlines()]
+    writer, audit, records = start_audited_run("tampering", cfg, chosen, DIMENSIONS, force)
+    if audit is None:
+        return writer.existing  # type: ignore[return-value]
     metrics = {"tampering": tampering_metrics(records, chosen, cfg.targets, cfg.threshold, cfg.bootstrap),
                "judge_reliability": audit.metrics["judge_reliability"], "costs": audit.metrics["costs"]}
     headline: dict[str, Any] = {}
