@@ -160,11 +160,11 @@ def check_selfcorrect_run(cfg: SelfCorrectConfig) -> None:
         raise OverseerError(f"--data-dir {cfg.data_dir!r} is not a directory; give the folder holding bbq/, "
                             "winogender/ and law_school/")
     if "bbq" in cfg.suites and not (cfg.bbq_source or "").startswith("hf:"):
-        folder = Path(cfg.bbq_source).expanduser() if cfg.bbq_source else root / "bbq"
-        if not folder.is_dir():
-            what = "--bbq-source" if cfg.bbq_source else "BBQ data folder"
-            raise OverseerError(f"{what} {str(folder)!r} is not a directory; point --data-dir at a folder with "
-                                "bbq/ (BBQ's data/*.jsonl) or give --bbq-source")
+        from overseer.data.bbq import missing_bbq_files
+
+        problem = missing_bbq_files(Path(cfg.bbq_source).expanduser() if cfg.bbq_source else root / "bbq")
+        if problem:
+            raise OverseerError(problem)
     wanted = {
         "winogender": ("winogender/templates.tsv", "winogender/occupations-stats.tsv"),
         "law": ("law_school/law_data.csv",),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,12 @@ def test_a_judge_that_never_answers_in_json_is_counted_as_failed_not_averaged(ch
     assert result.metrics["elicitation_by_judge"][f"logprob:{chat_model}"][chat_model]["n"] == 2  # others still count
     records = [json.loads(line) for line in (result.path / "records.jsonl").read_text().splitlines()]
     assert all(r["verdicts"][0]["raw"] is not None and r["verdicts"][0]["attempts"] == 2 for r in records)
+    # the .eval header has no elicitation rate either: missing (NaN or absent), never 0
+    header = read_eval_log(str(next((result.path / "logs").glob("*.eval"))), header_only=True)
+    metrics = header.results.scores[0].metrics
+    assert metrics["judged"].value == 0
+    elicited = metrics["elicited"].value if "elicited" in metrics else None
+    assert elicited is None or not math.isfinite(elicited), elicited
 
 
 def test_budget_stops_new_scenarios_and_a_larger_budget_continues(chat_model: str, seed_dir: Path,

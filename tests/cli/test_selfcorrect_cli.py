@@ -58,3 +58,24 @@ def test_help_lists_the_config_flags(capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     for flag in ("--config", "--model", "--suite", "--law-students", "--no-progress", "--out", "--extra KEY=VALUE"):
         assert flag in out, flag
+
+
+def test_a_bbq_clone_root_is_refused_with_the_flag_that_works(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """BBQ's repository keeps its files in data/: pointed at the clone, the advice is --bbq-source CLONE/data."""
+    clone = tmp_path / "BBQ"
+    (clone / "data").mkdir(parents=True)
+    (clone / "data" / "Age.jsonl").write_text("{}\n")
+    for argv in (["--bbq-source", str(clone)], ["--data-dir", str(clone)]):
+        assert main(["selfcorrect", "run", "--suite", "bbq", *argv, "--out", str(tmp_path / "runs")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ")
+        assert f"give --bbq-source {clone / 'data'}" in err[0], err
+    assert not (tmp_path / "runs").exists()
+    from overseer.data.bbq import load_bbq, missing_bbq_files
+
+    assert missing_bbq_files(clone / "data") is None
+    from overseer.errors import OverseerError
+
+    with pytest.raises(OverseerError, match=f"give --bbq-source {clone / 'data'}"):
+        load_bbq(clone)

@@ -193,14 +193,33 @@ def test_server_that_ignores_echo_is_caught(tiny, monkeypatch: pytest.MonkeyPatc
             _backend(srv.url, None).score_options(CHATS[:1], OPTIONS[:1])
 
 
-def test_unreachable_endpoint(tmp_path: Path):
+def _dead_port() -> int:
     import socket
 
     with socket.socket() as s:  # a loopback port that nobody listens on
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with pytest.raises(OverseerError, match="failed after 2 attempts"):
-        _backend(f"http://127.0.0.1:{port}/v1", None, max_retries=1, timeout_s=2).score_options(CHATS[:1], OPTIONS[:1])
+        return s.getsockname()[1]
+
+
+def test_a_server_that_never_answered_is_one_error_without_retries(capsys: pytest.CaptureFixture):
+    """Concurrent requests to a refused address: no retry lines, one error, every request stopped at once."""
+    backend = _backend(f"http://127.0.0.1:{_dead_port()}/v1", None, max_retries=3, concurrency=4)
+    started = time.monotonic()
+    with pytest.raises(OverseerError, match="cannot be reached: cannot connect.*is the server running") as err:
+        backend.score_options(CHATS * 8, OPTIONS * 8)
+    assert "\n" not in str(err.value) and time.monotonic() - started < 5
+    assert capsys.readouterr().err == "" and backend.stats["retries"] == 0
+    assert backend.requests_sent <= 4  # at most the requests already in flight; none after the refusal
+
+
+def test_a_server_that_answered_before_and_went_away_is_retried_with_a_line_each(tiny, capsys: pytest.CaptureFixture):
+    with OpenAICompatServer(tiny, model_name="tiny") as srv:
+        backend = _backend(srv.url, None, max_retries=1, concurrency=1, timeout_s=2)
+        assert backend.score_options(CHATS[:1], OPTIONS[:1])[0].ok
+    with pytest.raises(OverseerError, match="failed after 2 attempts; |failed after 2 attempts in"):
+        backend.score_options(CHATS[1:], OPTIONS[1:])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "cannot connect" in lines[0] and "retry 1/1" in lines[0]
 
 
 def test_generation_through_chat_and_completions(tiny, server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,28 @@ def test_a_diverged_loss_is_refused(tiny: Path, tmp_path: Path, monkeypatch: pyt
         finetune_lm(str(tiny), [{"text": TEXT}] * 8, tmp_path / "out", LMTrainConfig(device="cpu"))
     assert not (tmp_path / "out").exists()
     assert json.dumps(CARD_FILE)
+
+
+@pytest.mark.slow
+def test_training_starts_on_a_gguf_model_converted_in_the_same_process(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty cache: the packaged GGUF is de-quantised by this very load, and the trainer takes it.
+
+    transformers leaves the GGUF quantiser's markers on the in-memory model; the Trainer then took it
+    for a quantised base without adapters and stopped. A warm cache (the converted copy) hid this.
+    """
+    monkeypatch.setenv("OVERSEER_CACHE_DIR", str(tmp_path / "cache"))
+    from overseer.models._load import load_model as load
+
+    lm = load("smollm2-135m-l4", device="cpu", dtype="float32")
+    assert not getattr(lm.model, "is_quantized", False) and getattr(lm.model, "hf_quantizer", None) is None
+    assert not hasattr(lm.model.config, "quantization_config")
+    assert list((tmp_path / "cache" / "models").iterdir()), "the de-quantised copy was not cached"
+    for converted in (tmp_path / "cache" / "models").iterdir():  # the next step must convert again
+        import shutil
+
+        shutil.rmtree(converted)
+    out = finetune_lm("smollm2-135m-l4", [{"text": TEXT}] * 4, tmp_path / "adapter",
+                      LMTrainConfig(batch_size=4, max_length=16, device="cpu"))
+    card = read_card(out)
+    assert card is not None and card["rows"] == 4 and math.isfinite(card["loss_first"])

@@ -129,8 +129,19 @@ def test_failed_generation_and_tools_are_errors():
     with pytest.raises(Exception, match="server fell over"):
         run(model.generate("Hi"))
     tool = ToolInfo(name="add", description="Add two numbers.")
-    with pytest.raises(Exception, match="do not call tools"):
+    with pytest.raises(OverseerError, match="does not call tools, and the task offers add"):
         run(get_model("overseer/mock", memoize=False).generate("Hi", tools=[tool]))
+
+
+def test_tools_on_a_served_model_name_inspects_own_provider_in_one_line():
+    """No request is sent: the error names ``openai-api`` with the same server, and is not a request dump."""
+    tool = ToolInfo(name="add", description="Add two numbers.")
+    model = get_model("overseer/openai/x@http://127.0.0.1:9/v1", memoize=False)
+    with pytest.raises(OverseerError) as caught:
+        run(model.generate("Hi", tools=[tool]))
+    message = str(caught.value)
+    assert "\n" not in message and "Request:" not in message
+    assert "--model openai-api/local/x --model-base-url http://127.0.0.1:9/v1" in message
 
 
 def test_model_args_are_backend_options():

@@ -1,8 +1,9 @@
 """Entry point of the ``overseer`` command: dispatches to each pillar's sub-commands.
 
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
-``func`` to a function taking the parsed args. Library errors (:class:`OverseerError`) and
-usage errors (an unknown flag, a bad choice) are printed as one line and exit with status 2;
+``func`` to a function taking the parsed args. Library errors (:class:`OverseerError`), usage
+errors (an unknown flag, a bad choice) and a missing optional package (named with the extra that
+provides it) are printed as one line and exit with status 2;
 Ctrl-C exits with 130 and writes no run.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from overseer import __version__
 from overseer._progress import silence_library_bars
-from overseer.errors import OverseerError
+from overseer.errors import OverseerError, missing_package
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,14 +48,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     silence_library_bars()  # "Loading weights", "Writing model shards": our own bars say what is going on
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = _parse(parser, argv)
-    if args is None:
-        return 2
     try:
+        args = _parse(parser, words)  # parsing may import a command's modules, and so an optional package
+        if args is None:
+            return 2
         return int(args.func(args) or 0)
     except OverseerError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # an optional extra that is not installed: name the extra
+        error = missing_package(exc, _command(parser, words))
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was kept", file=sys.stderr)

@@ -355,6 +355,24 @@ def available_categories(source: Path) -> list[str]:
     return sorted(p.stem for p in source.glob("*.jsonl"))
 
 
+def missing_bbq_files(folder: Path) -> str | None:
+    """Why ``folder`` cannot serve as a BBQ source, with the flag that works; None when it can.
+
+    A clone of the BBQ repository keeps its files in ``data/``: pointed at the clone's root, the
+    advice names ``--bbq-source ROOT/data`` rather than a flag that expects another layout.
+    """
+    if folder.is_dir() and available_categories(folder):
+        return None
+    where = "is not a directory" if not folder.is_dir() else "holds no BBQ category files (*.jsonl)"
+    # the clone itself, or (for --data-dir CLONE, which looks in CLONE/bbq) the folder beside it
+    for inner in (folder / "data", folder.parent / "data"):
+        if inner.is_dir() and available_categories(inner):
+            return (f"BBQ folder {str(folder)!r} {where}; {inner.parent} looks like a BBQ clone: "
+                    f"give --bbq-source {inner}")
+    return (f"BBQ folder {str(folder)!r} {where}; give --bbq-source a folder of BBQ's <Category>.jsonl files "
+            "(a clone's data/), or --data-dir a folder holding bbq/")
+
+
 def load_bbq(source: str | Path, categories: tuple[str, ...] = ()) -> list[BBQItem]:
     """Read BBQ from a folder of ``<Category>.jsonl`` files, or ``hf:<dataset id>[@<revision>]`` from the hub.
 
@@ -364,9 +382,10 @@ def load_bbq(source: str | Path, categories: tuple[str, ...] = ()) -> list[BBQIt
     if str(source).startswith("hf:"):
         return _load_hub(str(source)[3:], categories)
     folder = Path(source)
-    present = available_categories(folder) if folder.is_dir() else []
-    if not present:
-        raise OverseerError(f"no BBQ category files (*.jsonl) in {folder}; point --data-dir at a BBQ data/ clone")
+    problem = missing_bbq_files(folder)
+    if problem:
+        raise OverseerError(problem)
+    present = available_categories(folder)
     chosen = list(categories) or present
     for cat in chosen:
         if cat not in present:

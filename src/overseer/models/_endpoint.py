@@ -12,7 +12,8 @@ are refused with a clear message).
 Requests are rate-limited, retried with exponential backoff on connection errors, timeouts, 429
 and 5xx (a line per retry says why), bounded by a per-request timeout and a total deadline, and
 cached on disk by request content. Only successful answers are cached: a failed request is
-recorded as failed for its item and asked again on the next run. No API key is sent unless the
+recorded as failed for its item and asked again on the next run. A server that refuses the very
+first connection is taken as absent: the run stops with one line, without retries. No API key is sent unless the
 user names the environment variable that holds it (``api_key_env``), and a key is never sent over
 plain http to a host other than loopback unless ``allow_insecure_key`` is set.
 """
@@ -217,6 +218,10 @@ class EndpointBackend(Backend):
         self._cache: ResponseCache | None = None
         self._client: Any = None
         self._lock = threading.Lock()
+        # A server that never answered and refused the first connection is not there: every request
+        # stops at once with one line, instead of each concurrent request retrying with a line per try.
+        self._answered = False
+        self._unreachable: str | None = None
 
     @classmethod
     def from_spec(cls, rest: str, **options: Any) -> EndpointBackend:
@@ -325,6 +330,8 @@ class EndpointBackend(Backend):
                     self.stats["cache_hits"] += 1
                 return hit
         create = client.completions.create if api == "completions" else client.chat.completions.create
+        if self._unreachable:
+            raise OverseerError(self._unreachable)
         started = time.monotonic()
         last = ""
         retry_after = 0.0
@@ -360,9 +367,18 @@ class EndpointBackend(Backend):
             except openai.APIConnectionError as exc:
                 cause = exc.__cause__ or exc
                 last = f"cannot connect ({type(cause).__name__}: {' '.join(str(cause).split())[:120]})"
+                with self._lock:
+                    if not self._answered:
+                        self.stats["failed"] += 1
+                        self._unreachable = self._unreachable or (
+                            f"endpoint {self.url} cannot be reached: {last}; is the server running at that address?"
+                        )
+                if self._unreachable:
+                    raise OverseerError(self._unreachable) from None
                 continue
             except openai.APIResponseValidationError as exc:
                 raise OverseerError(f"endpoint {self.url} answered with something that is not an API response") from exc
+            self._answered = True
             body = response.model_dump() if hasattr(response, "model_dump") else response
             if not isinstance(body, dict) or not body.get("choices"):
                 raise OverseerError(f"endpoint {self.url} answered without 'choices' (is it OpenAI-compatible?)")

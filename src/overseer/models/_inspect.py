@@ -439,10 +439,12 @@ class OverseerModelAPI(ModelAPI):
         config: GenerateConfig,
     ) -> tuple[ModelOutput | Exception, ModelCall]:
         """Run one request through the shared backend; failures come back as the error inspect raises."""
+        if tools and tool_choice != "none":
+            # Raised, not returned: inspect would wrap a returned error with the request dump, and
+            # this one line is all there is to say.
+            raise OverseerError(self._no_tools(tools))
         request: dict[str, Any] = {"model": self.spec, "backend": self.backend.kind}
         try:
-            if tools and tool_choice != "none":
-                raise OverseerError(f"overseer models do not call tools; the task offered {len(tools)}")
             chat = to_chat(input)
             request["messages"] = [dict(m) for m in chat.messages]
             request["assistant_prefix"] = chat.assistant_prefix
@@ -466,6 +468,17 @@ class OverseerModelAPI(ModelAPI):
                 return ModelOutput.from_content(self.model_name, "", stop_reason="model_length"), call
             return OverseerError(f"{self.spec}: {failed[0]}"), call
         return self._output(outcome), call
+
+    def _no_tools(self, tools: list[ToolInfo]) -> str:
+        """Why a task that offers tools cannot run on this provider, and what can run it."""
+        names = ", ".join(t.name for t in tools)
+        message = f"overseer/{self.spec}: Overseer's provider does not call tools, and the task offers {names}"
+        if self.backend.kind == "openai":
+            url = getattr(self.backend, "url", "URL")
+            model = getattr(self.backend, "model", "NAME")
+            return (f"{message}; inspect's own provider does: --model openai-api/local/{model} "
+                    f"--model-base-url {url} (with LOCAL_API_KEY set)")
+        return f"{message}; serve the model with tool calling and use inspect's openai-api provider"
 
     def _output(self, outcome: _Outcome) -> ModelOutput:
         choices = []

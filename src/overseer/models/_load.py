@@ -614,6 +614,28 @@ def _gguf_cache_dir(spec: ModelSpec) -> Path:
     return cache_root() / "models" / f"{Path(spec.gguf_file or 'model').stem}-{spec.fingerprint()}"
 
 
+def _drop_quantization_markers(model: Any) -> None:
+    """Make a model de-quantised from GGUF a plain model, as the copy loaded from the cache is.
+
+    The tensors are already in ``dtype``, but transformers leaves the GGUF quantiser's markers on
+    the model (``hf_quantizer``, ``is_quantized``, ``quantization_config``, ``config._is_quantized``):
+    ``save_pretrained`` refuses such a model and the Trainer takes it for a quantised base without
+    adapters. The quantiser's own ``remove_quantization_config`` clears the model's; the per-module
+    config flag is cleared here.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if getattr(config, "_is_quantized", False):
+            config._is_quantized = False
+
+
 def _load_gguf(spec: ModelSpec, dtype: Any) -> tuple[Any, Any]:
     """De-quantise a GGUF file once and keep the result as safetensors, so later loads take seconds."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -629,11 +651,7 @@ def _load_gguf(spec: ModelSpec, dtype: Any) -> tuple[Any, Any]:
     with quiet_module_bars("transformers.modeling_gguf_pytorch_utils"):  # its bar would be junk in a log
         model = AutoModelForCausalLM.from_pretrained(spec.source, gguf_file=spec.gguf_file, dtype=dtype)
     tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
-    # The tensors are already de-quantised to ``dtype``; the GGUF quantiser marker left on the model
-    # only makes save_pretrained refuse, so drop it and save plain safetensors.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
+    _drop_quantization_markers(model)
     try:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)

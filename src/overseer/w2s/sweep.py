@@ -248,6 +248,8 @@ def sweep(cfg: SweepConfig, out: str | Path | None = None, ray: str | None = Non
         check_dataset(entry.name, entry.args)
     check_local_models(cfg.ladder, bool(cfg.shared.get("trust_remote_code", False)))  # before any training
     check_runs_dir(out)
+    if ray is not None:
+        import_ray()  # a missing optional package is refused before anything is written
     datasets = {d.name: load_dataset(d.name, **d.args) for d in cfg.datasets}
 
     jobs: dict[str, Job] = {}
@@ -383,7 +385,8 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise OverseerError("--ray needs Ray: pip install 'ray==2.60.0' (or run without --ray)") from exc
+        raise OverseerError("--ray needs the optional package 'ray', which is not installed: "
+                            'pip install -e ".[ray]" (or run without --ray)') from exc
     return ray
 
 
