@@ -89,7 +89,27 @@ def test_identical_configs_say_so(tmp_path: Path, capsys: pytest.CaptureFixture[
     a = _write_run(runs, XENT, 0.1)
     b = _write_run(runs, {**XENT, "note": {}}, 0.1)  # an empty mapping is no value
     assert main(["runs", a, b, "--out", str(runs)]) == 0
-    assert "configs are identical" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "configs are identical" in out and "versions that differ" not in out  # one environment made both
+
+
+def test_compare_shows_the_library_versions_and_lock_that_differ(two_runs: tuple[Path, str, str],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    runs, xent, logconf = two_runs
+    recorded = json.loads((runs / logconf / "versions.json").read_text())
+    assert recorded["trl"] and recorded["peft"] and recorded["accelerate"] and "inspect-ai" in recorded
+    assert recorded["lock"]["sha256"] and isinstance(recorded["lock"]["differs"], list)
+    recorded["trl"] = "0.0.1"
+    recorded["lock"] = {**recorded["lock"], "sha256": "0" * 16, "differs": ["trl: 1.16.0 -> 0.0.1"]}
+    (runs / logconf / "versions.json").write_text(json.dumps(recorded))
+    assert main(["runs", xent, logconf, "--out", str(runs)]) == 0
+    differ = capsys.readouterr().out.split("versions that differ:")[1]
+    assert _lines_with(differ, "trl")[0][-1] == "0.0.1" and _lines_with(differ, "lock.sha256")
+    assert _lines_with(differ, "lock.differs") and not _lines_with(differ, "torch")
+    assert main(["runs", xent, logconf, "--out", str(runs), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["differing_versions"]["trl"][logconf] == "0.0.1"
+    assert set(data["differing_versions"]) == {"trl", "lock.sha256", "lock.differs"}
 
 
 @pytest.mark.parametrize("name", ["../runs", "w2s-x/../../etc", ".index", "a b"])

@@ -140,3 +140,19 @@ def test_versions_without_git_or_torch_still_write(tmp_path: Path, monkeypatch: 
     assert found["overseer_git"] is None and found["torch_build"] is None and found["python"]
     assert found["hardware"]["gpu_count"] is None and found["hardware"]["cpu_count"] == os.cpu_count()
     assert "torch" not in sys.modules  # versions() never imports it
+
+
+def test_lock_state_names_each_package_installed_at_another_version(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    from overseer.results._rundir import lock_state
+
+    numpy = metadata.version("numpy")
+    lock = tmp_path / "lock.txt"
+    lock.write_text(f"# a comment==1\nnumpy=={numpy}\npytest==0.0.1\nno-such-package-here==1.0\n"
+                    f"torch=={metadata.version('torch').split('+')[0]}+cpu\n")
+    state = lock_state(lock)
+    assert state["differs"] == [f"pytest: 0.0.1 -> {metadata.version('pytest')}",
+                                "no-such-package-here: 1.0 -> missing"]
+    assert len(state["sha256"]) == 16 and state["path"] == str(lock)
+    assert lock_state(tmp_path / "absent.txt") is None

