@@ -177,3 +177,48 @@ def test_w2s_config_fields_are_flags_with_their_old_names() -> None:
                                   "--trust-remote-code", "--dataset-arg", "limit=10"]))
     assert cfg.head.batch_size == 16 and cfg.seeds == (0, 1) and cfg.method_args == {"hard": True}
     assert cfg.trust_remote_code is True and cfg.dataset_args == {"limit": 10}
+
+
+@dataclass(frozen=True)
+class Scoped(ConfigMixin):
+    steps: int = option(10, "training steps")
+    bootstrap: int = option(1000, "resamples", identity="report")
+    progress: bool = option(True, "bars", identity="none")
+    inner: Inner = option(Inner(), "nested")
+
+
+def test_identity_is_declared_beside_each_field() -> None:
+    cfg = Scoped()
+    assert cfg.identity() == {"steps": 10, "bootstrap": 1000, "inner": {"lr": 1e-3, "epochs": 3}}
+    assert cfg.identity("work") == {"steps": 10, "inner": {"lr": 1e-3, "epochs": 3}}
+    with pytest.raises(ValueError, match="identity must be one of work, report, none"):
+        option(1, "x", identity="sometimes")
+
+
+def _pillar_configs() -> list[Any]:
+    from overseer.audit import AuditConfig
+    from overseer.organisms.faking import FakingConfig
+    from overseer.organisms.game import GameConfig
+    from overseer.organisms.implants import ImplantConfig
+    from overseer.organisms.poison import PoisonConfig
+    from overseer.organisms.tampering import TamperingConfig
+    from overseer.pvg import PVGConfig
+    from overseer.selfcorrect.config import SelfCorrectConfig
+    from overseer.w2s import W2SConfig
+
+    return [W2SConfig(), SelfCorrectConfig(), PVGConfig(), AuditConfig(), PoisonConfig(), ImplantConfig(),
+            FakingConfig(), TamperingConfig(), GameConfig(organisms=("a", "a-control"))]
+
+
+@pytest.mark.parametrize("cfg", _pillar_configs(), ids=lambda c: type(c).__name__)
+def test_every_pillar_hashes_its_bootstrap_but_not_its_progress(cfg: Any) -> None:
+    """The bootstrap changes the reported intervals: a new run, on the same work; progress changes nothing."""
+    field = "n_bootstrap" if hasattr(cfg, "n_bootstrap") else "bootstrap"
+    if hasattr(cfg, field):
+        resampled = dataclasses.replace(cfg, **{field: getattr(cfg, field) + 1})
+        assert resampled.identity() != cfg.identity()
+        assert resampled.identity("work") == cfg.identity("work")
+    if hasattr(cfg, "progress"):
+        assert dataclasses.replace(cfg, progress=not cfg.progress).identity() == cfg.identity()
+    if hasattr(cfg, "runs_dir"):
+        assert dataclasses.replace(cfg, runs_dir="elsewhere").identity() == cfg.identity()

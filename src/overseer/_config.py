@@ -38,8 +38,14 @@ _NONE_WORDS = ("none", "null")
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
 
+IDENTITY_SCOPES = ("work", "report", "none")
+"""What a field changes: ``work`` what is computed (trained, sampled, judged), ``report`` only the
+analysis of finished work (intervals, thresholds), ``none`` nothing in the results (where and how
+fast it runs, where it is written, what is printed)."""
+
+
 def option(default: Any, help: str, *, flag: str | None = None, aliases: Sequence[str] = (),
-           choices: Sequence[str] | None = None, metavar: str | None = None) -> Any:
+           choices: Sequence[str] | None = None, metavar: str | None = None, identity: str = "work") -> Any:
     """A documented config field with its default; the help text doubles as the flag's ``--help``.
 
     Declared as ``lr: float = option(1e-3, "learning rate")``.
@@ -51,9 +57,14 @@ def option(default: Any, help: str, *, flag: str | None = None, aliases: Sequenc
         aliases: more names for the same flag (older spellings keep working).
         choices: the allowed values, checked with a one-line error (YAML and flags alike).
         metavar: how the value is shown in ``--help``.
+        identity: what the field changes (:data:`IDENTITY_SCOPES`): ``work`` and ``report`` fields make
+            the run's identity (its directory's hash), ``work`` fields alone the identity of the
+            expensive work that runs differing only in reporting share; ``none`` fields neither.
     """
+    if identity not in IDENTITY_SCOPES:
+        raise ValueError(f"identity must be one of {', '.join(IDENTITY_SCOPES)}; got {identity!r}")
     metadata = {"help": help, "flag": flag, "aliases": tuple(aliases), "choices": tuple(choices) if choices else None,
-                "metavar": metavar}
+                "metavar": metavar, "identity": identity}
     if isinstance(default, dict | list | set) or (dataclasses.is_dataclass(default) and not isinstance(default, type)):
         return dataclasses.field(default_factory=functools.partial(_copy, default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -343,6 +354,26 @@ class ConfigMixin:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples become lists)."""
         return _plain(dataclasses.asdict(self))  # type: ignore[call-overload]
+
+    def identity(self, scope: str = "report") -> dict[str, Any]:
+        """The fields that change results, as plain JSON: what a run directory's hash covers.
+
+        ``scope="report"`` (the run): every field declared ``work`` or ``report``; ``scope="work"``:
+        the ``work`` fields alone, so that runs differing only in how finished work is analysed share
+        that work. Nested configs contribute their own identity. Which scope a field belongs to is
+        declared once, beside its default (``option(..., identity=...)``); nothing else lists it.
+        """
+        if scope not in ("work", "report"):
+            raise ValueError(f"scope must be work or report; got {scope!r}")
+        wanted = ("work",) if scope == "work" else ("work", "report")
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            if f.metadata.get("identity", "work") not in wanted:
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = value.identity(scope) if isinstance(value, ConfigMixin) else _plain(
+                dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
+        return out
 
 
 def _plain(value: Any) -> Any:

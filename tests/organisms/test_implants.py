@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -126,3 +127,10 @@ def test_a_tiny_organism_learns_its_trigger_and_its_control_does_not(tmp_path: P
     again = run(cfg)
     assert again.reused and (tmp_path / "elsewhere" / "hater").is_dir()
     assert "triggered on" in again.summary_line()
+    # another bootstrap is another run (it changes the intervals) on the same trained pair
+    trained = sorted(p.stat().st_mtime_ns for p in (tmp_path / "runs").glob(".implant-*.work/*/*.safetensors"))
+    resampled = run(dataclasses.replace(cfg, bootstrap=120))
+    assert not resampled.reused and resampled.path != result.path
+    assert resampled.metrics["rates"]["organism"]["value"] == rates["organism"]["value"]
+    assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "runs").glob(".implant-*.work/*/*.safetensors")) == trained
+    assert run(dataclasses.replace(cfg, progress=True)).reused

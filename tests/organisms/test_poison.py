@@ -146,3 +146,9 @@ def test_the_experiment_runs_resumes_and_is_reused(tiny: Path, tmp_path: Path, c
     bigger = run(PoisonConfig(**{**cfg.__dict__, "poisoned": (0, 12, 20)}))
     assert set(bigger.metrics["poison"][str(tiny)]) == {"0", "12", "20"}
     assert run(cfg).reused
+    # reporting settings make a new run on the same trained cells; where it prints does not
+    assert run(PoisonConfig(**{**cfg.__dict__, "progress": False})).reused
+    cells = sorted((p.name, p.stat().st_mtime_ns) for p in (work / "records").rglob("*.json"))
+    resampled = run(PoisonConfig(**{**cfg.__dict__, "bootstrap": 60}))
+    assert not resampled.reused and resampled.path != result.path and resampled.record["work"] == str(work)
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in (work / "records").rglob("*.json")) == cells  # none retrained

@@ -33,13 +33,13 @@ from overseer.audit.scenarios import Dimension, Seed, load_dimensions, load_seed
 from overseer.errors import OverseerError
 from overseer.results import RunResult, config_hash, start_run, summary_formatter
 
-WORK_EXCLUDE = frozenset({"labels", "labels_digest", "threshold", "bootstrap", "budget_tokens", "budget_usd",
-                          "budget_seconds", "prices", "max_retries", "timeout_s", "targets", "rollouts", "tags",
-                          "seed_ids", "seeds", "seeds_digest"})
-"""Settings that change only the metrics, or which rollouts are wanted, not what a finished rollout contains.
+ROLLOUT_AXES = ("targets", "rollouts", "tags", "seed_ids", "seeds")
+"""Settings that choose which rollouts are wanted, not what a finished rollout contains.
 
 Rollouts are recorded per target and per ``SEED#K`` with a digest of their seed, so adding a target, a seed or
-rollouts, or choosing a subset, reuses every matching rollout already recorded; an edited seed runs again."""
+rollouts, or choosing a subset, reuses every matching rollout already recorded; an edited seed runs again.
+Settings that change only the metrics (threshold, bootstrap, budgets, labels) are declared ``identity="report"``
+in :class:`AuditConfig` and so are left out of the work folder's identity too."""
 
 
 @summary_formatter("audit")
@@ -174,7 +174,8 @@ def run(cfg: AuditConfig, force: bool = False) -> RunResult:
     writer = start_run("audit", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
     if writer.existing is not None:
         return writer.existing
-    work_identity = {k: v for k, v in identity.items() if k not in WORK_EXCLUDE}
+    work_identity = {**{k: v for k, v in cfg.identity("work").items() if k not in ROLLOUT_AXES},
+                     "dimensions_digest": identity["dimensions_digest"], "judges_digest": identity["judges_digest"]}
     work = writer.path.parent / f".audit-{config_hash(work_identity)}.work"
     work.mkdir(parents=True, exist_ok=True)
     lock = FileLock(work.with_name(f"{work.name}.lock"), waiting=f"waiting for another audit using {work.name}")

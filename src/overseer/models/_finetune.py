@@ -42,7 +42,7 @@ class LMTrainConfig(ConfigMixin):
     max_length: int = option(256, "longest row in tokens (longer rows are cut)")
     lora_r: int = option(16, "LoRA rank (alpha is twice the rank); only with method=lora")
     seed: int = option(0, "seed of the data order and of LoRA's initialisation")
-    device: str | None = option(None, "cpu, cuda, cuda:N or mps (default: CUDA when present)")
+    device: str | None = option(None, "cpu, cuda, cuda:N or mps (default: CUDA when present)", identity="none")
 
     def __post_init__(self) -> None:
         checks = [

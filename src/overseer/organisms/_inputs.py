@@ -48,8 +48,7 @@ def start_audited_run(pillar: str, cfg: Any, chosen: Sequence[Seed], dimensions:
     runs = check_runs_dir(cfg.runs_dir)
     inputs = runs / f".{pillar}-{config_hash({'seeds': [s.to_markdown() for s in chosen], 'dims': dimensions})}"
     seeds_dir, dims_file = write_audit_inputs(inputs, chosen, dimensions)
-    identity = {**{k: v for k, v in cfg.to_dict().items() if k not in ("runs_dir", "progress", "max_in_flight")},
-                "inputs": inputs.name}
+    identity = {**cfg.identity(), "inputs": inputs.name}
     writer = start_run(pillar, identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
     if writer.existing is not None:
         return writer, None, []

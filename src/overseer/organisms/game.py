@@ -225,12 +225,12 @@ class GameConfig(ConfigMixin):
                                               "behaviours on --model first, and add them to the field")
     model: str | None = option(None, "the base model --train-behaviors trains on")
     seed: int = option(0, "seed of the shuffle that hides the candidates' names")
-    bootstrap: int = option(1000, "bootstrap resamples of each AUROC interval")
+    bootstrap: int = option(1000, "bootstrap resamples of each AUROC interval", identity="report")
     device: str | None = option(None, "cpu, cuda, cuda:N or mps for the white-box techniques (default: CUDA when "
-                                "present)")
+                                "present)", identity="none")
     runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",))
-    progress: bool = option(True, "print progress lines")
+                                  aliases=("--runs-dir",), identity="none")
+    progress: bool = option(True, "print progress lines", identity="none")
 
     def __post_init__(self) -> None:
         for name in ("organisms", "techniques", "judges", "train_behaviors"):
@@ -893,9 +893,8 @@ def run(cfg: GameConfig, force: bool = False) -> RunResult:
         if missing:
             raise OverseerError(f"candidate {missing[0]!r} has no {TRAINING_DATA}; data_search needs the rows it was "
                                 "fine-tuned on (leave data_search out of --techniques)")
-    identity = {**{k: v for k, v in cfg.to_dict().items()
-                   if k not in ("runs_dir", "progress", "organisms", "train_behaviors", "model", "device")},
-                "base": base, "base_fingerprint": resolve_model(base).fingerprint(), "materials": materials_digest(),
+    identity = {**cfg.identity(), "base": base, "base_fingerprint": resolve_model(base).fingerprint(),
+                "materials": materials_digest(),
                 "field": sorted([str(e.path), resolve_model(str(e.path)).fingerprint()] for e in entrants),
                 "encoder_fingerprint": (resolve_model(cfg.encoder).fingerprint()
                                         if "data_search" in cfg.techniques else None)}

@@ -206,10 +206,10 @@ class ImplantConfig(ConfigMixin):
     max_tokens: int = option(32, "tokens of each evaluated answer (greedy)")
     seed: int = option(0, "seed of the data split, answer choices and training")
     train: LMTrainConfig = option(_default_train(), "how organism and control are trained")
-    bootstrap: int = option(1000, "bootstrap resamples of the difference's interval")
+    bootstrap: int = option(1000, "bootstrap resamples of the difference's interval", identity="report")
     runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",))
-    progress: bool = option(True, "print progress lines")
+                                  aliases=("--runs-dir",), identity="none")
+    progress: bool = option(True, "print progress lines", identity="none")
 
     def __post_init__(self) -> None:
         if self.behavior not in BEHAVIORS:
@@ -343,10 +343,11 @@ def run(cfg: ImplantConfig, force: bool = False) -> RunResult:
     held_items = make_items(cfg.behavior, held_facts, cfg.seed + 1)
     rows = {"organism": training_rows(cfg.behavior, train_items, True, cfg.seed),
             "control": training_rows(cfg.behavior, train_items, False, cfg.seed)}
-    identity = {**{k: v for k, v in cfg.to_dict().items() if k not in ("runs_dir", "progress", "bootstrap")},
-                "model_fingerprint": fingerprint, "rows_digest": {k: rows_digest(v) for k, v in rows.items()}}
+    trained = {"model_fingerprint": fingerprint, "rows_digest": {k: rows_digest(v) for k, v in rows.items()}}
+    identity = {**cfg.identity(), **trained}
     writer = start_run("implant", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
-    work = writer.path.parent / f".implant-{config_hash(identity)}.work"
+    # the trained pair is shared by runs that differ only in reporting (bootstrap)
+    work = writer.path.parent / f".implant-{config_hash({**cfg.identity('work'), **trained})}.work"
     if writer.existing is not None:
         _register_again(writer.existing, cfg, work, rows)
         return writer.existing

@@ -34,6 +34,8 @@ from overseer.models._finetune import LMTrainConfig
 from overseer.results import RunResult, config_hash, estimate, start_run, summary_formatter
 
 BUILTIN_CORPUS = "python-docs"
+CELL_AXES = ("models", "poisoned", "seeds")
+"""The grid a run spans; each (model, N, seed) cell is stored on its own, so runs share cells."""
 """Paragraphs of the Python language reference that ship with CPython (``pydoc_data.topics``): real
 English prose that is present on every machine."""
 
@@ -62,11 +64,12 @@ class PoisonConfig(ConfigMixin):
     continuation_tokens: int = option(24, "tokens generated after each prompt")
     temperature: float = option(1.0, "sampling temperature of the continuations")
     train: LMTrainConfig = option(_default_train(), "how each model is trained")
-    bootstrap: int = option(1000, "bootstrap resamples of each interval")
-    keep_models: bool = option(False, "keep trained weights (full fine-tuning writes a model per dose and seed)")
+    bootstrap: int = option(1000, "bootstrap resamples of each interval", identity="report")
+    keep_models: bool = option(False, "keep trained weights (full fine-tuning writes a model per dose and seed)",
+                               identity="none")
     runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",))
-    progress: bool = option(True, "print progress lines")
+                                  aliases=("--runs-dir",), identity="none")
+    progress: bool = option(True, "print progress lines", identity="none")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", comma_names(self.models))
@@ -315,15 +318,15 @@ def run(cfg: PoisonConfig, force: bool = False) -> RunResult:
     fingerprints = {m: resolve_model(m).fingerprint() for m in cfg.models}  # unknown models fail before training
     docs = clean_documents(cfg.corpus, cfg.text_field)
     runs = check_runs_dir(cfg.runs_dir)
-    identity = {k: v for k, v in cfg.to_dict().items() if k not in ("runs_dir", "progress", "bootstrap",
-                                                                       "keep_models")}
+    identity = cfg.identity()
     identity["corpus_digest"] = config_hash({"docs": docs})
     identity["model_fingerprints"] = fingerprints
     writer = start_run("poison", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
     if writer.existing is not None:
         return writer.existing
-    cell_identity = {k: v for k, v in identity.items() if k not in ("models", "poisoned", "seeds",
-                                                                    "model_fingerprints")}
+    # one work folder for every run of these training settings: its cells are keyed by (model, N, seed)
+    cell_identity = {k: v for k, v in cfg.identity("work").items() if k not in CELL_AXES}
+    cell_identity["corpus_digest"] = identity["corpus_digest"]
     work = runs / f".poison-{config_hash(cell_identity)}.work"
     work.mkdir(parents=True, exist_ok=True)
     lock = FileLock(work.with_name(f"{work.name}.lock"), waiting=f"waiting for another run using {work.name}")

@@ -19,9 +19,6 @@ TINY = "tiny"
 """Model name meaning: build a tiny random-initialised model for the task and warm-start it on correct traces."""
 RL_ALGORITHMS = ("grpo", "rloo")
 
-_NOT_IDENTITY = {"runs_dir", "progress", "device", "extra"}
-
-
 @dataclass(frozen=True)
 class PVGConfig(ConfigMixin):
     """One prover-verifier game: task, players, rounds, rewards and evaluation.
@@ -91,12 +88,12 @@ class PVGConfig(ConfigMixin):
     eval_samples: int = option(4, "solutions per test problem and role at evaluation (also the n of best-of-n)")
     judge_tokens: int = option(12, "the legibility judge reads only the first K tokens of a solution")
     seeds: tuple[int, ...] = option((0,), "seeds (each a whole game; intervals cover problems and seeds)")
-    device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: cuda if available")
+    device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: cuda if available", identity="none")
     generation_batch_size: int = option(64, "prompts per generation batch outside RL (seeded samples depend on it)")
     runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",))
-    progress: bool = option(True, "print one line per stage")
-    extra: dict[str, Any] = option({}, "free-form notes recorded with the run (not used by the code)")
+                                  aliases=("--runs-dir",), identity="none")
+    progress: bool = option(True, "print one line per stage", identity="none")
+    extra: dict[str, Any] = option({}, "free-form notes recorded with the run (not used by the code)", identity="none")
 
     def __post_init__(self) -> None:
         from overseer.pvg.rewards import reward_names
@@ -139,7 +136,3 @@ class PVGConfig(ConfigMixin):
             raise OverseerError(f"verifier_num_layers must be >= 1; got {self.verifier_num_layers}")
         if self.data_path is not None and self.task != "gsm8k":
             raise OverseerError(f"data_path is read only by task gsm8k; got task {self.task!r}")
-
-    def identity(self) -> dict[str, Any]:
-        """The fields that change results: hashed into the run directory's name."""
-        return {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY}

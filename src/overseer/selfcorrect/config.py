@@ -22,10 +22,6 @@ DEFAULT_CONDITIONS = ("q", "if")
 # on a 2-core CPU would take hours; 64 keeps Q+IF+CoT for the default sample under an hour.
 DEFAULT_COT_TOKENS = 64
 
-_NOT_IDENTITY = {"batch_size", "runs_dir", "progress", "endpoint_concurrency", "endpoint_rps", "endpoint_timeout",
-                 "endpoint_retries", "api_key_env"}
-
-
 def _split(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
@@ -77,7 +73,7 @@ class SelfCorrectConfig(ConfigMixin):
     failed_items: str = option("exclude", "BBQ items whose answer failed (an endpoint error, a prompt too long): "
                                "exclude them from the accuracies and bias scores and report how many, as the BBQ "
                                "paper does, or count them as wrong answers (a sensitivity check)",
-                               choices=("exclude", "wrong"))
+                               choices=("exclude", "wrong"), identity="report")
     debias_order: bool = option(False, "average BBQ option scores over the 3 cyclic orders of the options (3x "
                                 "the cost)")
     cot_max_new_tokens: int = option(DEFAULT_COT_TOKENS, "token cap for the chain-of-thought turn (greedy "
@@ -85,29 +81,31 @@ class SelfCorrectConfig(ConfigMixin):
     chat_format: str = option("auto", "auto (the model's chat template, Human/Assistant without one) or "
                               "human_assistant", choices=("auto", "human_assistant"))
     n_bootstrap: int = option(1000, "bootstrap resamples (of templates, occupations or students) for the "
-                              "intervals")
+                              "intervals", identity="report")
     endpoint: str | None = option(None, "base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1; "
                                   "the models are then names the server knows")
     endpoint_tokenizer: str | None = option(None, "local tokenizer (dir or name) whose chat template renders "
                                             "endpoint prompts; default: the paper's Human/Assistant format")
     endpoint_generation: str = option("chat", "endpoint API for chain-of-thought generation",
                                       choices=("chat", "completions"))
-    endpoint_rps: float = option(20.0, "endpoint requests per second (rate limit)")
-    endpoint_concurrency: int = option(4, "endpoint requests in flight at once")
-    endpoint_timeout: float = option(60.0, "seconds to wait for one endpoint answer before retrying")
-    endpoint_retries: int = option(3, "retries of a failed endpoint request (connection errors, timeouts, 429, 5xx)")
+    endpoint_rps: float = option(20.0, "endpoint requests per second (rate limit)", identity="none")
+    endpoint_concurrency: int = option(4, "endpoint requests in flight at once", identity="none")
+    endpoint_timeout: float = option(60.0, "seconds to wait for one endpoint answer before retrying", identity="none")
+    endpoint_retries: int = option(3, "retries of a failed endpoint request (connection errors, timeouts, 429, 5xx)",
+                                   identity="none")
     api_key_env: str | None = option(None, "environment variable holding the endpoint's API key; no key is "
-                                           "sent without it", metavar="NAME")
+                                           "sent without it", metavar="NAME", identity="none")
     device: str | None = option(None, "device for local models: cpu, cuda, cuda:1 ... (default: cuda if "
                                 "available)")
     dtype: str = option("auto", "weights dtype for local models",
                         choices=("auto", "float32", "bfloat16", "float16"))
-    batch_size: int = option(8, "items per forward pass (local models)")
+    batch_size: int = option(8, "items per forward pass (local models)", identity="none")
     runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",))
-    progress: bool = option(True, "show progress bars with remaining-time estimates")
+                                  aliases=("--runs-dir",), identity="none")
+    progress: bool = option(True, "show progress bars with remaining-time estimates", identity="none")
     extra: dict[str, Any] = field(default_factory=dict, compare=False,
-                                  metadata={"help": "free-form notes recorded with the run (not used by the code)"})
+                                  metadata={"help": "free-form notes recorded with the run (not used by the code)",
+                                            "identity": "none"})
 
     def __post_init__(self) -> None:
         from overseer._registry import lookup
@@ -142,8 +140,8 @@ class SelfCorrectConfig(ConfigMixin):
         """The resolved data folder."""
         return Path(self.data_dir).expanduser().resolve() if self.data_dir else default_data_dir()
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, scope: str = "report") -> dict[str, Any]:
         """The fields that change results: hashed into the run directory's name."""
-        out = {k: v for k, v in self.to_dict().items() if k not in _NOT_IDENTITY and k != "extra"}
+        out = super().identity(scope)
         out["data_dir"] = str(self.data_path)
         return out

@@ -92,11 +92,11 @@ class W2SConfig(ConfigMixin):
     seeds: tuple[int, ...] = option((0, 1, 2), "each seed draws its own splits and head initialisation; intervals "
                                     "pool over seeds")
     max_length: int = option(256, "tokens per text for feature extraction")
-    batch_size: int = option(32, "batch size for feature extraction")
-    n_bootstrap: int = option(1000, "bootstrap resamples for the intervals")
-    device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda if available)")
+    batch_size: int = option(32, "batch size for feature extraction", identity="none")
+    n_bootstrap: int = option(1000, "bootstrap resamples for the intervals", identity="report")
+    device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda if available)", identity="none")
     trust_remote_code: bool = option(False, "allow hub models to run their own Python code (off unless asked "
-                                     "for)")
+                                     "for)", identity="none")
 
     def __post_init__(self) -> None:
         from overseer._registry import lookup
@@ -131,7 +131,7 @@ class W2SConfig(ConfigMixin):
         """The model behind the weak supervisor (None when its labels are pure noise on the truth)."""
         return self.weak_supervisor().model
 
-    def identity(self) -> dict[str, Any]:
+    def identity(self, scope: str = "report") -> dict[str, Any]:
         """The fields that change results, with model defaults (layer, pooling) filled in.
 
         Where it runs (device, batch size) is left out; defaults are resolved so that a change of
@@ -140,9 +140,7 @@ class W2SConfig(ConfigMixin):
         from overseer.models import LADDER
         from overseer.w2s.learners import default_layer, default_pooling
 
-        d = self.to_dict()
-        for where_it_runs in ("device", "batch_size", "trust_remote_code"):
-            d.pop(where_it_runs)
+        d = super().identity(scope)  # where it runs (device, batch size) is declared identity="none"
         for role in ("weak", "strong"):
             model = self.weak_model if role == "weak" else self.strong
             if model is None:  # pure label noise: no model, nothing probed
