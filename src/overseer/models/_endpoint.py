@@ -13,9 +13,9 @@ Requests are rate-limited, retried with exponential backoff on connection errors
 and 5xx (a line per retry says why), bounded by a per-request timeout and a total deadline, and
 cached on disk by request content. Only successful answers are cached: a failed request is
 recorded as failed for its item and asked again on the next run. A server that refuses the very
-first connection is taken as absent: the run stops with one line, without retries. No API key is sent unless the
-user names the environment variable that holds it (``api_key_env``), and a key is never sent over
-plain http to a host other than loopback unless ``allow_insecure_key`` is set.
+first connection is taken as absent: the run stops with one line, without retries. No API key is
+sent unless the user names the environment variable that holds it (``api_key_env``), and a key is
+never sent over plain http to a host other than loopback unless ``allow_insecure_key`` is set.
 """
 
 from __future__ import annotations
@@ -350,6 +350,7 @@ class EndpointBackend(Backend):
             try:
                 response = create(**params, extra_body=extra or None, extra_headers=self._headers)
             except openai.APIStatusError as exc:
+                self._answered = True  # a server is there, even if it cannot answer yet
                 message = _error_text(exc)
                 if exc.status_code in _RETRY_STATUS:
                     last = f"HTTP {exc.status_code}: {message}"
