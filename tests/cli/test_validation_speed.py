@@ -30,6 +30,7 @@ def places(tmp_path: Path) -> dict[str, str]:
         (data / name).parent.mkdir(parents=True, exist_ok=True)
         (data / name).write_text("")
     (data / "bbq").mkdir()
+    (data / "bbq" / "Age.jsonl").write_text("")  # a category file: the checks look for one
     return {"file": str(a_file), "under_file": str(a_file / "runs"), "missing": str(tmp_path / "missing.csv"),
             "no_dir": str(tmp_path / "no-data"), "out": str(tmp_path / "runs"), "data": str(data)}
 
