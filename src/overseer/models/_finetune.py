@@ -138,6 +138,9 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
             # Transformers 5 renamed gradient to activation checkpointing; TRL still sets the old name (off).
             warnings.filterwarnings("ignore", message=".*(gradient|activation)_checkpointing.*",
                                     category=FutureWarning)
+            # A GGUF base has no config.json beside it; peft then assumes, rightly here, that training
+            # did not change the vocabulary.
+            warnings.filterwarnings("ignore", message="Could not find a config file in", category=UserWarning)
             datasets.disable_progress_bars()  # one line per stage is the caller's to print
             args = SFTConfig(
                 output_dir=scratch, num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
