@@ -137,8 +137,9 @@ def main() -> int:
         return 2
     probe = subprocess.run([sys.executable, "-m", "overseer", "--version"], capture_output=True, text=True)
     if probe.returncode != 0:  # every command would fail the same way: say it once
-        print(f"error: {sys.executable} cannot run overseer ({probe.stderr.strip().splitlines()[-1:]}); run this "
-              "script with the Python of the environment Overseer is installed in", file=sys.stderr)
+        why = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"error: {sys.executable} cannot run overseer ({why}); run this script with the Python of the "
+              "environment Overseer is installed in", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="overseer-reproduce-"))
     env = {**os.environ, "OVERSEER_CACHE_DIR": str(args.cache or work / "cache"), "PYTHONUNBUFFERED": "1"}
