@@ -65,11 +65,10 @@ def runs_command(args: argparse.Namespace) -> int:
     differing = _differing(configs)
     differing_versions = _differing({n: _versions(runs_dir / n) for n in names})
     if args.json:
-        out = {"runs": listed,
-               "differing": {k: {n: v for n, v in per_run.items() if v is not _ABSENT}
-                             for k, per_run in differing.items()},
-               "differing_versions": {k: {n: v for n, v in per_run.items() if v is not _ABSENT}
-                                      for k, per_run in differing_versions.items()}}
+        def present(table: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+            return {k: {n: v for n, v in per_run.items() if v is not _ABSENT} for k, per_run in table.items()}
+
+        out = {"runs": listed, "differing": present(differing), "differing_versions": present(differing_versions)}
         print(json.dumps(out, indent=2, default=str))
         return 0
     print(_table(shown, transpose=True))
@@ -108,8 +107,8 @@ def _record(path: Path) -> dict[str, Any]:
 def _versions(path: Path) -> dict[str, Any]:
     """The run's ``versions.json`` as dotted keys: library versions, the lock's digest, commit and machine.
 
-    Left out: what differs between two runs of one environment without changing a result
-    (``hardware.cpus_usable``, ``torch_build.threads`` stay in; the lock file's path does not).
+    The lock file's path is left out (the same lock in another clone is the same lock), and so is an
+    empty ``lock.differs`` (no package differs from the lock), so only what can change a result shows.
     """
     found = _read_json(path / "versions.json")
     flat = _flatten(found) if isinstance(found, dict) else {}
