@@ -14,7 +14,7 @@ A block matches when each of its lines is printed by its command, in order (blan
 spacing aside; run directory names such as ``pvg-1a2b3c4d5e6f`` are compared as ``pvg-<hash>``).
 Each mismatch is reported with the README's line and the closest printed line. Run it before
 changing a README figure; the figures were measured in the environment of
-``requirements/lock.txt`` (its digest is printed here). The whole set takes about half an hour on
+``requirements/lock.txt`` (its digest is printed here). The whole set takes about 35 minutes on
 2 CPU cores, which is why CI does not run it. The last line printed is one JSON object; the exit
 status is 1 when any block does not match.
 """
