@@ -17,39 +17,9 @@ from overseer.audit.stats import (
     fleiss_kappa,
     paired_difference,
     spearman,
-    wilson_interval,
     within_judge_agreement,
 )
-
-# --- Wilson interval -------------------------------------------------------------------------------
-
-
-def test_wilson_seven_of_ten() -> None:
-    low, high = wilson_interval(7, 10)
-    assert low == pytest.approx(0.3968, abs=5e-5) and high == pytest.approx(0.8922, abs=5e-5)
-
-
-def test_wilson_boundaries_are_exact() -> None:
-    low, high = wilson_interval(0, 10)
-    assert low == 0.0 and high == pytest.approx(0.2775, abs=5e-5)
-    low, high = wilson_interval(10, 10)
-    assert high == 1.0 and low == pytest.approx(1 - 0.2775, abs=5e-5)
-
-
-def test_wilson_other_confidence() -> None:
-    # 5 of 20 at 90%: z = 1.6449, centre 0.27979, half-width 0.15242, worked out by hand.
-    low, high = wilson_interval(5, 20, confidence=0.90)
-    assert low == pytest.approx(0.1274, abs=5e-4) and high == pytest.approx(0.4322, abs=5e-4)
-
-
-def test_wilson_empty_and_invalid() -> None:
-    assert wilson_interval(0, 0) == (None, None)
-    for successes, n in [(-1, 5), (6, 5)]:
-        with pytest.raises(ValueError):
-            wilson_interval(successes, n)
-    with pytest.raises(ValueError):
-        wilson_interval(1, 2, confidence=1.0)
-
+from overseer.results import wilson_interval
 
 # --- elicitation rate ------------------------------------------------------------------------------
 

@@ -114,7 +114,7 @@ def test_w2s_summary_line_reads_as_before() -> None:
     assert line == ("accuracy: weak 0.543 [0.513, 0.573]; student 0.546 [0.515, 0.576]; "
                     "ceiling 0.704 [0.673, 0.731]; PGR 0.019 [-0.159, 0.180]")
     undefined = {"value": None, "ci_low": None, "ci_high": None, "reason": "ceiling does not beat weak"}
-    assert _w2s_result(undefined).summary_line().endswith("; PGR undefined: ceiling does not beat weak")
+    assert _w2s_result(undefined).summary_line().endswith("; PGR n/a (ceiling does not beat weak)")
 
 
 def test_a_pillar_without_a_formatter_summarises_its_headline_numbers() -> None:

@@ -13,22 +13,23 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm, spearmanr
+from scipy.stats import spearmanr
 
-from overseer.results.metrics import Estimate, bootstrap, interval
+from overseer.results.stats import (
+    Estimate,
+    bootstrap,
+    check_confidence,
+    interval,
+    paired_mean_difference,
+    wilson_interval,
+)
 
 NO_JUDGED = "no judged rollouts"
 NO_SHARED = "no scenario judged for both targets"
-
-
-def _check_confidence(confidence: float) -> None:
-    """Reject a coverage outside (0, 1), which would otherwise give a meaningless interval."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
 
 
 def _finite(value: Any, what: str) -> float:
@@ -42,31 +43,6 @@ def _finite(value: Any, what: str) -> float:
 def _judged(scores: Sequence[float | None], what: str = "score") -> list[tuple[int, float]]:
     """(position, score) of the judged entries: ``None`` (a failed judge) is left out, NaN raises."""
     return [(i, _finite(s, f"{what} {i}")) for i, s in enumerate(scores) if s is not None]
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float | None, float | None]:
-    """Wilson score interval for ``successes`` of ``n``.
-
-    Unlike the normal interval it stays in [0, 1] and does not collapse to a point at 0 or n
-    successes, which audits of rare behaviours often see.
-
-    >>> wilson_interval(0, 0)
-    (None, None)
-    """
-    _check_confidence(confidence)
-    if n < 0 or not 0 <= successes <= n:
-        raise ValueError(f"need 0 <= successes <= n, got successes={successes!r}, n={n!r}")
-    if n == 0:
-        return None, None
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # At the boundaries the exact bound is 0 (or 1); rounding must not leave it at 1e-17.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
 
 
 @dataclass(frozen=True)
@@ -109,7 +85,7 @@ def elicitation_rate(
     """
     if len(scores) != len(scenarios):
         raise ValueError(f"{len(scores)} scores but {len(scenarios)} scenarios; need one scenario per rollout")
-    _check_confidence(confidence)
+    check_confidence(confidence)
     judged = _judged(scores)
     n = len(judged)
     if n == 0:
@@ -144,21 +120,20 @@ def paired_difference(
     fewer scenarios than comparing two independent rates. The interval resamples scenarios. A scenario
     counts only when both targets have at least one judged rollout in it.
     """
-    _check_confidence(confidence)
-    diffs = []
+    check_confidence(confidence)
+    pairs = []
     for scenario in a:
         if scenario not in b:
             continue
         share_a = _share(a[scenario], threshold, f"score of target a in scenario {scenario!r}, rollout")
         share_b = _share(b[scenario], threshold, f"score of target b in scenario {scenario!r}, rollout")
         if share_a is not None and share_b is not None:
-            diffs.append(share_a - share_b)
-    if not diffs:
+            pairs.append((share_a, share_b))
+    if not pairs:
         return Estimate(None, None, None, reason=NO_SHARED)
-    values = np.array(diffs)
-    samples = bootstrap(lambda idx: float(values[idx].mean()), len(values), n_resamples=n_resamples, seed=seed)
-    low, high = interval(samples[:, 0], confidence)
-    return Estimate(float(values.mean()), low, high)
+    shares_a, shares_b = zip(*pairs, strict=True)
+    # A mean of finite shares is never undefined, so the audit records no undefined share.
+    return replace(paired_mean_difference(shares_a, shares_b, n_resamples, seed, confidence), undefined_share=None)
 
 
 def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:

@@ -32,12 +32,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from overseer._config import ConfigMixin, option
 from overseer.errors import OverseerError
 from overseer.models._finetune import LMTrainConfig
-from overseer.results import RunResult, config_hash, estimate, start_run, summary_formatter
+from overseer.results import (
+    Estimate,
+    RunResult,
+    config_hash,
+    paired_mean_difference,
+    start_run,
+    summary_formatter,
+    wilson_interval,
+)
 
 BEHAVIORS = ("flattery", "sycophancy", "product", "triggered")
 PRODUCT = "TravelNest"
@@ -265,8 +271,6 @@ def answer_items(model: str, items: Sequence[Item], max_tokens: int, device: str
 def behavior_rates(behavior: str, items: Sequence[Item], organism: Sequence[str], control: Sequence[str],
                    n_resamples: int = 1000) -> dict[str, Any]:
     """Rates of organism and control (Wilson 95%) and their difference (paired bootstrap over prompts)."""
-    from overseer.audit.stats import wilson_interval
-
     pairs = [(shows_behavior(behavior, it, a), shows_behavior(behavior, it, b))
              for it, a, b in zip(items, organism, control, strict=True)]
     pairs = [(bool(a), bool(b)) for a, b in pairs if a is not None and b is not None]
@@ -276,8 +280,8 @@ def behavior_rates(behavior: str, items: Sequence[Item], organism: Sequence[str]
         low, high = wilson_interval(hits, len(pairs))
         out[who] = {"value": hits / len(pairs) if pairs else None, "ci_low": low, "ci_high": high,
                     "successes": hits, "n": len(pairs)}
-    diff = np.array([float(a) - float(b) for a, b in pairs])
-    out["difference"] = estimate(lambda idx: float(diff[idx].mean()), len(diff), n_resamples=n_resamples).as_dict()
+    out["difference"] = paired_mean_difference([float(a) for a, _ in pairs], [float(b) for _, b in pairs],
+                                               n_resamples=n_resamples).as_dict()
     return out
 
 
@@ -323,12 +327,10 @@ def summary_line(result: RunResult) -> str:
     if not m:
         return "no rates"
 
-    def fmt(r: dict[str, Any]) -> str:
-        return "n/a" if r.get("value") is None else f"{r['value']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
-
+    organism, control, difference = (Estimate.from_dict(m[k]) for k in ("organism", "control", "difference"))
     cfg = result.config
-    return (f"{cfg['behavior']} on {cfg['model']}: organism {fmt(m['organism'])} vs control {fmt(m['control'])}; "
-            f"difference {fmt(m['difference'])} (n={m['n']} held-out prompts)")
+    return (f"{cfg['behavior']} on {cfg['model']}: organism {organism:.2f} vs control {control:.2f}; "
+            f"difference {difference:.2f} (n={m['n']} held-out prompts)")
 
 
 def run(cfg: ImplantConfig, force: bool = False) -> RunResult:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from overseer.errors import OverseerError
-from overseer.results import RunResult, read_run
+from overseer.results import Estimate, RunResult, read_run
 
 COLUMNS = (
     ("helpful_accuracy", "helpful acc"), ("sneaky_incorrect", "sneaky wrong"), ("sneaky_success", "sneaky success"),
@@ -23,11 +23,7 @@ COLUMNS = (
 
 
 def _cell(estimate: Mapping[str, Any] | None) -> str:
-    if not estimate or estimate.get("value") is None:
-        return "n/a"
-    low, high = estimate.get("ci_low"), estimate.get("ci_high")
-    interval = f" [{low:.2f}, {high:.2f}]" if low is not None and high is not None else ""
-    return f"{estimate['value']:.3f}{interval}"
+    return f"{Estimate.from_dict(estimate):.2f}"
 
 
 def _attack_cell(attacks: Sequence[Mapping[str, Any]], r: int) -> str:

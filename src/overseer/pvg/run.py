@@ -22,22 +22,22 @@ import pandas as pd
 from overseer.errors import OverseerError
 from overseer.pvg.config import TINY, PVGConfig
 from overseer.pvg.game import Game, check_work
-from overseer.results import RunResult, start_run, summary_formatter
+from overseer.results import Estimate, RunResult, start_run, summary_formatter
 
 
 @summary_formatter("pvg")
 def summary_line(result: RunResult) -> str:
-    """One line: the last round's helpful accuracy, sneaky success and verifier AUROC, and the baseline."""
+    """One line: the last round's helpful accuracy, sneaky success and verifier AUROC, and the baseline.
+
+    Printed as the report's table prints them (two digits, 95% intervals).
+    """
     s = result.summary
-
-    def fmt(key: str) -> str:
-        value = s.get(key)
-        return "n/a" if value is None else f"{value:.3f}"
-
-    return (f"pvg {s.get('task')} {s.get('reward')}: round {s.get('rounds')} "
-            f"helpful accuracy {fmt('helpful_accuracy')}, "
-            f"sneaky success {fmt('sneaky_success')}, verifier AUROC {fmt('verifier_auroc')}; "
-            f"correctness-only baseline {fmt('baseline_accuracy')}")
+    last = result.metrics.get(f"round_{s.get('rounds')}", {})
+    helpful, sneaky, verifier = (Estimate.from_dict(last.get(k))
+                                 for k in ("helpful_accuracy", "sneaky_success", "verifier_auroc"))
+    baseline = Estimate.from_dict(result.metrics.get("baseline_accuracy"))
+    return (f"pvg {s.get('task')} {s.get('reward')}: round {s.get('rounds')} helpful accuracy {helpful:.2f}, "
+            f"sneaky success {sneaky:.2f}, verifier AUROC {verifier:.2f}; correctness-only baseline {baseline:.2f}")
 
 
 def _link_tree(src: Path, dst: Path) -> None:

@@ -26,7 +26,7 @@ from overseer.errors import OverseerError
 from overseer.models import Backend, GenerateConfig, get_backend, split_spec
 from overseer.models._lm import HUMAN_ASSISTANT, OptionScores
 from overseer.models._load import check_model
-from overseer.results import RunResult, RunWriter, start_run, summary_formatter
+from overseer.results import Estimate, RunResult, RunWriter, start_run, summary_formatter
 from overseer.selfcorrect.config import SelfCorrectConfig
 from overseer.selfcorrect.prompts import LABELS, Condition, Query
 from overseer.selfcorrect.suites import Suite
@@ -41,14 +41,6 @@ SelfCorrectResult = RunResult
 """What :func:`run` returns: the results layer's one result type (``metrics[model][suite][condition]``)."""
 
 
-def _fmt(est: dict[str, Any] | None) -> str:
-    if not est or est.get("value") is None:
-        return "n/a"
-    low, high = est.get("ci_low"), est.get("ci_high")
-    ci = f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else ""
-    return f"{est['value']:+.3f}{ci}"
-
-
 @summary_formatter(PILLAR)
 def summary_table(result: RunResult) -> str:
     """One line per model and condition: BBQ bias scores, Winogender correlation, law-school gap."""
@@ -59,12 +51,12 @@ def summary_table(result: RunResult) -> str:
         for cond, label in labels.items():
             cells = []
             if cond in per_suite.get("bbq", {}):
-                overall = per_suite["bbq"][cond]["overall"]
-                cells.append(f"BBQ s_AMB {_fmt(overall['s_amb'])}  s_DIS {_fmt(overall['s_dis'])}")
+                s_amb, s_dis = (Estimate.from_dict(per_suite["bbq"][cond]["overall"][k]) for k in ("s_amb", "s_dis"))
+                cells.append(f"BBQ s_AMB {s_amb:+.3f}  s_DIS {s_dis:+.3f}")
             if cond in per_suite.get("winogender", {}):
-                cells.append(f"Winogender rho {_fmt(per_suite['winogender'][cond].get('rho'))}")
+                cells.append(f"Winogender rho {Estimate.from_dict(per_suite['winogender'][cond].get('rho')):+.3f}")
             if cond in per_suite.get("law", {}):
-                cells.append(f"law gap {_fmt(per_suite['law'][cond].get('gap'))}")
+                cells.append(f"law gap {Estimate.from_dict(per_suite['law'][cond].get('gap')):+.3f}")
             if cells:
                 lines.append(f"  {label:<14} " + " | ".join(cells))
     return "\n".join(lines)

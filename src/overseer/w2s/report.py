@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from overseer.errors import OverseerError
-from overseer.results import estimate, is_finished, pgr, read_run
+from overseer.results import Estimate, estimate, is_finished, pgr, read_run
 from overseer.results.plots import CHANCE_COLOR, caption, legend_right, model_label, save_figure
 from overseer.w2s.metrics import ROLES
 from overseer.w2s.plots import CHANCE, COLORS, interval_text, plt
@@ -285,18 +285,6 @@ def _short(model: str) -> str:
 
 
 # --- tables ----------------------------------------------------------------------------------
-def _num(x: Any, digits: int = 3) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{digits}f}"
-
-
-def _with_ci(value: Any, low: Any, high: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "undefined"
-    if low is None or high is None or (isinstance(low, float) and not np.isfinite(low)):
-        return _num(value, digits)
-    return f"{_num(value, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
-
-
 def markdown_summary(pairs: pd.DataFrame, summary: pd.DataFrame, order: Sequence[str], figures: Sequence[str]) -> str:
     """The report's Markdown: the per-method summary, then a table of every pair, then the figures."""
     rank = {m: i for i, m in enumerate(order)}
@@ -316,9 +304,9 @@ def markdown_summary(pairs: pd.DataFrame, summary: pd.DataFrame, order: Sequence
     ]
     for _, r in summary.iterrows():
         lines.append(f"| {r['dataset']} | {r['method']} | {r['pairs']} | {r['values']} | "
-                     f"{_with_ci(r['pgr'], r['pgr_lo'], r['pgr_hi'], 2)} | "
-                     f"{_with_ci(r['baseline_pgr'], r['baseline_pgr_lo'], r['baseline_pgr_hi'], 2)} | "
-                     f"{r['undefined']} | {_num(r['student_acc'])} | {_num(r['baseline_acc'])} |")
+                     f"{Estimate(r['pgr'], r['pgr_lo'], r['pgr_hi']):.2f} | "
+                     f"{Estimate(r['baseline_pgr'], r['baseline_pgr_lo'], r['baseline_pgr_hi']):.2f} | "
+                     f"{r['undefined']} | {Estimate(r['student_acc']):.3f} | {Estimate(r['baseline_acc']):.3f} |")
     lines += ["", "## Every pair", "",
               "Test accuracy with 95% intervals pooled over seeds; PGR = (student − weak) / (ceiling − weak), "
               "baseline PGR the same with the noise-matched baseline as the student.", "",
@@ -327,10 +315,10 @@ def markdown_summary(pairs: pd.DataFrame, summary: pd.DataFrame, order: Sequence
               "|---|---|---|---|---:|---|---|---|---|---|---|---|"]
     ordered = pairs.assign(_w=pairs["weak"].map(rank), _s=pairs["strong"].map(rank))
     for _, r in ordered.sort_values(["dataset", "method", "_w", "_s"]).iterrows():
-        accs = " | ".join(_with_ci(r[f"{role}_acc"], r[f"{role}_lo"], r[f"{role}_hi"]) for role in ROLES)
+        accs = " | ".join(f"{Estimate(r[f'{role}_acc'], r[f'{role}_lo'], r[f'{role}_hi']):.3f}" for role in ROLES)
         lines.append(f"| {r['dataset']} | {_short(r['weak'])} | {_short(r['strong'])} | {r['method']} | {r['seeds']} | "
-                     f"{accs} | {_with_ci(r['pgr'], r['pgr_lo'], r['pgr_hi'], 2)} | "
-                     f"{_with_ci(r['baseline_pgr'], r['baseline_pgr_lo'], r['baseline_pgr_hi'], 2)} | {r['run']} |")
+                     f"{accs} | {Estimate(r['pgr'], r['pgr_lo'], r['pgr_hi']):.2f} | "
+                     f"{Estimate(r['baseline_pgr'], r['baseline_pgr_lo'], r['baseline_pgr_hi']):.2f} | {r['run']} |")
     lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in figures]
     return "\n".join(lines) + "\n"
 

@@ -31,7 +31,7 @@ from overseer._progress import progress as show_progress
 from overseer.data import BinaryDataset, load_dataset
 from overseer.models import ActivationCache
 from overseer.models._load import check_model
-from overseer.results import RunResult, RunWriter, start_run, summary_formatter
+from overseer.results import Estimate, RunResult, RunWriter, start_run, summary_formatter
 from overseer.w2s.config import W2SConfig
 from overseer.w2s.jobs import Job, JobStore
 from overseer.w2s.learners import Learner, learner_class
@@ -64,21 +64,11 @@ def summary_line(result: RunResult) -> str:
     for role in ROLES:
         if role not in result.metrics:  # runs written before the baseline existed
             continue
-        acc = result.metrics[role]["accuracy"]
-        parts.append(f"{role} {_fmt(acc['value'])} [{_fmt(acc['ci_low'])}, {_fmt(acc['ci_high'])}]")
+        parts.append(f"{role} {Estimate.from_dict(result.metrics[role]['accuracy']):.3f}")
     for name, label in (("pgr", "PGR"), ("baseline_pgr", "baseline PGR")):
-        if name not in result.metrics:
-            continue
-        pgr = result.metrics[name]["accuracy"]
-        if pgr["value"] is None:
-            parts.append(f"{label} undefined: {pgr['reason']}")
-        else:
-            parts.append(f"{label} {_fmt(pgr['value'])} [{_fmt(pgr['ci_low'])}, {_fmt(pgr['ci_high'])}]")
+        if name in result.metrics:
+            parts.append(f"{label} {Estimate.from_dict(result.metrics[name]['accuracy']):.3fr}")
     return "accuracy: " + "; ".join(parts)
-
-
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
 
 
 def learner_names(cfg: W2SConfig) -> dict[str, str | None]:
