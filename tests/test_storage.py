@@ -214,3 +214,18 @@ def test_work_dir_reuses_a_finished_unit_and_redoes_an_interrupted_one(tmp_path:
         assert work.json_unit("records/a.json", lambda: compute("a", 3.0), redo=True) == {"ppl": 3.0}
         assert work.json_unit("records/a.json", lambda: compute("a", 4.0)) == {"ppl": 3.0}
     assert calls == ["a", "b", "b", "a"]
+
+
+def test_publishing_over_a_folder_set_aside_by_a_killed_process_of_the_same_id_still_replaces_it(
+        tmp_path: Path) -> None:
+    import os
+
+    final = tmp_path / "classifier"
+    final.mkdir()
+    (final / "old").write_text("old")
+    stale = tmp_path / f".classifier.old-{os.getpid()}"
+    stale.mkdir()
+    (stale / "x").write_text("the aside copy of a process that was killed before deleting it")
+    with atomic_directory(final) as staging:
+        (staging / "new").write_text("new")
+    assert _names(final) == {"new"} and _names(tmp_path) == {"classifier"}

@@ -235,7 +235,14 @@ def publish_directory(staging: str | Path, final: str | Path) -> None:
     """
     staging, final = Path(staging), Path(final)
     if final.exists():
-        remove_directory(final, aside=f".{final.name}.old-{os.getpid()}")
+        aside = final.with_name(f".{final.name}.old-{os.getpid()}")
+        shutil.rmtree(aside, ignore_errors=True)  # left by a killed process of the same id
+        try:
+            os.replace(final, aside)  # any other failure (permissions) is raised: the new folder must not be lost
+        except FileNotFoundError:
+            pass  # another process removed it a moment ago
+        else:
+            shutil.rmtree(aside, ignore_errors=True)
     try:
         os.replace(staging, final)
     except OSError as exc:
@@ -251,6 +258,7 @@ def remove_directory(path: str | Path, aside: str | None = None) -> None:
     """
     path = Path(path)
     moved = path.with_name(aside or f".{path.name}.removed-{os.getpid()}")
+    shutil.rmtree(moved, ignore_errors=True)  # left by a killed process of the same id
     try:
         os.replace(path, moved)
     except OSError:
