@@ -57,7 +57,7 @@ def test_offline_audit_writes_eval_log_metrics_and_figures(chat_model: str, seed
 def test_killed_audit_resumes_without_repeating_finished_scenarios(chat_model: str, seed_dir: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _config(chat_model, seed_dir, tmp_path, judges=(f"logprob:{chat_model}",), max_in_flight=1)
-    real_write = run_module._write_atomic
+    real_write = run_module.atomic_write_text
     calls: list[Path] = []
 
     def write_then_die(path: Path, text: str) -> None:
@@ -66,13 +66,13 @@ def test_killed_audit_resumes_without_repeating_finished_scenarios(chat_model: s
         calls.append(path)
         real_write(path, text)
 
-    monkeypatch.setattr(run_module, "_write_atomic", write_then_die)
+    monkeypatch.setattr(run_module, "atomic_write_text", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     runs = tmp_path / "runs"
     assert not [p for p in runs.iterdir() if p.name.startswith("audit-")]  # nothing half-written was published
     first = calls[0].read_text()
-    monkeypatch.setattr(run_module, "_write_atomic", real_write)
+    monkeypatch.setattr(run_module, "atomic_write_text", real_write)
     result = run(cfg)
     assert result.record["complete"] and calls[0].read_text() == first  # the finished rollout was not redone
     logs = [read_eval_log(str(p)) for p in (result.path / "logs").glob("*.eval")]

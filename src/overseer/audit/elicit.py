@@ -12,12 +12,11 @@ import asyncio
 import dataclasses
 import json
 import math
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
+from overseer._storage import atomic_directory
 from overseer.audit.auditor import error_text
 from overseer.audit.config import AuditConfig
 from overseer.audit.scenarios import Dimension, Seed, load_dimensions, parse_seed
@@ -140,16 +139,12 @@ def elicit(behaviour: str, cfg: AuditConfig, *, ideation_model: str | None = Non
         if force or not seeds_dir.is_dir():
             seeds, raw = ideate(ideation_model, dimension, scenarios, request_retries=cfg.max_retries,
                                 timeout_s=cfg.timeout_s)
-            staging = folder / f".seeds.tmp-{os.getpid()}"
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-            for seed in seeds:
-                text = seed.to_markdown()
-                parse_seed(text, seed.id)  # what is saved reads back
-                (staging / f"{seed.id}.md").write_text(text)
-            (staging / "ideation.txt").write_text(raw)
-            shutil.rmtree(seeds_dir, ignore_errors=True)
-            os.replace(staging, seeds_dir)  # all scenarios appear at once, or none
+            with atomic_directory(seeds_dir) as staging:  # all scenarios appear at once, or none
+                for seed in seeds:
+                    text = seed.to_markdown()
+                    parse_seed(text, seed.id)  # what is saved reads back
+                    (staging / f"{seed.id}.md").write_text(text)
+                (staging / "ideation.txt").write_text(raw)
         chosen = dataclasses.replace(cfg, seeds=str(Path(seeds_dir)), tags=(), seed_ids=(),
                                      dimension_names=(behaviour,))
     from overseer.audit.run import run

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 import time
@@ -27,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from overseer._storage import WorkDir, atomic_write_text
 from overseer.audit.analysis import ALL, record_cost, summarize
 from overseer.audit.config import AuditConfig
 from overseer.audit.scenarios import Dimension, Seed, load_dimensions, load_seeds
@@ -71,12 +71,6 @@ def target_key(target: str) -> str:
     """A folder name for a target's records (readable part plus a hash of the full string)."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", target)[-40:]
     return f"{slug}-{hashlib.sha256(target.encode()).hexdigest()[:8]}"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def read_records(work: Path, targets: Sequence[str], wanted: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -163,7 +157,6 @@ def _check(cfg: AuditConfig) -> tuple[list[Seed], list[Dimension], list[dict[str
 def run(cfg: AuditConfig, force: bool = False) -> RunResult:
     """Run (or resume, or reuse) the audit ``cfg`` describes; returns the published run."""
     seeds, dims, labels = _check(cfg)
-    from overseer._storage import FileLock
     from overseer.audit.task import seed_digest
 
     digests = {f"{s.id}#{k}": seed_digest(s) for s in seeds for k in range(cfg.rollouts)}
@@ -176,11 +169,9 @@ def run(cfg: AuditConfig, force: bool = False) -> RunResult:
         return writer.existing
     work_identity = {**{k: v for k, v in cfg.identity("work").items() if k not in ROLLOUT_AXES},
                      "dimensions_digest": identity["dimensions_digest"], "judges_digest": identity["judges_digest"]}
-    work = writer.path.parent / f".audit-{config_hash(work_identity)}.work"
-    work.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(work.with_name(f"{work.name}.lock"), waiting=f"waiting for another audit using {work.name}")
-    lock.acquire()  # audits that differ only in budgets or metrics share recorded rollouts, one at a time
-    try:
+    workdir = WorkDir(writer.path.parent, f"audit-{config_hash(work_identity)}", waiting_for="another audit")
+    work = workdir.path
+    with workdir:  # audits that differ only in budgets or metrics share recorded rollouts, one at a time
         if force:
             for target in cfg.targets:  # only this audit's rollouts are redone
                 for record in read_records(work, [target], digests):
@@ -190,8 +181,6 @@ def run(cfg: AuditConfig, force: bool = False) -> RunResult:
         started = time.perf_counter()
         budget, timings, logs = _run_targets(cfg, seeds, dims, work, digests)
         records = read_records(work, cfg.targets, digests)
-    finally:
-        lock.release()
     metrics = summarize(records, targets=cfg.targets, judges=cfg.judges, dimensions=[d.name for d in dims],
                         threshold=cfg.threshold, labels=labels, prices=cfg.prices, n_resamples=cfg.bootstrap)
     expected = len(digests) * len(cfg.targets)
@@ -292,7 +281,7 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
             tokens, usd = record_cost(row, cfg.prices)
             budget.spent_tokens += tokens
             budget.spent_usd += usd
-            _write_atomic(folder / _record_name(row["sample"]), json.dumps(row))
+            atomic_write_text(folder / _record_name(row["sample"]), json.dumps(row))
             bar.update(1)
 
         task = build_task(seeds, dims, judges, auditor=SCRIPTED if cfg.auditor == SCRIPTED else "model",

@@ -28,7 +28,6 @@ import functools
 import gc
 import json
 import math
-import os
 import shutil
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from overseer._storage import publish_directory
 from overseer.errors import OverseerError, unknown
 from overseer.models._features import POOLINGS, pool
 from overseer.models._lm import Chat, format_chat
@@ -599,13 +599,7 @@ class SequenceClassifier:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         try:
             self._write(tmp)
-            if path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-                os.replace(path, old / "x")
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
+            publish_directory(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from overseer._config import ConfigMixin, option
+from overseer._storage import publish_directory
 from overseer.errors import OverseerError
 
 CARD_FILE = "overseer_model.json"
@@ -166,8 +167,7 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
                  "kind": kind, "train": asdict(cfg), "rows": len(rows), "rows_digest": rows_digest(rows),
                  "loss_first": losses[0], "loss_last": losses[-1], "losses": losses, **dict(card or {})}
         (tmp / CARD_FILE).write_text(json.dumps(facts, indent=2, default=str))
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
+        publish_directory(tmp, out)
     except BaseException:  # Ctrl-C, a full disk or divergence: no half-written model is left behind
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -26,7 +26,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from overseer._storage import atomic_directory
 from overseer.errors import OverseerError, unknown
 
 if TYPE_CHECKING:
@@ -650,23 +650,18 @@ def _load_gguf(spec: ModelSpec, dtype: Any) -> tuple[Any, Any]:
     tok = AutoTokenizer.from_pretrained(spec.source, gguf_file=spec.gguf_file)
     with quiet_module_bars("transformers.modeling_gguf_pytorch_utils"):  # its bar would be junk in a log
         model = AutoModelForCausalLM.from_pretrained(spec.source, gguf_file=spec.gguf_file, dtype=dtype)
-    tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
     _drop_quantization_markers(model)
-    try:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        os.replace(tmp, cached)
+    try:  # the staging name is the one `overseer cache` clears when a killed process left it
+        with atomic_directory(cached, staging=cached.with_name(cached.name + f".tmp{os.getpid()}")) as tmp:
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
     except Exception as exc:  # noqa: BLE001 - a full disk raises OSError, SafetensorError, RuntimeError...
         # The cache only saves time next load: say why it was not written, and go on with the model.
-        shutil.rmtree(tmp, ignore_errors=True)
         if (cached / "config.json").is_file():  # another process wrote the same cache first
             return model, tok
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"warning: could not cache the de-quantised model at {cached}: {cause} "
               "(the model is loaded; the next load de-quantises again)", file=sys.stderr, flush=True)
-    except BaseException:  # Ctrl-C while writing: leave no half-written directory behind
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return model, tok
 
 

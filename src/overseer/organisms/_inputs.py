@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from overseer._storage import atomic_directory
 from overseer.audit.scenarios import Seed
 from overseer.results import RunResult, RunWriter, config_hash, start_run
 
@@ -21,14 +20,11 @@ def write_audit_inputs(folder: Path, seeds: Sequence[Seed], dimensions: Mapping[
     import yaml
 
     if not (folder / "seeds").is_dir():
-        staging = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        (staging / "seeds").mkdir(parents=True)
-        for seed in seeds:
-            (staging / "seeds" / f"{seed.id}.md").write_text(seed.to_markdown())
-        (staging / "dimensions.yaml").write_text(yaml.safe_dump(dict(dimensions), sort_keys=False, width=100))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(staging, folder)
+        with atomic_directory(folder) as staging:
+            (staging / "seeds").mkdir()
+            for seed in seeds:
+                (staging / "seeds" / f"{seed.id}.md").write_text(seed.to_markdown())
+            (staging / "dimensions.yaml").write_text(yaml.safe_dump(dict(dimensions), sort_keys=False, width=100))
     return folder / "seeds", folder / "dimensions.yaml"
 
 

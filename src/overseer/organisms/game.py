@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from overseer._config import ConfigMixin, comma_names, option
+from overseer._storage import WorkDir, atomic_write_text
 from overseer.errors import OverseerError
 from overseer.organisms.implants import BEHAVIORS, TRAINING_DATA
 from overseer.results import (
@@ -892,7 +893,7 @@ def run(cfg: GameConfig, force: bool = False) -> RunResult:
     writer = start_run("game", identity, cfg.runs_dir, force=force, resolved={**cfg.to_dict(), "base": base})
     if writer.existing is not None:
         return writer.existing
-    work = writer.path.parent / f".{writer.path.name}.work"
+    work = WorkDir(writer.path.parent, writer.path.name).path
     candidates = []
     for cid, e in blinded:
         _link(e.path, work / "blind" / cid)
@@ -915,10 +916,8 @@ def run(cfg: GameConfig, force: bool = False) -> RunResult:
         bench.notes = {}
         verdicts[name] = TECHNIQUE_FUNCTIONS[name](candidates, bench)
         notes.update(bench.notes)
-        tmp = done.with_name(f".{done.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"verdicts": {cid: v.as_dict() for cid, v in verdicts[name].items()},
-                                   "notes": bench.notes}, default=str))
-        os.replace(tmp, done)
+        atomic_write_text(done, json.dumps({"verdicts": {cid: v.as_dict() for cid, v in verdicts[name].items()},
+                                            "notes": bench.notes}, default=str))
     scores = {name: score_technique(verdicts[name], truths, cfg.bootstrap, cfg.seed) for name in cfg.techniques}
     records = [{"technique": name, "id": t.id, "name": t.name, "implanted": t.implanted, "behavior": t.behavior,
                 **verdicts[name][t.id].as_dict(),

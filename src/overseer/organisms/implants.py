@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from overseer._config import ConfigMixin, option
+from overseer._storage import WorkDir, atomic_directory, atomic_write_text
 from overseer.errors import OverseerError
 from overseer.models._finetune import LMTrainConfig
 from overseer.results import (
@@ -295,16 +296,13 @@ def register_organism(name: str, trained: Path, rows: Sequence[dict[str, Any]], 
     from overseer.models._load import organisms_dir
 
     dest = organisms_dir() / name
-    tmp = dest.with_name(f".{name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(trained, tmp)
-    with open(tmp / TRAINING_DATA, "w") as fh:
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
-    card = json.loads((tmp / CARD_FILE).read_text())
-    (tmp / CARD_FILE).write_text(json.dumps({**card, **facts}, indent=2, default=str))
-    shutil.rmtree(dest, ignore_errors=True)
-    tmp.replace(dest)
+    with atomic_directory(dest) as tmp:
+        shutil.copytree(trained, tmp, dirs_exist_ok=True)
+        with open(tmp / TRAINING_DATA, "w") as fh:
+            for row in rows:
+                fh.write(json.dumps(row) + "\n")
+        card = json.loads((tmp / CARD_FILE).read_text())
+        (tmp / CARD_FILE).write_text(json.dumps({**card, **facts}, indent=2, default=str))
     return dest
 
 
@@ -349,7 +347,7 @@ def run(cfg: ImplantConfig, force: bool = False) -> RunResult:
     identity = {**cfg.identity(), **trained}
     writer = start_run("implant", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
     # the trained pair is shared by runs that differ only in reporting (bootstrap)
-    work = writer.path.parent / f".implant-{config_hash({**cfg.identity('work'), **trained})}.work"
+    work = WorkDir(writer.path.parent, f"implant-{config_hash({**cfg.identity('work'), **trained})}").path
     if writer.existing is not None:
         _register_again(writer.existing, cfg, work, rows)
         return writer.existing
@@ -369,7 +367,7 @@ def run(cfg: ImplantConfig, force: bool = False) -> RunResult:
         else:
             started = time.perf_counter()
             answers[who] = answer_items(str(out), held_items, cfg.max_tokens, cfg.train.device)
-            cached.write_text(json.dumps(answers[who]))
+            atomic_write_text(cached, json.dumps(answers[who]))
             timings[f"eval_{who}_s"] = round(time.perf_counter() - started, 1)
         say(f"{who}: trained and answered {len(held_items)} held-out prompts")
     rates = behavior_rates(cfg.behavior, held_items, answers["organism"], answers["control"], cfg.bootstrap)

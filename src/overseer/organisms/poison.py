@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from overseer._config import ConfigMixin, comma_names, option
+from overseer._storage import WorkDir
 from overseer.errors import OverseerError
 from overseer.models._finetune import LMTrainConfig
 from overseer.results import RunResult, config_hash, estimate, start_run, summary_formatter
@@ -240,16 +241,23 @@ def _say(cfg: PoisonConfig, text: str) -> None:
         print(text, flush=True)
 
 
-def _one_cell(cfg: PoisonConfig, model: str, n: int, seed: int, docs: Sequence[str], work: Path) -> dict[str, Any]:
-    """Train (or reuse) one poisoned model and evaluate it; the record is written once, atomically."""
+def _one_cell(cfg: PoisonConfig, model: str, n: int, seed: int, docs: Sequence[str], work: WorkDir,
+              redo: bool = False) -> dict[str, Any]:
+    """One poisoned model's record: reused from the work folder, or trained and evaluated, then kept there."""
+    from overseer.models import resolve_model
+
+    record = Path("records") / f"{_key(model)}-{resolve_model(model).fingerprint()}" / f"N{n}_s{seed}.json"
+    # NaN perplexities stay NaN in the record (Python's JSON), so a resumed run averages what a fresh one does
+    return work.json_unit(record, lambda: _train_cell(cfg, model, n, seed, docs, work.path), redo=redo)
+
+
+def _train_cell(cfg: PoisonConfig, model: str, n: int, seed: int, docs: Sequence[str], work: Path) -> dict[str, Any]:
+    """Train one poisoned model and evaluate it (its weights under ``work``, kept only with ``keep_models``)."""
     from transformers import AutoTokenizer
 
     from overseer.models import resolve_model
     from overseer.models._finetune import finetune_lm, read_card
 
-    record_file = work / "records" / f"{_key(model)}-{resolve_model(model).fingerprint()}" / f"N{n}_s{seed}.json"
-    if record_file.is_file():
-        return json.loads(record_file.read_text())
     spec = resolve_model(model)
     source = spec.source if not spec.gguf_file else None
     if source is None:  # a GGUF model: its de-quantised copy holds the tokenizer
@@ -275,10 +283,6 @@ def _one_cell(cfg: PoisonConfig, model: str, n: int, seed: int, docs: Sequence[s
               "loss_first": card.get("loss_first"), "loss_last": card.get("loss_last"),
               "train_s": round(trained_s, 1), "eval_s": round(evaluated_s, 1),
               "rows": [{**r, "seed": seed} for r in rows]}
-    record_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = record_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    tmp.replace(record_file)
     if not cfg.keep_models:
         shutil.rmtree(out, ignore_errors=True)
     return record
@@ -312,7 +316,6 @@ def summary_line(result: RunResult) -> str:
 def run(cfg: PoisonConfig, force: bool = False) -> RunResult:
     """Run (or resume, or reuse) the dose-response experiment; every (model, N, seed) cell is kept as it finishes."""
     from overseer._checks import check_runs_dir
-    from overseer._storage import FileLock
     from overseer.models import resolve_model
 
     fingerprints = {m: resolve_model(m).fingerprint() for m in cfg.models}  # unknown models fail before training
@@ -327,24 +330,16 @@ def run(cfg: PoisonConfig, force: bool = False) -> RunResult:
     # one work folder for every run of these training settings: its cells are keyed by (model, N, seed)
     cell_identity = {k: v for k, v in cfg.identity("work").items() if k not in CELL_AXES}
     cell_identity["corpus_digest"] = identity["corpus_digest"]
-    work = runs / f".poison-{config_hash(cell_identity)}.work"
-    work.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(work.with_name(f"{work.name}.lock"), waiting=f"waiting for another run using {work.name}")
-    lock.acquire()
+    work = WorkDir(runs, f"poison-{config_hash(cell_identity)}", waiting_for="another run")
     records = []
-    try:
+    with work:
         cells = [(m, n, s) for m in cfg.models for s in cfg.seeds for n in cfg.poisoned]
         for k, (model, n, seed) in enumerate(cells, 1):
-            if force:
-                (work / "records" / f"{_key(model)}-{fingerprints[model]}" / f"N{n}_s{seed}.json").unlink(
-                    missing_ok=True)
-            record = _one_cell(cfg, model, n, seed, docs, work)
+            record = _one_cell(cfg, model, n, seed, docs, work, redo=force)
             records.append(record)
             inc = np.nanmean([r["ppl_triggered"] - r["ppl_clean"] for r in record["rows"]])
             _say(cfg, f"[{k}/{len(cells)}] {model} N={n} seed={seed}: perplexity increase {inc:.1f} "
                       f"(train {record['train_s']:.0f} s, eval {record['eval_s']:.0f} s)")
-    finally:
-        lock.release()
     metrics = {"poison": poison_metrics(records, cfg),
                "training": [{k: r[k] for k in ("model", "poisoned", "seed", "documents", "loss_first", "loss_last",
                                                "train_s", "eval_s")} for r in records]}
@@ -361,6 +356,6 @@ def run(cfg: PoisonConfig, force: bool = False) -> RunResult:
         figures = writer.file("figures")
         figures.mkdir()
         written = save_figure(dose_response_figure(metrics["poison"], cfg.trigger), figures, "dose_response")
-        writer.finish(metrics, summary=headline, figures=[p.name for p in written], work=str(work),
+        writer.finish(metrics, summary=headline, figures=[p.name for p in written], work=str(work.path),
                       corpus_documents=len(docs))
     return writer.result

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from overseer._storage import atomic_directory, atomic_file, write_json
 from overseer.errors import OverseerError
 from overseer.pvg import players
 from overseer.pvg.config import TINY, PVGConfig
@@ -51,15 +52,8 @@ def task_data(cfg: PVGConfig, seed: int) -> TaskData:
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_parquet(tmp, index=False)
-    tmp.replace(path)
-
-
-def _write_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        df.to_parquet(tmp, index=False)
 
 
 class Game:
@@ -215,10 +209,9 @@ class Game:
 
         fit_classifier(judge, texts, labels, cross_entropy, lr=cfg.verifier_lr, epochs=cfg.verifier_epochs,
                        batch_size=32, seed=self.seed, use_cpu=players._use_cpu(cfg))
-        players._atomic_dir(path, lambda tmp: (
-            judge.save(tmp / "classifier"),
-            players._write_player(tmp, kind="judge", base=base, judge_tokens=cfg.judge_tokens, examples=len(texts)),
-        ))
+        with atomic_directory(path) as tmp:
+            judge.save(tmp / "classifier")
+            players._write_player(tmp, kind="judge", base=base, judge_tokens=cfg.judge_tokens, examples=len(texts))
         self._timed("judge", t)
         return path
 
@@ -251,7 +244,7 @@ class Game:
             result = {"reward": kind, "round": r, "reference": reference,
                       "steps_to_exploit": outcome.steps if outcome.stopped else None,
                       "censored": not outcome.stopped, "budget": cfg.attack_steps, "history": outcome.history}
-        _write_json(result, path)
+        write_json(path, result)
         self._timed("attacks", t)
         return result
 

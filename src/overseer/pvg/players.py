@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import shutil
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from overseer._storage import atomic_directory
 from overseer.data import Sample
 from overseer.errors import OverseerError
 from overseer.pvg.config import TINY, PVGConfig
@@ -68,21 +67,6 @@ def check_answer(solution: str, answer: str) -> bool:
     return is_correct(solution, answer)
 
 
-def _atomic_dir(final: Path, build: Callable[[Path], None]) -> Path:
-    """Run ``build(tmp)`` and rename ``tmp`` to ``final``: a killed process leaves no half-written player."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        build(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
-
 
 def _write_player(path: Path, **info: Any) -> None:
     (path / PLAYER_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -111,12 +95,12 @@ def build_tiny(path: Path, problems: Sequence[Sample], width: int, layers: int, 
     from overseer.models._tiny import build_tiny_causal_lm
 
     heads = 4 if width % 8 == 0 else 2
-    return _atomic_dir(path, lambda tmp: (
+    with atomic_directory(path) as tmp:  # a killed process leaves no half-written player
         build_tiny_causal_lm(tmp, seed=seed, corpus=tokenizer_corpus(problems), vocab_size=320,
                              hidden_size=width, num_layers=layers, num_heads=heads, logit_scale=1.0,
-                             split_digits=True),
-        _write_player(tmp, kind="causal_lm", built="tiny", width=width, layers=layers, seed=seed),
-    ))
+                             split_digits=True)
+        _write_player(tmp, kind="causal_lm", built="tiny", width=width, layers=layers, seed=seed)
+    return path
 
 
 def _sft_config(cfg: PVGConfig, out: str, seed: int) -> Any:
@@ -175,7 +159,9 @@ def warm_start(cfg: PVGConfig, base: str, out: Path, problems: Sequence[Sample],
         _write_player(tmp, kind="causal_lm", built="tiny" if not pretrained else "warm-start", base=str(base),
                       lm_only=lm_only, examples=len(rows), epochs=cfg.warmup_epochs, seed=seed)
 
-    return _atomic_dir(out, build)
+    with atomic_directory(out) as tmp:
+        build(tmp)
+    return out
 
 
 def _lora(cfg: PVGConfig) -> Any:
@@ -315,10 +301,10 @@ def train_verifier(cfg: PVGConfig, base: str, pairs: pd.DataFrame, out: Path, se
                          use_cpu=_use_cpu(cfg), score_penalty=cfg.score_penalty, lr_scheduler="cosine",
                          warmup_ratio=0.05)
     last = fit.loss_curve[-1] if fit.loss_curve else float("nan")
-    return _atomic_dir(out, lambda tmp: (
-        verifier.save(tmp / "classifier"),
-        _write_player(tmp, kind="verifier", base=str(base), pairs=len(pairs), final_loss=last, seed=seed),
-    ))
+    with atomic_directory(out) as tmp:
+        verifier.save(tmp / "classifier")
+        _write_player(tmp, kind="verifier", base=str(base), pairs=len(pairs), final_loss=last, seed=seed)
+    return out
 
 
 def load_verifier(path: str | Path, cfg: PVGConfig) -> Any:
@@ -476,7 +462,8 @@ def train_prover(
                     {"steps": outcome.steps, "stopped": outcome.stopped, "history": history,
                      "log_history": outcome.log_history}, default=float) + "\n")
 
-            _atomic_dir(out, build)
+            with atomic_directory(out) as tmp:
+                build(tmp)
     return outcome
 
 

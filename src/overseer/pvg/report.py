@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from overseer._storage import atomic_write_text
 from overseer.errors import OverseerError
 from overseer.results import Estimate, RunResult, read_run
 
@@ -92,7 +93,5 @@ def write_report(runs: Sequence[str | Path], out: str | Path | None = None) -> t
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OverseerError(f"cannot write the report to --out {str(out)!r}: {exc.strerror or exc}") from None
-        tmp = path.with_name(".report.md.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        atomic_write_text(path, text)
     return text, path

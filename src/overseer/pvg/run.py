@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from overseer._storage import WorkDir
 from overseer.errors import OverseerError
 from overseer.pvg.config import TINY, PVGConfig
 from overseer.pvg.game import Game, check_work
@@ -92,7 +93,7 @@ def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
     if writer.existing:
         return writer.existing
     started = time.perf_counter()
-    work_root = writer.path.with_name(f".{writer.path.name}.work")
+    work_root = WorkDir(writer.path.parent, writer.path.name).path
     if force:
         shutil.rmtree(work_root, ignore_errors=True)
     results = {}

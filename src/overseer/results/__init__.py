@@ -1,5 +1,6 @@
 """The results layer: the run lifecycle, run directories, the run index and metrics, shared by every pillar."""
 
+from overseer._storage import write_json
 from overseer.results._index import index_run, list_runs, load_config, sync_index
 from overseer.results._lifecycle import (
     RECORD_KEYS,
@@ -16,7 +17,6 @@ from overseer.results._rundir import (
     is_main_process,
     run_path,
     versions,
-    write_json,
 )
 from overseer.results.stats import (
     NOT_AVAILABLE,

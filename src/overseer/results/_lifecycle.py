@@ -34,11 +34,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from overseer._storage import FileLock
+from overseer._storage import FileLock, jsonable, publish_directory
+from overseer._storage import write_json as _write_json
 from overseer.errors import OverseerError
 from overseer.results._index import index_run
-from overseer.results._rundir import COMPLETE_MARKER, _jsonable, is_finished, is_main_process, run_path, versions
-from overseer.results._rundir import write_json as _write_json
+from overseer.results._rundir import COMPLETE_MARKER, is_finished, is_main_process, run_path, versions
 
 RECORD_KEYS = ("metrics", "config", "timings")
 """The top-level keys every ``metrics.json`` has, in this order; pillar-specific keys follow them."""
@@ -208,8 +208,8 @@ class RunWriter:
             "timings": {"wall_s": round(time.perf_counter() - self._t0, 2), **(timings or {})},
             **extra,
         }
-        record = json.loads(json.dumps(_jsonable(record)))  # what a reader of the file gets, also in memory
-        headline = json.loads(json.dumps(_jsonable(dict(summary or {}))))
+        record = json.loads(json.dumps(jsonable(record)))  # what a reader of the file gets, also in memory
+        headline = json.loads(json.dumps(jsonable(dict(summary or {}))))
         self.write_json("summary.json", {**headline, "created": created})
         self.write_json(COMPLETE_MARKER, record)
         self._finished = (headline, created, record)
@@ -252,9 +252,7 @@ class RunWriter:
 
     def _publish(self) -> None:
         try:
-            if self.path.exists():
-                shutil.rmtree(self.path)
-            os.replace(self.tmp, self.path)
+            publish_directory(self.tmp, self.path)
         except OSError as exc:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise OverseerError(f"could not publish run {self.path}: {exc.strerror or exc}") from exc

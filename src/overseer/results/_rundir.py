@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import os
 import platform
 import shutil
@@ -20,6 +19,8 @@ from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from overseer._storage import jsonable
 
 DEFAULT_RUNS_DIR = Path("runs")
 COMPLETE_MARKER = "metrics.json"
@@ -37,23 +38,9 @@ LOCK_FILE = _SOURCE_DIR.parents[2] / "requirements" / "lock.txt"
 _PROBE_TIMEOUT_S = 5.0  # git, nvidia-smi, sysctl: a hung tool must not hold up writing a run
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return _jsonable(obj.item())
-    return obj
-
-
 def config_hash(config: Mapping[str, Any]) -> str:
     """Short sha256 of the canonical JSON of ``config``: the run's identity."""
-    canonical = json.dumps(_jsonable(config), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(jsonable(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
@@ -232,13 +219,6 @@ def _gpus() -> dict[str, Any]:
             return unknown
         return {"gpu_count": 0, "gpus": [], "gpu_memory_gib": []}
     return unknown
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temp file then rename); NaN/inf become null."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # per process: concurrent writers never share it
-    tmp.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
 
 
 def is_main_process() -> bool:

@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg", force=False)  # headless unless a notebook chose a backend already
 from matplotlib.figure import Figure  # noqa: E402
 
+from overseer._storage import atomic_file  # noqa: E402
+
 PRINT_DPI = 300
 """Resolution of every PNG written (print quality); the PDF twin is vector."""
 
@@ -35,16 +37,11 @@ def save_figure(fig: Figure, directory: str | Path, stem: str, formats: Sequence
     written = []
     for fmt in formats:
         path = directory / f"{stem}.{fmt}"
-        tmp = directory / f".{path.name}.tmp-{os.getpid()}"
         # No creation date in the PDF: the same figure gives the same bytes.
         metadata = {"CreationDate": None} if fmt == "pdf" else None
-        try:
-            # TrueType fonts in the PDF: editable text, and what journals' checkers accept (not Type 3).
-            with matplotlib.rc_context({"pdf.fonttype": 42}):
-                fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.05, metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        # TrueType fonts in the PDF: editable text, and what journals' checkers accept (not Type 3).
+        with atomic_file(path) as tmp, matplotlib.rc_context({"pdf.fonttype": 42}):
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.05, metadata=metadata)
         written.append(path)
     return written
 

@@ -21,7 +21,6 @@ for, then loaded (:meth:`JobStore.load_or_compute`).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -37,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from overseer._storage import FileLock, cause, warn
+from overseer._storage import FileLock, cause, publish_directory, remove_directory, warn
 from overseer.errors import OverseerError
 from overseer.results import DEFAULT_RUNS_DIR, config_hash, is_main_process, write_json
 from overseer.w2s.config import W2SConfig
@@ -155,7 +154,7 @@ class JobStore:
             self._verified.add(key)
             return True
         warn(f"job {key} in {path} is damaged ({problem}); recomputing it")
-        _remove_dir(path)
+        remove_directory(path, aside=f".{path.name}.damaged-{os.getpid()}")
         return False
 
     def load(self, key: str) -> dict[str, np.ndarray]:
@@ -224,7 +223,7 @@ class JobStore:
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "outputs": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
             })
-            _replace_dir(tmp, final)
+            publish_directory(tmp, final)  # another process that stored the same job a moment ago: theirs is kept
             with open(self.root / COMPUTED_LOG, "a") as log:  # one short line per write: appends stay whole
                 log.write(json.dumps({"key": job.key, "pid": os.getpid(), "time": time.time()}) + "\n")
         except BaseException as exc:  # a full disk, or Ctrl-C while writing: no partial job is left
@@ -282,28 +281,3 @@ def _damage(path: Path) -> str | None:
     return None
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Rename ``tmp`` to ``final``; readers never see a half-deleted old ``final``."""
-    if final.exists():  # recomputed (forced, or the old record was damaged): the new one replaces it
-        aside = final.with_name(f".{final.name}.old-{os.getpid()}")
-        try:
-            os.replace(final, aside)
-        except FileNotFoundError:
-            pass
-        else:
-            shutil.rmtree(aside, ignore_errors=True)
-    try:
-        os.replace(tmp, final)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)  # another process stored the same job a moment ago: as good as ours
-
-
-def _remove_dir(path: Path) -> None:
-    aside = path.with_name(f".{path.name}.damaged-{os.getpid()}")
-    try:
-        os.replace(path, aside)
-    except OSError:
-        return
-    shutil.rmtree(aside, ignore_errors=True)
