@@ -19,13 +19,9 @@ from overseer.models._cache_admin import (
     clear_caches,
     verify_caches,
 )
-from overseer.models._classifier import (
-    ClassifierConfig,
-    ClassifierFit,
-    SequenceClassifier,
-    TrainingDivergedError,
-    fit_classifier,
-)
+from overseer.models._classifier import SequenceClassifier
+from overseer.models._classifier_config import ClassifierConfig, ClassifierFit, TrainingDivergedError
+from overseer.models._classifier_train import fit_classifier
 from overseer.models._endpoint import EndpointBackend, normalize_base_url
 from overseer.models._features import POOLINGS, extract_features, pool
 from overseer.models._finetune import LMTrainConfig, finetune_lm

@@ -2,8 +2,9 @@
 
 - A prover reads a system message that states its role (helpful or sneaky) and the problem, and
   writes a solution ending ``Answer: <number>``. It is warm-started by supervised fine-tuning on
-  correct solutions (TRL's ``SFTTrainer``) and trained by RL against a frozen verifier (TRL's
-  ``GRPOTrainer`` or ``RLOOTrainer``, KL to the initial policy, full weights or LoRA).
+  correct solutions (the model layer's :func:`~overseer.models.finetune_lm`) and trained by RL against
+  a frozen verifier (TRL's ``GRPOTrainer`` or ``RLOOTrainer``, KL to the initial policy, full weights
+  or LoRA adapters from :func:`~overseer.models.lora_config`).
 - A verifier is the model layer's :class:`~overseer.models.SequenceClassifier` with
   ``pairing="compare"``: it reads ``problem + newline + solution``, never the role, and is trained
   with the Bradley-Terry loss on (correct, incorrect) pairs of one problem plus the score penalty.
