@@ -63,6 +63,21 @@ def test_full_chat_training_saves_a_plain_model(tiny: Path, tmp_path: Path) -> N
     assert again == out  # a finished directory is reused, not retrained
 
 
+def test_merged_lora_saves_the_model_its_adapter_loads_as(tiny: Path, tmp_path: Path) -> None:
+    rows = [{"text": TEXT}] * 16
+    train = LMTrainConfig(epochs=2, lr=5e-3, batch_size=8, device="cpu")
+    adapter = finetune_lm(str(tiny), rows, tmp_path / "adapter", train)
+    merged = finetune_lm(str(tiny), rows, tmp_path / "merged", train, merge_lora=True)
+    assert (merged / "config.json").is_file() and not (merged / "adapter_config.json").exists()
+    assert resolve_model(str(merged)).adapter is None
+    assert read_card(merged)["merged"] is True and read_card(adapter)["merged"] is False
+    assert not torch.allclose(_logits(str(merged)), _logits(str(tiny)))
+    torch.testing.assert_close(_logits(str(merged)), _logits(str(adapter)), rtol=0, atol=1e-5)
+    cosine = finetune_lm(str(tiny), rows, tmp_path / "cosine", train, lr_scheduler="cosine", merge_lora=True)
+    assert read_card(cosine)["lr_scheduler"] == "cosine" and read_card(merged)["lr_scheduler"] == "linear"
+    assert not torch.allclose(_logits(str(cosine)), _logits(str(merged)))  # the schedule reached the trainer
+
+
 def test_organisms_load_by_name(tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OVERSEER_ORGANISMS_DIR", str(tmp_path / "organisms"))
     with pytest.raises(OverseerError, match="unknown organism 'nope'.*saved organisms: none"):
@@ -80,6 +95,8 @@ def test_bad_rows_and_settings_are_one_line_errors(tiny: Path, tmp_path: Path) -
         finetune_lm(str(tiny), [{"text": "a"}, {"prompt": [], "completion": []}], tmp_path / "x")
     with pytest.raises(OverseerError, match="no training rows"):
         finetune_lm(str(tiny), [], tmp_path / "x")
+    with pytest.raises(OverseerError, match="unknown lr scheduler 'cosin'"):
+        finetune_lm(str(tiny), [{"text": "a"}], tmp_path / "x", lr_scheduler="cosin")
     with pytest.raises(OverseerError, match=r"method='sft' is not allowed; allowed: one of full, lora"):
         LMTrainConfig(method="sft")
     with pytest.raises(OverseerError, match=r"lr=2.0 is not allowed"):

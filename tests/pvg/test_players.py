@@ -16,6 +16,7 @@ from overseer.pvg.config import PVGConfig
 from overseer.pvg.rewards import prover_reward_function
 from overseer.pvg.tasks import load_task, split_parts
 from overseer.pvg.toy import correct_solution, make_problems, sneaky_solution
+from overseer.pvg.verifier import bradley_terry_loss
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,44 @@ def test_score_penalty_is_in_the_training_loss(verifier_body: Path) -> None:
     with pytest.raises(OverseerError, match="pairing='compare'"):
         plain = SequenceClassifier.build(ClassifierConfig(model=str(verifier_body)), device="cpu")
         fit_classifier(plain, good, np.ones(2), players._bt_pair_loss, score_penalty=0.1, use_cpu=True)
+
+
+def test_the_game_trains_its_verifier_on_the_tested_bradley_terry_loss(
+    tmp_path: Path, verifier_body: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loss of ``train_verifier``'s training step is ``bradley_terry_loss`` (test_verifier_loss.py) of its scores.
+
+    One step (three pairs, one batch) at a learning rate too small to move a weight: the loss the game
+    recorded must equal the tested function on the scores the verifier then gives, each pair its own group.
+    """
+    real_build = SequenceClassifier.build
+    built: list[SequenceClassifier] = []
+
+    def build(config: ClassifierConfig, seed: int = 0, device: str | None = None) -> SequenceClassifier:
+        classifier = real_build(config, seed=seed, device=device)
+        torch.nn.init.normal_(classifier.model_.head.weight, std=0.5)  # the zero head would score every text 0
+        built.append(classifier)
+        return classifier
+
+    monkeypatch.setattr(SequenceClassifier, "build", build)
+    torch.manual_seed(0)
+    pairs = pd.DataFrame({
+        "problem_id": ["a", "a", "b"],
+        "question": ["Start at 1. Add 2. Work mod 10."] * 2 + ["Start at 4. Add 1. Work mod 10."],
+        "good": ["1 + 2 = 3\nAnswer: 3", "1 + 2 = 3\nAnswer: 3", "4 + 1 = 5\nAnswer: 5"],
+        "bad": ["1 + 2 = 4\nAnswer: 4", "1 + 2 = 9\nAnswer: 9", "4 + 1 = 7\nAnswer: 7"],
+    })
+    cfg = PVGConfig(device="cpu", verifier_epochs=1, verifier_lr=1e-12, score_penalty=0.5)
+    out = players.train_verifier(cfg, str(verifier_body), pairs, tmp_path / "v", seed=0)
+    (verifier,) = built
+    good = [players.verifier_text(q, s) for q, s in zip(pairs["question"], pairs["good"], strict=True)]
+    bad = [players.verifier_text(q, s) for q, s in zip(pairs["question"], pairs["bad"], strict=True)]
+    scores = torch.tensor(np.concatenate([verifier.scores(good), verifier.scores(bad)]), dtype=torch.float64)
+    correct = torch.tensor([True] * 3 + [False] * 3)
+    expected = bradley_terry_loss(scores, correct, torch.arange(3).repeat(2), cfg.score_penalty)
+    without_penalty = bradley_terry_loss(scores, correct, torch.arange(3).repeat(2), 0.0)
+    assert abs(expected - without_penalty) > 0.1  # the penalty is a visible part of what is compared
+    assert players.read_player(out)["final_loss"] == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_splits_share_no_prompt() -> None:

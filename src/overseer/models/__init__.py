@@ -19,15 +19,12 @@ from overseer.models._cache_admin import (
     clear_caches,
     verify_caches,
 )
-from overseer.models._classifier import (
-    ClassifierConfig,
-    ClassifierFit,
-    SequenceClassifier,
-    TrainingDivergedError,
-    fit_classifier,
-)
+from overseer.models._classifier import SequenceClassifier
+from overseer.models._classifier_config import ClassifierConfig, ClassifierFit, TrainingDivergedError
+from overseer.models._classifier_train import fit_classifier
 from overseer.models._endpoint import EndpointBackend, normalize_base_url
 from overseer.models._features import POOLINGS, extract_features, pool
+from overseer.models._finetune import LMTrainConfig, finetune_lm
 from overseer.models._generate import GenerateConfig, Generation
 from overseer.models._lm import (
     HUMAN_ASSISTANT,
@@ -53,6 +50,7 @@ from overseer.models._load import (
     load_model,
     resolve_model,
 )
+from overseer.models._lora import lora_config
 from overseer.models._mock import MockBackend
 from overseer.models._serve import OpenAICompatServer
 
@@ -72,6 +70,9 @@ __all__ = [
     "SequenceClassifier",
     "TrainingDivergedError",
     "fit_classifier",
+    "LMTrainConfig",
+    "finetune_lm",
+    "lora_config",
     "Backend",
     "CapabilityError",
     "GenerateConfig",

@@ -24,12 +24,14 @@ from typing import Any
 
 from overseer._config import ConfigMixin, option
 from overseer._storage import publish_directory
-from overseer.errors import OverseerError
+from overseer.errors import OverseerError, unknown
 
 CARD_FILE = "overseer_model.json"
 """The card saved beside trained weights: base spec, training config, data digest, losses."""
 
 METHODS = ("full", "lora")
+SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
+"""Learning-rate schedules (transformers names) :func:`finetune_lm` takes."""
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def _use_cpu(device: str | None) -> bool:
 
 
 def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, cfg: LMTrainConfig | None = None,
-                *, card: Mapping[str, Any] | None = None) -> Path:
+                *, card: Mapping[str, Any] | None = None, lr_scheduler: str = "linear",
+                merge_lora: bool = False) -> Path:
     """Train ``base`` on ``rows`` and save the result at ``out`` (atomically: a killed run leaves nothing there).
 
     Args:
@@ -105,6 +108,11 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
         out: the directory to write; an existing finished one is returned as it is.
         cfg: the training settings.
         card: extra facts to keep in the card (what was implanted, on which data).
+        lr_scheduler: the learning-rate schedule after the 5% warm-up, a transformers name (``linear``,
+            ``cosine``...). A keyword rather than a :class:`LMTrainConfig` field, so the identities of
+            runs that nest that config stay as they are.
+        merge_lora: with ``method="lora"``, save the base with the adapter merged in (a plain model
+            directory) instead of the adapter alone.
 
     Returns the directory, which :func:`overseer.models.load_model` loads.
     """
@@ -113,13 +121,15 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
     if read_card(out) is not None:
         return out
     kind = _row_kind(rows)
+    if lr_scheduler not in SCHEDULERS:
+        raise unknown("lr scheduler", lr_scheduler, SCHEDULERS)
     import datasets
     from datasets import Dataset
-    from peft import LoraConfig
     from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     from overseer.models._load import load_model, resolve_model
+    from overseer.models._lora import lora_config
 
     spec = resolve_model(base)
     cpu = _use_cpu(cfg.device)
@@ -129,8 +139,7 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
     lm.model.train()
     peft_config = None
     if cfg.method == "lora":
-        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, lora_dropout=0.0, task_type="CAUSAL_LM",
-                                 target_modules="all-linear")
+        peft_config = lora_config(cfg.lora_r)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +154,7 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
             datasets.disable_progress_bars()  # one line per stage is the caller's to print
             args = SFTConfig(
                 output_dir=scratch, num_train_epochs=cfg.epochs, per_device_train_batch_size=cfg.batch_size,
-                learning_rate=cfg.lr, lr_scheduler_type="linear", warmup_steps=0.05, logging_steps=1,
+                learning_rate=cfg.lr, lr_scheduler_type=lr_scheduler, warmup_steps=0.05, logging_steps=1,
                 save_strategy="no", report_to=[], use_cpu=cpu, max_length=cfg.max_length, seed=cfg.seed,
                 data_seed=cfg.seed, gradient_checkpointing=False, disable_tqdm=True, packing=False,
                 bf16=not cpu and _bf16_ok(),
@@ -155,6 +164,8 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
                                  processing_class=lm.tokenizer, peft_config=peft_config)
             trainer.remove_callback(PrinterCallback)
             trainer.train()
+            if merge_lora and peft_config is not None:
+                trainer.model = trainer.model.merge_and_unload()
             losses = [float(r["loss"]) for r in trainer.state.log_history if "loss" in r]
             bad = next((x for x in losses if not math.isfinite(x)), None)
             if bad is not None or not losses:
@@ -164,7 +175,8 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
         local = Path(base).expanduser()
         recorded = str(local.resolve()) if local.exists() else base  # a relative folder must load from anywhere
         facts = {"base": recorded, "base_fingerprint": spec.fingerprint(), "num_layers": spec.num_layers,
-                 "kind": kind, "train": asdict(cfg), "rows": len(rows), "rows_digest": rows_digest(rows),
+                 "kind": kind, "train": asdict(cfg), "lr_scheduler": lr_scheduler, "merged": merge_lora,
+                 "rows": len(rows), "rows_digest": rows_digest(rows),
                  "loss_first": losses[0], "loss_last": losses[-1], "losses": losses, **dict(card or {})}
         (tmp / CARD_FILE).write_text(json.dumps(facts, indent=2, default=str))
         publish_directory(tmp, out)

@@ -2,8 +2,9 @@
 
 - A prover reads a system message that states its role (helpful or sneaky) and the problem, and
   writes a solution ending ``Answer: <number>``. It is warm-started by supervised fine-tuning on
-  correct solutions (TRL's ``SFTTrainer``) and trained by RL against a frozen verifier (TRL's
-  ``GRPOTrainer`` or ``RLOOTrainer``, KL to the initial policy, full weights or LoRA).
+  correct solutions (the model layer's :func:`~overseer.models.finetune_lm`) and trained by RL against
+  a frozen verifier (TRL's ``GRPOTrainer`` or ``RLOOTrainer``, KL to the initial policy, full weights
+  or LoRA adapters from :func:`~overseer.models.lora_config`).
 - A verifier is the model layer's :class:`~overseer.models.SequenceClassifier` with
   ``pairing="compare"``: it reads ``problem + newline + solution``, never the role, and is trained
   with the Bradley-Terry loss on (correct, incorrect) pairs of one problem plus the score penalty.
@@ -103,17 +104,6 @@ def build_tiny(path: Path, problems: Sequence[Sample], width: int, layers: int, 
     return path
 
 
-def _sft_config(cfg: PVGConfig, out: str, seed: int) -> Any:
-    from trl import SFTConfig
-
-    return SFTConfig(
-        output_dir=out, num_train_epochs=cfg.warmup_epochs, per_device_train_batch_size=32,
-        learning_rate=cfg.warmup_lr, lr_scheduler_type="cosine", warmup_steps=0.05, logging_steps=50,
-        save_strategy="no", report_to=[], use_cpu=_use_cpu(cfg), max_length=512, seed=seed,
-        gradient_checkpointing=False, disable_tqdm=True, bf16=not _use_cpu(cfg) and _bf16_ok(),
-    )
-
-
 def _use_cpu(cfg: PVGConfig) -> bool:
     import torch
 
@@ -122,16 +112,14 @@ def _use_cpu(cfg: PVGConfig) -> bool:
 
 def warm_start(cfg: PVGConfig, base: str, out: Path, problems: Sequence[Sample], seed: int, *,
                lm_only: bool = False) -> Path:
-    """Supervised warm-up on correct solutions, saved to ``out`` (merged weights).
+    """Supervised warm-up on correct solutions through :func:`~overseer.models.finetune_lm`, saved to ``out``.
 
     A prover learns ``prompt -> solution`` for both role prompts (the loss is on the solution only),
     so its role is uninformative at the start and the game alone teaches the sneaky role to err.
     With ``lm_only`` (a tiny verifier's body), it learns the text ``problem + newline + solution``.
+    A pretrained prover with ``cfg.lora`` trains LoRA adapters, merged into the saved weights.
     """
-    import tempfile
-
-    from datasets import Dataset
-    from trl import SFTTrainer
+    from overseer.models import LMTrainConfig, finetune_lm
 
     if lm_only:
         rows = [{"text": verifier_text(p.input, p.metadata["solution"])} for p in problems]
@@ -139,36 +127,19 @@ def warm_start(cfg: PVGConfig, base: str, out: Path, problems: Sequence[Sample],
         rows = [{"prompt": prover_chat(p.input, role, short_prompts(cfg)),
                  "completion": [{"role": "assistant", "content": p.metadata["solution"]}]}
                 for p in problems for role in ROLES]
-    model, tokenizer = load_causal(cfg, base)
     pretrained = read_player(base).get("built") != "tiny" if (Path(base) / PLAYER_FILE).exists() else True
-    peft_config = _lora(cfg) if (cfg.lora and pretrained and not lm_only) else None
+    lora = cfg.lora and pretrained and not lm_only
+    train = LMTrainConfig(method="lora" if lora else "full", epochs=cfg.warmup_epochs, lr=cfg.warmup_lr,
+                          batch_size=32, max_length=512, lora_r=cfg.lora_r, seed=seed, device=cfg.device)
 
     def build(tmp: Path) -> None:
-        with tempfile.TemporaryDirectory(prefix="overseer-sft-") as scratch, _no_renaming_warnings():
-            trainer = SFTTrainer(model=model, args=_sft_config(cfg, scratch, seed),
-                                 train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
-                                 peft_config=peft_config)
-            _quiet(trainer)
-            trainer.train()
-            _check_finite(trainer, "warm-up")
-            trained = trainer.model
-            if peft_config is not None:
-                trained = trained.merge_and_unload()
-            trained.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+        finetune_lm(str(base), rows, tmp, train, lr_scheduler="cosine", merge_lora=True)
         _write_player(tmp, kind="causal_lm", built="tiny" if not pretrained else "warm-start", base=str(base),
                       lm_only=lm_only, examples=len(rows), epochs=cfg.warmup_epochs, seed=seed)
 
     with atomic_directory(out) as tmp:
         build(tmp)
     return out
-
-
-def _lora(cfg: PVGConfig) -> Any:
-    from peft import LoraConfig
-
-    return LoraConfig(r=cfg.lora_r, lora_alpha=2 * cfg.lora_r, lora_dropout=0.0, task_type="CAUSAL_LM",
-                      target_modules="all-linear")
 
 
 def load_causal(cfg: PVGConfig, name: str | Path) -> tuple[Any, Any]:
@@ -417,6 +388,7 @@ def train_prover(
     from transformers import TrainerCallback
     from trl import GRPOTrainer, RLOOTrainer
 
+    from overseer.models import lora_config
     from overseer.pvg.rewards import prover_reward_function
 
     history: list[dict[str, Any]] = []
@@ -436,7 +408,7 @@ def train_prover(
 
     model, tokenizer = load_causal(cfg, init)
     trainer_cls = GRPOTrainer if cfg.rl == "grpo" else RLOOTrainer
-    peft_config = _lora(cfg) if cfg.lora else None
+    peft_config = lora_config(cfg.lora_r) if cfg.lora else None
     with tempfile.TemporaryDirectory(prefix="overseer-rl-") as scratch, _no_renaming_warnings():
         trainer = trainer_cls(
             model=model, reward_funcs=[reward_fn], args=rl_config(cfg, scratch, steps or cfg.steps_per_round, seed),

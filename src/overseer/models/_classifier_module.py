@@ -1,0 +1,141 @@
+"""The torch module of a sequence classifier: a transformer body, pooling, and a standardised linear 2-class head."""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from overseer.errors import OverseerError
+from overseer.models._classifier_config import ClassifierConfig
+from overseer.models._features import pool
+from overseer.models._load import LoadedModel
+
+if TYPE_CHECKING:
+    import torch
+
+
+@functools.cache
+def _module_class() -> type:
+    """Defined on first use so that importing overseer.models does not import torch."""
+    import torch
+
+    class ClassifierModule(torch.nn.Module):
+        """A transformer body with a linear 2-class head on its pooled last hidden state.
+
+        Causal bodies are read at the last real token (``pooling="last"``), found from the attention
+        mask, and get position ids that count real tokens only: left- and right-padded batches give
+        the logits each text gets alone. With a second text (``pairing="compare"``), each text is
+        scored separately and the logits are the difference of the two scores.
+        """
+
+        def __init__(self, body: torch.nn.Module, hidden_size: int, pooling: str, causal: bool):
+            super().__init__()
+            self.body = body
+            self.head = torch.nn.Linear(hidden_size, 2)
+            self.pooling = pooling
+            self.causal = causal
+            # The head reads (pooled - feature_mean) / feature_scale; identity until standardize() sets them.
+            self.register_buffer("feature_mean", torch.zeros(hidden_size))
+            self.register_buffer("feature_scale", torch.ones(hidden_size))
+
+        def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            """The body's pooled last hidden state (batch, hidden) of one text per row."""
+            extra: dict[str, Any] = {}
+            if self.causal:
+                extra = {"position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0), "use_cache": False}
+            out = self.body(input_ids=input_ids, attention_mask=attention_mask, **extra)
+            return pool(out.last_hidden_state, attention_mask, self.pooling)  # (b, d)
+
+        @torch.no_grad()
+        def standardize(self, batches: list[dict[str, torch.Tensor]]) -> None:
+            """Set the head's input statistics from the (untrained) body's features on ``batches``.
+
+            Decoder hidden states carry a few huge, nearly constant dimensions (SmolLM2-135M's last token:
+            |mean| up to 16 against a median spread of 0.35); a zero head trained with Adam moves every
+            weight alike, so those dimensions swamp the signal and training stalls at chance. Centering
+            and scaling each dimension, as the probe learner does, removes that.
+            """
+            was_training = self.training
+            self.eval()
+            feats = []
+            for batch in batches:
+                feats.append(self.pooled(batch["input_ids"], batch["attention_mask"]).float())
+                if "input_ids_b" in batch:
+                    feats.append(self.pooled(batch["input_ids_b"], batch["attention_mask_b"]).float())
+            x = torch.cat(feats)  # (n, d)
+            self.feature_mean.copy_(x.mean(0))
+            self.feature_scale.copy_(x.std(0, unbiased=False) + 1e-3)
+            self.train(was_training)
+
+        def score(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            """Logits (batch, 2) of one text per row."""
+            pooled = self.pooled(input_ids, attention_mask).to(self.head.weight.dtype)
+            return self.head((pooled - self.feature_mean) / self.feature_scale)  # (b, 2)
+
+        def forward(
+            self,
+            input_ids: torch.Tensor,
+            attention_mask: torch.Tensor,
+            input_ids_b: torch.Tensor | None = None,
+            attention_mask_b: torch.Tensor | None = None,
+            labels: torch.Tensor | None = None,
+            both: bool = False,
+        ) -> torch.Tensor:
+            """Logits (batch, 2); ``labels`` is accepted so the Trainer knows the label column.
+
+            With a second text and ``both``, the two texts' own logits side by side (batch, 4)
+            instead of their difference (for a loss that also reads each score).
+            """
+            logits = self.score(input_ids, attention_mask)
+            if input_ids_b is not None:
+                other = self.score(input_ids_b, attention_mask_b)
+                return torch.cat([logits, other], dim=-1) if both else logits - other
+            return logits
+
+    return ClassifierModule
+
+
+def _build_module(lm: LoadedModel, config: ClassifierConfig, seed: int) -> torch.nn.Module:
+    """Head on ``lm``'s body; with LoRA only the adapters and the head are trainable."""
+    import torch
+    import transformers
+
+    body = lm.backbone
+    if getattr(body, "pooler", None) is not None:
+        body.pooler = None  # BERT's pooler is unused here; unused parameters stall DDP
+    if config.gradient_checkpointing:
+        if not getattr(body, "supports_gradient_checkpointing", False):
+            raise OverseerError(
+                f"{type(body).__name__} does not support gradient checkpointing; set gradient_checkpointing off"
+            )
+        # Non-reentrant checkpointing works with frozen inputs (LoRA) and with DDP.
+        if hasattr(body, "activation_checkpointing_enable"):  # transformers >= 5.x; the older name is deprecated
+            body.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            body.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    transformers.set_seed(seed)  # the head and the adapters start from the same weights for a seed
+    if config.lora:
+        from peft import get_peft_model
+
+        from overseer.models._lora import lora_config
+
+        adapters = lora_config(
+            config.lora_r, alpha=config.lora_alpha, dropout=config.lora_dropout,
+            target_modules=list(config.target_modules) if config.target_modules else None, task_type=None,
+        )
+        try:
+            body = get_peft_model(body, adapters)
+        except ValueError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise OverseerError(
+                f"cannot add LoRA adapters to {lm.spec.name!r}: {first}; name the layers to adapt with "
+                "target_modules (e.g. [q_proj, v_proj])"
+            ) from exc
+    assert config.pooling is not None  # resolved by SequenceClassifier.build
+    module = _module_class()(body, int(lm.model.config.hidden_size), config.pooling, lm.kind == "causal")
+    # A zero head starts every prediction at P = 0.5, as the weak-to-strong reference code does (its score
+    # layer is zero-initialised): a random head on un-normalised hidden states starts confidently wrong.
+    torch.nn.init.zeros_(module.head.weight)
+    torch.nn.init.zeros_(module.head.bias)
+    module.head.float()
+    return module.to(lm.device)
