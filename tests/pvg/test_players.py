@@ -16,7 +16,7 @@ from overseer.pvg.config import PVGConfig
 from overseer.pvg.rewards import prover_reward_function
 from overseer.pvg.tasks import load_task, split_parts
 from overseer.pvg.toy import correct_solution, make_problems, sneaky_solution
-from overseer.pvg.verifier import bradley_terry_loss
+from overseer.pvg.verifier import bradley_terry_loss, pair_loss
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +109,12 @@ def test_score_penalty_is_in_the_training_loss(verifier_body: Path) -> None:
     va, vb = clf.scores(good), clf.scores(bad)
     lam = 0.5
     expected = float(np.mean(np.log1p(np.exp(-(va - vb)))) + lam * np.mean(np.concatenate([va, vb]) ** 2))
-    fit = fit_classifier(clf, good, np.ones(2, dtype=np.float32), players._bt_pair_loss, pairs=bad, lr=1e-12,
+    fit = fit_classifier(clf, good, np.ones(2, dtype=np.float32), pair_loss, pairs=bad, lr=1e-12,
                          epochs=1, batch_size=2, use_cpu=True, score_penalty=lam, lr_scheduler="constant")
     assert fit.loss_curve[0] == pytest.approx(expected, rel=1e-4)
     with pytest.raises(OverseerError, match="pairing='compare'"):
         plain = SequenceClassifier.build(ClassifierConfig(model=str(verifier_body)), device="cpu")
-        fit_classifier(plain, good, np.ones(2), players._bt_pair_loss, score_penalty=0.1, use_cpu=True)
+        fit_classifier(plain, good, np.ones(2), pair_loss, score_penalty=0.1, use_cpu=True)
 
 
 def test_the_game_trains_its_verifier_on_the_tested_bradley_terry_loss(

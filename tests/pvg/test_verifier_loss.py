@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from overseer.errors import OverseerError
-from overseer.pvg.verifier import bradley_terry_loss, pairs
+from overseer.pvg.verifier import bradley_terry_loss, pair_loss, pairs
 
 torch.set_num_threads(1)
 
@@ -84,3 +85,15 @@ def test_bad_inputs_are_one_line_errors(scores, correct, groups, penalty, messag
     with pytest.raises(OverseerError, match=message) as err:
         bradley_terry_loss(torch.tensor(scores), torch.tensor(correct), torch.tensor(groups), penalty)
     assert "\n" not in str(err.value)
+
+
+def test_the_games_pair_form_is_bradley_terry_with_each_pair_its_own_problem() -> None:
+    """``pair_loss`` (what the game trains on) equals ``bradley_terry_loss`` when each pair is one problem."""
+    v_good, v_bad = torch.tensor([1.5, -0.25, 0.0]), torch.tensor([0.5, 0.75, -2.0])
+    # compare logits as fit_classifier's pairing hands them over: column 1 minus column 0 is V_good - V_bad
+    logits = torch.stack([torch.zeros(3), v_good - v_bad], dim=1)
+    by_hand = float(np.mean(np.log1p(np.exp(-(v_good - v_bad).numpy()))))
+    assert float(pair_loss(logits)) == pytest.approx(by_hand, rel=1e-6)
+    scores = torch.cat([v_good, v_bad])
+    general = bradley_terry_loss(scores, torch.tensor([True] * 3 + [False] * 3), torch.arange(3).repeat(2), 0.0)
+    assert float(pair_loss(logits)) == pytest.approx(float(general), rel=1e-6)

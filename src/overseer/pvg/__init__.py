@@ -36,12 +36,13 @@ if TYPE_CHECKING:
         split_problems,
         to_samples,
     )
-    from overseer.pvg.verifier import bradley_terry_loss, pairs
+    from overseer.pvg.verifier import bradley_terry_loss, pair_loss, pairs
 
 __all__ = [
     "PVGConfig",
     "Problem",
     "bradley_terry_loss",
+    "pair_loss",
     "cgc_rewards",
     "correct_solution",
     "correctness_rewards",
@@ -72,7 +73,8 @@ lazy_exports(__name__, {
          "split_problems", "to_samples"),
         "toy",
     ),
-    **dict.fromkeys(("bradley_terry_loss", "pairs"), "verifier"),
+    **dict.fromkeys(("bradley_terry_loss",
+    "pair_loss", "pairs"), "verifier"),
     "PVGConfig": "config",
     "run": "run",
 })

@@ -239,13 +239,6 @@ def draw_pairs(samples: pd.DataFrame, n_pairs: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["problem_id", "question", "good", "bad"])
 
 
-def _bt_pair_loss(logits: Any, targets: Any, step_frac: float) -> Any:
-    """Bradley-Terry on pre-formed pairs: ``-log sigmoid(V_good - V_bad)`` (compare logits hold the difference)."""
-    import torch.nn.functional as F
-
-    return F.softplus(-(logits[:, 1] - logits[:, 0])).mean()
-
-
 def verifier_config(cfg: PVGConfig, base: str) -> Any:
     """The :class:`~overseer.models.ClassifierConfig` of the game's verifier on ``base``."""
     from overseer.models import ClassifierConfig
@@ -257,6 +250,7 @@ def verifier_config(cfg: PVGConfig, base: str) -> Any:
 def train_verifier(cfg: PVGConfig, base: str, pairs: pd.DataFrame, out: Path, seed: int) -> Path:
     """Train a fresh verifier on ``base`` from its initial weights on ``pairs``; saved to ``out``."""
     from overseer.models import SequenceClassifier, fit_classifier
+    from overseer.pvg.verifier import pair_loss
 
     if pairs.empty:
         raise OverseerError(
@@ -267,7 +261,7 @@ def train_verifier(cfg: PVGConfig, base: str, pairs: pd.DataFrame, out: Path, se
     bad = [verifier_text(q, s) for q, s in zip(pairs["question"], pairs["bad"], strict=True)]
     device = "cpu" if _use_cpu(cfg) else cfg.device
     verifier = SequenceClassifier.build(verifier_config(cfg, base), seed=seed, device=device)
-    fit = fit_classifier(verifier, good, np.ones(len(good), dtype=np.float32), _bt_pair_loss, pairs=bad,
+    fit = fit_classifier(verifier, good, np.ones(len(good), dtype=np.float32), pair_loss, pairs=bad,
                          lr=cfg.verifier_lr, epochs=cfg.verifier_epochs, batch_size=32, seed=seed,
                          use_cpu=_use_cpu(cfg), score_penalty=cfg.score_penalty, lr_scheduler="cosine",
                          warmup_ratio=0.05)

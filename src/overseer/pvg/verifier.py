@@ -95,3 +95,17 @@ def bradley_terry_loss(
     if len(index):
         loss = loss + F.softplus(scores[index[:, 1]] - scores[index[:, 0]]).mean()
     return loss
+
+
+def pair_loss(logits: torch.Tensor, targets: torch.Tensor | None = None, step_frac: float = 0.0) -> torch.Tensor:
+    r"""The Bradley-Terry term on pre-formed pairs, as the game's verifier trains on it.
+
+    The game pairs each correct solution with one incorrect solution of the same problem before
+    training, and :func:`~overseer.models.fit_classifier`'s ``compare`` pairing hands over, per pair,
+    logits whose column difference is :math:`V_\text{correct} - V_\text{incorrect}`. The loss is
+    ``softplus(-(V_correct - V_incorrect))`` averaged over pairs: :func:`bradley_terry_loss` with
+    each pair its own problem, with the score penalty added by the trainer (``score_penalty``).
+    ``targets`` and ``step_frac`` are the trainer's loss-callable arguments and are not used.
+    """
+    return F.softplus(-(logits[:, 1] - logits[:, 0])).mean()
+
