@@ -1,5 +1,6 @@
 """The results layer: the run lifecycle, run directories, the run index and metrics, shared by every pillar."""
 
+from overseer.results._checks import check_runs_dir
 from overseer.results._index import index_run, list_runs, load_config, sync_index
 from overseer.results._lifecycle import (
     RECORD_KEYS,
@@ -29,6 +30,7 @@ __all__ = [
     "accuracy",
     "auroc",
     "bootstrap",
+    "check_runs_dir",
     "config_hash",
     "estimate",
     "estimates",
