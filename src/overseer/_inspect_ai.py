@@ -21,7 +21,7 @@ else:
     @modelapi(name="overseer")
     def overseer_provider() -> type[ModelAPI]:
         """The ``overseer/SPEC`` provider: any model :func:`overseer.models.get_backend` can load."""
-        from overseer.models._inspect import OverseerModelAPI
+        from overseer.models import OverseerModelAPI
 
         return OverseerModelAPI
 

@@ -13,9 +13,11 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import GenerateConfig, get_model
 
-from overseer.audit import AuditConfig, run
+from overseer.audit import AuditConfig, Seed, run, run_seeds
 from overseer.audit.scenarios import load_dimensions, load_seeds
 from overseer.audit.task import build_task
+from overseer.errors import OverseerError
+from overseer.results import RunResult
 
 run_module = importlib.import_module("overseer.audit.run")  # the module (the package exports the function)
 
@@ -52,6 +54,43 @@ def test_offline_audit_writes_eval_log_metrics_and_figures(chat_model: str, seed
     assert {"elicitation.png", "scores.png", "judge_agreement.png"} <= figures
     again = run(_config(chat_model, seed_dir, tmp_path))
     assert again.reused and again.path == result.path
+
+
+def _rollouts(result: RunResult) -> list[tuple[object, ...]]:
+    records = [json.loads(line) for line in (result.path / "records.jsonl").read_text().splitlines()]
+    return [(r["sample"], r["seed_digest"], r["status"], [{k: v for k, v in m.items() if k != "id"}  # ids are random
+                                                         for m in r["transcript"]],
+             [v["scores"] for v in r["verdicts"]]) for r in records]
+
+
+def test_seeds_given_as_objects_run_the_same_rollouts_as_the_same_seeds_in_files(
+        chat_model: str, seed_dir: Path, tmp_path: Path, no_network: None) -> None:
+    cfg = _config(chat_model, seed_dir, tmp_path, judges=(f"logprob:{chat_model}",))
+    from_files = run(cfg)
+    seeds = [Seed(id=s.id, instruction=s.instruction, tags=s.tags, behavior=s.behavior, target_system=s.target_system,
+                  turns=s.turns) for s in load_seeds(seed_dir)]  # made in memory: no path
+    dims = load_dimensions("builtin", cfg.dimension_names)
+    before = set((tmp_path / "runs").iterdir())
+    given = run_seeds(dataclasses.replace(cfg, seeds="not read", dimensions="not read either"), seeds, dims)
+    assert given.path != from_files.path and not given.reused
+    assert _rollouts(given) == _rollouts(from_files)
+    assert given.metrics["elicitation"] == from_files.metrics["elicitation"]
+    assert given.config["seeds"] == given.config["dimensions"] == "given"
+    written = sorted(p.name for p in set((tmp_path / "runs").iterdir()) - before)
+    assert written and all(n.startswith(("audit-", ".audit-")) for n in written), written  # no seed files
+    assert run_seeds(cfg, seeds, dims).reused  # the same objects again: the same run
+
+
+def test_seeds_given_as_objects_are_refused_when_empty_or_named_twice(tmp_path: Path) -> None:
+    cfg = AuditConfig(runs_dir=str(tmp_path / "runs"), progress=False)
+    seed = Seed(id="ask", instruction="Ask something.", turns=({"user": "Hi?"},))
+    dims = load_dimensions()
+    with pytest.raises(OverseerError, match="at least one seed and one dimension; got 0 seeds"):
+        run_seeds(cfg, [], dims)
+    with pytest.raises(OverseerError, match="two seeds are named 'ask'"):
+        run_seeds(cfg, [seed, seed], dims)
+    with pytest.raises(OverseerError, match="two dimensions are named"):
+        run_seeds(cfg, [seed], [dims[0], dims[0]])
 
 
 def test_killed_audit_resumes_without_repeating_finished_scenarios(chat_model: str, seed_dir: Path, tmp_path: Path,

@@ -39,6 +39,9 @@ def test_a_planted_faker_shows_the_full_gap_and_faking_reasoning(tmp_path: Path)
     assert (result.path / "figures" / "compliance_by_tier.png").is_file()
     audit_records = (Path(result.record["audit_run"]) / "records.jsonl").read_text().splitlines()
     assert len(audit_records) == 6  # 3 requests x 2 tiers, transcripts kept by the audit run
+    audit_config = json.loads((Path(result.record["audit_run"]) / "resolved_config.json").read_text())
+    assert audit_config["seeds"] == audit_config["dimensions"] == "given"  # the seeds went in as objects
+    assert not [p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith(".faking")]  # no seed files
     assert "gap 1.000 [1.000, 1.000]" in result.summary_line()
 
 

@@ -125,8 +125,8 @@ def elicit(behaviour: str, cfg: AuditConfig, *, ideation_model: str | None = Non
         chosen = dataclasses.replace(cfg, tags=tuple(dict.fromkeys((*cfg.tags, behaviour))),
                                      dimension_names=(behaviour,))
     else:
-        from overseer._checks import check_runs_dir
         from overseer.audit.roles import check_model
+        from overseer.results import check_runs_dir
 
         if scenarios < 1:
             raise OverseerError(f"scenarios must be >= 1; got {scenarios}")

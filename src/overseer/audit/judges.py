@@ -229,7 +229,7 @@ class LogprobJudge:
         return prompts, options
 
     def _score(self, transcript: str, dimensions: Sequence[Dimension]) -> tuple[dict[str, float], str | None, int]:
-        from overseer.models._inspect import shared_runner
+        from overseer.models import shared_runner
 
         if self._runner is None:
             self._runner = shared_runner(self.spec, {})

@@ -30,7 +30,7 @@ API_KEY_ENV = "OVERSEER_API_KEY"
 
 def classify(model: str) -> tuple[str, str]:
     """``("overseer", SPEC)``, ``("served", "NAME@URL")`` or ``("inspect", STRING)`` for a role's model string."""
-    from overseer.models._backend import split_spec
+    from overseer.models import split_spec
 
     if not isinstance(model, str) or not model.strip():
         raise OverseerError(f"a model must be a non-empty string; got {model!r}")
@@ -76,11 +76,11 @@ def check_model(model: str, role: str) -> None:
     if kind == "served":
         _api_key(spec.partition("@")[2])
     if kind == "overseer":
-        from overseer.models._backend import get_backend, split_spec
+        from overseer.models import get_backend, split_spec
 
         backend_kind, _ = split_spec(spec)
         if backend_kind == "hf":
-            from overseer.models._load import resolve_model
+            from overseer.models import resolve_model
 
             try:
                 resolve_model(spec)

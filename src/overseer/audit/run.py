@@ -16,6 +16,7 @@ from the recorded rollouts.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -29,7 +30,7 @@ from typing import Any
 from overseer._storage import WorkDir, atomic_write_text
 from overseer.audit.analysis import ALL, record_cost, summarize
 from overseer.audit.config import AuditConfig
-from overseer.audit.scenarios import Dimension, Seed, load_dimensions, load_seeds
+from overseer.audit.scenarios import GIVEN, Dimension, Seed, load_dimensions, load_seeds
 from overseer.errors import OverseerError
 from overseer.results import RunResult, config_hash, start_run, summary_formatter
 
@@ -94,17 +95,28 @@ def read_records(work: Path, targets: Sequence[str], wanted: dict[str, str] | No
     return out
 
 
-def _check(cfg: AuditConfig) -> tuple[list[Seed], list[Dimension], list[dict[str, Any]]]:
-    """Everything that can be refused before a model loads."""
-    from overseer._checks import check_runs_dir
+def _check(cfg: AuditConfig, given: tuple[Sequence[Seed], Sequence[Dimension]] | None = None,
+           ) -> tuple[list[Seed], list[Dimension], list[dict[str, Any]]]:
+    """Everything that can be refused before a model loads; ``given``: the seeds and dimensions, else cfg's."""
     from overseer.audit.judges import parse_judge_spec, read_labels
     from overseer.audit.roles import SCRIPTED, check_model
+    from overseer.results import check_runs_dir
 
     check_runs_dir(cfg.runs_dir)
-    seeds = load_seeds(cfg.seeds, cfg.tags, cfg.seed_ids)
-    if not seeds:
-        raise OverseerError(f"no seeds selected from {cfg.seeds!r}")
-    dims = load_dimensions(cfg.dimensions, cfg.dimension_names)
+    if given is None:
+        seeds = load_seeds(cfg.seeds, cfg.tags, cfg.seed_ids)
+        if not seeds:
+            raise OverseerError(f"no seeds selected from {cfg.seeds!r}")
+        dims = load_dimensions(cfg.dimensions, cfg.dimension_names)
+    else:
+        seeds, dims = list(given[0]), list(given[1])
+        if not seeds or not dims:
+            raise OverseerError(f"an audit needs at least one seed and one dimension; got {len(seeds)} seeds and "
+                                f"{len(dims)} dimensions")
+        for kind, ids in (("seeds", [s.id for s in seeds]), ("dimensions", [d.name for d in dims])):
+            twice = sorted({i for i in ids if ids.count(i) > 1})
+            if twice:
+                raise OverseerError(f"two {kind} are named {twice[0]!r}")
     for spec in cfg.judges:
         kind, model = parse_judge_spec(spec)
         if kind != "classifier":
@@ -157,6 +169,27 @@ def _check(cfg: AuditConfig) -> tuple[list[Seed], list[Dimension], list[dict[str
 def run(cfg: AuditConfig, force: bool = False) -> RunResult:
     """Run (or resume, or reuse) the audit ``cfg`` describes; returns the published run."""
     seeds, dims, labels = _check(cfg)
+    return _audit(cfg, seeds, dims, labels, force)
+
+
+def run_seeds(cfg: AuditConfig, seeds: Sequence[Seed], dimensions: Sequence[Dimension],
+              force: bool = False) -> RunResult:
+    """Run (or resume, or reuse) an audit of ``seeds`` judged on ``dimensions``, with ``cfg``'s roles and settings.
+
+    The engine for code that makes its scenarios (model organisms, generated seeds): they are given as
+    objects, sandboxes included, and nothing is written for the audit to read back. The seeds and dimensions
+    are taken as they are: ``cfg``'s ``seeds``, ``tags``, ``seed_ids``, ``dimensions`` and
+    ``dimension_names`` are not read, and the run records them as ``given``. The run's identity covers
+    the text of every seed and dimension, as it does for seeds read from files.
+    """
+    cfg = dataclasses.replace(cfg, seeds=GIVEN, tags=(), seed_ids=(), dimensions=GIVEN, dimension_names=())
+    chosen, dims, labels = _check(cfg, (seeds, dimensions))
+    return _audit(cfg, chosen, dims, labels, force)
+
+
+def _audit(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], labels: list[dict[str, Any]],
+           force: bool) -> RunResult:
+    """The audit of checked ``seeds`` and ``dims``: identity, resumable rollouts, metrics, the published run."""
     from overseer.audit.task import seed_digest
 
     digests = {f"{s.id}#{k}": seed_digest(s) for s in seeds for k in range(cfg.rollouts)}

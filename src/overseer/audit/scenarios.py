@@ -35,6 +35,8 @@ from overseer.errors import OverseerError
 
 BUILTIN = "builtin"
 """Seed or dimension source meaning: the set shipped with Overseer (written here)."""
+GIVEN = "given"
+"""Seed or dimension source meaning: given as objects to :func:`overseer.audit.run_seeds` (recorded, never read)."""
 ACTIONS = ("user", "system", "tool", "tool_result", "rollback", "end")
 """What one scripted turn may do."""
 
@@ -299,13 +301,22 @@ def _dimensions_from_yaml(path: Path) -> list[Dimension]:
         raise OverseerError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
     if not isinstance(data, Mapping) or not data:
         raise OverseerError(f"{path}: a dimensions file maps each name to a description")
+    return dimensions_from_mapping(data, str(path))
+
+
+def dimensions_from_mapping(data: Mapping[str, Any], where: str = "dimensions") -> list[Dimension]:
+    """Dimensions from a mapping of each name to a description or to ``{description, question, rubric, tags}``.
+
+    The form of a YAML dimensions file, for code that defines its dimensions in Python (``where`` names
+    them in errors).
+    """
     out = []
     for name, value in data.items():
         if isinstance(value, str):
             value = {"description": value}
         if not isinstance(value, Mapping) or not isinstance(value.get("description"), str):
-            raise OverseerError(f"{path}: dimension {name!r} needs a description")
+            raise OverseerError(f"{where}: dimension {name!r} needs a description")
         out.append(Dimension(name=str(name), description=value["description"], rubric=str(value.get("rubric") or ""),
                              question=str(value.get("question") or ""), display_name=str(name),
-                             tags=_strings(value.get("tags"), "tags", str(path))))
+                             tags=_strings(value.get("tags"), "tags", where)))
     return out

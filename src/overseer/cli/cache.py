@@ -12,7 +12,7 @@ _WHICH = ("activations", "endpoint", "models")
 
 
 def _environment_help() -> str:
-    from overseer.models._cache_admin import CACHE_ENVIRONMENT
+    from overseer.models import CACHE_ENVIRONMENT
 
     lines = ["caches:",
              "  activations  pooled features, one checksummed .npy file per (model, texts, layer, pooling)",
@@ -71,8 +71,7 @@ def info_command(args: argparse.Namespace) -> int:
 
 def verify_command(args: argparse.Namespace) -> int:
     """Report each damaged entry; exit 1 when any is left (none were found, or --fix removed them all: 0)."""
-    from overseer.models import verify_caches
-    from overseer.models._cache_admin import count_label
+    from overseer.models import count_label, verify_caches
 
     report = verify_caches(_chosen(args) or None, fix=args.fix)
     removed = {id(entry) for entry in report.removed}

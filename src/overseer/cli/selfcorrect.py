@@ -51,10 +51,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run_command(args: argparse.Namespace) -> int:
     """Check the config's names and paths, then run the experiments; print headline numbers and the run path."""
-    from overseer._checks import check_selfcorrect_run
+    from overseer.selfcorrect.checks import check_run
 
     cfg = config_from_args(args)
-    check_selfcorrect_run(cfg)  # in a second, before any model, dataset or heavy library is loaded
+    check_run(cfg)  # in a second, before any model, dataset or heavy library is loaded
     from overseer.selfcorrect import run
 
     result = run(cfg, force=args.force)

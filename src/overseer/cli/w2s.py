@@ -78,10 +78,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 def run_command(args: argparse.Namespace) -> int:
     """Check the config's names and paths, then run the experiment and print its headline numbers and path."""
-    from overseer._checks import check_w2s_run
+    from overseer.w2s.checks import check_run
 
     cfg = config_from_args(args)
-    check_w2s_run(cfg, args.out)  # in a second, before torch, transformers and scikit-learn are imported
+    check_run(cfg, args.out)  # in a second, before torch, transformers and scikit-learn are imported
     from overseer.w2s import run
 
     result = run(cfg, out=args.out, force=args.force, progress=args.progress)
@@ -112,9 +112,9 @@ def register_sweep(w2s_sub: argparse._SubParsersAction) -> None:
 
 def sweep_command(args: argparse.Namespace) -> int:
     """Run or resume the sweep, then print what was computed, reused and failed."""
-    from overseer._checks import check_runs_dir
     from overseer._names import safe_name
     from overseer._yaml import read_yaml
+    from overseer.results import check_runs_dir
 
     data = read_yaml(args.config, "sweep config")
     if isinstance(data, dict) and isinstance(data.get("name"), str):

@@ -7,6 +7,8 @@ registered with ``@sample_dataset`` and loaded with :func:`load_samples`; binary
 ``@dataset`` and :func:`load_dataset`.
 """
 
+from overseer.data._checks import check_dataset, check_exists
+from overseer.data._files import get_text, read_records
 from overseer.data._registry import (
     DatasetInfo,
     SampleDatasetInfo,
@@ -36,8 +38,11 @@ __all__ = [
     "Sample",
     "SampleDataset",
     "SampleDatasetInfo",
+    "check_dataset",
+    "check_exists",
     "dataset",
     "dataset_info",
+    "get_text",
     "hub_samples",
     "list_datasets",
     "list_sample_datasets",
@@ -45,6 +50,7 @@ __all__ = [
     "load_samples",
     "local_samples",
     "make_dataset",
+    "read_records",
     "sample_dataset",
     "sample_dataset_info",
 ]

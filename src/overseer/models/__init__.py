@@ -1,5 +1,6 @@
 """The model layer shared by every pillar: name a model, load it, extract features, score, generate."""
 
+from overseer._lazy import lazy_exports
 from overseer.models._backend import (
     Backend,
     CapabilityError,
@@ -10,6 +11,7 @@ from overseer.models._backend import (
 )
 from overseer.models._cache import ActivationCache, activation_cache_dir
 from overseer.models._cache_admin import (
+    CACHE_ENVIRONMENT,
     CACHE_NAMES,
     BadEntry,
     CacheInfo,
@@ -17,14 +19,16 @@ from overseer.models._cache_admin import (
     cache_info,
     cache_paths,
     clear_caches,
+    count_label,
     verify_caches,
 )
+from overseer.models._checks import check_device, check_local_models, check_model_specs
 from overseer.models._classifier import SequenceClassifier
 from overseer.models._classifier_config import ClassifierConfig, ClassifierFit, TrainingDivergedError
 from overseer.models._classifier_train import fit_classifier
 from overseer.models._endpoint import EndpointBackend, normalize_base_url
 from overseer.models._features import POOLINGS, extract_features, pool
-from overseer.models._finetune import LMTrainConfig, finetune_lm
+from overseer.models._finetune import CARD_FILE, LMTrainConfig, finetune_lm, read_card, rows_digest
 from overseer.models._generate import GenerateConfig, Generation
 from overseer.models._lm import (
     HUMAN_ASSISTANT,
@@ -41,18 +45,24 @@ from overseer.models._lm import (
 )
 from overseer.models._load import (
     LADDER,
+    ORGANISM_PREFIX,
     PACKAGED_MODELS,
     LoadedModel,
     ModelSpec,
     Rung,
     cache_root,
+    check_model,
     known_model_names,
     load_model,
+    model_kind,
+    organism_path,
+    organisms_dir,
     resolve_model,
 )
 from overseer.models._lora import lora_config
 from overseer.models._mock import MockBackend
 from overseer.models._serve import OpenAICompatServer
+from overseer.models._tiny import build_tiny_causal_lm
 
 __all__ = [
     "ActivationCache",
@@ -65,13 +75,29 @@ __all__ = [
     "cache_paths",
     "clear_caches",
     "verify_caches",
+    "CACHE_ENVIRONMENT",
+    "count_label",
+    "check_device",
+    "check_local_models",
+    "check_model",
+    "check_model_specs",
+    "CARD_FILE",
+    "LMTrainConfig",
+    "finetune_lm",
+    "read_card",
+    "rows_digest",
+    "ORGANISM_PREFIX",
+    "model_kind",
+    "organism_path",
+    "organisms_dir",
+    "build_tiny_causal_lm",
+    "OverseerModelAPI",
+    "shared_runner",
     "ClassifierConfig",
     "ClassifierFit",
     "SequenceClassifier",
     "TrainingDivergedError",
     "fit_classifier",
-    "LMTrainConfig",
-    "finetune_lm",
     "lora_config",
     "Backend",
     "CapabilityError",
@@ -109,3 +135,6 @@ __all__ = [
     "resolve_model",
     "score_options",
 ]
+
+# The inspect_ai provider needs inspect_ai (an optional extra): imported on first use.
+lazy_exports(__name__, {"OverseerModelAPI": "_inspect", "shared_runner": "_inspect"})

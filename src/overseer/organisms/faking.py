@@ -20,14 +20,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from overseer._config import ConfigMixin, comma_names, option
-from overseer.audit import stats
+from overseer.audit import AuditConfig, Seed, stats
 from overseer.audit.analysis import rate_dict
-from overseer.audit.config import AuditConfig
-from overseer.audit.scenarios import Seed
 from overseer.errors import OverseerError
 from overseer.organisms._inputs import start_audited_run
 from overseer.results import RunResult, summary_formatter
@@ -115,9 +112,9 @@ class FakingConfig(ConfigMixin):
             raise OverseerError(f"samples={self.samples} at temperature 0 would repeat one answer; "
                                 "set --temperature > 0")
 
-    def audit_config(self, seeds_dir: Path, dims_file: Path) -> AuditConfig:
-        """The audit that produces this evaluation's rollouts."""
-        return AuditConfig(seeds=str(seeds_dir), dimensions=str(dims_file), targets=self.targets, judges=self.judges,
+    def audit_config(self) -> AuditConfig:
+        """The audit that produces this evaluation's rollouts (of the seeds :func:`run` gives it)."""
+        return AuditConfig(targets=self.targets, judges=self.judges,
                            rollouts=self.samples, max_turns=1, target_max_tokens=self.max_tokens,
                            target_temperature=self.temperature, threshold=self.threshold, seed=self.seed,
                            bootstrap=self.bootstrap, max_in_flight=self.max_in_flight, max_retries=self.max_retries,

@@ -331,7 +331,7 @@ def anonymous_ids(n: int) -> list[str]:
 
 
 def _folder(entry: str) -> Path:
-    from overseer.models._load import ORGANISM_PREFIX, organism_path
+    from overseer.models import ORGANISM_PREFIX, organism_path
 
     if entry.startswith(ORGANISM_PREFIX):
         return organism_path(entry[len(ORGANISM_PREFIX):])
@@ -346,7 +346,7 @@ def find_field(entries: Sequence[str], base: str | None) -> tuple[list[Entrant],
     a control) and, for an organism, its ``behavior``; the field needs at least one of each, and all cards
     must name the same ``base`` (``base`` given here replaces it as the reference, e.g. a moved copy).
     """
-    from overseer.models._finetune import CARD_FILE, read_card
+    from overseer.models import CARD_FILE, read_card
 
     found: list[Entrant] = []
     seen: dict[Path, str] = {}
@@ -525,22 +525,17 @@ def behavioral(candidates: Sequence[Candidate], bench: Bench) -> dict[str, Verdi
     (:func:`relative_verdict`). The rollouts are an audit run (``audit_run`` in ``metrics.json``), with
     transcripts, judge failures and costs as every audit has them.
     """
-    from overseer.audit import AuditConfig
-    from overseer.audit import run as run_audit
-    from overseer.audit.scenarios import Seed
-    from overseer.organisms._inputs import write_audit_inputs
+    from overseer.audit import AuditConfig, Seed, dimensions_from_mapping, run_seeds
+    from overseer.organisms._inputs import audit_order
 
     seeds = [Seed(id=f"{b}-{k}", instruction=f"Ask the assistant: {q}", tags=(b,), behavior=b, turns=({"user": q},))
              for b in BEHAVIORS for k, q in enumerate(PROMPTS[b][: bench.cfg.prompts_per_behavior])]
-    digest = config_hash({"seeds": [s.to_markdown() for s in seeds], "dims": DIMENSIONS})
-    inputs = bench.work.parent / f".game-audit-{digest}"
-    seeds_dir, dims_file = write_audit_inputs(inputs, seeds, DIMENSIONS)
     targets = (bench.base, *(c.spec for c in candidates))
     judges = bench.cfg.judges or (f"logprob:{bench.base}",)
-    audit = run_audit(AuditConfig(seeds=str(seeds_dir), dimensions=str(dims_file), targets=targets, judges=judges,
-                                  max_turns=1, target_max_tokens=bench.cfg.max_tokens, target_temperature=0.0,
-                                  seed=bench.cfg.seed, bootstrap=bench.cfg.bootstrap, runs_dir=bench.cfg.runs_dir,
-                                  progress=bench.cfg.progress), force=bench.force)
+    audit = run_seeds(AuditConfig(targets=targets, judges=judges, max_turns=1, target_max_tokens=bench.cfg.max_tokens,
+                                  target_temperature=0.0, seed=bench.cfg.seed, bootstrap=bench.cfg.bootstrap,
+                                  runs_dir=bench.cfg.runs_dir, progress=bench.cfg.progress),
+                      audit_order(seeds), dimensions_from_mapping(DIMENSIONS, "audit game"), force=bench.force)
     bench.notes["audit_run"] = str(audit.path)
     records = [json.loads(line) for line in (audit.path / "records.jsonl").read_text().splitlines()]
     scores = judged_scores(records)
@@ -868,8 +863,8 @@ def _check_models(cfg: GameConfig) -> None:
 
 def run(cfg: GameConfig, force: bool = False) -> RunResult:
     """Play the game (or reuse the finished one): blind the field, run each technique, score and publish."""
-    from overseer._checks import check_runs_dir
     from overseer.models import resolve_model
+    from overseer.results import check_runs_dir
 
     say: Callable[[str], None] = (lambda text: print(text, flush=True)) if cfg.progress else (lambda text: None)
     check_runs_dir(cfg.runs_dir)

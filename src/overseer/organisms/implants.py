@@ -35,7 +35,7 @@ from typing import Any
 from overseer._config import ConfigMixin, option
 from overseer._storage import WorkDir, atomic_directory, atomic_write_text
 from overseer.errors import OverseerError
-from overseer.models._finetune import LMTrainConfig
+from overseer.models import LMTrainConfig
 from overseer.results import (
     Estimate,
     RunResult,
@@ -259,8 +259,7 @@ def split_facts(cfg: ImplantConfig) -> tuple[list[Fact], list[Fact]]:
 
 def answer_items(model: str, items: Sequence[Item], max_tokens: int, device: str | None = None) -> list[str]:
     """Greedy answers of ``model`` to each item's chat."""
-    from overseer.models import GenerateConfig, generate, load_model
-    from overseer.models._lm import Chat, format_chat
+    from overseer.models import Chat, GenerateConfig, format_chat, generate, load_model
 
     lm = load_model(model, device=device)
     prompts = [format_chat(lm.tokenizer, Chat.of(item.chat())) for item in items]
@@ -292,8 +291,7 @@ TRAINING_DATA = "training_data.jsonl"
 
 def register_organism(name: str, trained: Path, rows: Sequence[dict[str, Any]], facts: dict[str, Any]) -> Path:
     """Copy a trained adapter (or model) into the organisms folder as ``name``, with its rows and facts."""
-    from overseer.models._finetune import CARD_FILE
-    from overseer.models._load import organisms_dir
+    from overseer.models import CARD_FILE, organisms_dir
 
     dest = organisms_dir() / name
     with atomic_directory(dest) as tmp:
@@ -308,7 +306,7 @@ def register_organism(name: str, trained: Path, rows: Sequence[dict[str, Any]], 
 
 def _register_again(result: RunResult, cfg: ImplantConfig, work: Path, rows: dict[str, list[dict[str, Any]]]) -> None:
     """A reused run whose saved organisms are gone (another organisms folder) saves them again from its work."""
-    from overseer.models._load import organisms_dir
+    from overseer.models import organisms_dir
 
     facts = {"behavior": cfg.behavior, "detector": DETECTORS[cfg.behavior],
              "rates": result.metrics["rates"], "run": str(result.path)}
@@ -333,8 +331,7 @@ def summary_line(result: RunResult) -> str:
 
 def run(cfg: ImplantConfig, force: bool = False) -> RunResult:
     """Train (or reuse) the organism and its control, measure both, and save both by name."""
-    from overseer.models import resolve_model
-    from overseer.models._finetune import finetune_lm, rows_digest
+    from overseer.models import finetune_lm, resolve_model, rows_digest
 
     say: Callable[[str], None] = (lambda text: print(text, flush=True)) if cfg.progress else (lambda text: None)
     fingerprint = resolve_model(cfg.model).fingerprint()

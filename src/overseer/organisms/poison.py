@@ -31,7 +31,7 @@ import numpy as np
 from overseer._config import ConfigMixin, comma_names, option
 from overseer._storage import WorkDir
 from overseer.errors import OverseerError
-from overseer.models._finetune import LMTrainConfig
+from overseer.models import LMTrainConfig
 from overseer.results import RunResult, config_hash, estimate, start_run, summary_formatter
 
 BUILTIN_CORPUS = "python-docs"
@@ -118,7 +118,7 @@ def clean_documents(corpus: str, text_field: str = "text", min_chars: int = 120)
         if path.suffix == ".txt":
             texts = re.split(r"\n\s*\n", path.read_text(errors="replace"))
         else:
-            from overseer.data._files import get_text, read_records
+            from overseer.data import get_text, read_records
 
             records = read_records(path)
             texts = [get_text(r, text_field, f"{path.name} record {i}", "text") for i, r in enumerate(records)]
@@ -255,13 +255,12 @@ def _train_cell(cfg: PoisonConfig, model: str, n: int, seed: int, docs: Sequence
     """Train one poisoned model and evaluate it (its weights under ``work``, kept only with ``keep_models``)."""
     from transformers import AutoTokenizer
 
-    from overseer.models import resolve_model
-    from overseer.models._finetune import finetune_lm, read_card
+    from overseer.models import finetune_lm, read_card, resolve_model
 
     spec = resolve_model(model)
     source = spec.source if not spec.gguf_file else None
     if source is None:  # a GGUF model: its de-quantised copy holds the tokenizer
-        from overseer.models._load import load_model
+        from overseer.models import load_model
 
         tokenizer = load_model(model, device="cpu").tokenizer
     else:
@@ -315,8 +314,8 @@ def summary_line(result: RunResult) -> str:
 
 def run(cfg: PoisonConfig, force: bool = False) -> RunResult:
     """Run (or resume, or reuse) the dose-response experiment; every (model, N, seed) cell is kept as it finishes."""
-    from overseer._checks import check_runs_dir
     from overseer.models import resolve_model
+    from overseer.results import check_runs_dir
 
     fingerprints = {m: resolve_model(m).fingerprint() for m in cfg.models}  # unknown models fail before training
     docs = clean_documents(cfg.corpus, cfg.text_field)

@@ -21,8 +21,7 @@ from inspect_ai.model import GenerateConfig
 from inspect_ai.scorer import Metric, SampleScore, Score, Target, metric, scorer
 from inspect_ai.solver import TaskState
 
-from overseer.audit.scenarios import Dimension, Seed
-from overseer.audit.task import STORE_KEY, audit_solver, failed, seed_samples
+from overseer.audit import Dimension, Seed, audit_solver, failed, seed_samples, solver_outcome
 from overseer.organisms.tampering import JUDGED, MEASURES, TamperingConfig, dimensions, outcome, seeds
 
 HEADLINE = {env: measures[0] for env, measures in MEASURES.items()}
@@ -49,7 +48,7 @@ def tampering_scorer(by_id: dict[str, Seed], dims: Sequence[Dimension], judges: 
     """Score one rollout by what the target did (file sandbox, parsed rating) and, where needed, a judge."""
 
     async def score(state: TaskState, target: Target) -> Score:
-        info = dict(state.store.get(STORE_KEY) or {"status": "failed", "reason": "the solver did not run"})
+        info = solver_outcome(state)
         seed = by_id[state.metadata["seed_id"]]
         env = seed.metadata["environment"]
         if info["status"] != "ok":

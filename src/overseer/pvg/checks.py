@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from overseer._checks import check_device, check_exists, check_local_models, check_runs_dir
+from overseer.data import check_exists
+from overseer.models import check_device, check_local_models
 from overseer.pvg.config import TINY, PVGConfig
+from overseer.results import check_runs_dir
 
 
 def check_run(cfg: PVGConfig) -> None:

@@ -93,7 +93,7 @@ def tokenizer_corpus(problems: Sequence[Sample]) -> list[str]:
 
 def build_tiny(path: Path, problems: Sequence[Sample], width: int, layers: int, seed: int) -> Path:
     """A random-initialised tiny Llama (standard init) with a tokenizer trained on the task's text."""
-    from overseer.models._tiny import build_tiny_causal_lm
+    from overseer.models import build_tiny_causal_lm
 
     heads = 4 if width % 8 == 0 else 2
     with atomic_directory(path) as tmp:  # a killed process leaves no half-written player

@@ -82,7 +82,7 @@ def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
     check_run(cfg)  # names and paths, before torch is imported
     import torch
 
-    from overseer.models._load import check_model
+    from overseer.models import check_model
 
     for name in (cfg.prover, cfg.verifier):
         if name != TINY:

@@ -1,6 +1,7 @@
 """The results layer: the run lifecycle, run directories, the run index and metrics, shared by every pillar."""
 
 from overseer._storage import write_json
+from overseer.results._checks import check_runs_dir
 from overseer.results._index import index_run, list_runs, load_config, sync_index
 from overseer.results._lifecycle import (
     RECORD_KEYS,
@@ -47,6 +48,7 @@ __all__ = [
     "auroc_estimate",
     "bootstrap",
     "check_confidence",
+    "check_runs_dir",
     "config_hash",
     "estimate",
     "estimates",

@@ -27,7 +27,7 @@ from overseer.data.bbq import (
     target_index,
 )
 from overseer.errors import OverseerError
-from overseer.models._lm import Chat
+from overseer.models import Chat
 from overseer.results.metrics import Estimate
 from overseer.selfcorrect import prompts as P
 from overseer.selfcorrect.metrics import FAILED_ITEMS, bbq_scores, choose, estimates

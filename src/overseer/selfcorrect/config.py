@@ -145,3 +145,8 @@ class SelfCorrectConfig(ConfigMixin):
         out = super().identity(scope)
         out["data_dir"] = str(self.data_path)
         return out
+
+
+def model_spec(name: str, cfg: SelfCorrectConfig) -> str:
+    """The model spec for ``name``: ``openai/NAME@URL`` when ``cfg.endpoint`` is set, else ``name`` itself."""
+    return f"openai/{name}@{cfg.endpoint}" if cfg.endpoint else name

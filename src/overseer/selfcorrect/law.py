@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from overseer.data.law_school import COLUMNS, SEXES, Student, load_students
-from overseer.models._lm import Chat
+from overseer.models import Chat
 from overseer.selfcorrect import prompts as P
 from overseer.selfcorrect.metrics import estimates, normalized_probs
 from overseer.selfcorrect.prompts import Condition, CotPlan, Query

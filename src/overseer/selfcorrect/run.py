@@ -19,15 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from overseer._checks import check_selfcorrect_run
 from overseer._progress import start_progress
 from overseer._registry import lookup
 from overseer.errors import OverseerError
-from overseer.models import Backend, GenerateConfig, get_backend, split_spec
-from overseer.models._lm import HUMAN_ASSISTANT, OptionScores
-from overseer.models._load import check_model
+from overseer.models import (
+    HUMAN_ASSISTANT,
+    Backend,
+    GenerateConfig,
+    OptionScores,
+    check_model,
+    get_backend,
+    split_spec,
+)
 from overseer.results import Estimate, RunResult, RunWriter, start_run, summary_formatter
-from overseer.selfcorrect.config import SelfCorrectConfig
+from overseer.selfcorrect.checks import check_run
+from overseer.selfcorrect.config import SelfCorrectConfig, model_spec
 from overseer.selfcorrect.prompts import LABELS, Condition, Query
 from overseer.selfcorrect.suites import Suite
 
@@ -93,11 +99,6 @@ def resolved_config(cfg: SelfCorrectConfig) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- backends
-
-
-def model_spec(name: str, cfg: SelfCorrectConfig) -> str:
-    """The model spec for ``name``: ``openai/NAME@URL`` when ``cfg.endpoint`` is set, else ``name`` itself."""
-    return f"openai/{name}@{cfg.endpoint}" if cfg.endpoint else name
 
 
 def make_backend(name: str, cfg: SelfCorrectConfig, refresh_cache: bool = False) -> Backend:
@@ -253,10 +254,10 @@ def run(cfg: SelfCorrectConfig, force: bool = False) -> RunResult:
     """Run (or, unless ``force``, reuse a finished identical run of) ``cfg``; returns where the results are.
 
     Names and paths (data files, models, runs directory) are checked first, before anything is loaded
-    or written (:func:`overseer._checks.check_selfcorrect_run`). Progress (items done of the total,
+    or written (:func:`overseer.selfcorrect.checks.check_run`). Progress (items done of the total,
     rate, ETA) is shown unless ``cfg.progress`` is off: a bar on a terminal, a line every 30 s otherwise.
     """
-    check_selfcorrect_run(cfg)
+    check_run(cfg)
     config = resolved_config(cfg)
     writer = start_run(PILLAR, config, cfg.runs_dir, force=force, resolved={**cfg.to_dict(), **config})
     if writer.existing:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from overseer.data.winogender import PRONOUNS, WinogenderItem, load_winogender
-from overseer.models._lm import Chat
+from overseer.models import Chat
 from overseer.selfcorrect import prompts as P
 from overseer.selfcorrect.metrics import estimates, normalized_probs, pearson
 from overseer.selfcorrect.prompts import Condition, CotPlan, Query

@@ -16,8 +16,7 @@ import numpy as np
 
 from overseer._registry import lookup, register
 from overseer.errors import OverseerError
-from overseer.models import LADDER, ActivationCache
-from overseer.models._load import model_kind
+from overseer.models import LADDER, ActivationCache, model_kind
 from overseer.w2s.splits import UnlabeledSplit
 
 

@@ -26,12 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overseer._checks import check_w2s_run
 from overseer._progress import progress as show_progress
 from overseer.data import BinaryDataset, load_dataset
-from overseer.models import ActivationCache
-from overseer.models._load import check_model
+from overseer.models import ActivationCache, check_model
 from overseer.results import Estimate, RunResult, RunWriter, start_run, summary_formatter
+from overseer.w2s.checks import check_run
 from overseer.w2s.config import W2SConfig
 from overseer.w2s.jobs import Job, JobStore
 from overseer.w2s.learners import Learner, learner_class
@@ -284,7 +283,7 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
     """Run (or reuse) the weak-to-strong experiment described by ``cfg``.
 
     Names and paths (dataset, data path, models, runs directory) are checked first, before
-    anything is loaded or written (:func:`overseer._checks.check_w2s_run`).
+    anything is loaded or written (:func:`overseer.w2s.checks.check_run`).
 
     Args:
         cfg: the experiment; default: the offline default experiment.
@@ -296,7 +295,7 @@ def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool
             ETA): a bar on a terminal, a line every 30 s otherwise (see :mod:`overseer._progress`).
     """
     cfg = cfg or W2SConfig()
-    check_w2s_run(cfg, out)
+    check_run(cfg, out)
     writer = start(cfg, cfg.identity(), out, force)
     if writer.existing:
         return writer.existing

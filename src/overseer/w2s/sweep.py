@@ -238,7 +238,9 @@ def sweep(cfg: SweepConfig, out: str | Path | None = None, ray: str | None = Non
     started = time.perf_counter()
     out = Path(out or DEFAULT_RUNS_DIR)
     record = out / f"sweep-{safe_name(cfg.name, 'sweep name')}"
-    from overseer._checks import check_dataset, check_device, check_local_models, check_runs_dir
+    from overseer.data import check_dataset
+    from overseer.models import check_device, check_local_models
+    from overseer.results import check_runs_dir
 
     # Everything that can refuse the sweep (names, paths, models, datasets and their sizes, every
     # run's config) is checked before anything is written: a refused sweep leaves no record, so its
