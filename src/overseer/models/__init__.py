@@ -54,7 +54,6 @@ from overseer.models._load import (
     resolve_model,
 )
 from overseer.models._mock import MockBackend
-from overseer.models._serve import OpenAICompatServer
 
 __all__ = [
     "ActivationCache",
@@ -93,7 +92,6 @@ __all__ = [
     "EndpointBackend",
     "HFBackend",
     "LMBackend",
-    "OpenAICompatServer",
     "OptionScores",
     "cache_root",
     "extract_features",
