@@ -80,7 +80,7 @@ def check_model(model: str, role: str) -> None:
 
         backend_kind, _ = split_spec(spec)
         if backend_kind == "hf":
-            from overseer.models._load import resolve_model
+            from overseer.models._catalog import resolve_model
 
             try:
                 resolve_model(spec)

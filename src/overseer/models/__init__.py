@@ -19,6 +19,15 @@ from overseer.models._cache_admin import (
     clear_caches,
     verify_caches,
 )
+from overseer.models._catalog import (
+    LADDER,
+    PACKAGED_MODELS,
+    ModelSpec,
+    Rung,
+    cache_root,
+    known_model_names,
+    resolve_model,
+)
 from overseer.models._classifier import (
     ClassifierConfig,
     ClassifierFit,
@@ -42,17 +51,7 @@ from overseer.models._lm import (
     human_assistant,
     score_options,
 )
-from overseer.models._load import (
-    LADDER,
-    PACKAGED_MODELS,
-    LoadedModel,
-    ModelSpec,
-    Rung,
-    cache_root,
-    known_model_names,
-    load_model,
-    resolve_model,
-)
+from overseer.models._load import LoadedModel, load_model
 from overseer.models._mock import MockBackend
 
 __all__ = [

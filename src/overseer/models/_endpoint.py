@@ -288,7 +288,7 @@ class EndpointBackend(Backend):
                 )
                 self._headers = {} if key else {"Authorization": openai.omit}
                 if self.use_cache:
-                    from overseer.models._load import cache_root
+                    from overseer.models._catalog import cache_root
 
                     root = Path(self.cache_dir) if self.cache_dir else cache_root() / "endpoint"
                     try:
@@ -418,7 +418,7 @@ class EndpointBackend(Backend):
         if isinstance(self._tokenizer, str):
             from transformers import AutoTokenizer
 
-            from overseer.models._load import resolve_model
+            from overseer.models._catalog import resolve_model
 
             spec = resolve_model(self._tokenizer)
             try:

@@ -560,7 +560,7 @@ class HFBackend(Backend):
         """Backend kind, model name and weights fingerprint (no weights are loaded)."""
         spec = self._lm.spec if self._lm is not None else None
         if spec is None:
-            from overseer.models._load import resolve_model
+            from overseer.models._catalog import resolve_model
 
             spec = resolve_model(self.model_name, num_layers=self.num_layers,
                                  trust_remote_code=self.trust_remote_code)

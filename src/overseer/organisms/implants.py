@@ -287,8 +287,8 @@ TRAINING_DATA = "training_data.jsonl"
 
 def register_organism(name: str, trained: Path, rows: Sequence[dict[str, Any]], facts: dict[str, Any]) -> Path:
     """Copy a trained adapter (or model) into the organisms folder as ``name``, with its rows and facts."""
+    from overseer.models._catalog import organisms_dir
     from overseer.models._finetune import CARD_FILE
-    from overseer.models._load import organisms_dir
 
     dest = organisms_dir() / name
     tmp = dest.with_name(f".{name}.tmp")
@@ -306,7 +306,7 @@ def register_organism(name: str, trained: Path, rows: Sequence[dict[str, Any]], 
 
 def _register_again(result: RunResult, cfg: ImplantConfig, work: Path, rows: dict[str, list[dict[str, Any]]]) -> None:
     """A reused run whose saved organisms are gone (another organisms folder) saves them again from its work."""
-    from overseer.models._load import organisms_dir
+    from overseer.models._catalog import organisms_dir
 
     facts = {"behavior": cfg.behavior, "detector": DETECTORS[cfg.behavior],
              "rates": result.metrics["rates"], "run": str(result.path)}
