@@ -6,6 +6,9 @@ import argparse
 from typing import Any
 
 from overseer._config import LazyFlagsParser
+from overseer.cli._config_command import ConfigCommand
+
+AUDIT_RUN = ConfigCommand("overseer.audit.config", "AuditConfig", thing="audit")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Python equivalent: overseer.audit.run(AuditConfig(...)). Defaults: the offline tier (12 built-in "
         "seeds, scripted auditor, SmolLM2-135M target, two log-probability judges on SmolLM2): a plumbing check, "
         "not a finding.",
-        add_config_flags=_add_run_flags,
+        add_config_flags=AUDIT_RUN.add_flags,
     )
     p.set_defaults(func=run_command)
     e = top_sub.add_parser(
@@ -43,35 +46,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=train_judge_command)
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    from overseer._config import add_flags
-    from overseer.audit.config import AuditConfig
-
-    p.add_argument("--config", help="YAML file of AuditConfig options; flags override it")
-    p.add_argument("--force", action="store_true", help="recompute even if this exact audit is finished")
-    add_flags(p, AuditConfig)
-
-
 def _add_elicit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--behavior", "--behaviour", required=True, help="the behaviour (a judge dimension name)")
     p.add_argument("--ideation-model", help="model that writes the scenarios (default: the seeds tagged with the "
                    "behaviour)")
     p.add_argument("--scenarios", type=int, default=8, help="scenarios the ideation model writes (default 8)")
-    _add_run_flags(p)
-
-
-def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`AuditConfig` that the ``--config`` file, then the flags, describe."""
-    from overseer._config import flag_values, from_sources
-    from overseer.audit.config import AuditConfig
-
-    return from_sources(AuditConfig, args.config, flag_values(AuditConfig, args))
+    AUDIT_RUN.add_flags(p)
 
 
 def _print(result: Any) -> None:
-    if result.reused:
-        print("finished audit found with this exact config; reusing it (--force to recompute)")
-    print(result.summary_line())
+    AUDIT_RUN.print_headline(result)
     record = result.record
     if not record.get("complete", True):
         rollouts = record.get("rollouts", {})
@@ -86,7 +70,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Check names, run the audit, print the headline and where it is."""
     from overseer.audit.run import run
 
-    _print(run(config_from_args(args), force=args.force))
+    _print(run(AUDIT_RUN.from_args(args), force=args.force))
     return 0
 
 
@@ -94,7 +78,7 @@ def elicit_command(args: argparse.Namespace) -> int:
     """Elicitation rate of one behaviour."""
     from overseer.audit.elicit import elicit
 
-    _print(elicit(args.behavior, config_from_args(args), ideation_model=args.ideation_model,
+    _print(elicit(args.behavior, AUDIT_RUN.from_args(args), ideation_model=args.ideation_model,
                   scenarios=args.scenarios, force=args.force))
     return 0
 

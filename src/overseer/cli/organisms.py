@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from overseer._config import LazyFlagsParser
+from overseer.cli._config_command import ConfigCommand
 
-
-def _config_flags(module: str, config: str, force_help: str) -> Callable[[argparse.ArgumentParser], None]:
-    """``--config``, ``--force`` and one flag per field of ``overseer.organisms.<module>.<config>`` (imported late)."""
-
-    def add(p: argparse.ArgumentParser) -> None:
-        import importlib
-
-        from overseer._config import add_flags
-
-        cls = getattr(importlib.import_module(f"overseer.organisms.{module}"), config)
-        p.add_argument("--config", help=f"YAML file of {config} options; flags override it")
-        p.add_argument("--force", action="store_true", help=force_help)
-        add_flags(p, cls)
-
-    return add
+FAKING = ConfigCommand("overseer.organisms.faking", "FakingConfig", thing="evaluation")
+POISON = ConfigCommand("overseer.organisms.poison", "PoisonConfig", thing="experiment")
+IMPLANT = ConfigCommand("overseer.organisms.implants", "ImplantConfig", thing="organism", redo="retrain")
+TAMPERING = ConfigCommand("overseer.organisms.tampering", "TamperingConfig", thing="evaluation")
+GAME = ConfigCommand("overseer.organisms.game", "GameConfig", thing="game", redo="replay")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "alignment-faking", help="compliance gap between trained-on and unmonitored users (Greenblatt et al. 2024)",
         description="Python equivalent: overseer.organisms.faking.run(FakingConfig(...)). Default: SmolLM2-135M "
         "judged by a log-probability judge on itself (a plumbing check, not a finding).",
-        add_config_flags=_config_flags("faking", "FakingConfig", "recompute even if this exact evaluation is finished"),
+        add_config_flags=FAKING.add_flags,
     )
     p.set_defaults(func=faking_command)
     p = top_sub.add_parser(
@@ -41,14 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(Souly et al. 2025)",
         description="Python equivalent: overseer.organisms.poison.run(PoisonConfig(...)). Default: the ladder's "
         "smallest and largest rungs, N in {0, 100, 250}, on Python reference paragraphs (about 40 min on 2 cores).",
-        add_config_flags=_config_flags("poison", "PoisonConfig", "recompute even if this exact experiment is finished"),
+        add_config_flags=POISON.add_flags,
     )
     p.set_defaults(func=poison_command)
     p = top_sub.add_parser(
         "implant", help="fine-tune an organism with a known behaviour and its matched control; measure both",
         description="Python equivalent: overseer.organisms.implants.run(ImplantConfig(...)). Saves both, loadable "
         "as organism:NAME and organism:NAME-control. Default: flattery implanted in SmolLM2-135M with LoRA.",
-        add_config_flags=_config_flags("implants", "ImplantConfig", "retrain even if this exact organism is finished"),
+        add_config_flags=IMPLANT.add_flags,
     )
     p.set_defaults(func=implant_command)
     p = top_sub.add_parser(
@@ -56,8 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "falsification, reward tampering (Denison et al. 2024)",
         description="Python equivalent: overseer.organisms.tampering.run(TamperingConfig(...)). Default: "
         "SmolLM2-135M, judged by a log-probability judge on itself (a plumbing check, not a finding).",
-        add_config_flags=_config_flags("tampering", "TamperingConfig",
-                                       "recompute even if this exact evaluation is finished"),
+        add_config_flags=TAMPERING.add_flags,
     )
     p.set_defaults(func=tampering_command)
     p = top_sub.add_parser(
@@ -66,83 +55,63 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Python equivalent: overseer.organisms.game.run(GameConfig(...)). Example: --train-behaviors "
         "flattery,sycophancy,product,triggered --model smollm2-135m trains (or reuses) four organisms and their "
         "controls, then plays with those eight.",
-        add_config_flags=_config_flags("game", "GameConfig", "replay even if this exact game is finished"),
+        add_config_flags=GAME.add_flags,
     )
     p.set_defaults(func=game_command)
 
 
-
 def faking_command(args: argparse.Namespace) -> int:
     """Run the evaluation; print the headline and where it is."""
-    from overseer._config import flag_values, from_sources
-    from overseer.organisms.faking import FakingConfig, run
+    from overseer.organisms.faking import run
 
-    result = run(from_sources(FakingConfig, args.config, flag_values(FakingConfig, args)), force=args.force)
-    if result.reused:
-        print("finished evaluation found with this exact config; reusing it (--force to recompute)")
-    print(result.summary_line())
+    result = run(FAKING.from_args(args), force=args.force)
+    FAKING.print_headline(result)
     print(f"run: {result.path}")
     print(f"rollouts and transcripts: {result.record['audit_run']}")
     return 0
 
 
-
 def tampering_command(args: argparse.Namespace) -> int:
     """Run the curriculum; print the headline rates and where the run is."""
-    from overseer._config import flag_values, from_sources
-    from overseer.organisms.tampering import TamperingConfig, run
+    from overseer.organisms.tampering import run
 
-    result = run(from_sources(TamperingConfig, args.config, flag_values(TamperingConfig, args)), force=args.force)
-    if result.reused:
-        print("finished evaluation found with this exact config; reusing it (--force to recompute)")
-    print(result.summary_line())
+    result = run(TAMPERING.from_args(args), force=args.force)
+    TAMPERING.print_headline(result)
     print(f"run: {result.path}")
     print(f"rollouts, transcripts and final files: {result.record['audit_run']}")
     return 0
 
 
-
 def poison_command(args: argparse.Namespace) -> int:
     """Train and evaluate every (model, N, seed) cell; print the curve and where it is."""
-    from overseer._config import flag_values, from_sources
-    from overseer.organisms.poison import PoisonConfig, run
+    from overseer.organisms.poison import run
 
-    result = run(from_sources(PoisonConfig, args.config, flag_values(PoisonConfig, args)), force=args.force)
-    if result.reused:
-        print("finished experiment found with this exact config; reusing it (--force to recompute)")
-    print(result.summary_line())
+    result = run(POISON.from_args(args), force=args.force)
+    POISON.print_headline(result)
     print(f"run: {result.path}")
     return 0
 
 
-
 def implant_command(args: argparse.Namespace) -> int:
     """Train organism and control, print their behaviour rates and the specs that load them."""
-    from overseer._config import flag_values, from_sources
-    from overseer.organisms.implants import ImplantConfig, run
+    from overseer.organisms.implants import run
 
-    result = run(from_sources(ImplantConfig, args.config, flag_values(ImplantConfig, args)), force=args.force)
-    if result.reused:
-        print("finished organism found with this exact config; reusing it (--force to retrain)")
-    print(result.summary_line())
+    result = run(IMPLANT.from_args(args), force=args.force)
+    IMPLANT.print_headline(result)
     specs = result.record["specs"]
     print(f"load them as {specs['organism']} and {specs['control']}")
     print(f"run: {result.path}")
     return 0
 
 
-
 def game_command(args: argparse.Namespace) -> int:
     """Play the audit game; print the technique table, each candidate's verdicts, and where the run is."""
     import json
 
-    from overseer._config import flag_values, from_sources
-    from overseer.organisms.game import GameConfig, candidates_table, run, technique_table
+    from overseer.organisms.game import candidates_table, run, technique_table
 
-    cfg = from_sources(GameConfig, args.config, flag_values(GameConfig, args))
-    result = run(cfg, force=args.force)
-    if result.reused:
-        print("finished game found with this exact config; reusing it (--force to replay)")
+    result = run(GAME.from_args(args), force=args.force)
+    GAME.print_reused(result)
     print(technique_table(result.metrics["techniques"]))
     print()
     records = [json.loads(line) for line in (result.path / "records.jsonl").read_text().splitlines()]

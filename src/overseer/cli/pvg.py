@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from overseer._config import LazyFlagsParser
+from overseer.cli._config_command import ConfigCommand
+
+PVG_RUN = ConfigCommand("overseer.pvg.config", "PVGConfig")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="play the game: rounds of verifier training, then prover RL against it",
         description="Python equivalent: overseer.pvg.run(PVGConfig(...)). Defaults: the CPU toy tier (digit chains "
         "mod 10, tiny prover and verifier, 5 rounds of SRC, correctness-only baseline, one SRC attacker per round).",
-        add_config_flags=_add_run_flags,
+        add_config_flags=PVG_RUN.add_flags,
     )
     p.set_defaults(func=run_command)
     r = top_sub.add_parser("report", help="per-round table of finished games",
@@ -27,32 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=report_command)
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    from overseer._config import add_flags
-    from overseer.pvg.config import PVGConfig
-
-    p.add_argument("--config", help="YAML file of PVGConfig options; flags override it")
-    p.add_argument("--force", action="store_true", help="recompute even if this exact run is finished")
-    add_flags(p, PVGConfig)
-
-
-def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`PVGConfig` that the ``--config`` file, then the flags, describe."""
-    from overseer._config import flag_values, from_sources
-    from overseer.pvg.config import PVGConfig
-
-    return from_sources(PVGConfig, args.config, flag_values(PVGConfig, args))
-
-
 def run_command(args: argparse.Namespace) -> int:
     """Check names, then play the game; print the headline and the run path."""
-    cfg = config_from_args(args)
+    cfg = PVG_RUN.from_args(args)
     from overseer.pvg.run import run  # checks names and paths before loading anything
 
     result = run(cfg, force=args.force)
-    if result.reused:
-        print("finished run found with this exact config; reusing it (--force to recompute)")
-    print(result.summary_line())
+    PVG_RUN.print_headline(result)
     print(f"wall time {result.wall_s:.0f} s")
     print(f"run: {result.path}")
     print(f"report: overseer pvg report {result.path}")
