@@ -106,7 +106,7 @@ def test_an_answer_without_logprobs_is_not_cached_so_the_fixed_server_serves_the
 
 
 def test_an_unusable_answer_already_in_the_cache_is_asked_again(tiny_lm, tmp_path: Path):
-    from overseer.models._endpoint import ResponseCache
+    from overseer.models._guarded import ResponseCache
     from overseer.testing import OpenAICompatServer
 
     with OpenAICompatServer(tiny_lm, model_name="tiny") as srv:
