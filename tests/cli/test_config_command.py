@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from overseer._config import ConfigMixin, option
-from overseer.cli._config_command import ConfigCommand
+from overseer.cli._config_command import ConfigCommand, command_group
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class ToyConfig(ConfigMixin):
 def command(monkeypatch: pytest.MonkeyPatch) -> ConfigCommand:
     module = types.ModuleType("toy_pillar_config")
     module.ToyConfig = ToyConfig  # type: ignore[attr-defined]
+    module.run = lambda cfg, force, **kw: SimpleNamespace(  # type: ignore[attr-defined]
+        reused=not force, summary_line=lambda: f"lr {cfg.lr} {kw}")
     monkeypatch.setitem(sys.modules, "toy_pillar_config", module)
     return ConfigCommand("toy_pillar_config", "ToyConfig", thing="organism", redo="retrain")
 
@@ -50,4 +52,17 @@ def test_the_reuse_line_comes_before_the_headline_only_when_reused(command: Conf
     command.print_headline(SimpleNamespace(reused=True, summary_line=lambda: "rate 0.5"))
     assert capsys.readouterr().out == (
         "finished organism found with this exact config; reusing it (--force to retrain)\nrate 0.5\n"
+    )
+
+
+def test_a_command_runs_its_config_and_prints_the_headline(command: ConfigCommand, capsys: pytest.CaptureFixture):
+    parser = argparse.ArgumentParser(prog="overseer")
+    group = command_group(parser.add_subparsers(dest="command"), "toys", "toy commands")
+    command.add_parser(group, "toy", lambda args: 0, help="a toy command")
+    args = parser.parse_args(["toys", "toy", "--lr", "0.5"])
+    assert args.toys_command == "toy"
+    assert args.func(args) == 0
+    result = command.run(args, out="x")
+    assert result.reused and capsys.readouterr().out == (
+        "finished organism found with this exact config; reusing it (--force to retrain)\nlr 0.5 {'out': 'x'}\n"
     )

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from overseer._config import LazyFlagsParser
+
+
+def command_group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
+    """``overseer NAME COMMAND``: a group of commands whose config flags are added when used."""
+    group = sub.add_parser(name, help=help)
+    return group.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND", parser_class=LazyFlagsParser)
 
 
 @dataclass(frozen=True)
@@ -21,16 +29,28 @@ class ConfigCommand:
     Building the parser for ``overseer --help`` must import no pillar, so the class is named, not
     passed. ``thing`` is what the command finishes (``run``, ``audit``, ``organism``) and ``redo``
     what ``--force`` does to it (``recompute``, ``retrain``), as its help and reuse line say.
+    ``runner`` is the module whose ``run(config, force=...)`` :meth:`run` calls (default: ``module``).
     """
 
     module: str
     name: str
     thing: str = "run"
     redo: str = "recompute"
+    runner: str = ""
 
     def config_class(self) -> type:
         """The config dataclass (imports its pillar)."""
         return getattr(importlib.import_module(self.module), self.name)
+
+    def add_parser(self, sub: argparse._SubParsersAction, command: str, func: Callable[[argparse.Namespace], int],
+                   **kwargs: Any) -> argparse.ArgumentParser:
+        """Add ``command`` to ``sub`` (a :class:`~overseer._config.LazyFlagsParser` group), handled by ``func``.
+
+        Its flags are added when the command is used, so ``overseer --help`` imports no pillar.
+        """
+        parser = sub.add_parser(command, add_config_flags=self.add_flags, **kwargs)
+        parser.set_defaults(func=func)
+        return parser
 
     def add_flags(self, parser: argparse.ArgumentParser) -> None:
         """``--config``, ``--force``, then one flag per config field: pass as ``add_config_flags``."""
@@ -47,6 +67,14 @@ class ConfigCommand:
 
         cls = self.config_class()
         return from_sources(cls, args.config, *layers, flag_values(cls, args))
+
+    def run(self, args: argparse.Namespace, **kwargs: Any) -> Any:
+        """The config from ``args``, run by ``runner.run(config, force=args.force, **kwargs)``; prints the headline."""
+        config = self.from_args(args)
+        run = importlib.import_module(self.runner or self.module).run  # its checks come before any heavy loading
+        result = run(config, force=args.force, **kwargs)
+        self.print_headline(result)
+        return result
 
     def print_reused(self, result: Any) -> None:
         """Say that a finished result was reused, if it was."""

@@ -5,24 +5,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from overseer._config import LazyFlagsParser
-from overseer.cli._config_command import ConfigCommand
+from overseer.cli._config_command import ConfigCommand, command_group
 
-AUDIT_RUN = ConfigCommand("overseer.audit.config", "AuditConfig", thing="audit")
+AUDIT_RUN = ConfigCommand("overseer.audit.config", "AuditConfig", thing="audit", runner="overseer.audit.run")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer audit ...``."""
-    top = sub.add_parser("audit", help="behavioural audits: an auditor probes a target, judges score the transcripts")
-    top_sub = top.add_subparsers(dest="audit_command", required=True, metavar="COMMAND", parser_class=LazyFlagsParser)
-    p = top_sub.add_parser(
-        "run", help="run seeds against targets and report elicitation rates, judge agreement and costs",
+    top_sub = command_group(sub, "audit",
+                            "behavioural audits: an auditor probes a target, judges score the transcripts")
+    AUDIT_RUN.add_parser(
+        top_sub, "run", run_command,
+        help="run seeds against targets and report elicitation rates, judge agreement and costs",
         description="Python equivalent: overseer.audit.run(AuditConfig(...)). Defaults: the offline tier (12 built-in "
         "seeds, scripted auditor, SmolLM2-135M target, two log-probability judges on SmolLM2): a plumbing check, "
         "not a finding.",
-        add_config_flags=AUDIT_RUN.add_flags,
     )
-    p.set_defaults(func=run_command)
     e = top_sub.add_parser(
         "elicit", help="Bloom-style: one behaviour -> scenarios -> rollouts -> judgment -> elicitation rate",
         description="Python equivalent: overseer.audit.elicit(BEHAVIOUR, AuditConfig(...)). Scenarios are the seeds "
@@ -54,8 +52,8 @@ def _add_elicit_flags(p: argparse.ArgumentParser) -> None:
     AUDIT_RUN.add_flags(p)
 
 
-def _print(result: Any) -> None:
-    AUDIT_RUN.print_headline(result)
+def _print_progress_and_paths(result: Any) -> None:
+    """After the headline: whether the audit is complete, its wall time and where it is."""
     record = result.record
     if not record.get("complete", True):
         rollouts = record.get("rollouts", {})
@@ -68,9 +66,7 @@ def _print(result: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Check names, run the audit, print the headline and where it is."""
-    from overseer.audit.run import run
-
-    _print(run(AUDIT_RUN.from_args(args), force=args.force))
+    _print_progress_and_paths(AUDIT_RUN.run(args))
     return 0
 
 
@@ -78,8 +74,10 @@ def elicit_command(args: argparse.Namespace) -> int:
     """Elicitation rate of one behaviour."""
     from overseer.audit.elicit import elicit
 
-    _print(elicit(args.behavior, AUDIT_RUN.from_args(args), ideation_model=args.ideation_model,
-                  scenarios=args.scenarios, force=args.force))
+    result = elicit(args.behavior, AUDIT_RUN.from_args(args), ideation_model=args.ideation_model,
+                    scenarios=args.scenarios, force=args.force)
+    AUDIT_RUN.print_headline(result)
+    _print_progress_and_paths(result)
     return 0
 
 

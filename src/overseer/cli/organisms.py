@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from overseer._config import LazyFlagsParser
-from overseer.cli._config_command import ConfigCommand
+from overseer.cli._config_command import ConfigCommand, command_group
 
 FAKING = ConfigCommand("overseer.organisms.faking", "FakingConfig", thing="evaluation")
 POISON = ConfigCommand("overseer.organisms.poison", "PoisonConfig", thing="experiment")
@@ -16,56 +15,46 @@ GAME = ConfigCommand("overseer.organisms.game", "GameConfig", thing="game", redo
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer organisms ...``."""
-    top = sub.add_parser("organisms", help="model organisms and evaluations of unprompted behaviours")
-    top_sub = top.add_subparsers(dest="organisms_command", required=True, metavar="COMMAND",
-                                 parser_class=LazyFlagsParser)
-    p = top_sub.add_parser(
-        "alignment-faking", help="compliance gap between trained-on and unmonitored users (Greenblatt et al. 2024)",
+    top_sub = command_group(sub, "organisms", "model organisms and evaluations of unprompted behaviours")
+    FAKING.add_parser(
+        top_sub, "alignment-faking", faking_command,
+        help="compliance gap between trained-on and unmonitored users (Greenblatt et al. 2024)",
         description="Python equivalent: overseer.organisms.faking.run(FakingConfig(...)). Default: SmolLM2-135M "
         "judged by a log-probability judge on itself (a plumbing check, not a finding).",
-        add_config_flags=FAKING.add_flags,
     )
-    p.set_defaults(func=faking_command)
-    p = top_sub.add_parser(
-        "poison", help="poisoning dose-response: backdoor strength against the number of poisoned documents "
+    POISON.add_parser(
+        top_sub, "poison", poison_command,
+        help="poisoning dose-response: backdoor strength against the number of poisoned documents "
         "(Souly et al. 2025)",
         description="Python equivalent: overseer.organisms.poison.run(PoisonConfig(...)). Default: the ladder's "
         "smallest and largest rungs, N in {0, 100, 250}, on Python reference paragraphs (about 40 min on 2 cores).",
-        add_config_flags=POISON.add_flags,
     )
-    p.set_defaults(func=poison_command)
-    p = top_sub.add_parser(
-        "implant", help="fine-tune an organism with a known behaviour and its matched control; measure both",
+    IMPLANT.add_parser(
+        top_sub, "implant", implant_command,
+        help="fine-tune an organism with a known behaviour and its matched control; measure both",
         description="Python equivalent: overseer.organisms.implants.run(ImplantConfig(...)). Saves both, loadable "
         "as organism:NAME and organism:NAME-control. Default: flattery implanted in SmolLM2-135M with LoRA.",
-        add_config_flags=IMPLANT.add_flags,
     )
-    p.set_defaults(func=implant_command)
-    p = top_sub.add_parser(
-        "reward-tampering", help="sycophancy-to-subterfuge curriculum: sycophancy, flattery, checklist "
+    TAMPERING.add_parser(
+        top_sub, "reward-tampering", tampering_command,
+        help="sycophancy-to-subterfuge curriculum: sycophancy, flattery, checklist "
         "falsification, reward tampering (Denison et al. 2024)",
         description="Python equivalent: overseer.organisms.tampering.run(TamperingConfig(...)). Default: "
         "SmolLM2-135M, judged by a log-probability judge on itself (a plumbing check, not a finding).",
-        add_config_flags=TAMPERING.add_flags,
     )
-    p.set_defaults(func=tampering_command)
-    p = top_sub.add_parser(
-        "audit-game", help="blinded organisms and controls: each audit technique's detection AUROC and the share "
+    GAME.add_parser(
+        top_sub, "audit-game", game_command,
+        help="blinded organisms and controls: each audit technique's detection AUROC and the share "
         "of behaviours it names",
         description="Python equivalent: overseer.organisms.game.run(GameConfig(...)). Example: --train-behaviors "
         "flattery,sycophancy,product,triggered --model smollm2-135m trains (or reuses) four organisms and their "
         "controls, then plays with those eight.",
-        add_config_flags=GAME.add_flags,
     )
-    p.set_defaults(func=game_command)
 
 
 def faking_command(args: argparse.Namespace) -> int:
     """Run the evaluation; print the headline and where it is."""
-    from overseer.organisms.faking import run
-
-    result = run(FAKING.from_args(args), force=args.force)
-    FAKING.print_headline(result)
+    result = FAKING.run(args)
     print(f"run: {result.path}")
     print(f"rollouts and transcripts: {result.record['audit_run']}")
     return 0
@@ -73,10 +62,7 @@ def faking_command(args: argparse.Namespace) -> int:
 
 def tampering_command(args: argparse.Namespace) -> int:
     """Run the curriculum; print the headline rates and where the run is."""
-    from overseer.organisms.tampering import run
-
-    result = run(TAMPERING.from_args(args), force=args.force)
-    TAMPERING.print_headline(result)
+    result = TAMPERING.run(args)
     print(f"run: {result.path}")
     print(f"rollouts, transcripts and final files: {result.record['audit_run']}")
     return 0
@@ -84,20 +70,14 @@ def tampering_command(args: argparse.Namespace) -> int:
 
 def poison_command(args: argparse.Namespace) -> int:
     """Train and evaluate every (model, N, seed) cell; print the curve and where it is."""
-    from overseer.organisms.poison import run
-
-    result = run(POISON.from_args(args), force=args.force)
-    POISON.print_headline(result)
+    result = POISON.run(args)
     print(f"run: {result.path}")
     return 0
 
 
 def implant_command(args: argparse.Namespace) -> int:
     """Train organism and control, print their behaviour rates and the specs that load them."""
-    from overseer.organisms.implants import run
-
-    result = run(IMPLANT.from_args(args), force=args.force)
-    IMPLANT.print_headline(result)
+    result = IMPLANT.run(args)
     specs = result.record["specs"]
     print(f"load them as {specs['organism']} and {specs['control']}")
     print(f"run: {result.path}")

@@ -10,8 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from overseer._config import LazyFlagsParser
-from overseer.cli._config_command import ConfigCommand
+from overseer.cli._config_command import ConfigCommand, command_group
 
 MEANINGFUL_ITEMS = 30
 """Below this many items in a suite (``--limit 5``, a tiny ``--law-students``) its intervals say little."""
@@ -21,17 +20,14 @@ SELFCORRECT_RUN = ConfigCommand("overseer.selfcorrect", "SelfCorrectConfig")
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer selfcorrect ...``."""
-    top = sub.add_parser("selfcorrect", help="moral self-correction: BBQ, Winogender, law school (Ganguli et al. 2023)")
-    top_sub = top.add_subparsers(dest="selfcorrect_command", required=True, metavar="COMMAND",
-                                 parser_class=LazyFlagsParser)
-    p = top_sub.add_parser(
-        "run",
+    top_sub = command_group(sub, "selfcorrect",
+                            "moral self-correction: BBQ, Winogender, law school (Ganguli et al. 2023)")
+    SELFCORRECT_RUN.add_parser(
+        top_sub, "run", run_command,
         help="evaluate models under the paper's prompting conditions",
         description="Python equivalent: overseer.selfcorrect.run(SelfCorrectConfig(models=..., suites=..., "
         "conditions=...)). Defaults: smollm2-135m, all suites, conditions q,if, the default sample.",
-        add_config_flags=SELFCORRECT_RUN.add_flags,
     )
-    p.set_defaults(func=run_command)
 
 
 def config_from_args(args: argparse.Namespace) -> Any:

@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from overseer._config import LazyFlagsParser
-from overseer.cli._config_command import ConfigCommand
+from overseer.cli._config_command import ConfigCommand, command_group
 
 W2S_RUN = ConfigCommand("overseer.w2s", "W2SConfig")
 
@@ -24,8 +23,7 @@ _METHOD_FLAGS = {"aux_coef": "aux_coef", "warmup_frac": "warmup_frac", "warmup_s
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer w2s ...``."""
-    w2s = sub.add_parser("w2s", help="weak-to-strong generalization (Burns et al. 2023)")
-    w2s_sub = w2s.add_subparsers(dest="w2s_command", required=True, metavar="COMMAND", parser_class=LazyFlagsParser)
+    w2s_sub = command_group(sub, "w2s", "weak-to-strong generalization (Burns et al. 2023)")
     p = w2s_sub.add_parser(
         "run",
         help="run one weak-to-strong experiment (defaults: the offline experiment)",

@@ -26,7 +26,6 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from overseer.errors import OverseerError
@@ -84,6 +83,7 @@ class EndpointClient(Backend):
 
     kind = "openai"
     capabilities = frozenset({"generate", "score_options", "count_tokens"})
+    spec_fields = ("url", "model")
 
     def __init__(
         self,
@@ -364,6 +364,9 @@ class EndpointBackend(Guarded):
         cache_dir: where responses are cached (default ``<overseer cache>/endpoint``).
         use_cache: read and write the cache; refresh_cache: write but never read it (``--force``).
         verbose: print a line per retry to stderr.
+
+    The first six and ``concurrency`` and ``timeout_s`` go to :class:`EndpointClient`, the rest to
+    :class:`~overseer.models._guarded.Guarded`, with the defaults given there.
     """
 
     kind = "openai"
@@ -371,31 +374,18 @@ class EndpointBackend(Guarded):
     serves_url = True
     spec_fields = ("url", "model")
 
-    def __init__(
-        self,
-        url: str,
-        model: str,
-        api_key_env: str | None = None,
-        allow_insecure_key: bool = False,
-        tokenizer: Any = None,
-        generation: str = "chat",
-        requests_per_second: float = 20.0,
-        concurrency: int = 4,
-        timeout_s: float = 60.0,
-        max_retries: int = 3,
-        backoff_s: float = 1.0,
-        deadline_s: float = 300.0,
-        cache_dir: str | Path | None = None,
-        use_cache: bool = True,
-        refresh_cache: bool = False,
-        verbose: bool = True,
-    ):
-        client = EndpointClient(url, model, api_key_env=api_key_env, allow_insecure_key=allow_insecure_key,
-                                tokenizer=tokenizer, generation=generation, concurrency=concurrency,
-                                timeout_s=timeout_s)
-        super().__init__(client, requests_per_second=requests_per_second, max_retries=max_retries,
-                         backoff_s=backoff_s, deadline_s=deadline_s, cache_dir=cache_dir, use_cache=use_cache,
-                         refresh_cache=refresh_cache, verbose=verbose)
+    def __init__(self, url: str, model: str, **options: Any):
+        client_options = set(EndpointClient.options())
+        unknown = sorted(set(options) - set(self.options()))
+        if unknown:
+            raise TypeError(f"EndpointBackend() got an unexpected keyword argument {unknown[0]!r}")
+        client = EndpointClient(url, model, **{k: v for k, v in options.items() if k in client_options})
+        super().__init__(client, **{k: v for k, v in options.items() if k not in client_options})
+
+    @classmethod
+    def options(cls) -> list[str]:
+        """The client's options, then the wrapper's (see the class docstring)."""
+        return [*EndpointClient.options(), *(name for name in Guarded.options() if name != "inner")]
 
     @classmethod
     def from_spec(cls, rest: str, **options: Any) -> EndpointBackend:
@@ -404,6 +394,7 @@ class EndpointBackend(Guarded):
         if at <= 0:
             raise OverseerError(f"openai backend spec {'openai/' + rest!r} must look like openai/MODEL@http://HOST:PORT/v1")
         return cls(rest[at + 1 :], rest[:at], **options)
+
 
 def _ordered(body: dict[str, Any], n: int) -> list[dict[str, Any]]:
     choices = sorted(body["choices"], key=lambda c: c.get("index") or 0)
