@@ -823,7 +823,7 @@ def _endpoint(url: str, *extra: str) -> list[str]:
 
 @case("endpoint_403")
 def _(ctx: Ctx):
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     with OpenAICompatServer(ctx.bench.lm(), model_name="tiny", refuse=True) as srv:
         return refused(ctx, *_endpoint(srv.url), contains="403")
@@ -849,7 +849,7 @@ def _(ctx: Ctx):
 
 @case("endpoint_no_logprobs")
 def _(ctx: Ctx):
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     with OpenAICompatServer(ctx.bench.lm(), model_name="tiny", no_logprobs=True) as srv:
         return refused(ctx, *_endpoint(srv.url), contains="logprobs")
@@ -857,7 +857,7 @@ def _(ctx: Ctx):
 
 @case("endpoint_failure_does_not_poison_rerun", quick=True)
 def _(ctx: Ctx):
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     with OpenAICompatServer(ctx.bench.lm(), model_name="tiny", no_logprobs=True) as srv:
         first, problems = refused(ctx, *_endpoint(srv.url), contains="logprobs")
@@ -882,7 +882,7 @@ def _(ctx: Ctx):
 
 @case("endpoint_cache_read_only")
 def _(ctx: Ctx):
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     cache = ctx.bench.read_only_dir(ctx.dir / "rocache")
     with OpenAICompatServer(ctx.bench.lm(), model_name="tiny") as srv:
@@ -892,7 +892,7 @@ def _(ctx: Ctx):
 
 @case("endpoint_cache_disk_full")
 def _(ctx: Ctx):
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     full = ctx.bench.tmpfs(ctx.dir / "fullcache", "1m")
     (full / "endpoint").mkdir()
@@ -904,7 +904,7 @@ def _(ctx: Ctx):
 
 @case("endpoint_cache_damaged")
 def _(ctx: Ctx):
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     ctx.write("cache/endpoint/responses.sqlite", b"not a database at all\n" * 100)
     with OpenAICompatServer(ctx.bench.lm(), model_name="tiny") as srv:

@@ -31,7 +31,7 @@ def _respond(body: dict[str, Any]) -> str:
 
 
 def _serve(delay: float, urls: Any, stop: Any) -> None:
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     with OpenAICompatServer(None, responder=_respond, delay_s=delay, model_name="fake") as server:
         urls.put(server.url)

@@ -1,6 +1,6 @@
 """The layer contract, read from the source: what each module of ``overseer`` may import.
 
-From the bottom up: the foundation (``overseer.errors`` and the top-level ``overseer._*`` modules), the
+From the bottom up: the foundation (``overseer.errors`` and the top-level ``overseer._*`` modules and packages), the
 shared layers (``overseer.models``, ``overseer.data``, ``overseer.results``), the pillars (``w2s``,
 ``selfcorrect``, ``pvg``, ``audit``, ``organisms``), and what is built on the pillars (``overseer.cli``,
 ``overseer.__main__``, the inspect_ai entry point ``overseer._inspect_ai``). A module imports only from its
@@ -115,7 +115,7 @@ def level(module: str) -> int:
         return PILLARS
     if top in SHARED_LAYERS:
         return LAYERS
-    if top == "" or top == "errors" or (top.startswith("_") and module.count(".") == 1):
+    if top == "" or top == "errors" or top.startswith("_"):  # overseer._config, _storage, _progress, ...
         return FOUNDATION
     raise AssertionError(f"{module} belongs to no level; add its package to the lists in {__file__}")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from overseer.audit import AuditConfig, run
-from overseer.models import OpenAICompatServer
+from overseer.testing import OpenAICompatServer
 
 JUDGE_SCORES = {"sycophancy": 8, "concerning": 3}
 

@@ -91,7 +91,7 @@ def _backend(url: str, cache: Path):
 
 
 def test_an_answer_without_logprobs_is_not_cached_so_the_fixed_server_serves_the_rerun(tiny_lm, tmp_path: Path):
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     with OpenAICompatServer(tiny_lm, model_name="tiny", no_logprobs=True) as srv:
         with pytest.raises(OverseerError, match="no logprobs"):
@@ -106,8 +106,8 @@ def test_an_answer_without_logprobs_is_not_cached_so_the_fixed_server_serves_the
 
 
 def test_an_unusable_answer_already_in_the_cache_is_asked_again(tiny_lm, tmp_path: Path):
-    from overseer.models import OpenAICompatServer
-    from overseer.models._endpoint import ResponseCache
+    from overseer.models._guarded import ResponseCache
+    from overseer.testing import OpenAICompatServer
 
     with OpenAICompatServer(tiny_lm, model_name="tiny") as srv:
         (good,) = _backend(srv.url, tmp_path).score_options(PROMPTS, OPTIONS)
@@ -125,7 +125,7 @@ def test_an_unusable_answer_already_in_the_cache_is_asked_again(tiny_lm, tmp_pat
 
 def test_an_endpoint_cache_that_cannot_be_made_is_one_warning_and_the_scores_come(
         tiny_lm, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     blocker = tmp_path / "a-file"
     blocker.write_text("the cache directory would have to be inside this file\n")

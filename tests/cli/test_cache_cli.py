@@ -8,7 +8,7 @@ import pytest
 
 from overseer.cli.main import main
 from overseer.models import ActivationCache, cache_info, clear_caches, verify_caches
-from overseer.models._endpoint import ResponseCache
+from overseer.models._guarded import ResponseCache
 
 TEXTS = ["paris is in france", "tokyo", "a b"]
 

@@ -150,7 +150,7 @@ def test_generate_cli_with_a_tiny_local_model_is_seeded(tmp_path: Path, capsys: 
 def test_smollm2_samples_are_seeded_and_match_the_served_model_at_temperature_0(capsys: pytest.CaptureFixture[str]):
     """The issue's acceptance check, on the real packaged model (few tokens to keep it quick)."""
     from overseer.cli.main import main
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     argv = ["generate", "--model", "smollm2-135m", "--device", "cpu", "--n", "4", "--temperature", "0.8",
             "--seed", "0", "--max-new-tokens", "12", "--json", "Question: What is the capital of France?"]

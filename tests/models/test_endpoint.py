@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from overseer.errors import OverseerError
-from overseer.models import Chat, EndpointBackend, OpenAICompatServer, load_model, normalize_base_url, score_options
-from overseer.models._endpoint import RateLimiter, option_logprob
+from overseer.models import Chat, EndpointBackend, load_model, normalize_base_url, score_options
+from overseer.models._endpoint import option_logprob
+from overseer.models._guarded import RateLimiter
 from overseer.models._tiny import build_tiny_causal_lm
+from overseer.testing import OpenAICompatServer
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import torch
 
 from overseer.errors import OverseerError
 from overseer.models import load_model
+from overseer.models._catalog import organism_path, resolve_model
 from overseer.models._finetune import CARD_FILE, LMTrainConfig, finetune_lm, read_card
-from overseer.models._load import organism_path, resolve_model
 from overseer.models._tiny import build_tiny_causal_lm
 
 TEXT = "the cat sat on the mat and the zebra ran home"

@@ -28,10 +28,11 @@ from inspect_ai.model._model_info import get_model_input_tokens  # noqa: E402
 from inspect_ai.tool import ToolCall, ToolInfo  # noqa: E402
 
 from overseer.errors import OverseerError  # noqa: E402
-from overseer.models import Chat, OpenAICompatServer, format_chat, load_model  # noqa: E402
+from overseer.models import Chat, format_chat, load_model  # noqa: E402
 from overseer.models import GenerateConfig as OverseerConfig  # noqa: E402
 from overseer.models._inspect import to_chat, to_overseer_config  # noqa: E402
 from overseer.models._tiny import build_tiny_causal_lm  # noqa: E402
+from overseer.testing import OpenAICompatServer  # noqa: E402
 
 TASK_FILE = Path(__file__).parent / "tasks" / "echo_task.py"
 

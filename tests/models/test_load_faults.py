@@ -18,8 +18,9 @@ import torch
 
 from overseer.cli.main import main
 from overseer.errors import OverseerError
-from overseer.models import LADDER, _load, load_model, resolve_model
-from overseer.models._load import _hub_reachable, available_devices, check_device
+from overseer.models import LADDER, _hub, _load, load_model, resolve_model
+from overseer.models._devices import available_devices, check_device
+from overseer.models._hub import _hub_reachable
 
 # --------------------------------------------------------------------------- helpers
 
@@ -52,7 +53,7 @@ def two_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
 def hub_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """HF_HUB_OFFLINE is set; asking the network anyway fails the test."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(_load, "_hub_reachable", _never_called)
+    monkeypatch.setattr(_hub, "_hub_reachable", _never_called)
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def hub_unreachable(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         probed.append(endpoint)
         return False
 
-    monkeypatch.setattr(_load, "_hub_reachable", unreachable)
+    monkeypatch.setattr(_hub, "_hub_reachable", unreachable)
     return probed
 
 
@@ -232,7 +233,7 @@ def test_unknown_name_with_hub_offline_fails_at_once_in_one_line(
 def test_transformers_offline_variable_counts_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setattr(_load, "_hub_reachable", _never_called)
+    monkeypatch.setattr(_hub, "_hub_reachable", _never_called)
     started = time.monotonic()
     with pytest.raises(OverseerError, match="TRANSFORMERS_OFFLINE is set; offline names: "):
         load_model("EleutherAI/pythia-14m", device="cpu")
@@ -283,7 +284,7 @@ def test_the_hub_check_asks_once_with_a_short_timeout(monkeypatch: pytest.Monkey
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # its client refuses every request
-    monkeypatch.setattr(_load, "_hub_probes", {})
+    monkeypatch.setattr(_hub, "_hub_probes", {})
     with socket.socket() as s:  # a port nothing listens on: refused at once
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}"
@@ -308,7 +309,7 @@ def test_the_hub_check_asks_once_with_a_short_timeout(monkeypatch: pytest.Monkey
         assert time.monotonic() - started < 2
     finally:
         silent.close()
-    assert _hub_reachable(closed) is False and len(_load._hub_probes) == 3  # remembered, not asked again
+    assert _hub_reachable(closed) is False and len(_hub._hub_probes) == 3  # remembered, not asked again
 
 
 # --------------------------------------------------------------------------- a full disk under the GGUF cache

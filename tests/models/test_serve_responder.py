@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from overseer.errors import OverseerError
-from overseer.models import OpenAICompatServer
+from overseer.testing import OpenAICompatServer
 
 openai = pytest.importorskip("openai")
 

@@ -117,10 +117,10 @@ def test_failed_items_option_is_part_of_the_run_identity():
 
 def test_failed_items_flag_reaches_the_bbq_suite_metrics():
     from overseer._registry import lookup
-    from overseer.cli.selfcorrect import _add_run_flags, config_from_args
+    from overseer.cli.selfcorrect import SELFCORRECT_RUN, config_from_args
 
     parser = argparse.ArgumentParser()
-    _add_run_flags(parser)
+    SELFCORRECT_RUN.add_flags(parser)
     cfg = config_from_args(parser.parse_args(["--failed-items", "wrong", "--n-bootstrap", "20"]))
     assert cfg.failed_items == "wrong"
     suite = lookup("suite", "bbq")

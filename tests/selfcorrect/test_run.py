@@ -166,7 +166,7 @@ def test_cli_against_a_local_openai_compatible_server(tiny_lm, tiny_lm_dir: Path
                                                       tmp_path: Path,
                                                       capsys, monkeypatch: pytest.MonkeyPatch):
     from overseer.cli.main import main
-    from overseer.models import OpenAICompatServer
+    from overseer.testing import OpenAICompatServer
 
     monkeypatch.setenv("OVERSEER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("TINY_SERVER_KEY", "sk-tiny-secret-4b1d")

@@ -5,21 +5,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from overseer._config import LazyFlagsParser
+from overseer.cli._config_command import ConfigCommand, command_group
+
+AUDIT_RUN = ConfigCommand("overseer.audit.config", "AuditConfig", thing="audit", runner="overseer.audit.run")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer audit ...``."""
-    top = sub.add_parser("audit", help="behavioural audits: an auditor probes a target, judges score the transcripts")
-    top_sub = top.add_subparsers(dest="audit_command", required=True, metavar="COMMAND", parser_class=LazyFlagsParser)
-    p = top_sub.add_parser(
-        "run", help="run seeds against targets and report elicitation rates, judge agreement and costs",
+    top_sub = command_group(sub, "audit",
+                            "behavioural audits: an auditor probes a target, judges score the transcripts")
+    AUDIT_RUN.add_parser(
+        top_sub, "run", run_command,
+        help="run seeds against targets and report elicitation rates, judge agreement and costs",
         description="Python equivalent: overseer.audit.run(AuditConfig(...)). Defaults: the offline tier (12 built-in "
         "seeds, scripted auditor, SmolLM2-135M target, two log-probability judges on SmolLM2): a plumbing check, "
         "not a finding.",
-        add_config_flags=_add_run_flags,
     )
-    p.set_defaults(func=run_command)
     e = top_sub.add_parser(
         "elicit", help="Bloom-style: one behaviour -> scenarios -> rollouts -> judgment -> elicitation rate",
         description="Python equivalent: overseer.audit.elicit(BEHAVIOUR, AuditConfig(...)). Scenarios are the seeds "
@@ -43,35 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=train_judge_command)
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    from overseer._config import add_flags
-    from overseer.audit.config import AuditConfig
-
-    p.add_argument("--config", help="YAML file of AuditConfig options; flags override it")
-    p.add_argument("--force", action="store_true", help="recompute even if this exact audit is finished")
-    add_flags(p, AuditConfig)
-
-
 def _add_elicit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--behavior", "--behaviour", required=True, help="the behaviour (a judge dimension name)")
     p.add_argument("--ideation-model", help="model that writes the scenarios (default: the seeds tagged with the "
                    "behaviour)")
     p.add_argument("--scenarios", type=int, default=8, help="scenarios the ideation model writes (default 8)")
-    _add_run_flags(p)
+    AUDIT_RUN.add_flags(p)
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`AuditConfig` that the ``--config`` file, then the flags, describe."""
-    from overseer._config import flag_values, from_sources
-    from overseer.audit.config import AuditConfig
-
-    return from_sources(AuditConfig, args.config, flag_values(AuditConfig, args))
-
-
-def _print(result: Any) -> None:
-    if result.reused:
-        print("finished audit found with this exact config; reusing it (--force to recompute)")
-    print(result.summary_line())
+def _print_progress_and_paths(result: Any) -> None:
+    """After the headline: whether the audit is complete, its wall time and where it is."""
     record = result.record
     if not record.get("complete", True):
         rollouts = record.get("rollouts", {})
@@ -84,9 +66,7 @@ def _print(result: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Check names, run the audit, print the headline and where it is."""
-    from overseer.audit.run import run
-
-    _print(run(config_from_args(args), force=args.force))
+    _print_progress_and_paths(AUDIT_RUN.run(args))
     return 0
 
 
@@ -94,8 +74,10 @@ def elicit_command(args: argparse.Namespace) -> int:
     """Elicitation rate of one behaviour."""
     from overseer.audit.elicit import elicit
 
-    _print(elicit(args.behavior, config_from_args(args), ideation_model=args.ideation_model,
-                  scenarios=args.scenarios, force=args.force))
+    result = elicit(args.behavior, AUDIT_RUN.from_args(args), ideation_model=args.ideation_model,
+                    scenarios=args.scenarios, force=args.force)
+    AUDIT_RUN.print_headline(result)
+    _print_progress_and_paths(result)
     return 0
 
 

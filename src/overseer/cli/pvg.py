@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from overseer._config import LazyFlagsParser
+from overseer.cli._config_command import ConfigCommand, command_group
+
+PVG_RUN = ConfigCommand("overseer.pvg.config", "PVGConfig", runner="overseer.pvg.run")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer pvg ...``."""
-    top = sub.add_parser("pvg", help="prover-verifier games for legible solutions (Kirchner et al. 2024)")
-    top_sub = top.add_subparsers(dest="pvg_command", required=True, metavar="COMMAND", parser_class=LazyFlagsParser)
-    p = top_sub.add_parser(
-        "run",
+    top_sub = command_group(sub, "pvg", "prover-verifier games for legible solutions (Kirchner et al. 2024)")
+    PVG_RUN.add_parser(
+        top_sub, "run", run_command,
         help="play the game: rounds of verifier training, then prover RL against it",
         description="Python equivalent: overseer.pvg.run(PVGConfig(...)). Defaults: the CPU toy tier (digit chains "
         "mod 10, tiny prover and verifier, 5 rounds of SRC, correctness-only baseline, one SRC attacker per round).",
-        add_config_flags=_add_run_flags,
     )
-    p.set_defaults(func=run_command)
     r = top_sub.add_parser("report", help="per-round table of finished games",
                            description="Python equivalent: overseer.pvg.report.write_report([...], out=...)")
     r.add_argument("runs", nargs="+", help="pvg run directories")
@@ -27,32 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=report_command)
 
 
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    from overseer._config import add_flags
-    from overseer.pvg.config import PVGConfig
-
-    p.add_argument("--config", help="YAML file of PVGConfig options; flags override it")
-    p.add_argument("--force", action="store_true", help="recompute even if this exact run is finished")
-    add_flags(p, PVGConfig)
-
-
-def config_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`PVGConfig` that the ``--config`` file, then the flags, describe."""
-    from overseer._config import flag_values, from_sources
-    from overseer.pvg.config import PVGConfig
-
-    return from_sources(PVGConfig, args.config, flag_values(PVGConfig, args))
-
-
 def run_command(args: argparse.Namespace) -> int:
     """Check names, then play the game; print the headline and the run path."""
-    cfg = config_from_args(args)
-    from overseer.pvg.run import run  # checks names and paths before loading anything
-
-    result = run(cfg, force=args.force)
-    if result.reused:
-        print("finished run found with this exact config; reusing it (--force to recompute)")
-    print(result.summary_line())
+    result = PVG_RUN.run(args)  # pvg's run checks names and paths before loading anything
     print(f"wall time {result.wall_s:.0f} s")
     print(f"run: {result.path}")
     print(f"report: overseer pvg report {result.path}")

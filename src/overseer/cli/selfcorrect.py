@@ -10,43 +10,29 @@ import argparse
 import sys
 from typing import Any
 
-from overseer._config import LazyFlagsParser
+from overseer.cli._config_command import ConfigCommand, command_group
 
 MEANINGFUL_ITEMS = 30
 """Below this many items in a suite (``--limit 5``, a tiny ``--law-students``) its intervals say little."""
 
+SELFCORRECT_RUN = ConfigCommand("overseer.selfcorrect", "SelfCorrectConfig")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer selfcorrect ...``."""
-    top = sub.add_parser("selfcorrect", help="moral self-correction: BBQ, Winogender, law school (Ganguli et al. 2023)")
-    top_sub = top.add_subparsers(dest="selfcorrect_command", required=True, metavar="COMMAND",
-                                 parser_class=LazyFlagsParser)
-    p = top_sub.add_parser(
-        "run",
+    top_sub = command_group(sub, "selfcorrect",
+                            "moral self-correction: BBQ, Winogender, law school (Ganguli et al. 2023)")
+    SELFCORRECT_RUN.add_parser(
+        top_sub, "run", run_command,
         help="evaluate models under the paper's prompting conditions",
         description="Python equivalent: overseer.selfcorrect.run(SelfCorrectConfig(models=..., suites=..., "
         "conditions=...)). Defaults: smollm2-135m, all suites, conditions q,if, the default sample.",
-        add_config_flags=_add_run_flags,
     )
-    p.set_defaults(func=run_command)
-
-
-def _add_run_flags(p: argparse.ArgumentParser) -> None:
-    """The flags of ``overseer selfcorrect run``: ``--config``, ``--force``, then one per config field."""
-    from overseer._config import add_flags
-    from overseer.selfcorrect import SelfCorrectConfig
-
-    p.add_argument("--config", help="YAML file of SelfCorrectConfig options; flags override it")
-    p.add_argument("--force", action="store_true", help="recompute even if this exact run is finished")
-    add_flags(p, SelfCorrectConfig)
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`SelfCorrectConfig` that the ``--config`` file, then the flags, describe."""
-    from overseer._config import flag_values, from_sources
-    from overseer.selfcorrect import SelfCorrectConfig
-
-    return from_sources(SelfCorrectConfig, args.config, flag_values(SelfCorrectConfig, args))
+    return SELFCORRECT_RUN.from_args(args)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -58,9 +44,7 @@ def run_command(args: argparse.Namespace) -> int:
     from overseer.selfcorrect import run
 
     result = run(cfg, force=args.force)
-    if result.reused:
-        print("finished run found with this exact config; reusing it (--force to recompute)")
-    print(result.summary_line())
+    SELFCORRECT_RUN.print_headline(result)
     small = {suite: n for suite, n in (result.record.get("n_items") or {}).items() if n < MEANINGFUL_ITEMS}
     if small:
         print(f"warning: only {', '.join(f'{n} {suite}' for suite, n in small.items())} items: intervals from "

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from overseer._config import LazyFlagsParser
+from overseer.cli._config_command import ConfigCommand, command_group
+
+W2S_RUN = ConfigCommand("overseer.w2s", "W2SConfig")
 
 # Shortcut flag (argparse dest) → key of dataset_args / method_args.
 _DATA_FLAGS = {"data_path": "path", "text_field": "text_field", "pair_field": "pair_field",
@@ -21,8 +23,7 @@ _METHOD_FLAGS = {"aux_coef": "aux_coef", "warmup_frac": "warmup_frac", "warmup_s
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer w2s ...``."""
-    w2s = sub.add_parser("w2s", help="weak-to-strong generalization (Burns et al. 2023)")
-    w2s_sub = w2s.add_subparsers(dest="w2s_command", required=True, metavar="COMMAND", parser_class=LazyFlagsParser)
+    w2s_sub = command_group(sub, "w2s", "weak-to-strong generalization (Burns et al. 2023)")
     p = w2s_sub.add_parser(
         "run",
         help="run one weak-to-strong experiment (defaults: the offline experiment)",
@@ -64,16 +65,13 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """The :class:`W2SConfig` that the ``--config`` file, then the shortcuts, then the field flags describe."""
-    from overseer._config import flag_values, from_sources
-    from overseer.w2s import W2SConfig
-
     shortcuts: dict[str, Any] = {
         "dataset_args": {key: getattr(args, f) for f, key in _DATA_FLAGS.items() if getattr(args, f) is not None},
         "method_args": {key: getattr(args, f) for f, key in _METHOD_FLAGS.items() if getattr(args, f) is not None},
     }
     if args.hard_labels:
         shortcuts["method_args"]["hard"] = True
-    return from_sources(W2SConfig, args.config, shortcuts, flag_values(W2SConfig, args))
+    return W2S_RUN.from_args(args, shortcuts)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -85,9 +83,7 @@ def run_command(args: argparse.Namespace) -> int:
     from overseer.w2s import run
 
     result = run(cfg, out=args.out, force=args.force, progress=args.progress)
-    if result.reused:
-        print("finished run found with this exact config; reusing it (--force to recompute)")
-    print(result.summary_line())
+    W2S_RUN.print_headline(result)
     agreement = result.metrics["agreement"]
     print(f"weak-label accuracy {agreement['weak_label_accuracy']:.3f}; "
           f"student agrees with weak on {agreement['student_vs_weak_test']:.1%} of test")

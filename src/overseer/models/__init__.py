@@ -22,6 +22,18 @@ from overseer.models._cache_admin import (
     count_label,
     verify_caches,
 )
+from overseer.models._catalog import (
+    LADDER,
+    ORGANISM_PREFIX,
+    PACKAGED_MODELS,
+    ModelSpec,
+    Rung,
+    cache_root,
+    known_model_names,
+    organism_path,
+    organisms_dir,
+    resolve_model,
+)
 from overseer.models._checks import check_device, check_local_models, check_model_specs
 from overseer.models._classifier import SequenceClassifier
 from overseer.models._classifier_config import ClassifierConfig, ClassifierFit, TrainingDivergedError
@@ -37,31 +49,16 @@ from overseer.models._lm import (
     HFBackend,
     LMBackend,
     OptionScores,
+    encode_prompt,
     format_chat,
     generate,
     has_chat_template,
     human_assistant,
     score_options,
 )
-from overseer.models._load import (
-    LADDER,
-    ORGANISM_PREFIX,
-    PACKAGED_MODELS,
-    LoadedModel,
-    ModelSpec,
-    Rung,
-    cache_root,
-    check_model,
-    known_model_names,
-    load_model,
-    model_kind,
-    organism_path,
-    organisms_dir,
-    resolve_model,
-)
+from overseer.models._load import LoadedModel, check_model, load_model, model_kind
 from overseer.models._lora import lora_config
 from overseer.models._mock import MockBackend
-from overseer.models._serve import OpenAICompatServer
 from overseer.models._tiny import build_tiny_causal_lm
 
 __all__ = [
@@ -98,6 +95,7 @@ __all__ = [
     "SequenceClassifier",
     "TrainingDivergedError",
     "fit_classifier",
+    "encode_prompt",
     "lora_config",
     "Backend",
     "CapabilityError",
@@ -120,7 +118,6 @@ __all__ = [
     "EndpointBackend",
     "HFBackend",
     "LMBackend",
-    "OpenAICompatServer",
     "OptionScores",
     "cache_root",
     "extract_features",

@@ -18,7 +18,9 @@ reads one only from the environment variable the user names (``api_key_env``).
 
 Every backend implements :meth:`Backend.generate`; the other capabilities (option scoring,
 token counting, the loaded model for features) are optional, and asking a backend for one it
-lacks raises :class:`CapabilityError` naming the backend and the capability.
+lacks raises :class:`CapabilityError` naming the backend and the capability. A backend that asks a
+server sends each request through :meth:`Backend.request`, so that the
+:class:`~overseer.models._guarded.Guarded` wrapper can cache, rate-limit and retry it.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Backend:
     spec_fields: ClassVar[tuple[str, ...]] = ()
     """Constructor arguments that come from the spec string, not from options."""
     name: str = ""
+    requester: Backend | None = None
+    """The wrapper that sends this backend's remote requests (see :meth:`request`); None: sent as they come."""
 
     @classmethod
     def from_spec(cls, rest: str, **options: Any) -> Backend:
@@ -136,6 +140,32 @@ class Backend:
     def context_length(self) -> int | None:
         """The model's context window in tokens, when known without a network call."""
         return None
+
+    # -- remote requests ------------------------------------------------------------------------
+
+    def where(self) -> str:
+        """How messages about this backend's requests name it (``endpoint http://...``)."""
+        return f"backend {self.name!r}"
+
+    def request(self, key: str, send: Callable[[], dict[str, Any]],
+                validate: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
+        """One remote request: ``send()`` tries it once and returns the answer; ``validate`` checks it.
+
+        ``key`` names the request's content (the cache key). Through :attr:`requester` (a
+        :class:`~overseer.models._guarded.Guarded` wrapper) the request is cached, rate-limited and
+        retried; without one it is tried once, and a failure another try might cure ends it.
+        """
+        if self.requester is not None:
+            return self.requester.request(key, send, validate)
+        from overseer.models._guarded import RetryableError
+
+        try:
+            body = send()
+        except RetryableError as exc:
+            raise OverseerError(f"{self.where()} failed: {exc.reason}") from None
+        if validate is not None:
+            validate(body)
+        return body
 
 
 # --------------------------------------------------------------------------- naming

@@ -26,7 +26,7 @@ from pathlib import Path
 from overseer._storage import cause
 from overseer.errors import OverseerError, unknown
 from overseer.models._cache import ACTIVATION_CACHE_ENV, activation_cache_dir, read_entry
-from overseer.models._load import cache_root
+from overseer.models._catalog import cache_root
 
 CACHE_NAMES = ("activations", "endpoint", "models")
 CACHE_ENVIRONMENT = {

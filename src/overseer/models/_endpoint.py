@@ -9,45 +9,33 @@ supports vLLM's ``return_tokens_as_token_ids``. Option scoring uses the completi
 the tokens inside the option's characters are summed (servers without ``echo``, such as llama.cpp's,
 are refused with a clear message).
 
-Requests are rate-limited, retried with exponential backoff on connection errors, timeouts, 429
-and 5xx (a line per retry says why), bounded by a per-request timeout and a total deadline, and
-cached on disk by request content. Only successful answers are cached: a failed request is
-recorded as failed for its item and asked again on the next run. A server that refuses the very
-first connection is taken as absent: the run stops with one line, without retries. No API key is
-sent unless the user names the environment variable that holds it (``api_key_env``), and a key is
-never sent over plain http to a host other than loopback unless ``allow_insecure_key`` is set.
+:class:`EndpointClient` is the client alone: it turns prompts into requests, tries each once and
+says which failures another try may cure (connection errors, timeouts, 429 and 5xx).
+:class:`EndpointBackend`, what ``openai/...`` specs build, is that client inside
+:class:`~overseer.models._guarded.Guarded`, which rate-limits, retries with exponential backoff,
+bounds each request by a total deadline and caches answers on disk (see there). No API key is sent
+unless the user names the environment variable that holds it (``api_key_env``), and a key is never
+sent over plain http to a host other than loopback unless ``allow_insecure_key`` is set.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import json
 import os
-import sqlite3
-import sys
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
-from pathlib import Path
 from typing import Any
 
-from overseer._storage import cause as io_reason
-from overseer._storage import warn
 from overseer.errors import OverseerError
 from overseer.models._backend import Backend, CapabilityError, backend
 from overseer.models._generate import GenerateConfig, Generation
+from overseer.models._guarded import Guarded, ItemError, NotAnswered, ResponseCache, RetryableError
 from overseer.models._lm import HUMAN_ASSISTANT, Chat, OptionScores, format_chat, human_assistant
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _CONTEXT_WORDS = ("context length", "maximum context", "too long", "too many tokens", "exceeds")
-
-
-class ItemError(Exception):
-    """A request the server rejected for this item only (e.g. too long); the item is recorded as failed."""
 
 
 def normalize_base_url(url: str) -> str:
@@ -59,61 +47,6 @@ def normalize_base_url(url: str) -> str:
     if path in ("", "/"):
         path = "/v1"
     return urllib.parse.urlunparse(parsed._replace(path=path, params="", query="", fragment=""))
-
-
-class RateLimiter:
-    """At most ``per_second`` request starts per second, shared by all worker threads."""
-
-    def __init__(self, per_second: float, clock: Callable[[], float] = time.monotonic):
-        self.interval = 1.0 / per_second if per_second and per_second > 0 else 0.0
-        self._clock = clock
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        """Block until the next request may start."""
-        if not self.interval:
-            return
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
-
-
-class ResponseCache:
-    """Successful responses on disk keyed by the request's content, so a rerun repeats no finished request."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(path, timeout=30)) as conn, conn:
-                conn.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
-        except (OSError, sqlite3.Error) as exc:
-            raise OverseerError(
-                f"cannot use the endpoint response cache {path}: {exc} "
-                "(set OVERSEER_CACHE_DIR to a writable folder, or disable the cache)"
-            ) from exc
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(url: str, payload: dict[str, Any]) -> str:
-        """Hash of the URL and the canonical JSON body."""
-        canonical = json.dumps({"url": url, "body": payload}, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The cached response, or None."""
-        with self._lock, closing(sqlite3.connect(self.path, timeout=30)) as conn:
-            row = conn.execute("SELECT body FROM responses WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
-
-    def put(self, key: str, body: dict[str, Any]) -> None:
-        """Store a successful response."""
-        with self._lock, closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
-            conn.execute("INSERT OR REPLACE INTO responses VALUES (?, ?)", (key, json.dumps(body)))
 
 
 def _error_text(exc: Any) -> str:
@@ -141,31 +74,15 @@ def _token_id(token: str) -> int | None:
     return None
 
 
-@backend("openai")
-class EndpointBackend(Backend):
-    """An OpenAI-compatible server behind :class:`~overseer.models.Backend`.
+class EndpointClient(Backend):
+    """An OpenAI-compatible server behind :class:`~overseer.models.Backend`, each request tried once.
 
-    Args:
-        url: base URL of the API, e.g. ``http://127.0.0.1:8000/v1`` (``/v1`` is added if missing).
-        model: the model name the server knows (sent as ``model``).
-        api_key_env: name of the environment variable holding the API key; without it no key is
-            sent (``$OPENAI_API_KEY`` is never read implicitly). Unset or empty: an error.
-        allow_insecure_key: send the key over plain http to a non-loopback host (off: refused).
-        tokenizer: a local tokenizer (object, or a model spec / directory to load one from) whose
-            chat template renders prompts for the completions API (option scoring, and generation
-            with ``generation="completions"``); without one the Human/Assistant format is used.
-        generation: ``chat`` (chat API, prefilled assistant turn continued) or ``completions``.
-        requests_per_second, concurrency: politeness (requests started per second, in flight).
-        timeout_s: per request; max_retries and backoff_s: retries with exponential backoff;
-        deadline_s: total time one request may take, retries included.
-        cache_dir: where responses are cached (default ``<overseer cache>/endpoint``).
-        use_cache: read and write the cache; refresh_cache: write but never read it (``--force``).
-        verbose: print a line per retry to stderr.
+    Wrap it in :class:`~overseer.models._guarded.Guarded` for caching, rate limiting and retries
+    (:class:`EndpointBackend` does). Arguments are :class:`EndpointBackend`'s of the same names.
     """
 
     kind = "openai"
     capabilities = frozenset({"generate", "score_options", "count_tokens"})
-    serves_url = True
     spec_fields = ("url", "model")
 
     def __init__(
@@ -176,16 +93,8 @@ class EndpointBackend(Backend):
         allow_insecure_key: bool = False,
         tokenizer: Any = None,
         generation: str = "chat",
-        requests_per_second: float = 20.0,
         concurrency: int = 4,
         timeout_s: float = 60.0,
-        max_retries: int = 3,
-        backoff_s: float = 1.0,
-        deadline_s: float = 300.0,
-        cache_dir: str | Path | None = None,
-        use_cache: bool = True,
-        refresh_cache: bool = False,
-        verbose: bool = True,
     ):
         self.url = normalize_base_url(url)
         if not model:
@@ -195,46 +104,15 @@ class EndpointBackend(Backend):
         if generation not in ("chat", "completions"):
             raise OverseerError(f"unknown endpoint generation mode {generation!r}; allowed: chat, completions")
         self.generation = generation
-        for label, value in (("timeout_s", timeout_s), ("deadline_s", deadline_s)):
-            if not (isinstance(value, int | float) and value > 0):
-                raise OverseerError(f"endpoint {label} must be a positive number of seconds; got {value!r}")
-        if not (isinstance(max_retries, int) and max_retries >= 0):
-            raise OverseerError(f"endpoint max_retries must be an integer >= 0; got {max_retries!r}")
+        if not (isinstance(timeout_s, int | float) and timeout_s > 0):
+            raise OverseerError(f"endpoint timeout_s must be a positive number of seconds; got {timeout_s!r}")
         self.api_key_env = api_key_env
         self.allow_insecure_key = allow_insecure_key
         self._tokenizer = tokenizer
-        self.requests_per_second = requests_per_second
         self.concurrency = concurrency
         self.timeout_s = float(timeout_s)
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.deadline_s = float(deadline_s)
-        self.cache_dir = cache_dir
-        self.use_cache = use_cache
-        self.refresh_cache = refresh_cache
-        self.verbose = verbose
-        self.stats = {"requests": 0, "cache_hits": 0, "retries": 0, "failed": 0}
-        self._limiter = RateLimiter(requests_per_second)
-        self._cache: ResponseCache | None = None
         self._client: Any = None
         self._lock = threading.Lock()
-        # A server that never answered and refused the first connection is not there: every request
-        # stops at once with one line, instead of each concurrent request retrying with a line per try.
-        self._answered = False
-        self._unreachable: str | None = None
-
-    @classmethod
-    def from_spec(cls, rest: str, **options: Any) -> EndpointBackend:
-        """``MODEL@http://HOST:PORT/v1``."""
-        at = max(rest.rfind("@http://"), rest.rfind("@https://"))
-        if at <= 0:
-            raise OverseerError(f"openai backend spec {'openai/' + rest!r} must look like openai/MODEL@http://HOST:PORT/v1")
-        return cls(rest[at + 1 :], rest[:at], **options)
-
-    @property
-    def requests_sent(self) -> int:
-        """HTTP requests sent so far (retries included, cache hits not)."""
-        return self.stats["requests"]
 
     # ------------------------------------------------------------------ identity
 
@@ -252,6 +130,10 @@ class EndpointBackend(Backend):
     def describe(self) -> dict[str, Any]:
         """Identity plus the chat format used for completions prompts."""
         return {**self.identity(), "chat_format": "chat_template" if self._tokenizer is not None else HUMAN_ASSISTANT}
+
+    def where(self) -> str:
+        """``endpoint URL``, as every message about its requests names it."""
+        return f"endpoint {self.url}"
 
     # ------------------------------------------------------------------ HTTP
 
@@ -274,7 +156,7 @@ class EndpointBackend(Backend):
         return key
 
     def client(self) -> Any:
-        """The ``openai.OpenAI`` client (built on first use; our own loop does the retries)."""
+        """The ``openai.OpenAI`` client (built on first use; retries are the wrapper's, not the SDK's)."""
         with self._lock:
             if self._client is None:
                 try:
@@ -287,122 +169,49 @@ class EndpointBackend(Backend):
                     max_retries=0, timeout=self.timeout_s,
                 )
                 self._headers = {} if key else {"Authorization": openai.omit}
-                if self.use_cache:
-                    from overseer.models._load import cache_root
-
-                    root = Path(self.cache_dir) if self.cache_dir else cache_root() / "endpoint"
-                    try:
-                        self._cache = ResponseCache(root / "responses.sqlite")
-                    except OverseerError as exc:  # read-only, full or damaged: the answers are simply not kept
-                        warn(f"cannot use the endpoint response cache {root / 'responses.sqlite'} "
-                             f"({io_reason(exc.__cause__ or exc)}); going on without it, so a rerun asks the "
-                             "server again")
             return self._client
 
-    def _log(self, message: str) -> None:
-        if self.verbose:
-            print(f"endpoint {self.url}: {message}", file=sys.stderr, flush=True)
-
-    def _request(self, api: str, params: dict[str, Any], extra: dict[str, Any] | None = None,
-                 validate: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
-        """One API call (``completions`` or ``chat``) with caching, rate limiting and bounded retries.
-
-        ``validate(body)`` raises :class:`OverseerError` for an answer the caller cannot use (no
-        logprobs, say): such an answer is never cached, and one already in the cache is asked again,
-        so a server fixed after a failed run serves the rerun.
-        """
+    def _send(self, api: str, params: dict[str, Any], extra: dict[str, Any] | None) -> dict[str, Any]:
+        """One try of an API call; failures another try may cure are :class:`RetryableError`."""
         import openai
 
         client = self.client()
-        key = ResponseCache.key(f"{self.url}/{api}", {**params, **(extra or {})})
-        if self._cache is not None and not self.refresh_cache:
-            try:
-                hit = self._cache.get(key)
-            except (sqlite3.Error, ValueError):  # a damaged entry is a miss: asked again, then replaced
-                hit = None
-            if hit is not None and validate is not None:
-                try:
-                    validate(hit)
-                except OverseerError:
-                    hit = None
-            if hit is not None:
-                with self._lock:
-                    self.stats["cache_hits"] += 1
-                return hit
         create = client.completions.create if api == "completions" else client.chat.completions.create
-        if self._unreachable:
-            raise OverseerError(self._unreachable)
-        started = time.monotonic()
-        last = ""
-        retry_after = 0.0
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                wait = min(max(self.backoff_s * 2 ** (attempt - 1), retry_after), 60.0)
-                if time.monotonic() - started + wait > self.deadline_s:
-                    break
-                with self._lock:
-                    self.stats["retries"] += 1
-                self._log(f"{last}; retry {attempt}/{self.max_retries} in {wait:.1f}s")
-                time.sleep(wait)
-            self._limiter.wait()
-            with self._lock:
-                self.stats["requests"] += 1
-            try:
-                response = create(**params, extra_body=extra or None, extra_headers=self._headers)
-            except openai.APIStatusError as exc:
-                self._answered = True  # a server is there, even if it cannot answer yet
-                message = _error_text(exc)
-                if exc.status_code in _RETRY_STATUS:
-                    last = f"HTTP {exc.status_code}: {message}"
-                    header = exc.response.headers.get("Retry-After", "") if exc.response is not None else ""
-                    retry_after = float(header) if header.replace(".", "", 1).isdigit() else 0.0
-                    continue
-                if exc.status_code in (400, 413, 422) and any(w in message.lower() for w in _CONTEXT_WORDS):
-                    raise ItemError(f"endpoint rejected the item: {message}") from exc
-                raise OverseerError(
-                    f"endpoint {self.url} refused the request (HTTP {exc.status_code}): {message}"
-                ) from exc
-            except openai.APITimeoutError:
-                last = f"no answer within {self.timeout_s:g}s"
-                continue
-            except openai.APIConnectionError as exc:
-                cause = exc.__cause__ or exc
-                last = f"cannot connect ({type(cause).__name__}: {' '.join(str(cause).split())[:120]})"
-                with self._lock:
-                    if not self._answered:
-                        self.stats["failed"] += 1
-                        self._unreachable = self._unreachable or (
-                            f"endpoint {self.url} cannot be reached: {last}; is the server running at that address?"
-                        )
-                if self._unreachable:
-                    raise OverseerError(self._unreachable) from None
-                continue
-            except openai.APIResponseValidationError as exc:
-                raise OverseerError(f"endpoint {self.url} answered with something that is not an API response") from exc
-            self._answered = True
-            body = response.model_dump() if hasattr(response, "model_dump") else response
-            if not isinstance(body, dict) or not body.get("choices"):
-                raise OverseerError(f"endpoint {self.url} answered without 'choices' (is it OpenAI-compatible?)")
-            if validate is not None:
-                validate(body)
-            cache = self._cache
-            if cache is not None:
-                try:
-                    cache.put(key, body)
-                except (sqlite3.Error, OSError) as exc:  # full or read-only: one warning, then uncached
-                    with self._lock:
-                        dropped, self._cache = self._cache is not None, None
-                    if dropped:
-                        warn(f"could not write to the endpoint response cache {cache.path} ({io_reason(exc)}); going "
-                             "on without it, so a rerun asks the server again")
-            return body
-        with self._lock:
-            self.stats["failed"] += 1
-        spent = time.monotonic() - started
-        raise OverseerError(
-            f"endpoint {self.url} failed after {attempt + 1} attempts in {spent:.0f}s; last error: {last} "
-            "(options timeout_s, max_retries and deadline_s; --endpoint-timeout and --endpoint-retries on the CLI)"
-        )
+        try:
+            response = create(**params, extra_body=extra or None, extra_headers=self._headers)
+        except openai.APIStatusError as exc:
+            message = _error_text(exc)
+            if exc.status_code in _RETRY_STATUS:
+                header = exc.response.headers.get("Retry-After", "") if exc.response is not None else ""
+                raise RetryableError(
+                    f"HTTP {exc.status_code}: {message}", answered=True,
+                    retry_after=float(header) if header.replace(".", "", 1).isdigit() else 0.0,
+                ) from None
+            if exc.status_code in (400, 413, 422) and any(w in message.lower() for w in _CONTEXT_WORDS):
+                raise ItemError(f"endpoint rejected the item: {message}") from exc
+            raise OverseerError(
+                f"endpoint {self.url} refused the request (HTTP {exc.status_code}): {message}"
+            ) from exc
+        except openai.APITimeoutError:
+            raise RetryableError(f"no answer within {self.timeout_s:g}s") from None
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise RetryableError(
+                f"cannot connect ({type(cause).__name__}: {' '.join(str(cause).split())[:120]})", refused=True
+            ) from None
+        except openai.APIResponseValidationError as exc:
+            raise NotAnswered(f"endpoint {self.url} answered with something that is not an API response") from exc
+        body = response.model_dump() if hasattr(response, "model_dump") else response
+        if not isinstance(body, dict) or not body.get("choices"):
+            raise OverseerError(f"endpoint {self.url} answered without 'choices' (is it OpenAI-compatible?)")
+        return body
+
+    def _request(self, api: str, params: dict[str, Any], extra: dict[str, Any] | None = None,
+                 validate: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
+        """One API call (``completions`` or ``chat``) through :meth:`request`, keyed by URL and body."""
+        self.client()  # a missing package or a refused key is one line before anything else
+        key = ResponseCache.key(f"{self.url}/{api}", {**params, **(extra or {})})
+        return self.request(key, lambda: self._send(api, params, extra), validate)
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         if self.concurrency <= 1 or len(items) <= 1:
@@ -418,7 +227,7 @@ class EndpointBackend(Backend):
         if isinstance(self._tokenizer, str):
             from transformers import AutoTokenizer
 
-            from overseer.models._load import resolve_model
+            from overseer.models._catalog import resolve_model
 
             spec = resolve_model(self._tokenizer)
             try:
@@ -533,6 +342,58 @@ class EndpointBackend(Backend):
         """``config.n`` completions per prompt: chat API for conversations, completions for strings."""
         config = config or GenerateConfig()
         return self._map(self._generate_one, [(p, config) for p in prompts])
+
+
+@backend("openai")
+class EndpointBackend(Guarded):
+    """An OpenAI-compatible server behind :class:`~overseer.models.Backend`: the client, guarded.
+
+    Args:
+        url: base URL of the API, e.g. ``http://127.0.0.1:8000/v1`` (``/v1`` is added if missing).
+        model: the model name the server knows (sent as ``model``).
+        api_key_env: name of the environment variable holding the API key; without it no key is
+            sent (``$OPENAI_API_KEY`` is never read implicitly). Unset or empty: an error.
+        allow_insecure_key: send the key over plain http to a non-loopback host (off: refused).
+        tokenizer: a local tokenizer (object, or a model spec / directory to load one from) whose
+            chat template renders prompts for the completions API (option scoring, and generation
+            with ``generation="completions"``); without one the Human/Assistant format is used.
+        generation: ``chat`` (chat API, prefilled assistant turn continued) or ``completions``.
+        requests_per_second, concurrency: politeness (requests started per second, in flight).
+        timeout_s: per request; max_retries and backoff_s: retries with exponential backoff;
+        deadline_s: total time one request may take, retries included.
+        cache_dir: where responses are cached (default ``<overseer cache>/endpoint``).
+        use_cache: read and write the cache; refresh_cache: write but never read it (``--force``).
+        verbose: print a line per retry to stderr.
+
+    The first six and ``concurrency`` and ``timeout_s`` go to :class:`EndpointClient`, the rest to
+    :class:`~overseer.models._guarded.Guarded`, with the defaults given there.
+    """
+
+    kind = "openai"
+    capabilities = EndpointClient.capabilities
+    serves_url = True
+    spec_fields = ("url", "model")
+
+    def __init__(self, url: str, model: str, **options: Any):
+        client_options = set(EndpointClient.options())
+        unknown = sorted(set(options) - set(self.options()))
+        if unknown:
+            raise TypeError(f"EndpointBackend() got an unexpected keyword argument {unknown[0]!r}")
+        client = EndpointClient(url, model, **{k: v for k, v in options.items() if k in client_options})
+        super().__init__(client, **{k: v for k, v in options.items() if k not in client_options})
+
+    @classmethod
+    def options(cls) -> list[str]:
+        """The client's options, then the wrapper's (see the class docstring)."""
+        return [*EndpointClient.options(), *(name for name in Guarded.options() if name != "inner")]
+
+    @classmethod
+    def from_spec(cls, rest: str, **options: Any) -> EndpointBackend:
+        """``MODEL@http://HOST:PORT/v1``."""
+        at = max(rest.rfind("@http://"), rest.rfind("@https://"))
+        if at <= 0:
+            raise OverseerError(f"openai backend spec {'openai/' + rest!r} must look like openai/MODEL@http://HOST:PORT/v1")
+        return cls(rest[at + 1 :], rest[:at], **options)
 
 
 def _ordered(body: dict[str, Any], n: int) -> list[dict[str, Any]]:

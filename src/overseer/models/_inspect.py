@@ -196,9 +196,9 @@ class _Runner:
         """Tokens the model is given for a rendered prompt (special tokens included, as generation adds them)."""
         with self.lock:
             if self.backend.supports("loaded_model"):
-                from overseer.models._lm import _encode_prompt
+                from overseer.models._lm import encode_prompt
 
-                return len(_encode_prompt(self.backend.loaded.tokenizer, prompt))
+                return len(encode_prompt(self.backend.loaded.tokenizer, prompt))
         return self.count_text(prompt)
 
     def token_ids(self, text: str) -> list[int]:

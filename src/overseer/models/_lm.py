@@ -140,7 +140,7 @@ def format_chat(tokenizer: Any, chat: Chat, template: str | None = None) -> str:
 # --------------------------------------------------------------------------- tokenization helpers
 
 
-def _encode_prompt(tokenizer: Any, text: str) -> list[int]:
+def encode_prompt(tokenizer: Any, text: str) -> list[int]:
     """Token ids of a rendered prompt; add BOS only if the template did not already write it."""
     bos = getattr(tokenizer, "bos_token", None)
     add_special = not (bos and text.startswith(bos))
@@ -326,7 +326,7 @@ def score_options(
     results: list[OptionScores | None] = [None] * len(prompts)
     encoded: list[tuple[int, list[int], list[list[int]]]] = []
     for i, (prompt, opts) in enumerate(zip(prompts, options, strict=True)):
-        p_ids = _encode_prompt(tok, prompt)
+        p_ids = encode_prompt(tok, prompt)
         o_ids = [_encode_option(tok, o) for o in opts]
         if not opts or any(not o for o in o_ids):
             results[i] = OptionScores(error="an answer option is empty (nothing to score)")
@@ -401,7 +401,7 @@ def generate(
     stops = _stop_ids(tok)
     pad = _pad_id(tok)
     device = next(model.parameters()).device
-    encoded = [_encode_prompt(tok, p) for p in prompts]
+    encoded = [encode_prompt(tok, p) for p in prompts]
     limit = _max_positions(model)
     results: list[list[Generation]] = [[] for _ in prompts]
     runnable = []
@@ -560,7 +560,7 @@ class HFBackend(Backend):
         """Backend kind, model name and weights fingerprint (no weights are loaded)."""
         spec = self._lm.spec if self._lm is not None else None
         if spec is None:
-            from overseer.models._load import resolve_model
+            from overseer.models._catalog import resolve_model
 
             spec = resolve_model(self.model_name, num_layers=self.num_layers,
                                  trust_remote_code=self.trust_remote_code)

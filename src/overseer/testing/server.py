@@ -33,11 +33,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from overseer.errors import OverseerError
-from overseer.models._generate import GenerateConfig, Generation
-from overseer.models._lm import Chat, _encode_prompt, format_chat
+from overseer.models import Chat, GenerateConfig, Generation, encode_prompt, format_chat
 
 if TYPE_CHECKING:
-    from overseer.models._load import LoadedModel
+    from overseer.models import LoadedModel
 
 MAX_BODY_BYTES = 1 << 20
 
@@ -116,7 +115,7 @@ def _echo_logprobs(lm: LoadedModel, text: str) -> dict[str, Any]:
 
 def _sample(lm: LoadedModel, text: str, body: dict[str, Any]) -> list[Generation]:
     """Complete ``text`` with the request's sampling settings (OpenAI names) through the local sampler."""
-    from overseer.models._lm import generate
+    from overseer.models import generate
 
     stop = body.get("stop") or ()
     config = GenerateConfig(
@@ -221,7 +220,7 @@ class OpenAICompatServer:
                 continue
             with self._model_lock:
                 samples = _sample(self.lm, prompt, body)
-                prompt_tokens += len(_encode_prompt(self.lm.tokenizer, prompt))
+                prompt_tokens += len(encode_prompt(self.lm.tokenizer, prompt))
             completion_tokens += sum(len(gen.token_ids) for gen in samples)
             for gen in samples:
                 logprobs = None
@@ -243,7 +242,7 @@ class OpenAICompatServer:
         with self._model_lock:
             prompt = format_chat(self.lm.tokenizer, Chat.of(messages, prefix))
             samples = _sample(self.lm, prompt, body)
-            prompt_tokens = len(_encode_prompt(self.lm.tokenizer, prompt))
+            prompt_tokens = len(encode_prompt(self.lm.tokenizer, prompt))
         choices = []
         for gen in samples:
             logprobs = None
