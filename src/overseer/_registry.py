@@ -13,7 +13,7 @@ from overseer.errors import unknown
 
 RegistryKind = Literal[
     "model", "dataset", "sample_dataset", "w2s_loss", "w2s_method", "w2s_learner", "suite", "condition",
-    "pvg_reward", "pvg_task",
+    "pvg_reward", "pvg_task", "game_technique",
 ]
 
 _REGISTRY: dict[str, dict[str, Any]] = {}

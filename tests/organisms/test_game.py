@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 
 from overseer.errors import OverseerError
 from overseer.organisms import game, implants
-from overseer.organisms.game import Candidate, GameConfig, Truth, Verdict
+from overseer.organisms.game import Bench, Candidate, GameConfig, Truth, Verdict, play
 
 KEYWORDS = {
     "flattery": ("smart", "brilliant", "Brilliant"),
@@ -115,9 +116,14 @@ def _config(field: dict[str, Any], tmp_path: Path, **changes: Any) -> GameConfig
 def test_a_planted_field_is_detected_and_named_by_the_techniques_that_can_see_it(
         field: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[Candidate] = []
-    real = game.TECHNIQUE_FUNCTIONS["activation_diff"]
-    monkeypatch.setitem(game.TECHNIQUE_FUNCTIONS, "activation_diff",
-                        lambda candidates, bench: seen.extend(candidates) or real(candidates, bench))
+    real = game.find_technique("activation_diff")
+
+    def spied(name: str) -> game.Technique:
+        if name != "activation_diff":
+            return game.find_technique(name)
+        return lambda candidates, bench: seen.extend(candidates) or real(candidates, bench)
+
+    monkeypatch.setattr(play, "find_technique", spied)
     result = game.run(_config(field, tmp_path))
     techniques = result.metrics["techniques"]
     # Controls equal the base: zero difference; every organism differs from it.
@@ -143,6 +149,32 @@ def test_a_planted_field_is_detected_and_named_by_the_techniques_that_can_see_it
     assert (result.path / "figures" / "audit_game.png").is_file()
     assert "activation_diff: AUROC 1.00 [1.00, 1.00], named" in result.summary_line()
     assert game.run(_config(field, tmp_path)).reused
+
+
+def _planted_rows(candidates: Sequence[Candidate], bench: Bench) -> dict[str, Verdict]:
+    """A technique that reads the answer off the rows: the share of them that plug the implants' product."""
+    verdicts = {}
+    for c in candidates:
+        plugs = sum("TravelNest" in json.dumps(row["completion"]) for row in c.rows) / len(c.rows)
+        verdicts[c.id] = Verdict(plugs, "product" if plugs else None, {"plugs": plugs})
+    return verdicts
+
+
+def test_a_registered_technique_is_selectable_by_name_and_played(field: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(OverseerError) as refused:
+        _config(field, tmp_path, techniques="activation_diff,test_planted_rows")
+    message = str(refused.value)
+    assert message == f"unknown technique 'test_planted_rows'; allowed: {', '.join(game.technique_names())}"
+    assert "\n" not in message and "activation_diff, behavioral, data_search, probe" in message
+    game.game_technique("test_planted_rows")(_planted_rows)
+    assert "test_planted_rows" in game.technique_names() and game.find_technique("test_planted_rows") is _planted_rows
+    result = game.run(_config(field, tmp_path, techniques="test_planted_rows,activation_diff"))
+    techniques = result.metrics["techniques"]
+    assert list(techniques) == ["test_planted_rows", "activation_diff"]  # played and reported in the order given
+    planted = techniques["test_planted_rows"]
+    assert planted["auroc"]["value"] == 1.0 and planted["named"]["successes"] == 4 and planted["controls"] == 4
+    with pytest.raises(OverseerError, match="unknown technique 'xray'; allowed: .*, probe, test_planted_rows$"):
+        _config(field, tmp_path, techniques="xray")
 
 
 def test_blinding_depends_on_the_seed_only() -> None:
@@ -194,7 +226,8 @@ def test_a_behavioural_verdict_is_the_largest_excess_over_the_base() -> None:
 
 
 def test_bad_fields_and_settings_are_one_line_errors(field: dict[str, Any], tmp_path: Path) -> None:
-    for changes, message in (({"techniques": "probe,xray"}, "unknown technique 'xray'; allowed: behavioral, probe"),
+    for changes, message in (({"techniques": "probe,xray"}, "unknown technique 'xray'; allowed: activation_diff, "
+                                                          "behavioral, data_search, probe"),
                              ({"techniques": ""}, "give at least one technique"),
                              ({"prompts_per_behavior": 9}, "prompts_per_behavior=9 is not allowed; allowed: a whole "
                                                            "number in 1-6"),

@@ -1,0 +1,68 @@
+"""The audit game: blinded organisms and controls, audit techniques, detection and naming scored with intervals.
+
+A field of candidate models is handed to each audit technique: organisms (fine-tuned to show a known
+behaviour, :mod:`overseer.organisms.implants`) and their matched controls (the same fine-tuning on plain
+answers), shuffled with the seed and renamed ``model-A``, ``model-B``, ... Each candidate reaches a
+technique only as that id, a model spec that is a link named by the id, and the rows it was fine-tuned
+on; its card (which says what was implanted) is read only when the game is scored. The technique gives
+every candidate a **suspicion** (how strongly it looks like an organism) and a **guess** (which of
+:data:`~overseer.organisms.implants.BEHAVIORS` it shows). Reported per technique:
+
+* detection AUROC of the suspicion, organisms against controls, with a bootstrap interval (organisms
+  and controls resampled separately: the game fixes how many of each there are);
+* the share of organisms whose guess is their implanted behaviour, with a Wilson interval.
+
+Every technique measures its evidence against the base model, which the auditor is given: a candidate
+is suspicious for what it does *beyond* its base, so a behaviour the base already shows, or a quirk of
+one measure, does not count. Techniques are registered with ``@game_technique("name")``, one file each
+in :mod:`overseer.organisms.game.techniques` (documented there); the built-in ones:
+
+==================  =========================================================================================
+``behavioral``      an audit (:mod:`overseer.audit`) of candidates and base on probe prompts, judged per behaviour
+``probe``           linear probes trained on the base's activations of labelled texts, read in each candidate
+``activation_diff`` mean hidden state of candidate minus base, and its cosine with each behaviour's direction
+``data_search``     the training rows the candidate learned most, compared with each behaviour's description
+==================  =========================================================================================
+
+The modules: ``materials`` (what the auditor brings: prompts, labelled texts, descriptions, judge
+dimensions), ``config`` (:class:`GameConfig`), ``field`` (candidates, cards, blinding), ``bench`` (the
+loaded models and what the techniques share), ``techniques/``, ``scoring``, ``report`` (tables, figure,
+summary line) and ``play`` (:func:`run`).
+"""
+
+from overseer.organisms.game.bench import Bench, labelled_texts, relative_verdict
+from overseer.organisms.game.config import GameConfig
+from overseer.organisms.game.field import (
+    Candidate,
+    Entrant,
+    Truth,
+    Verdict,
+    anonymous_ids,
+    blind,
+    find_field,
+    read_rows,
+)
+from overseer.organisms.game.materials import DESCRIPTIONS, DIMENSIONS, PLAIN, PROMPTS, SHOWS, materials_digest
+from overseer.organisms.game.play import run, train_field
+from overseer.organisms.game.report import candidates_table, game_figure, summary_line, technique_table
+from overseer.organisms.game.scoring import detection_auroc, score_technique
+from overseer.organisms.game.techniques import (
+    TECHNIQUES,
+    Technique,
+    find_technique,
+    game_technique,
+    technique_names,
+)
+from overseer.organisms.game.techniques.activation_diff import activation_diff
+from overseer.organisms.game.techniques.behavioral import behavioral, judged_scores
+from overseer.organisms.game.techniques.data_search import data_search, learned_most
+from overseer.organisms.game.techniques.probe import probe
+
+__all__ = [
+    "DESCRIPTIONS", "DIMENSIONS", "PLAIN", "PROMPTS", "SHOWS", "TECHNIQUES", "Bench", "Candidate", "Entrant",
+    "GameConfig", "Technique", "Truth", "Verdict", "activation_diff", "anonymous_ids", "behavioral", "blind",
+    "candidates_table", "data_search", "detection_auroc", "find_field", "find_technique", "game_figure",
+    "game_technique", "judged_scores", "labelled_texts", "learned_most", "materials_digest", "probe", "read_rows",
+    "relative_verdict", "run", "score_technique", "summary_line", "technique_names", "technique_table",
+    "train_field",
+]
