@@ -7,6 +7,7 @@ registered with ``@sample_dataset`` and loaded with :func:`load_samples`; binary
 ``@dataset`` and :func:`load_dataset`.
 """
 
+from overseer.data._files import json_lines
 from overseer.data._registry import (
     DatasetInfo,
     SampleDatasetInfo,
@@ -39,6 +40,7 @@ __all__ = [
     "dataset",
     "dataset_info",
     "hub_samples",
+    "json_lines",
     "list_datasets",
     "list_sample_datasets",
     "load_dataset",
