@@ -94,7 +94,7 @@ def json_lines(
 
     A line that is not JSON stops the reading with one :class:`OverseerError`, worded by ``not_json``
     from ``where`` (the file), ``line`` (its number, from 1) and ``reason`` (the parser's message).
-    Every reader of JSON lines (data files, label files, training rows) parses them here.
+    Data files and the audit's label files are parsed here, each with its own wording of the error.
     """
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():

@@ -14,15 +14,15 @@ from overseer.data._sample import SampleDataset
 from overseer.data._schema import BinaryDataset
 from overseer.errors import OverseerError
 
-D = TypeVar("D", BinaryDataset, SampleDataset)
+_Loaded = TypeVar("_Loaded", BinaryDataset, SampleDataset)  # what a loader returns
 
 
 @dataclass(frozen=True)
-class _LoaderInfo(Generic[D]):
+class _LoaderInfo(Generic[_Loaded]):
     """A registered loader and what a listing shows about it (one shape for both kinds of dataset)."""
 
     name: str
-    loader: Callable[..., D]
+    loader: Callable[..., _Loaded]
     offline: bool
     description: str
     source: str
@@ -37,18 +37,18 @@ class SampleDatasetInfo(_LoaderInfo[SampleDataset]):
 
 
 def _registrar(
-    kind: RegistryKind, info: type[_LoaderInfo[D]], name: str, offline: bool, description: str, source: str
-) -> Callable[[Callable[..., D]], Callable[..., D]]:
+    kind: RegistryKind, info: type[_LoaderInfo[_Loaded]], name: str, offline: bool, description: str, source: str
+) -> Callable[[Callable[..., _Loaded]], Callable[..., _Loaded]]:
     """The decorator that registers a loader as ``kind``/``name`` and returns it unchanged."""
 
-    def decorate(fn: Callable[..., D]) -> Callable[..., D]:
+    def decorate(fn: Callable[..., _Loaded]) -> Callable[..., _Loaded]:
         register(kind, name)(info(name, fn, offline, description, source))
         return fn
 
     return decorate
 
 
-def _call(info: _LoaderInfo[D], what: str, kwargs: dict[str, Any]) -> D:
+def _call(info: _LoaderInfo[_Loaded], what: str, kwargs: dict[str, Any]) -> _Loaded:
     """Run ``info``'s loader; a keyword it does not take is one line that names the dataset (``what``)."""
     try:
         return info.loader(**kwargs)
