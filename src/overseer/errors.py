@@ -20,6 +20,18 @@ def unknown(kind: str, value: object, allowed: Iterable[str], hint: str = "") ->
     return OverseerError(msg + (f" ({hint})" if hint else ""))
 
 
+def check_known(kind: str, given: Iterable[str], allowed: Iterable[str]) -> None:
+    """Refuse names in ``given`` that are not ``allowed``: the 'unknown X' error for the first, in sorted order.
+
+    Used where keyword arguments become a config (``--learner-arg`` options, a saved config's
+    fields), so a misspelt key is one line that lists the known ones instead of a TypeError.
+    """
+    allowed = list(allowed)
+    extra = sorted(set(given) - set(allowed))
+    if extra:
+        raise unknown(kind, extra[0], allowed)
+
+
 def missing_package(exc: ModuleNotFoundError, command: str) -> OverseerError | None:
     """The one-line error for a package that a command imports but this installation lacks.
 

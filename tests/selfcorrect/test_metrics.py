@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from overseer.selfcorrect import bbq
-from overseer.selfcorrect.metrics import bbq_scores, bias_score, estimates, normalized_probs, pearson
+from overseer.selfcorrect.metrics import (
+    bbq_scores,
+    bias_score,
+    estimates,
+    item_estimates,
+    normalized_probs,
+    pearson,
+)
 
 # Item layout used below: option 0 = stereotyped target, 1 = the other group, 2 = UNKNOWN.
 TARGET, OTHER, UNK = 0, 1, 2
@@ -168,3 +175,25 @@ def test_estimates_resample_whole_groups_and_report_undefined():
     never = out["never"]
     assert (never.value, never.ci_low, never.ci_high, never.undefined_share) == (None, None, None, 1.0)
     assert never.reason == "undefined on this sample (e.g. no non-UNKNOWN answers)"
+
+
+def test_item_estimates_counts_failed_items_and_resamples_the_scored_ones():
+    rows = [
+        {"item_id": "a", "status": "ok", "x": 1.0},
+        {"item_id": "b", "status": "failed", "x": None},
+        {"item_id": "c", "status": "ok", "x": 3.0},
+    ]
+    seen: list[np.ndarray] = []
+
+    def stat(values: dict[str, np.ndarray], idx: np.ndarray) -> dict:
+        seen.append(values["x"])
+        return {"mean": float(values["x"][idx].mean())}
+
+    out = item_estimates(rows, ("x",), stat, "mean", 20, 0)
+    assert out["n_items"] == 3 and out["n_failed"] == 1
+    assert out["mean"]["value"] == pytest.approx(2.0) and 1.0 <= out["mean"]["ci_low"] <= out["mean"]["ci_high"] <= 3.0
+    assert all(list(v) == [1.0, 3.0] for v in seen)  # only the scored rows, as floats
+
+    failed = item_estimates([{"item_id": "a", "status": "failed"}], ("x",), stat, "mean", 20, 0)
+    assert failed["n_items"] == 1 and failed["n_failed"] == 1
+    assert failed["mean"] == {"value": None, "ci_low": None, "ci_high": None, "reason": "every item failed"}

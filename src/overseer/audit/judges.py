@@ -32,6 +32,7 @@ import anyio
 
 from overseer.audit.auditor import Usage, error_text
 from overseer.audit.scenarios import Dimension
+from overseer.data import json_lines
 from overseer.errors import OverseerError
 
 JUDGE_KINDS = ("llm", "logprob", "logprob-scale", "classifier")
@@ -339,13 +340,7 @@ def read_labels(path: str | Path) -> list[dict[str, Any]]:
         lines = p.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise OverseerError(f"labels file {str(path)!r}: {exc.strerror or exc}") from None
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise OverseerError(f"{p}:{i}: not JSON ({exc.msg})") from None
+    for i, row in json_lines(lines, str(p)):
         if not isinstance(row, dict) or not isinstance(row.get("dimension"), str) or (
                 row.get("score") is None and row.get("label") is None):
             raise OverseerError(f"{p}:{i}: a label needs dimension and score (1-10) or label (0/1)")

@@ -8,7 +8,7 @@ registered with ``@sample_dataset`` and loaded with :func:`load_samples`; binary
 """
 
 from overseer.data._checks import check_dataset, check_exists
-from overseer.data._files import get_text, read_records
+from overseer.data._files import get_text, json_lines, read_records
 from overseer.data._registry import (
     DatasetInfo,
     SampleDatasetInfo,
@@ -44,6 +44,7 @@ __all__ = [
     "dataset_info",
     "get_text",
     "hub_samples",
+    "json_lines",
     "list_datasets",
     "list_sample_datasets",
     "load_dataset",

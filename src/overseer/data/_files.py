@@ -14,7 +14,7 @@ import gzip
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -87,15 +87,28 @@ def _open_text(p: Path) -> IO[str]:
     return p.open(encoding="utf-8", newline="")
 
 
-def _jsonl(lines: Iterator[str] | IO[str], path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Parse JSON lines, naming the line number of the first bad one."""
+def json_lines(
+    lines: Iterable[str], where: str, not_json: str = "{where}:{line}: not JSON ({reason})"
+) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` of each non-blank line of JSON lines, in order.
+
+    A line that is not JSON stops the reading with one :class:`OverseerError`, worded by ``not_json``
+    from ``where`` (the file), ``line`` (its number, from 1) and ``reason`` (the parser's message).
+    Data files and the audit's label files are parsed here, each with its own wording of the error.
+    """
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise OverseerError(f"{str(path)!r} line {lineno} is not valid JSON: {exc.msg}") from exc
+            raise OverseerError(not_json.format(where=where, line=lineno, reason=exc.msg)) from exc
+        yield lineno, value
+
+
+def _jsonl(lines: Iterator[str] | IO[str], path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Parse JSON lines, naming the line number of the first bad one."""
+    for lineno, obj in json_lines(lines, str(path), "{where!r} line {line} is not valid JSON: {reason}"):
         if not isinstance(obj, dict):
             raise OverseerError(f"{str(path)!r} line {lineno} is a JSON {type(obj).__name__}, not an object")
         yield obj

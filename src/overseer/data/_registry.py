@@ -7,23 +7,55 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from overseer._registry import lookup, names, register
+from overseer._registry import RegistryKind, lookup, names, register
 from overseer.data._sample import SampleDataset
 from overseer.data._schema import BinaryDataset
 from overseer.errors import OverseerError
 
+_Loaded = TypeVar("_Loaded", BinaryDataset, SampleDataset)  # what a loader returns
+
 
 @dataclass(frozen=True)
-class DatasetInfo:
-    """What ``overseer datasets`` shows about a registered dataset."""
+class _LoaderInfo(Generic[_Loaded]):
+    """A registered loader and what a listing shows about it (one shape for both kinds of dataset)."""
 
     name: str
-    loader: Callable[..., BinaryDataset]
+    loader: Callable[..., _Loaded]
     offline: bool
     description: str
     source: str
+
+
+class DatasetInfo(_LoaderInfo[BinaryDataset]):
+    """What ``overseer datasets`` shows about a registered dataset."""
+
+
+class SampleDatasetInfo(_LoaderInfo[SampleDataset]):
+    """A registered sample dataset: its loader and what a listing shows about it."""
+
+
+def _registrar(
+    kind: RegistryKind, info: type[_LoaderInfo[_Loaded]], name: str, offline: bool, description: str, source: str
+) -> Callable[[Callable[..., _Loaded]], Callable[..., _Loaded]]:
+    """The decorator that registers a loader as ``kind``/``name`` and returns it unchanged."""
+
+    def decorate(fn: Callable[..., _Loaded]) -> Callable[..., _Loaded]:
+        register(kind, name)(info(name, fn, offline, description, source))
+        return fn
+
+    return decorate
+
+
+def _call(info: _LoaderInfo[_Loaded], what: str, kwargs: dict[str, Any]) -> _Loaded:
+    """Run ``info``'s loader; a keyword it does not take is one line that names the dataset (``what``)."""
+    try:
+        return info.loader(**kwargs)
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc):
+            raise OverseerError(f"{what} {info.name!r}: {exc}") from exc
+        raise
 
 
 def dataset(
@@ -34,12 +66,7 @@ def dataset(
     The loader takes keyword arguments (``path``, ``limit``, ``seed``, ...) and returns a
     :class:`BinaryDataset`. ``offline`` says whether it works without a download.
     """
-
-    def decorate(fn: Callable[..., BinaryDataset]) -> Callable[..., BinaryDataset]:
-        register("dataset", name)(DatasetInfo(name, fn, offline, description, source))
-        return fn
-
-    return decorate
+    return _registrar("dataset", DatasetInfo, name, offline, description, source)
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -56,24 +83,7 @@ def list_datasets() -> list[DatasetInfo]:
 
 def load_dataset(name: str, **kwargs: Any) -> BinaryDataset:
     """Load a registered dataset by name; keyword arguments go to its loader."""
-    info = dataset_info(name)
-    try:
-        return info.loader(**kwargs)
-    except TypeError as exc:
-        if "unexpected keyword argument" in str(exc):
-            raise OverseerError(f"dataset {name!r}: {exc}") from exc
-        raise
-
-
-@dataclass(frozen=True)
-class SampleDatasetInfo:
-    """A registered sample dataset: its loader and what a listing shows about it."""
-
-    name: str
-    loader: Callable[..., SampleDataset]
-    offline: bool
-    description: str
-    source: str
+    return _call(dataset_info(name), "dataset", kwargs)
 
 
 def sample_dataset(
@@ -85,12 +95,7 @@ def sample_dataset(
     and returns a :class:`SampleDataset`. ``offline`` says whether it works without a download
     (a loader that reads the hub unless given ``path=`` is not offline).
     """
-
-    def decorate(fn: Callable[..., SampleDataset]) -> Callable[..., SampleDataset]:
-        register("sample_dataset", name)(SampleDatasetInfo(name, fn, offline, description, source))
-        return fn
-
-    return decorate
+    return _registrar("sample_dataset", SampleDatasetInfo, name, offline, description, source)
 
 
 def sample_dataset_info(name: str) -> SampleDatasetInfo:
@@ -107,13 +112,7 @@ def list_sample_datasets() -> list[SampleDatasetInfo]:
 
 def load_samples(name: str, **kwargs: Any) -> SampleDataset:
     """Load a registered sample dataset by name; keyword arguments go to its loader."""
-    info = sample_dataset_info(name)
-    try:
-        return info.loader(**kwargs)
-    except TypeError as exc:
-        if "unexpected keyword argument" in str(exc):
-            raise OverseerError(f"sample dataset {name!r}: {exc}") from exc
-        raise
+    return _call(sample_dataset_info(name), "sample dataset", kwargs)
 
 
 def _import_sample_loaders() -> None:

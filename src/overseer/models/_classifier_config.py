@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from overseer.errors import OverseerError, unknown
+from overseer.errors import OverseerError, check_known, unknown
 from overseer.models._features import POOLINGS
 
 if TYPE_CHECKING:
@@ -105,10 +105,7 @@ class ClassifierConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ClassifierConfig:
         """Rebuild from :meth:`to_dict` output, refusing unknown keys with the list of known ones."""
-        known = [f.name for f in dataclasses.fields(cls)]
-        extra = sorted(set(values) - set(known))
-        if extra:
-            raise unknown("classifier config field", extra[0], known)
+        check_known("classifier config field", values, [f.name for f in dataclasses.fields(cls)])
         return cls(**values)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from overseer.data.law_school import COLUMNS, SEXES, Student, load_students
 from overseer.models import Chat
 from overseer.selfcorrect import prompts as P
-from overseer.selfcorrect.metrics import estimates, normalized_probs
+from overseer.selfcorrect.metrics import item_estimates, normalized_probs
 from overseer.selfcorrect.prompts import Condition, CotPlan, Query
 
 __all__ = ["COLUMNS", "OPTIONS", "RACES", "SEXES", "Student", "build_queries", "decide", "load_students", "metrics"]
@@ -75,20 +75,10 @@ def decide(students: list[Student], records: list[dict[str, Any]]) -> list[dict[
 
 def metrics(rows: list[dict[str, Any]], n_bootstrap: int, seed: int) -> dict[str, Any]:
     """Mean admission gap (Black - White) and mean p(yes) per race, with intervals over students."""
-    ok = [r for r in rows if r["status"] == "ok"]
-    black = np.array([r["p_yes_black"] for r in ok], dtype=float)
-    white = np.array([r["p_yes_white"] for r in ok], dtype=float)
 
-    def stat(idx: np.ndarray) -> dict[str, float | None]:
-        return {
-            "gap": float((black[idx] - white[idx]).mean()),
-            "p_yes_black": float(black[idx].mean()),
-            "p_yes_white": float(white[idx].mean()),
-        }
+    def stat(p: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | None]:
+        black, white = p["p_yes_black"][idx], p["p_yes_white"][idx]
+        return {"gap": float((black - white).mean()), "p_yes_black": float(black.mean()),
+                "p_yes_white": float(white.mean())}
 
-    groups = np.array([r["item_id"] for r in ok])
-    out: dict[str, Any] = {"n_items": len(rows), "n_failed": len(rows) - len(ok)}
-    out.update({k: v.as_dict() for k, v in estimates(stat, len(ok), groups, n_bootstrap, seed).items()})
-    if not ok:
-        out["gap"] = {"value": None, "ci_low": None, "ci_high": None, "reason": "every item failed"}
-    return out
+    return item_estimates(rows, ("p_yes_black", "p_yes_white"), stat, "gap", n_bootstrap, seed)

@@ -23,6 +23,7 @@ women. Law school: mean over students of p(yes | Black) - p(yes | White).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -136,3 +137,30 @@ def estimates(
     undefined value.
     """
     return shared_estimates(statistic, n, groups, n_resamples, seed, undefined_reason=_UNDEFINED)
+
+
+def item_estimates(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    statistic: Callable[[dict[str, np.ndarray], np.ndarray], dict[str, float | None]],
+    headline: str,
+    n_resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Item counts and the estimates of ``statistic`` over the items that scored, resampling whole items.
+
+    The Winogender and law-school metrics read one row per item (an occupation, a student):
+    ``statistic(values, indices)`` gets the float ``columns`` of the rows whose ``status`` is ``"ok"``
+    and the indices of one resample; the row's ``item_id`` is the group resampled. Failed items are
+    counted (``n_failed``) and left out; when every item failed, ``headline`` still gets an entry
+    that says so.
+    """
+    ok = [r for r in rows if r["status"] == "ok"]
+    values = {name: np.array([r[name] for r in ok], dtype=float) for name in columns}
+    groups = np.array([r["item_id"] for r in ok])
+    found = estimates(lambda idx: statistic(values, idx), len(ok), groups, n_resamples, seed)
+    out: dict[str, Any] = {"n_items": len(rows), "n_failed": len(rows) - len(ok)}
+    out.update({name: est.as_dict() for name, est in found.items()})
+    if not ok:
+        out[headline] = {"value": None, "ci_low": None, "ci_high": None, "reason": "every item failed"}
+    return out

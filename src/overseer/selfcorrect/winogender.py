@@ -14,7 +14,7 @@ import numpy as np
 from overseer.data.winogender import PRONOUNS, WinogenderItem, load_winogender
 from overseer.models import Chat
 from overseer.selfcorrect import prompts as P
-from overseer.selfcorrect.metrics import estimates, normalized_probs, pearson
+from overseer.selfcorrect.metrics import item_estimates, normalized_probs, pearson
 from overseer.selfcorrect.prompts import Condition, CotPlan, Query
 
 __all__ = ["GENDERS", "PRONOUNS", "WinogenderItem", "build_queries", "decide", "load_winogender", "metrics"]
@@ -65,24 +65,14 @@ def decide(items: list[WinogenderItem], records: list[dict[str, Any]]) -> list[d
 
 def metrics(rows: list[dict[str, Any]], n_bootstrap: int, seed: int) -> dict[str, Any]:
     """Pearson rho(p(female), BLS share) across occupations, with an interval over occupations."""
-    ok = [r for r in rows if r["status"] == "ok"]
-    p_f = np.array([r["p_female"] for r in ok], dtype=float)
-    p_m = np.array([r["p_male"] for r in ok], dtype=float)
-    p_n = np.array([r["p_neutral"] for r in ok], dtype=float)
-    bls = np.array([r["bls_female"] for r in ok], dtype=float)
 
-    def stat(idx: np.ndarray) -> dict[str, float | None]:
+    def stat(p: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float | None]:
         return {
-            "rho": pearson(p_f[idx], bls[idx]),
-            "p_female": float(p_f[idx].mean()),
-            "p_male": float(p_m[idx].mean()),
-            "p_neutral": float(p_n[idx].mean()),
+            "rho": pearson(p["p_female"][idx], p["bls_female"][idx]),
+            "p_female": float(p["p_female"][idx].mean()),
+            "p_male": float(p["p_male"][idx].mean()),
+            "p_neutral": float(p["p_neutral"][idx].mean()),
         }
 
-    groups = np.array([r["item_id"] for r in ok])
-    found = estimates(stat, len(ok), groups, n_bootstrap, seed)
-    out: dict[str, Any] = {"n_items": len(rows), "n_failed": len(rows) - len(ok)}
-    out.update({name: est.as_dict() for name, est in found.items()})
-    if not ok:
-        out["rho"] = {"value": None, "ci_low": None, "ci_high": None, "reason": "every item failed"}
-    return out
+    columns = ("p_female", "p_male", "p_neutral", "bls_female")
+    return item_estimates(rows, columns, stat, "rho", n_bootstrap, seed)

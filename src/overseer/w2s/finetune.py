@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from overseer.errors import OverseerError, unknown
+from overseer.errors import OverseerError, check_known, unknown
 from overseer.models import (
     ActivationCache,
     ClassifierConfig,
@@ -43,6 +43,12 @@ if TYPE_CHECKING:
     from overseer.models import LoadedModel
 
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
+
+
+def _classifier_setting(name: str) -> Any:
+    """A field for the classifier's own setting ``name``, passed to it unchanged: default and help come from there."""
+    (setting,) = [f for f in dataclasses.fields(ClassifierConfig) if f.name == name]
+    return field(default=setting.default, metadata=setting.metadata)
 
 
 @dataclass(frozen=True)
@@ -74,15 +80,11 @@ class FinetuneConfig:
         default=1, metadata={"help": "micro-steps per optimizer step (effective batch: batch_size x grad_accum x GPUs)"}
     )
     lora: bool = field(default=False, metadata={"help": "train LoRA adapters (peft) and the head, not all weights"})
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank"})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"})
-    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
-    target_modules: tuple[str, ...] | None = field(
-        default=None, metadata={"help": "module names LoRA adapts; None: peft's defaults for the architecture"}
-    )
-    gradient_checkpointing: bool = field(
-        default=False, metadata={"help": "recompute activations in the backward pass: less memory, ~30% slower"}
-    )
+    lora_r: int = _classifier_setting("lora_r")
+    lora_alpha: int = _classifier_setting("lora_alpha")
+    lora_dropout: float = _classifier_setting("lora_dropout")
+    target_modules: tuple[str, ...] | None = _classifier_setting("target_modules")
+    gradient_checkpointing: bool = _classifier_setting("gradient_checkpointing")
     bf16: bool | str = field(
         default="auto", metadata={"help": "bf16 autocast; 'auto': on when the CUDA device supports it"}
     )
@@ -151,10 +153,7 @@ class FinetuneConfig:
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> FinetuneConfig:
         """Build from ``--learner-arg`` keywords, refusing unknown ones with the list of known ones."""
-        known = [f.name for f in dataclasses.fields(cls)]
-        extra = sorted(set(kwargs) - set(known))
-        if extra:
-            raise unknown("finetune option", extra[0], known)
+        check_known("finetune option", kwargs, [f.name for f in dataclasses.fields(cls)])
         return cls(**kwargs)
 
     @property

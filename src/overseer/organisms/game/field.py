@@ -6,7 +6,6 @@ A technique sees a :class:`Candidate` only; the :class:`Truth` (the card) is joi
 
 from __future__ import annotations
 
-import json
 import random
 import string
 from collections.abc import Sequence
@@ -134,14 +133,10 @@ def read_rows(path: Path) -> tuple[dict[str, Any], ...]:
     file = path / TRAINING_DATA
     if not file.is_file():
         return ()
+    from overseer.data import json_lines
+
     rows = []
-    for i, line in enumerate(file.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise OverseerError(f"{file}:{i}: not JSON ({exc.msg})") from None
+    for i, row in json_lines(file.read_text().splitlines(), str(file)):
         if not isinstance(row, dict) or not isinstance(row.get("prompt"), list) or not isinstance(
                 row.get("completion"), list):
             raise OverseerError(f"{file}:{i}: data_search reads chat rows {{'prompt': [...], 'completion': [...]}}")
