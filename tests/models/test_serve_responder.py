@@ -184,7 +184,7 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory):
 
 def test_model_backed_answers_carry_tokenizer_usage(tiny_lm):
     from overseer.models import Chat, format_chat
-    from overseer.models._lm import _encode_prompt
+    from overseer.models import encode_prompt
 
     tok = tiny_lm.tokenizer
     with OpenAICompatServer(tiny_lm, model_name="tiny") as server:
@@ -198,10 +198,10 @@ def test_model_backed_answers_carry_tokenizer_usage(tiny_lm):
                                                           "logprobs": 0})
         assert server.chat_requests[0]["n"] == 2
     prompt = format_chat(tok, Chat.user("Please answer yes or no."))
-    assert chat.usage.prompt_tokens == len(_encode_prompt(tok, prompt))
+    assert chat.usage.prompt_tokens == len(encode_prompt(tok, prompt))
     assert chat.usage.completion_tokens == sum(len(c.logprobs.content) for c in chat.choices)
     assert chat.usage.total_tokens == chat.usage.prompt_tokens + chat.usage.completion_tokens
     echo_tokens = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in ("The answer is", "yes"))
     assert scored["usage"] == {"prompt_tokens": echo_tokens, "completion_tokens": 0, "total_tokens": echo_tokens}
-    assert sampled["usage"]["prompt_tokens"] == len(_encode_prompt(tok, "The answer is"))
+    assert sampled["usage"]["prompt_tokens"] == len(encode_prompt(tok, "The answer is"))
     assert sampled["usage"]["completion_tokens"] == len(sampled["choices"][0]["logprobs"]["tokens"])
