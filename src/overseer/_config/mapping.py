@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -94,8 +95,63 @@ def comma_names(value: Any) -> tuple[str, ...]:
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
+def check_fields(config: Any) -> None:
+    """Check every field of the dataclass ``config`` against its annotation and ``choices``, in place.
+
+    The same checks as :func:`from_mapping`, with the same one-line errors, for a config built in
+    Python. Values are only coerced where :func:`check` coerces a YAML value (``"5e-5"`` to a number,
+    a list to a tuple, one seed to a list of one, a mapping to a nested config): a value that already
+    fits is kept as it is, so an ``int`` in a ``float`` field stays an ``int`` and run hashes do not move.
+
+    Raises:
+        OverseerError: one line naming the field, the type or choices it needs and the value it got.
+    """
+    cls = type(config)
+    hints = type_hints(cls)
+    for f in init_fields(cls):
+        if f.name not in hints:
+            continue
+        value = getattr(config, f.name)
+        annotation = hints[f.name]
+        if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
+            checked = from_mapping(annotation, value, name=f.name)
+        else:
+            checked = _check_choice(f, check(value, annotation, f.name), f.name)
+        if checked is not value:
+            object.__setattr__(config, f.name, checked)  # configs are frozen
+
+
+def _checking_first(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``post_init`` preceded by :func:`check_fields`, so a config's own checks see well-typed values."""
+
+    @functools.wraps(post_init)
+    def __post_init__(self: Any) -> None:
+        if type(self).__post_init__ is __post_init__:  # not when a subclass's __post_init__ calls super()
+            check_fields(self)
+        post_init(self)
+
+    __post_init__.checks_fields = True  # type: ignore[attr-defined]
+    return __post_init__
+
+
 class ConfigMixin:
-    """Building and saving for config dataclasses: ``from_dict``, ``from_yaml``, ``to_dict``."""
+    """Building and saving for config dataclasses: ``from_dict``, ``from_yaml``, ``to_dict``.
+
+    Every config is checked when it is constructed (:func:`check_fields`), in Python as from YAML or
+    flags. A subclass's own ``__post_init__`` is wrapped when the class is defined so that the check
+    runs first, whether or not it calls ``super().__post_init__()``: a config cannot opt out by
+    forgetting a line, and its own range checks never see a string where a number belongs.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+        if own is not None and not getattr(own, "checks_fields", False):
+            cls.__post_init__ = _checking_first(own)  # type: ignore[method-assign]
+
+    def __post_init__(self) -> None:
+        if type(self).__post_init__ is ConfigMixin.__post_init__:
+            check_fields(self)
 
     @classmethod
     def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
