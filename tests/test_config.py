@@ -247,6 +247,7 @@ def test_construction_coerces_only_as_yaml_does() -> None:
     cfg = Toy(seeds=[1, 2], tags="a, b", inner={"lr": "1e-3"})
     assert cfg == Toy(seeds=(1, 2), tags=("a", "b"), inner=Inner(lr=1e-3))
     assert Inner(lr=1).lr == 1 and isinstance(Inner(lr=1).lr, int)  # 1 stays 1: run hashes do not change
+    assert Toy(seeds="1, 2").seeds == (1, 2) == from_mapping(Toy, {"seeds": "1,2"}).seeds  # one string: its parts
     kept = {"k": 1}
     assert Toy(method_args=kept).method_args == kept
 

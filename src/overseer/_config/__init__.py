@@ -27,9 +27,7 @@ from overseer._config.fields import IDENTITY_SCOPES, option
 from overseer._config.flags import LazyFlagsParser, add_flags, flag_values
 from overseer._config.mapping import (
     ConfigMixin,
-    check_choices,
     check_fields,
-    comma_names,
     from_mapping,
     from_sources,
     merge,
@@ -41,10 +39,8 @@ __all__ = [
     "LazyFlagsParser",
     "add_flags",
     "check",
-    "check_choices",
     "check_fields",
     "check_kwargs",
-    "comma_names",
     "describe",
     "flag_values",
     "from_mapping",

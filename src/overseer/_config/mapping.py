@@ -58,12 +58,6 @@ def _check_choice(f: dataclasses.Field[Any], value: Any, name: str) -> Any:
     return value
 
 
-def check_choices(config: Any) -> None:
-    """Refuse, in one line, a field of ``config`` whose value is not among its ``choices``."""
-    for f in init_fields(type(config)):
-        _check_choice(f, getattr(config, f.name), f.name)
-
-
 def merge(base: Mapping[str, Any], *layers: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with each layer on top; mappings (nested configs, ``method_args``) merge key by key."""
     out = dict(base)
@@ -82,17 +76,6 @@ def from_sources(cls: type[T], config_file: str | Path | None = None, *layers: M
     if not isinstance(data, Mapping):
         raise OverseerError(f"config file {str(config_file)!r} must be a mapping of options; got {type(data).__name__}")
     return from_mapping(cls, merge(data, *layers))
-
-
-def comma_names(value: Any) -> tuple[str, ...]:
-    """Names given as ``"a,b"`` or a sequence, stripped, empties dropped: what a ``tuple[str, ...]`` field holds.
-
-    Flags and YAML are split this way by :func:`check`; config classes call it in ``__post_init__`` so that
-    building one in Python (``AuditConfig(targets="a,b")``) gives the same value.
-    """
-    if isinstance(value, str):
-        value = value.split(",")
-    return tuple(str(v).strip() for v in value if str(v).strip())
 
 
 def check_fields(config: Any) -> None:
