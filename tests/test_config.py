@@ -307,3 +307,14 @@ def test_every_pillars_default_run_keeps_its_hash(cfg: Any) -> None:
     from overseer.results import config_hash
 
     assert (config_hash(cfg.identity()), config_hash(cfg.identity("work"))) == _DEFAULT_HASHES[type(cfg).__name__]
+
+
+def test_every_config_field_is_checked_on_construction() -> None:
+    """An annotation that does not resolve would silently skip the checks: every config's must."""
+    from overseer._config.coerce import type_hints
+    from overseer.models import ClassifierConfig, LMTrainConfig
+    from overseer.w2s import HeadConfig
+    from overseer.w2s.finetune import FinetuneConfig
+
+    for cls in [type(c) for c in _pillar_configs()] + [HeadConfig, LMTrainConfig, FinetuneConfig, ClassifierConfig]:
+        assert {f.name for f in dataclasses.fields(cls) if f.init} <= set(type_hints(cls)), cls.__name__

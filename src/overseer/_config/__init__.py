@@ -25,13 +25,7 @@ The work is split by job: :mod:`~overseer._config.fields` declares fields,
 from overseer._config.coerce import check, check_kwargs, describe
 from overseer._config.fields import IDENTITY_SCOPES, option
 from overseer._config.flags import LazyFlagsParser, add_flags, flag_values
-from overseer._config.mapping import (
-    ConfigMixin,
-    check_fields,
-    from_mapping,
-    from_sources,
-    merge,
-)
+from overseer._config.mapping import ConfigMixin, check_fields, from_mapping, from_sources, merge
 
 __all__ = [
     "IDENTITY_SCOPES",
