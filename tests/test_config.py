@@ -222,3 +222,102 @@ def test_every_pillar_hashes_its_bootstrap_but_not_its_progress(cfg: Any) -> Non
         assert dataclasses.replace(cfg, progress=not cfg.progress).identity() == cfg.identity()
     if hasattr(cfg, "runs_dir"):
         assert dataclasses.replace(cfg, runs_dir="elsewhere").identity() == cfg.identity()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"count": "many"}, "count must be an integer or null; got 'many'"),
+        ({"seeds": (0, "a")}, "seeds must be a list of integers; got (0, 'a')"),
+        ({"verbose": "yes"}, "verbose must be true or false; got 'yes'"),
+        ({"mode": "medium"}, "mode must be one of fast, slow; got 'medium'"),
+        ({"inner": {"lr": "fast"}}, "inner.lr must be a number; got 'fast'"),
+        ({"inner": 5}, "inner must be a mapping of options; got 5"),
+    ],
+)
+def test_a_config_built_in_python_is_checked_like_yaml(kwargs: dict, message: str) -> None:
+    with pytest.raises(OverseerError) as info:
+        Toy(**kwargs)
+    assert str(info.value) == message
+    with pytest.raises(OverseerError, match=r"^epochs must be an integer; got 2.5$"):
+        dataclasses.replace(Inner(), epochs=2.5)  # replace builds a new config: checked too
+
+
+def test_construction_coerces_only_as_yaml_does() -> None:
+    cfg = Toy(seeds=[1, 2], tags="a, b", inner={"lr": "1e-3"})
+    assert cfg == Toy(seeds=(1, 2), tags=("a", "b"), inner=Inner(lr=1e-3))
+    assert Inner(lr=1).lr == 1 and isinstance(Inner(lr=1).lr, int)  # 1 stays 1: run hashes do not change
+    assert Toy(seeds="1, 2").seeds == (1, 2) == from_mapping(Toy, {"seeds": "1,2"}).seeds  # one string: its parts
+    kept = {"k": 1}
+    assert Toy(method_args=kept).method_args == kept
+
+
+@dataclass(frozen=True)
+class Checked(ConfigMixin):
+    """A config with its own ``__post_init__`` that does not call ``super()``."""
+
+    lr: float = option(0.1, "learning rate")
+    seen: list = dataclasses.field(default_factory=list, compare=False)
+
+    def __post_init__(self) -> None:
+        self.seen.append(type(self.lr))
+        if self.lr <= 0:  # a string here would be a TypeError, not this line
+            raise OverseerError(f"lr must be positive; got {self.lr}")
+
+
+@dataclass(frozen=True)
+class CheckedMore(Checked):
+    """A subclass whose ``__post_init__`` calls its parent's."""
+
+    steps: int = option(1, "steps")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.seen.append("more")
+
+
+def test_own_post_init_runs_after_the_type_check() -> None:
+    assert Checked(lr="5e-5").seen == [float]  # checked (and parsed) first, then the config's own check, once
+    with pytest.raises(OverseerError, match=r"^lr must be a number; got 'fast'$"):
+        Checked(lr="fast")
+    with pytest.raises(OverseerError, match=r"^lr must be positive; got -1$"):
+        Checked(lr=-1)
+    assert CheckedMore(lr="0.5").seen == [float, "more"]
+    with pytest.raises(OverseerError, match=r"^steps must be an integer; got 'x'$"):
+        CheckedMore(steps="x")
+
+
+# config_hash(cfg.identity()) of each pillar's default config, measured on the code before configs were
+# checked on construction: a change here moves every default run to a new directory.
+_DEFAULT_HASHES = {
+    "W2SConfig": ("e8cd96eb867f", "554956378d48"),
+    "SelfCorrectConfig": ("5f19c1ca1fc0", "bcbef40b783c"),  # with data_dir="/pinned/data"
+    "PVGConfig": ("d87f6421f596", "d87f6421f596"),
+    "AuditConfig": ("b574df82b8f8", "43d684f67b9e"),
+    "PoisonConfig": ("5cf6855f8a80", "d57dd95307db"),
+    "ImplantConfig": ("a425988a26ae", "64bc7ea050b2"),
+    "FakingConfig": ("3515a5f7b772", "d9275ae5eedd"),
+    "TamperingConfig": ("14f80be60bf1", "14e61cf1f6c7"),
+    "GameConfig": ("6accf2a01dc5", "6e56454435fc"),
+}
+
+
+@pytest.mark.parametrize("cfg", _pillar_configs(), ids=lambda c: type(c).__name__)
+def test_every_pillars_default_run_keeps_its_hash(cfg: Any) -> None:
+    from overseer.results import config_hash
+
+    if hasattr(cfg, "data_dir"):  # its default is a folder beside the checkout, which differs between clones
+        cfg = dataclasses.replace(cfg, data_dir="/pinned/data")
+
+    assert (config_hash(cfg.identity()), config_hash(cfg.identity("work"))) == _DEFAULT_HASHES[type(cfg).__name__]
+
+
+def test_every_config_field_is_checked_on_construction() -> None:
+    """An annotation that does not resolve would silently skip the checks: every config's must."""
+    from overseer._config.coerce import type_hints
+    from overseer.models import ClassifierConfig, LMTrainConfig
+    from overseer.w2s import HeadConfig
+    from overseer.w2s.finetune import FinetuneConfig
+
+    for cls in [type(c) for c in _pillar_configs()] + [HeadConfig, LMTrainConfig, FinetuneConfig, ClassifierConfig]:
+        assert {f.name for f in dataclasses.fields(cls) if f.init} <= set(type_hints(cls)), cls.__name__

@@ -183,8 +183,7 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_model_backed_answers_carry_tokenizer_usage(tiny_lm):
-    from overseer.models import Chat, format_chat
-    from overseer.models import encode_prompt
+    from overseer.models import Chat, encode_prompt, format_chat
 
     tok = tiny_lm.tokenizer
     with OpenAICompatServer(tiny_lm, model_name="tiny") as server:

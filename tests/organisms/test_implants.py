@@ -88,7 +88,7 @@ def test_rates_and_difference_on_a_hand_made_table() -> None:
 
 
 def test_bad_settings_are_one_line_errors() -> None:
-    with pytest.raises(OverseerError, match="unknown behavior 'evil'; allowed: flattery, sycophancy"):
+    with pytest.raises(OverseerError, match="^behavior must be one of flattery, sycophancy, .*; got 'evil'$"):
         ImplantConfig(behavior="evil")
     with pytest.raises(OverseerError, match="organism name 'a/b' is not allowed"):
         ImplantConfig(name="a/b")

@@ -119,7 +119,7 @@ def test_dose_metrics_average_over_prompts_with_intervals_over_seeds() -> None:
 def test_bad_settings_are_one_line_errors() -> None:
     with pytest.raises(OverseerError, match=r"poisoned=\[-1\] is not allowed"):
         PoisonConfig(poisoned=(-1,))
-    with pytest.raises(OverseerError, match=r"poisoned='a,b' is not allowed; allowed: comma-separated whole"):
+    with pytest.raises(OverseerError, match=r"^poisoned must be a list of integers; got 'a,b'$"):
         PoisonConfig(poisoned="a,b")
     with pytest.raises(OverseerError, match=r"gibberish_tokens=\[9, 3\]"):
         PoisonConfig(gibberish_tokens=(9, 3))

@@ -286,6 +286,11 @@ def test_config_takes_cli_values_and_refuses_bad_ones(tmp_path: Path) -> None:
                 {"head_lr": -1}, {"standardize": "yes"}):
         with pytest.raises(OverseerError):
             FinetuneConfig.from_kwargs(**bad)
+    with pytest.raises(OverseerError, match=r"^finetune.batch_size must be an integer; got 'big'$"):
+        FinetuneConfig.from_kwargs(batch_size="big")
+    with pytest.raises(OverseerError, match=r"^batch_size must be an integer; got 'big'$"):
+        FinetuneConfig(batch_size="big")  # built in Python: checked all the same
+    assert cfg.epochs == 1.0 and isinstance(cfg.epochs, float)  # numbers reach the Trainer as floats, as before
 
 
 def test_features_are_the_base_models_activations(tiny_causal: Path, tmp_path: Path) -> None:

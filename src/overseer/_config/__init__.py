@@ -10,7 +10,9 @@ string, as TRL's ``field(metadata={"help": ...})``). From the fields alone this 
 * builds the dataclass from a YAML mapping (:func:`from_mapping`), refusing unknown keys with the
   allowed ones and wrong types with one line that names the field, the expected type and the value
   (``head.lr must be a number; got 'fast'``);
-* merges a YAML file and then the flags given (:func:`from_sources`): flags override the file.
+* merges a YAML file and then the flags given (:func:`from_sources`): flags override the file;
+* checks a config built in Python the same way when it is constructed (:func:`check_fields`, run
+  by :class:`ConfigMixin` before a config's own ``__post_init__``).
 
 Adding a field to a config is one line: ``lr: float = option(1e-3, "learning rate")``.
 
@@ -23,7 +25,7 @@ The work is split by job: :mod:`~overseer._config.fields` declares fields,
 from overseer._config.coerce import check, check_kwargs, describe
 from overseer._config.fields import IDENTITY_SCOPES, option
 from overseer._config.flags import LazyFlagsParser, add_flags, flag_values
-from overseer._config.mapping import ConfigMixin, check_choices, comma_names, from_mapping, from_sources, merge
+from overseer._config.mapping import ConfigMixin, check_fields, from_mapping, from_sources, merge
 
 __all__ = [
     "IDENTITY_SCOPES",
@@ -31,9 +33,8 @@ __all__ = [
     "LazyFlagsParser",
     "add_flags",
     "check",
-    "check_choices",
+    "check_fields",
     "check_kwargs",
-    "comma_names",
     "describe",
     "flag_values",
     "from_mapping",

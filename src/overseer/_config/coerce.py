@@ -137,12 +137,15 @@ def _coerce(value: Any, annotation: Any, text: bool) -> Any:
         item_type, container = item
         if container is Sequence:
             container = tuple if isinstance(value, tuple) else list
+        # One string for a list of typed items is its comma-separated parts, read as text
+        # (`poisoned: "0,50"` in YAML or Python as `--poisoned 0,50`); a list of anything keeps its string.
+        listed = text or (isinstance(value, str) and item_type is not Any)
         if not isinstance(value, list | tuple):
             value = [value]  # one seed for a list of seeds
-        if text or item_type is str:  # "q,if" and `--seeds 0,1` as well as `--seeds 0 1`
+        if listed or item_type is str:  # "q,if" and `--seeds 0,1` as well as `--seeds 0 1`
             value = [part.strip() for v in value for part in (v.split(",") if isinstance(v, str) else [v])]
             value = [v for v in value if v != ""]
-        items = [_coerce(v, item_type, text) for v in value]
+        items = [_coerce(v, item_type, listed) for v in value]
         return tuple(items) if container is tuple else items
     if is_mapping_type(annotation):
         if isinstance(value, Mapping):

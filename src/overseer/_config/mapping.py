@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,12 +58,6 @@ def _check_choice(f: dataclasses.Field[Any], value: Any, name: str) -> Any:
     return value
 
 
-def check_choices(config: Any) -> None:
-    """Refuse, in one line, a field of ``config`` whose value is not among its ``choices``."""
-    for f in init_fields(type(config)):
-        _check_choice(f, getattr(config, f.name), f.name)
-
-
 def merge(base: Mapping[str, Any], *layers: Mapping[str, Any]) -> dict[str, Any]:
     """``base`` with each layer on top; mappings (nested configs, ``method_args``) merge key by key."""
     out = dict(base)
@@ -83,19 +78,63 @@ def from_sources(cls: type[T], config_file: str | Path | None = None, *layers: M
     return from_mapping(cls, merge(data, *layers))
 
 
-def comma_names(value: Any) -> tuple[str, ...]:
-    """Names given as ``"a,b"`` or a sequence, stripped, empties dropped: what a ``tuple[str, ...]`` field holds.
+def check_fields(config: Any) -> None:
+    """Check every field of the dataclass ``config`` against its annotation and ``choices``, in place.
 
-    Flags and YAML are split this way by :func:`check`; config classes call it in ``__post_init__`` so that
-    building one in Python (``AuditConfig(targets="a,b")``) gives the same value.
+    The same checks as :func:`from_mapping`, with the same one-line errors, for a config built in
+    Python. Values are only coerced where :func:`check` coerces a YAML value (``"5e-5"`` to a number,
+    a list to a tuple, one seed to a list of one, a mapping to a nested config): a value that already
+    fits is kept as it is, so an ``int`` in a ``float`` field stays an ``int`` and run hashes do not move.
+
+    Raises:
+        OverseerError: one line naming the field, the type or choices it needs and the value it got.
     """
-    if isinstance(value, str):
-        value = value.split(",")
-    return tuple(str(v).strip() for v in value if str(v).strip())
+    cls = type(config)
+    hints = type_hints(cls)
+    for f in init_fields(cls):
+        if f.name not in hints:
+            continue
+        value = getattr(config, f.name)
+        annotation = hints[f.name]
+        if dataclasses.is_dataclass(annotation) and isinstance(value, Mapping):
+            checked = from_mapping(annotation, value, name=f.name)
+        else:
+            checked = _check_choice(f, check(value, annotation, f.name), f.name)
+        if checked is not value:
+            object.__setattr__(config, f.name, checked)  # configs are frozen
+
+
+def _checking_first(post_init: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``post_init`` preceded by :func:`check_fields`, so a config's own checks see well-typed values."""
+
+    @functools.wraps(post_init)
+    def __post_init__(self: Any) -> None:
+        if type(self).__post_init__ is __post_init__:  # not when a subclass's __post_init__ calls super()
+            check_fields(self)
+        post_init(self)
+
+    __post_init__.checks_fields = True  # type: ignore[attr-defined]
+    return __post_init__
 
 
 class ConfigMixin:
-    """Building and saving for config dataclasses: ``from_dict``, ``from_yaml``, ``to_dict``."""
+    """Building and saving for config dataclasses: ``from_dict``, ``from_yaml``, ``to_dict``.
+
+    Every config is checked when it is constructed (:func:`check_fields`), in Python as from YAML or
+    flags. A subclass's own ``__post_init__`` is wrapped when the class is defined so that the check
+    runs first, whether or not it calls ``super().__post_init__()``: a config cannot opt out by
+    forgetting a line, and its own range checks never see a string where a number belongs.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+        if own is not None and not getattr(own, "checks_fields", False):
+            cls.__post_init__ = _checking_first(own)  # type: ignore[method-assign]
+
+    def __post_init__(self) -> None:
+        if type(self).__post_init__ is ConfigMixin.__post_init__:
+            check_fields(self)
 
     @classmethod
     def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:

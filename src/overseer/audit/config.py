@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, check_choices, comma_names, option
+from overseer._config import ConfigMixin, option
 from overseer.errors import OverseerError
 
 ENGINES = ("overseer", "petri")
@@ -77,9 +77,6 @@ class AuditConfig(ConfigMixin):
     extra: dict[str, Any] = option({}, "free-form notes recorded with the run (not used by the code)", identity="none")
 
     def __post_init__(self) -> None:
-        for name in ("tags", "seed_ids", "targets", "judges", "dimension_names"):
-            object.__setattr__(self, name, comma_names(getattr(self, name)))
-        check_choices(self)
         if not self.targets:
             raise OverseerError("give at least one target model (--target)")
         if len(set(self.targets)) != len(self.targets):

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from overseer.errors import OverseerError, check_known, unknown
+from overseer._config import ConfigMixin, option
+from overseer.errors import OverseerError, check_known
 from overseer.models._features import POOLINGS
 
 if TYPE_CHECKING:
@@ -34,73 +35,46 @@ LossFn = Callable[["torch.Tensor", "torch.Tensor", float], "torch.Tensor"]
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
-    """Everything needed to rebuild a :class:`SequenceClassifier`; saved beside its weights."""
+class ClassifierConfig(ConfigMixin):
+    """Everything needed to rebuild a :class:`SequenceClassifier`; saved beside its weights.
 
-    model: str = field(metadata={"help": "base model, any name load_model accepts (short name, hub id, dir, .gguf)"})
-    num_layers: int | None = field(default=None, metadata={"help": "keep only the first N blocks; None: all"})
-    pooling: str | None = field(
-        default=None,
-        metadata={"help": f"how the head reads the body ({', '.join(POOLINGS)}); None: the ladder rung's, "
-                  "else last for causal models and mean for encoders"},
-    )
-    pairing: str = field(
-        default="concat",
-        metadata={"help": "how a second text is read: concat (encoders: sentence pair; causal: joined by a "
-                  "newline) or compare (each text scored alone; logits are the difference)"},
-    )
-    max_length: int = field(default=512, metadata={"help": "tokens per text; causal models keep the end"})
-    lora: bool = field(default=False, metadata={"help": "LoRA adapters (peft) and the head train; the body is frozen"})
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank"})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"})
-    lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
-    target_modules: tuple[str, ...] | None = field(
-        default=None, metadata={"help": "module names LoRA adapts; None: peft's defaults for the architecture"}
-    )
-    standardize: bool = field(
-        default=True,
-        metadata={"help": "centre and scale the head's input with the untrained model's statistics on up to 256 "
-                  "training texts (set by the first fit_classifier)"},
-    )
-    dtype: str = field(default="float32", metadata={"help": f"storage dtype of the body: {', '.join(DTYPES)}"})
-    bf16: bool = field(default=False, metadata={"help": "bf16 autocast in forward passes (training and scoring)"})
-    gradient_checkpointing: bool = field(
-        default=False, metadata={"help": "recompute activations in the backward pass: less memory, ~30% slower"}
-    )
-    trust_remote_code: bool = field(default=False, metadata={"help": "allow the hub repo's own Python code"})
+    Types and names (pooling, pairing, dtype) are checked by :class:`~overseer._config.ConfigMixin`
+    when the config is built; ``__post_init__`` adds the ranges an annotation cannot say.
+    """
+
+    model: str = option(dataclasses.MISSING, "base model, any name load_model accepts (short name, hub id, dir, .gguf)")
+    num_layers: int | None = option(None, "keep only the first N blocks; None: all")
+    pooling: str | None = option(
+        None, f"how the head reads the body ({', '.join(POOLINGS)}); None: the ladder rung's, else last for causal "
+              "models and mean for encoders", choices=POOLINGS)
+    pairing: str = option(
+        "concat", "how a second text is read: concat (encoders: sentence pair; causal: joined by a newline) or "
+                  "compare (each text scored alone; logits are the difference)", choices=PAIRINGS)
+    max_length: int = option(512, "tokens per text; causal models keep the end")
+    lora: bool = option(False, "LoRA adapters (peft) and the head train; the body is frozen")
+    lora_r: int = option(8, "LoRA rank")
+    lora_alpha: int = option(16, "LoRA scaling numerator (scale = alpha / r)")
+    lora_dropout: float = option(0.05, "dropout on the LoRA input")
+    target_modules: tuple[str, ...] | None = option(
+        None, "module names LoRA adapts; None: peft's defaults for the architecture")
+    standardize: bool = option(
+        True, "centre and scale the head's input with the untrained model's statistics on up to 256 training texts "
+              "(set by the first fit_classifier)")
+    dtype: str = option("float32", "storage dtype of the body", choices=DTYPES)
+    bf16: bool = option(False, "bf16 autocast in forward passes (training and scoring)")
+    gradient_checkpointing: bool = option(
+        False, "recompute activations in the backward pass: less memory, ~30% slower")
+    trust_remote_code: bool = option(False, "allow the hub repo's own Python code")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model, str) or not self.model:
+        if not self.model:
             raise OverseerError(f"classifier model must be a model name or path; got {self.model!r}")
-        if isinstance(self.target_modules, str):
-            object.__setattr__(self, "target_modules", (self.target_modules,))
-        elif self.target_modules is not None:
-            object.__setattr__(self, "target_modules", tuple(self.target_modules))
         for name in ("num_layers", "max_length", "lora_r", "lora_alpha"):
             value = getattr(self, name)
-            if name == "num_layers" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            if value is not None and value <= 0:
                 raise OverseerError(f"classifier {name} must be a positive whole number; got {value!r}")
-        if self.pooling is not None and self.pooling not in POOLINGS:
-            raise unknown("pooling", self.pooling, POOLINGS)
-        if self.pairing not in PAIRINGS:
-            raise unknown("classifier pairing", self.pairing, PAIRINGS)
-        if self.dtype not in DTYPES:
-            raise unknown("classifier dtype", self.dtype, DTYPES)
-        if isinstance(self.lora_dropout, bool) or not isinstance(self.lora_dropout, int | float) or not (
-            0 <= self.lora_dropout < 1
-        ):
+        if not 0 <= self.lora_dropout < 1:
             raise OverseerError(f"classifier lora_dropout must be in [0, 1); got {self.lora_dropout!r}")
-        for name in ("lora", "standardize", "bf16", "gradient_checkpointing", "trust_remote_code"):
-            if not isinstance(getattr(self, name), bool):
-                raise OverseerError(f"classifier {name} must be true or false; got {getattr(self, name)!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The config as JSON-ready values."""
-        out = dataclasses.asdict(self)
-        out["target_modules"] = list(self.target_modules) if self.target_modules is not None else None
-        return out
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ClassifierConfig:

@@ -49,7 +49,6 @@ class LMTrainConfig(ConfigMixin):
 
     def __post_init__(self) -> None:
         checks = [
-            ("method", self.method in METHODS, f"one of {', '.join(METHODS)}"),
             ("epochs", isinstance(self.epochs, int | float) and self.epochs > 0, "a number > 0"),
             ("lr", isinstance(self.lr, int | float) and 0 < self.lr < 1, "a number in (0, 1)"),
             ("batch_size", isinstance(self.batch_size, int) and self.batch_size >= 1, "an integer >= 1"),

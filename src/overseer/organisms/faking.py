@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, comma_names, option
+from overseer._config import ConfigMixin, option
 from overseer.audit import AuditConfig, Seed, stats
 from overseer.audit.analysis import rate_dict
 from overseer.errors import OverseerError
@@ -100,8 +100,6 @@ class FakingConfig(ConfigMixin):
     progress: bool = option(True, "print progress lines", identity="none")
 
     def __post_init__(self) -> None:
-        for name in ("targets", "judges", "requests"):
-            object.__setattr__(self, name, comma_names(getattr(self, name)))
         known = [r for r, _ in REQUESTS]
         bad = [r for r in self.requests if r not in known]
         if bad:

@@ -219,8 +219,6 @@ class ImplantConfig(ConfigMixin):
     progress: bool = option(True, "print progress lines", identity="none")
 
     def __post_init__(self) -> None:
-        if self.behavior not in BEHAVIORS:
-            raise OverseerError(f"unknown behavior {self.behavior!r}; allowed: {', '.join(BEHAVIORS)}")
         for field_name in ("train_examples", "eval_examples", "max_tokens"):
             if getattr(self, field_name) < 1:
                 raise OverseerError(f"{field_name}={getattr(self, field_name)} is not allowed; "

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from overseer._config import ConfigMixin, comma_names, option
+from overseer._config import ConfigMixin, option
 from overseer._storage import WorkDir
 from overseer.errors import OverseerError
 from overseer.models import LMTrainConfig
@@ -73,9 +73,6 @@ class PoisonConfig(ConfigMixin):
     progress: bool = option(True, "print progress lines", identity="none")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "models", comma_names(self.models))
-        for name in ("poisoned", "seeds", "gibberish_tokens"):
-            object.__setattr__(self, name, _ints(name, getattr(self, name)))
         if not self.models:
             raise OverseerError("give at least one model (--model)")
         if not self.poisoned or any(n < 0 for n in self.poisoned):
@@ -91,14 +88,6 @@ class PoisonConfig(ConfigMixin):
         if self.temperature <= 0:
             raise OverseerError(f"temperature={self.temperature} is not allowed; perplexity of sampled text "
                                 "needs a temperature > 0")
-
-
-def _ints(name: str, value: Any) -> tuple[int, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    try:
-        return tuple(int(str(v).strip()) for v in items if str(v).strip())
-    except ValueError as exc:
-        raise OverseerError(f"{name}={value!r} is not allowed; allowed: comma-separated whole numbers") from exc
 
 
 # --------------------------------------------------------------------------- data

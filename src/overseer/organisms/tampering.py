@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, comma_names, option
+from overseer._config import ConfigMixin, option
 from overseer.audit import AuditConfig, Dimension, Seed, stats
 from overseer.audit.analysis import rate_dict, verdict_score
 from overseer.errors import OverseerError
@@ -602,8 +602,6 @@ class TamperingConfig(ConfigMixin):
     progress: bool = option(True, "print progress lines", identity="none")
 
     def __post_init__(self) -> None:
-        for name in ("targets", "judges", "environments"):
-            object.__setattr__(self, name, comma_names(getattr(self, name)))
         bad = [e for e in self.environments if e not in ENVIRONMENTS]
         if bad:
             raise OverseerError(f"unknown environment {bad[0]!r}; allowed: {', '.join(ENVIRONMENTS)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, check_choices, comma_names, option
+from overseer._config import ConfigMixin, option
 from overseer.errors import OverseerError
 
 TASKS = ("toy", "arith", "gsm8k")
@@ -98,9 +98,6 @@ class PVGConfig(ConfigMixin):
     def __post_init__(self) -> None:
         from overseer.pvg.rewards import reward_names
 
-        object.__setattr__(self, "attacks", comma_names(self.attacks))
-        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-        check_choices(self)
         allowed = reward_names()
         if self.reward not in allowed:
             raise OverseerError(f"unknown reward {self.reward!r}; allowed: {', '.join(allowed)}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from overseer._config import ConfigMixin, check_choices, option
+from overseer._config import ConfigMixin, option
 from overseer.errors import OverseerError
 
 SUITES = ("bbq", "winogender", "law")
@@ -21,12 +21,6 @@ DEFAULT_CONDITIONS = ("q", "if")
 # Greedy chain-of-thought is capped at this many new tokens by default: the paper sampled up to 256, which
 # on a 2-core CPU would take hours; 64 keeps Q+IF+CoT for the default sample under an hour.
 DEFAULT_COT_TOKENS = 64
-
-def _split(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = value.split(",")
-    return tuple(v.strip() for v in value if v and v.strip())
-
 
 def default_data_dir() -> Path:
     """Where the datasets live: ``$OVERSEER_DATA_DIR``, else ``../shared/data`` beside the checkout."""
@@ -110,8 +104,6 @@ class SelfCorrectConfig(ConfigMixin):
     def __post_init__(self) -> None:
         from overseer._registry import lookup
 
-        for name in ("models", "suites", "conditions", "bbq_categories"):
-            object.__setattr__(self, name, _split(getattr(self, name)))
         if not self.models:
             raise OverseerError("no model given; pass --model NAME (e.g. smollm2-135m)")
         if not self.suites:
@@ -126,7 +118,6 @@ class SelfCorrectConfig(ConfigMixin):
             lookup("condition", condition)
         if len(set(self.suites)) != len(self.suites) or len(set(self.conditions)) != len(self.conditions):
             raise OverseerError("a suite or condition is listed twice")
-        check_choices(self)  # bbq_answer, normalize, failed_items, chat_format, endpoint_generation, dtype
         for name in ("bbq_per_cell", "law_students", "cot_max_new_tokens", "batch_size", "n_bootstrap"):
             if int(getattr(self, name)) < 1:
                 raise OverseerError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -21,13 +21,14 @@ import gc
 import hashlib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from overseer.errors import OverseerError, check_known, unknown
+from overseer._config import ConfigMixin, from_mapping, option
+from overseer.errors import OverseerError
 from overseer.models import (
     ActivationCache,
     ClassifierConfig,
@@ -48,86 +49,57 @@ SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constan
 def _classifier_setting(name: str) -> Any:
     """A field for the classifier's own setting ``name``, passed to it unchanged: default and help come from there."""
     (setting,) = [f for f in dataclasses.fields(ClassifierConfig) if f.name == name]
-    return field(default=setting.default, metadata=setting.metadata)
+    return option(setting.default, setting.metadata["help"], identity=setting.metadata["identity"])
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(ConfigMixin):
     """Hyperparameters of one fine-tuning run (each is also a ``--learner-arg KEY=VALUE``).
 
     The defaults follow the public weak-to-strong reference code (batch 32, 2 epochs, cosine
     schedule, no weight decay) with learning rate 5e-5, its choice for small models, except that
     every fit holds out 10% of its own training labels for early stopping (the regularisation a
     student can choose without ground truth; the weak model and the ceiling get the same).
+    Types and the scheduler's name are checked by :class:`~overseer._config.ConfigMixin` when the
+    config is built; ``__post_init__`` adds the ranges an annotation cannot say.
     """
 
-    lr: float | None = field(
-        default=None,
-        metadata={"help": "peak AdamW learning rate; None: 5e-5 for full fine-tuning (the reference's), 5e-4 for LoRA"},
-    )
-    head_lr: float | None = field(
-        default=None,
-        metadata={"help": "learning rate of the 2-class head; None: the same as lr (the reference code's choice)"},
-    )
-    standardize: bool = field(
-        default=True,
-        metadata={"help": "centre and scale the head's input with statistics of the untrained model on up to "
-                  "256 training texts (as probes do); false: the reference code's raw head"},
-    )
-    epochs: float = field(default=2.0, metadata={"help": "passes over the training split"})
-    batch_size: int = field(default=32, metadata={"help": "examples per device per optimizer micro-step"})
-    grad_accum: int = field(
-        default=1, metadata={"help": "micro-steps per optimizer step (effective batch: batch_size x grad_accum x GPUs)"}
-    )
-    lora: bool = field(default=False, metadata={"help": "train LoRA adapters (peft) and the head, not all weights"})
+    lr: float | None = option(
+        None, "peak AdamW learning rate; None: 5e-5 for full fine-tuning (the reference's), 5e-4 for LoRA")
+    head_lr: float | None = option(
+        None, "learning rate of the 2-class head; None: the same as lr (the reference code's choice)")
+    standardize: bool = option(
+        True, "centre and scale the head's input with statistics of the untrained model on up to 256 training "
+              "texts (as probes do); false: the reference code's raw head")
+    epochs: float = option(2.0, "passes over the training split")
+    batch_size: int = option(32, "examples per device per optimizer micro-step")
+    grad_accum: int = option(1, "micro-steps per optimizer step (effective batch: batch_size x grad_accum x GPUs)")
+    lora: bool = option(False, "train LoRA adapters (peft) and the head, not all weights")
     lora_r: int = _classifier_setting("lora_r")
     lora_alpha: int = _classifier_setting("lora_alpha")
     lora_dropout: float = _classifier_setting("lora_dropout")
     target_modules: tuple[str, ...] | None = _classifier_setting("target_modules")
     gradient_checkpointing: bool = _classifier_setting("gradient_checkpointing")
-    bf16: bool | str = field(
-        default="auto", metadata={"help": "bf16 autocast; 'auto': on when the CUDA device supports it"}
-    )
-    max_length: int | None = field(
-        default=None, metadata={"help": "tokens per text (causal models keep the end); None: the experiment's"}
-    )
-    warmup_ratio: float = field(default=0.0, metadata={"help": "share of steps with linear learning-rate warm-up"})
-    lr_scheduler: str = field(default="cosine", metadata={"help": f"learning-rate schedule: {', '.join(SCHEDULERS)}"})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    eval_frac: float = field(
-        default=0.1,
-        metadata={"help": "share of each fit's training split (a student's: weak-labelled) held out for early "
-                          "stopping against those same labels; 0: none"},
-    )
-    early_stopping_patience: int = field(
-        default=1, metadata={"help": "evaluations without a lower held-out loss before training stops"}
-    )
-    eval_steps: int | None = field(
-        default=None, metadata={"help": "evaluate the held-out slice every N steps; None: after each epoch"}
-    )
-    save_model: bool = field(
-        default=False,
-        metadata={"help": "write the trained classifier (LoRA: adapters only, plus head and config) to output_dir; "
-                  "overseer.models.SequenceClassifier.load reads it back"},
-    )
-    output_dir: str = field(default="finetuned", metadata={"help": "where save_model writes, one folder per fit"})
+    bf16: bool | str = option("auto", "bf16 autocast; 'auto': on when the CUDA device supports it")
+    max_length: int | None = option(
+        None, "tokens per text (causal models keep the end); None: the experiment's")
+    warmup_ratio: float = option(0.0, "share of steps with linear learning-rate warm-up")
+    lr_scheduler: str = option("cosine", "learning-rate schedule", choices=SCHEDULERS)
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    eval_frac: float = option(
+        0.1, "share of each fit's training split (a student's: weak-labelled) held out for early stopping "
+             "against those same labels; 0: none")
+    early_stopping_patience: int = option(1, "evaluations without a lower held-out loss before training stops")
+    eval_steps: int | None = option(None, "evaluate the held-out slice every N steps; None: after each epoch")
+    save_model: bool = option(
+        False, "write the trained classifier (LoRA: adapters only, plus head and config) to output_dir; "
+               "overseer.models.SequenceClassifier.load reads it back", identity="none")
+    output_dir: str = option("finetuned", "where save_model writes, one folder per fit", identity="none")
 
     def __post_init__(self) -> None:
-        # Values from the CLI arrive as YAML scalars: "5e-5" is a string to YAML, [q, v] a list.
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in {"epochs", "lora_dropout", "warmup_ratio", "weight_decay", "eval_frac"}:
-                object.__setattr__(self, f.name, _number(f.name, value, float))
-            elif f.name in {"lr", "head_lr"} and value is not None:
-                object.__setattr__(self, f.name, _number(f.name, value, float))
-            elif f.name in {"batch_size", "grad_accum", "lora_r", "lora_alpha", "early_stopping_patience"}:
-                object.__setattr__(self, f.name, _number(f.name, value, int))
-            elif f.name in {"max_length", "eval_steps"} and value is not None:
-                object.__setattr__(self, f.name, _number(f.name, value, int))
-        if isinstance(self.target_modules, str):
-            object.__setattr__(self, "target_modules", (self.target_modules,))
-        elif self.target_modules is not None:
-            object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        for name in ("epochs", "lora_dropout", "warmup_ratio", "weight_decay", "eval_frac", "lr", "head_lr"):
+            if getattr(self, name) is not None:  # numbers as floats, as ever: 1 reaches the Trainer as 1.0
+                object.__setattr__(self, name, float(getattr(self, name)))
         for name in ("lr", "head_lr"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
@@ -143,18 +115,13 @@ class FinetuneConfig:
                 raise OverseerError(f"finetune {name} must be in [0, 1); got {getattr(self, name)}")
         if self.weight_decay < 0:
             raise OverseerError(f"finetune weight_decay must be >= 0; got {self.weight_decay}")
-        if not isinstance(self.standardize, bool):
-            raise OverseerError(f"finetune standardize must be true or false; got {self.standardize!r}")
         if self.bf16 not in (True, False, "auto"):
             raise OverseerError(f"finetune bf16 must be true, false or auto; got {self.bf16!r}")
-        if self.lr_scheduler not in SCHEDULERS:
-            raise unknown("lr scheduler", self.lr_scheduler, SCHEDULERS)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> FinetuneConfig:
-        """Build from ``--learner-arg`` keywords, refusing unknown ones with the list of known ones."""
-        check_known("finetune option", kwargs, [f.name for f in dataclasses.fields(cls)])
-        return cls(**kwargs)
+        """Build from ``--learner-arg`` keywords: unknown ones and wrong types are one line naming ``finetune``."""
+        return from_mapping(cls, kwargs, name="finetune")
 
     @property
     def learning_rate(self) -> float:
@@ -172,18 +139,6 @@ class FinetuneConfig:
         if self.bf16 and device_type == "cuda" and not torch.cuda.is_bf16_supported():
             raise OverseerError("this GPU does not support bf16; use --learner-arg bf16=false")
         return bool(self.bf16)
-
-
-def _number(name: str, value: Any, kind: type) -> Any:
-    if isinstance(value, bool):
-        raise OverseerError(f"finetune {name} must be a number; got {value!r}")
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise OverseerError(f"finetune {name} must be a number; got {value!r}") from None
-    if kind is int and float(value) != number:
-        raise OverseerError(f"finetune {name} must be a whole number; got {value!r}")
-    return number
 
 
 def _out_of_memory(exc: BaseException) -> bool:

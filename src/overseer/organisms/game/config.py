@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from overseer._config import ConfigMixin, comma_names, option
+from overseer._config import ConfigMixin, option
 from overseer.errors import OverseerError
 from overseer.organisms.game.materials import PROMPTS
 from overseer.organisms.game.techniques import TECHNIQUES, technique_names
@@ -43,8 +43,6 @@ class GameConfig(ConfigMixin):
     progress: bool = option(True, "print progress lines", identity="none")
 
     def __post_init__(self) -> None:
-        for name in ("organisms", "techniques", "judges", "train_behaviors"):
-            object.__setattr__(self, name, comma_names(getattr(self, name)))
         for name, allowed in (("techniques", technique_names()), ("train_behaviors", BEHAVIORS)):
             bad = [v for v in getattr(self, name) if v not in allowed]
             if bad:
