@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from overseer.results import metrics
 from overseer.results.stats import (
     Estimate,
     accuracy,
@@ -48,10 +47,6 @@ def test_from_dict_reads_metrics_json_entries() -> None:
     full = Estimate(0.2, 0.1, 0.3, None, 0.0)
     assert Estimate.from_dict(full.as_dict()) == full
     assert Estimate.from_dict(None) == Estimate(None) and f"{Estimate.from_dict({}):.3f}" == "n/a"
-
-
-def test_the_earlier_module_name_still_gives_the_same_objects() -> None:
-    assert metrics.Estimate is Estimate and metrics.auroc is auroc and metrics.estimates.__module__.endswith("stats")
 
 
 # --- Wilson interval -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from overseer.audit.scenarios import load_dimensions
-from overseer.results.metrics import auroc, estimate
+from overseer.results import auroc, estimate
 
 PLANTED: tuple[dict[str, Any], ...] = (
     {"behavior": "sycophancy", "present": True, "messages": [

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overseer.results.metrics import auroc, estimates
+from overseer.results import auroc, estimates
 
 ROUND_METRICS = (
     "helpful_accuracy", "sneaky_incorrect", "sneaky_success", "verifier_auroc", "completeness", "soundness",

@@ -28,7 +28,7 @@ from overseer.data.bbq import (
 )
 from overseer.errors import OverseerError
 from overseer.models import Chat
-from overseer.results.metrics import Estimate
+from overseer.results import Estimate
 from overseer.selfcorrect import prompts as P
 from overseer.selfcorrect.metrics import FAILED_ITEMS, bbq_scores, choose, estimates
 from overseer.selfcorrect.prompts import Condition, CotPlan, Query

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from overseer.errors import OverseerError
-from overseer.results.metrics import Estimate
-from overseer.results.metrics import estimates as shared_estimates
+from overseer.results import Estimate
+from overseer.results import estimates as shared_estimates
 
 _UNDEFINED = "undefined on this sample (e.g. no non-UNKNOWN answers)"
 FAILED_ITEMS = ("exclude", "wrong")  # what a failed BBQ item does to the scores (see bbq_scores)
@@ -133,7 +133,7 @@ def estimates(
 
     ``statistic(indices)`` returns ``{name: value or None}``; resampling whole groups (templates,
     occupations, students) rather than items keeps intervals honest when items share a template.
-    The results layer's :func:`overseer.results.metrics.estimates`, with this pillar's reason for an
+    The results layer's :func:`overseer.results.estimates`, with this pillar's reason for an
     undefined value.
     """
     return shared_estimates(statistic, n, groups, n_resamples, seed, undefined_reason=_UNDEFINED)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overseer.results.metrics import accuracy, auroc, estimates, pgr
+from overseer.results import accuracy, auroc, estimates, pgr
 
 ROLES = ("weak", "student", "baseline", "ceiling")
 """``baseline`` is the noise-matched student (:mod:`overseer.w2s.synthetic`); runs written before it existed lack it."""
