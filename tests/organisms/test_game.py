@@ -160,7 +160,12 @@ def _planted_rows(candidates: Sequence[Candidate], bench: Bench) -> dict[str, Ve
     return verdicts
 
 
-def test_a_registered_technique_is_selectable_by_name_and_played(field: dict[str, Any], tmp_path: Path) -> None:
+def test_a_registered_technique_is_selectable_by_name_and_played(field: dict[str, Any], tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from overseer import _registry
+
+    # a copy of the registry for this test: the planted technique must not leak into the tests that follow
+    monkeypatch.setattr(_registry, "_REGISTRY", {kind: dict(table) for kind, table in _registry._REGISTRY.items()})
     with pytest.raises(OverseerError) as refused:
         _config(field, tmp_path, techniques="activation_diff,test_planted_rows")
     message = str(refused.value)

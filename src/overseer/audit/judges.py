@@ -30,6 +30,7 @@ from typing import Any
 
 import anyio
 
+from overseer._storage import atomic_write_text
 from overseer.audit.auditor import Usage, error_text
 from overseer.audit.scenarios import Dimension
 from overseer.data import json_lines
@@ -397,8 +398,9 @@ def train_classifier_judge(labels_path: str | Path, out: str | Path, base: str =
         fit_classifier(clf, texts, torch.tensor(labels, dtype=torch.long), loss, lr=lr, epochs=epochs,
                        batch_size=8, seed=seed, use_cpu=not torch.cuda.is_available())
         clf.save(out / dim)
-    (out / CLASSIFIER_META).write_text(json.dumps({"dimensions": sorted(by_dim), "base": base,
-                                                   "threshold": threshold, "labels": str(labels_path)}, indent=2))
+    # written last and atomically: a judge folder with its metadata file is complete
+    atomic_write_text(out / CLASSIFIER_META, json.dumps({"dimensions": sorted(by_dim), "base": base,
+                                                         "threshold": threshold, "labels": str(labels_path)}, indent=2))
     return out
 
 

@@ -38,9 +38,10 @@ from overseer.models._checks import check_device, check_local_models, check_mode
 from overseer.models._classifier import SequenceClassifier
 from overseer.models._classifier_config import ClassifierConfig, ClassifierFit, TrainingDivergedError
 from overseer.models._classifier_train import fit_classifier
+from overseer.models._devices import bf16_supported, free_accelerator_memory
 from overseer.models._endpoint import EndpointBackend, normalize_base_url
 from overseer.models._features import POOLINGS, extract_features, pool
-from overseer.models._finetune import CARD_FILE, LMTrainConfig, finetune_lm, read_card, rows_digest
+from overseer.models._finetune import CARD_FILE, SCHEDULERS, LMTrainConfig, finetune_lm, read_card, rows_digest
 from overseer.models._generate import GenerateConfig, Generation
 from overseer.models._lm import (
     HUMAN_ASSISTANT,
@@ -95,6 +96,9 @@ __all__ = [
     "SequenceClassifier",
     "TrainingDivergedError",
     "fit_classifier",
+    "bf16_supported",
+    "free_accelerator_memory",
+    "SCHEDULERS",
     "encode_prompt",
     "lora_config",
     "Backend",

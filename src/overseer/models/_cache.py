@@ -26,8 +26,9 @@ import numpy as np
 
 from overseer._storage import cause, warn
 from overseer.models._backend import Backend, get_backend, split_spec
+from overseer.models._catalog import cache_root
 from overseer.models._features import extract_features
-from overseer.models._load import LoadedModel, cache_root
+from overseer.models._load import LoadedModel
 
 ACTIVATION_CACHE_ENV = "OVERSEER_ACTIVATION_CACHE_DIR"
 CHECKSUM_DIGITS = 16

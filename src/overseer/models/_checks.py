@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from overseer.models._backend import get_backend, split_spec
-from overseer.models._load import check_device as check_device_with_torch
-from overseer.models._load import resolve_model
+from overseer.models._catalog import resolve_model
+from overseer.models._devices import check_device as check_device_with_torch
 
 
 def check_local_models(names: Iterable[str], trust_remote_code: bool = False) -> None:

@@ -41,6 +41,7 @@ import numpy as np
 
 from overseer._storage import publish_directory
 from overseer.errors import OverseerError
+from overseer.models._catalog import LADDER
 from overseer.models._classifier_batches import _Collator, _sorted_batches, _text_list
 from overseer.models._classifier_config import (
     ADAPTER_CONFIG_FILE,
@@ -55,7 +56,7 @@ from overseer.models._classifier_config import (
 )
 from overseer.models._classifier_module import _build_module, _module_class
 from overseer.models._classifier_reward import conversation_text, reward_function
-from overseer.models._load import LADDER, LoadedModel, load_model
+from overseer.models._load import LoadedModel, load_model
 
 if TYPE_CHECKING:
     import torch

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gc
 import math
 import sys
 import tempfile
@@ -15,6 +14,7 @@ import numpy as np
 from overseer.errors import OverseerError, unknown
 from overseer.models._classifier_batches import _Collator, _text_list
 from overseer.models._classifier_config import ClassifierFit, LossFn, TrainingDivergedError
+from overseer.models._devices import free_accelerator_memory
 from overseer.models._finetune import SCHEDULERS
 
 if TYPE_CHECKING:
@@ -132,14 +132,6 @@ def _target_rows(name: str, targets: Any, n: int) -> np.ndarray:
     elif not np.issubdtype(array.dtype, np.integer) and not np.issubdtype(array.dtype, np.bool_):
         raise OverseerError(f"{name} must be numbers; got dtype {array.dtype}")
     return array
-
-
-def _free_memory() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def fit_classifier(
@@ -295,5 +287,5 @@ def fit_classifier(
         trainer.accelerator.free_memory()
         net.zero_grad(set_to_none=True)
         del trainer
-        _free_memory()
+        free_accelerator_memory()
     return fit

@@ -61,3 +61,21 @@ def check_device(device: str | None) -> str:
     if found["kind"] == "mps" and "mps" not in available_devices():
         raise OverseerError(f"device {device!r}: MPS (Apple-silicon GPU) is not available; {here}")
     return device
+
+
+def bf16_supported() -> bool:
+    """Whether bf16 autocast is worth turning on: a CUDA device that supports it (never on CPU)."""
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def free_accelerator_memory() -> None:
+    """Collect garbage and return cached CUDA blocks, so the next model in this process fits."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -127,7 +127,9 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
     from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
-    from overseer.models._load import load_model, resolve_model
+    from overseer.models._catalog import resolve_model
+    from overseer.models._devices import bf16_supported
+    from overseer.models._load import load_model
     from overseer.models._lora import lora_config
 
     spec = resolve_model(base)
@@ -156,7 +158,7 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
                 learning_rate=cfg.lr, lr_scheduler_type=lr_scheduler, warmup_steps=0.05, logging_steps=1,
                 save_strategy="no", report_to=[], use_cpu=cpu, max_length=cfg.max_length, seed=cfg.seed,
                 data_seed=cfg.seed, gradient_checkpointing=False, disable_tqdm=True, packing=False,
-                bf16=not cpu and _bf16_ok(),
+                bf16=not cpu and bf16_supported(),
                 **({"dataset_text_field": "text", "completion_only_loss": None} if kind == "text" else {}),
             )
             trainer = SFTTrainer(model=lm.model, args=args, train_dataset=Dataset.from_list([dict(r) for r in rows]),
@@ -185,9 +187,3 @@ def finetune_lm(base: str, rows: Sequence[Mapping[str, Any]], out: str | Path, c
     finally:
         del lm
     return out
-
-
-def _bf16_ok() -> bool:
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()

@@ -24,13 +24,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from overseer._storage import atomic_directory
 from overseer.errors import OverseerError, unknown
-from overseer.models._catalog import (  # noqa: F401 - LADDER, ORGANISM_PREFIX, organism_path: still imported from here
-    LADDER,
-    ORGANISM_PREFIX,
+from overseer.models._catalog import (
     ModelSpec,
     cache_root,
     known_model_names,
-    organism_path,
     resolve_model,
 )
 from overseer.models._devices import check_device

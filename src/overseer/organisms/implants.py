@@ -342,29 +342,31 @@ def run(cfg: ImplantConfig, force: bool = False) -> RunResult:
     identity = {**cfg.identity(), **trained}
     writer = start_run("implant", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
     # the trained pair is shared by runs that differ only in reporting (bootstrap)
-    work = WorkDir(writer.path.parent, f"implant-{config_hash({**cfg.identity('work'), **trained})}").path
+    workdir = WorkDir(writer.path.parent, f"implant-{config_hash({**cfg.identity('work'), **trained})}",
+                      waiting_for="another implant run")
+    work = workdir.path
     if writer.existing is not None:
         _register_again(writer.existing, cfg, work, rows)
         return writer.existing
-    work.mkdir(parents=True, exist_ok=True)
     train = LMTrainConfig(**{**cfg.train.to_dict(), "seed": cfg.seed})
     answers: dict[str, list[str]] = {}
     timings: dict[str, float] = {}
-    for who in ("organism", "control"):
-        started = time.perf_counter()
-        out = finetune_lm(cfg.model, rows[who], work / who, train,
-                          card={"organism": who == "organism", "behavior": cfg.behavior,
-                                "implanted": who == "organism", "detector": DETECTORS[cfg.behavior]})
-        timings[f"train_{who}_s"] = round(time.perf_counter() - started, 1)
-        cached = work / f"answers_{who}.json"
-        if cached.is_file():
-            answers[who] = json.loads(cached.read_text())
-        else:
+    with workdir:  # runs that differ only in bootstrap share the trained pair: one trains, the other waits
+        for who in ("organism", "control"):
             started = time.perf_counter()
-            answers[who] = answer_items(str(out), held_items, cfg.max_tokens, cfg.train.device)
-            atomic_write_text(cached, json.dumps(answers[who]))
-            timings[f"eval_{who}_s"] = round(time.perf_counter() - started, 1)
-        say(f"{who}: trained and answered {len(held_items)} held-out prompts")
+            out = finetune_lm(cfg.model, rows[who], work / who, train,
+                              card={"organism": who == "organism", "behavior": cfg.behavior,
+                                    "implanted": who == "organism", "detector": DETECTORS[cfg.behavior]})
+            timings[f"train_{who}_s"] = round(time.perf_counter() - started, 1)
+            cached = work / f"answers_{who}.json"
+            if cached.is_file():
+                answers[who] = json.loads(cached.read_text())
+            else:
+                started = time.perf_counter()
+                answers[who] = answer_items(str(out), held_items, cfg.max_tokens, cfg.train.device)
+                atomic_write_text(cached, json.dumps(answers[who]))
+                timings[f"eval_{who}_s"] = round(time.perf_counter() - started, 1)
+            say(f"{who}: trained and answered {len(held_items)} held-out prompts")
     rates = behavior_rates(cfg.behavior, held_items, answers["organism"], answers["control"], cfg.bootstrap)
     facts = {"behavior": cfg.behavior, "detector": DETECTORS[cfg.behavior], "rates": rates,
              "run": str(writer.path)}

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overseer._storage import atomic_directory, atomic_file, write_json
+from overseer._storage import atomic_directory, atomic_file, atomic_write_text
 from overseer.errors import OverseerError
 from overseer.pvg import players
 from overseer.pvg.config import TINY, PVGConfig
@@ -244,7 +244,8 @@ class Game:
             result = {"reward": kind, "round": r, "reference": reference,
                       "steps_to_exploit": outcome.steps if outcome.stopped else None,
                       "censored": not outcome.stopped, "budget": cfg.attack_steps, "history": outcome.history}
-        write_json(path, result)
+        # a work unit: NaN stays NaN, so a resumed game reads back what a fresh one computed
+        atomic_write_text(path, json.dumps(result, indent=2, default=float) + "\n")
         self._timed("attacks", t)
         return result
 

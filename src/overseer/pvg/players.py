@@ -340,21 +340,17 @@ def rl_config(cfg: PVGConfig, out: str, steps: int, seed: int) -> Any:
     """The TRL ``GRPOConfig``/``RLOOConfig`` of a prover run."""
     from trl import GRPOConfig, RLOOConfig
 
+    from overseer.models import bf16_supported
+
     config_cls = GRPOConfig if cfg.rl == "grpo" else RLOOConfig
     return config_cls(
         output_dir=out, max_steps=steps, per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
         num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_tokens,
         temperature=cfg.temperature, learning_rate=cfg.lr, beta=cfg.kl_beta, logging_steps=1,
         save_strategy="no", report_to=[], use_cpu=_use_cpu(cfg), seed=seed, gradient_checkpointing=False,
-        disable_tqdm=True, bf16=not _use_cpu(cfg) and _bf16_ok(), lr_scheduler_type="constant",
+        disable_tqdm=True, bf16=not _use_cpu(cfg) and bf16_supported(), lr_scheduler_type="constant",
         use_vllm=cfg.use_vllm, **({"vllm_mode": "colocate"} if cfg.use_vllm else {}),
     )
-
-
-def _bf16_ok() -> bool:
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def train_prover(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from overseer._storage import WorkDir
+from overseer._storage import WorkDir, atomic_write_text
 from overseer.errors import OverseerError
 from overseer.pvg.config import TINY, PVGConfig
 from overseer.pvg.game import Game, check_work
@@ -64,8 +64,8 @@ def _rebase_classifier(saved: Path, final_players: Path, cfg: PVGConfig) -> None
     file = saved / "classifier" / "classifier.json"
     meta = json.loads(file.read_text())
     meta["config"]["model"] = str((final_players / "verifier-body").resolve())
-    file.unlink()  # a hard link to the work copy: write a new file instead of changing both
-    file.write_text(json.dumps(meta, indent=2) + "\n")
+    # a hard link to the work copy: the atomic write puts a new file in its place instead of changing both
+    atomic_write_text(file, json.dumps(meta, indent=2) + "\n")
 
 
 def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:

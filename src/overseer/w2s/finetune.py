@@ -17,7 +17,6 @@ checkpoint is written unless ``save_model`` is set; then the classifier is saved
 from __future__ import annotations
 
 import dataclasses
-import gc
 import hashlib
 import math
 import re
@@ -30,11 +29,13 @@ import numpy as np
 from overseer._config import ConfigMixin, from_mapping, option
 from overseer.errors import OverseerError
 from overseer.models import (
+    SCHEDULERS,
     ActivationCache,
     ClassifierConfig,
     SequenceClassifier,
     TrainingDivergedError,
     fit_classifier,
+    free_accelerator_memory,
 )
 from overseer.w2s.learners import ProbeLearner, learner
 from overseer.w2s.losses import make_loss, soft_cross_entropy
@@ -43,7 +44,6 @@ from overseer.w2s.splits import UnlabeledSplit
 if TYPE_CHECKING:
     from overseer.models import LoadedModel
 
-SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 
 
 def _classifier_setting(name: str) -> Any:
@@ -161,14 +161,6 @@ def _oom_error(model: str, cfg: FinetuneConfig) -> OverseerError:
     )
 
 
-def _free_memory() -> None:
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 # --- the model: overseer.models.SequenceClassifier --------------------------------------------------
 
 
@@ -226,7 +218,7 @@ class FinetunePredictor:
         except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
             if not _out_of_memory(exc):
                 raise
-        _free_memory()
+        free_accelerator_memory()
         raise _oom_error(self.model_name, self.config)
 
     def predict_proba(self, split: UnlabeledSplit) -> np.ndarray:
@@ -288,7 +280,7 @@ class FinetuneLearner(ProbeLearner):
         except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
             if not _out_of_memory(exc):
                 raise
-        _free_memory()  # outside the handler: the traceback no longer pins the failed step's tensors
+        free_accelerator_memory()  # outside the handler: the traceback no longer pins the failed step's tensors
         raise _oom_error(model, cfg)
 
     def _inputs(self, split: UnlabeledSplit) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
