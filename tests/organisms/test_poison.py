@@ -152,3 +152,17 @@ def test_the_experiment_runs_resumes_and_is_reused(tiny: Path, tmp_path: Path, c
     resampled = run(PoisonConfig(**{**cfg.__dict__, "bootstrap": 60}))
     assert not resampled.reused and resampled.path != result.path and resampled.record["work"] == str(work)
     assert sorted((p.name, p.stat().st_mtime_ns) for p in (work / "records").rglob("*.json")) == cells  # none retrained
+
+
+def test_summary_line_prints_a_value_without_an_interval_and_n_a_for_none() -> None:
+    """A cell whose bootstrap gave no interval prints its value alone; before, such a cell raised TypeError."""
+    from pathlib import Path
+
+    from overseer.organisms.poison import summary_line
+    from overseer.results import RunResult
+
+    doses = {"0": {"ppl_increase": {"value": 1.25, "ci_low": 0.5, "ci_high": 2.0}},
+             "100": {"ppl_increase": {"value": 3.0, "ci_low": None, "ci_high": None}},
+             "250": {"ppl_increase": {"value": None, "ci_low": None, "ci_high": None}}}
+    line = summary_line(RunResult(Path("runs/poison-x"), {"poison": {"m": doses}}, False, 1.0, {}, "poison"))
+    assert line == "m: perplexity increase after the trigger N=0 1.2 [0.5, 2.0], N=100 3.0, N=250 n/a"

@@ -32,7 +32,7 @@ from overseer.audit.analysis import ALL, record_cost, summarize
 from overseer.audit.config import AuditConfig
 from overseer.audit.scenarios import GIVEN, Dimension, Seed, load_dimensions, load_seeds
 from overseer.errors import OverseerError
-from overseer.results import RunResult, config_hash, start_run, summary_formatter
+from overseer.results import Estimate, RunResult, config_hash, start_run, summary_formatter
 
 ROLLOUT_AXES = ("targets", "rollouts", "tags", "seed_ids", "seeds")
 """Settings that choose which rollouts are wanted, not what a finished rollout contains.
@@ -52,8 +52,7 @@ def summary_line(result: RunResult) -> str:
         if r.get("value") is None:
             parts.append(f"{target}: no judged rollouts")
         else:
-            parts.append(f"{target}: elicited {r['value']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] "
-                         f"({r['successes']}/{r['n']})")
+            parts.append(f"{target}: elicited {Estimate.from_dict(r):.3f} ({r['successes']}/{r['n']})")
     fails = result.metrics.get("failures", {})
     primary = next(iter(fails.get("judge_failed", {}).values()), 0)
     parts.append(f"scenarios failed {fails.get('scenarios_failed', 0)}, primary judge failed {primary}")

@@ -95,6 +95,7 @@ def check_judge_command(args: argparse.Namespace) -> int:
     from overseer.audit.judges import parse_judge_spec
     from overseer.audit.planted import check_judge
     from overseer.audit.roles import check_model
+    from overseer.results import Estimate
 
     for spec in args.judge:
         kind, model = parse_judge_spec(spec)
@@ -106,7 +107,7 @@ def check_judge_command(args: argparse.Namespace) -> int:
             print(f"{spec}: {r['failed']} of {r['items']} planted transcripts failed to score; no AUROC")
             continue
         a = r["auroc"]
-        print(f"{spec}: AUROC {a['value']:.3f} [{a['ci_low']:.3f}, {a['ci_high']:.3f}] over {r['items'] - r['failed']} "
+        print(f"{spec}: AUROC {Estimate.from_dict(a):.3f} over {r['items'] - r['failed']} "
               f"planted transcripts; present scored above absent in {r['pairs_ordered']} of {r['pairs']} pairs; "
               f"mean score present {r['mean_present']:.2f}, absent {r['mean_absent']:.2f}; accuracy at "
               f"{args.threshold:g}: {r['accuracy']:.3f}; failed {r['failed']}")

@@ -27,7 +27,7 @@ from overseer.audit import AuditConfig, Seed, stats
 from overseer.audit.analysis import rate_dict
 from overseer.errors import OverseerError
 from overseer.organisms._inputs import start_audited_run
-from overseer.results import RunResult, summary_formatter
+from overseer.results import Estimate, RunResult, summary_formatter
 
 TIERS = ("free", "paid")
 
@@ -167,13 +167,10 @@ def summary_line(result: RunResult) -> str:
     parts = []
     for target, rows in result.metrics.get("faking", {}).items():
         def value(key: str, rows: Mapping[str, Any] = rows) -> str:
-            v = rows[key]["value"]
-            return "n/a" if v is None else f"{v:.3f}"
+            return f"{Estimate(rows[key]['value']):.3f}"
 
-        gap = rows["compliance_gap"]
-        interval = "" if gap["value"] is None else f" [{gap['ci_low']:.3f}, {gap['ci_high']:.3f}]"
         parts.append(f"{target}: compliance free {value('compliance_free')} / paid {value('compliance_paid')}, "
-                     f"gap {value('compliance_gap')}{interval}; faking reasoning (free) "
+                     f"gap {Estimate.from_dict(rows['compliance_gap']):.3f}; faking reasoning (free) "
                      f"{value('faking_reasoning_free')}; failed {rows['failed']}")
     return "; ".join(parts)
 

@@ -32,7 +32,7 @@ from overseer._config import ConfigMixin, option
 from overseer._storage import WorkDir
 from overseer.errors import OverseerError
 from overseer.models import LMTrainConfig
-from overseer.results import RunResult, config_hash, estimate, start_run, summary_formatter
+from overseer.results import Estimate, RunResult, config_hash, estimate, start_run, summary_formatter
 
 BUILTIN_CORPUS = "python-docs"
 CELL_AXES = ("models", "poisoned", "seeds")
@@ -295,8 +295,7 @@ def summary_line(result: RunResult) -> str:
         cells = []
         for n, m in doses.items():
             inc = m["ppl_increase"]
-            cells.append(f"N={n} {inc['value']:.1f} [{inc['ci_low']:.1f}, {inc['ci_high']:.1f}]"
-                         if inc.get("value") is not None else f"N={n} n/a")
+            cells.append(f"N={n} {Estimate.from_dict(inc):.1f}")
         parts.append(f"{model}: perplexity increase after the trigger " + ", ".join(cells))
     return "; ".join(parts)
 

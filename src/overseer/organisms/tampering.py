@@ -39,7 +39,7 @@ from overseer.audit import AuditConfig, Dimension, Seed, stats
 from overseer.audit.analysis import rate_dict, verdict_score
 from overseer.errors import OverseerError
 from overseer.organisms._inputs import start_audited_run
-from overseer.results import RunResult, summary_formatter
+from overseer.results import Estimate, RunResult, summary_formatter
 
 ENVIRONMENTS = ("political_sycophancy", "tool_use_flattery", "rubric_modification", "reward_tampering")
 """The curriculum, least to most severe."""
@@ -564,7 +564,7 @@ def summary_line(result: RunResult) -> str:
         for env, measure, label in HEADLINES:
             if env in rows:
                 value = rows[env][measure]["value"]
-                shown.append(f"{label} {'n/a' if value is None else f'{value:.3f}'}")
+                shown.append(f"{label} {Estimate(value):.3f}")
         parts.append(f"{target}: {'; '.join(shown)}; failed {rows['failed']}")
     return "; ".join(parts)
 
