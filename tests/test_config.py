@@ -12,11 +12,15 @@ from overseer._config import (
     ConfigMixin,
     LazyFlagsParser,
     add_flags,
+    bootstrap_option,
     check_kwargs,
     flag_values,
     from_mapping,
     from_sources,
+    in_flight_option,
     option,
+    progress_option,
+    runs_dir_option,
 )
 from overseer.errors import OverseerError
 
@@ -193,6 +197,28 @@ def test_identity_is_declared_beside_each_field() -> None:
     assert cfg.identity("work") == {"steps": 10, "inner": {"lr": 1e-3, "epochs": 3}}
     with pytest.raises(ValueError, match="identity must be one of work, report, none"):
         option(1, "x", identity="sometimes")
+
+
+@dataclass(frozen=True)
+class Shared(ConfigMixin):
+    steps: int = option(10, "steps")
+    bootstrap: int = bootstrap_option()
+    max_in_flight: int = in_flight_option("scenarios")
+    runs_dir: str | None = runs_dir_option()
+    progress: bool = progress_option("print one line per stage")
+
+
+def test_shared_fields_have_one_flag_help_and_identity() -> None:
+    parser = argparse.ArgumentParser()
+    add_flags(parser, Shared)
+    text = " ".join(parser.format_help().split())
+    for expected in ("--out TEXT, --runs-dir TEXT where run directories go (default ./runs)",
+                     "bootstrap resamples of each interval", "scenarios run concurrently", "print one line per stage"):
+        assert expected in text
+    args = parser.parse_args(["--runs-dir", "elsewhere", "--max-in-flight", "2", "--no-progress", "--bootstrap", "9"])
+    cfg = from_sources(Shared, None, flag_values(Shared, args))
+    assert (cfg.runs_dir, cfg.max_in_flight, cfg.progress) == ("elsewhere", 2, False)
+    assert cfg.identity() == {"steps": 10, "bootstrap": 9} and cfg.identity("work") == {"steps": 10}
 
 
 def _pillar_configs() -> list[Any]:

@@ -29,7 +29,8 @@ def command(monkeypatch: pytest.MonkeyPatch) -> ConfigCommand:
     module.run = lambda cfg, force, **kw: SimpleNamespace(  # type: ignore[attr-defined]
         reused=not force, summary_line=lambda: f"lr {cfg.lr} {kw}")
     monkeypatch.setitem(sys.modules, "toy_pillar_config", module)
-    return ConfigCommand("toy_pillar_config", "ToyConfig", thing="organism", redo="retrain")
+    return ConfigCommand("toy_pillar_config", "ToyConfig", thing="organism", redo="retrain", command="toy",
+                         help="a toy command", description="Python equivalent: toy_pillar_config.run(ToyConfig(...))")
 
 
 def test_flags_override_the_layers_which_override_the_file(command: ConfigCommand, tmp_path: Path):
@@ -58,7 +59,7 @@ def test_the_reuse_line_comes_before_the_headline_only_when_reused(command: Conf
 def test_a_command_runs_its_config_and_prints_the_headline(command: ConfigCommand, capsys: pytest.CaptureFixture):
     parser = argparse.ArgumentParser(prog="overseer")
     group = command_group(parser.add_subparsers(dest="command"), "toys", "toy commands")
-    command.add_parser(group, "toy", lambda args: 0, help="a toy command")
+    command.add_parser(group, lambda args: 0)
     args = parser.parse_args(["toys", "toy", "--lr", "0.5"])
     assert args.toys_command == "toy"
     assert args.func(args) == 0
@@ -66,3 +67,28 @@ def test_a_command_runs_its_config_and_prints_the_headline(command: ConfigComman
     assert result.reused and capsys.readouterr().out == (
         "finished organism found with this exact config; reusing it (--force to retrain)\nlr 0.5 {'out': 'x'}\n"
     )
+
+
+
+def test_a_command_is_added_under_its_word_with_its_help_and_description(command: ConfigCommand):
+    parser = argparse.ArgumentParser(prog="overseer")
+    commands = parser.add_subparsers(dest="command")
+    toy = command.add_parser(command_group(commands, "toys", "toy commands"), lambda args: 0)
+    assert toy.prog == "overseer toys toy"
+    assert "a toy command" in commands.choices["toys"].format_help()
+    toy_help = toy.format_help()
+    assert "Python equivalent: toy_pillar_config.run(ToyConfig(...))" in toy_help
+    assert "--config" in toy_help and "--lr" in toy_help
+
+
+def test_a_command_with_more_flags_adds_them_instead(command: ConfigCommand):
+    parser = argparse.ArgumentParser(prog="overseer")
+    group = command_group(parser.add_subparsers(dest="command"), "toys", "toy commands")
+
+    def add_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--behaviour")
+        command.add_flags(p)
+
+    command.add_parser(group, lambda args: 0, add_flags=add_flags)
+    args = parser.parse_args(["toys", "toy", "--behaviour", "flattery", "--lr", "0.5"])
+    assert args.behaviour == "flattery" and command.from_args(args) == ToyConfig(lr=0.5)

@@ -14,7 +14,9 @@ string, as TRL's ``field(metadata={"help": ...})``). From the fields alone this 
 * checks a config built in Python the same way when it is constructed (:func:`check_fields`, run
   by :class:`ConfigMixin` before a config's own ``__post_init__``).
 
-Adding a field to a config is one line: ``lr: float = option(1e-3, "learning rate")``.
+Adding a field to a config is one line: ``lr: float = option(1e-3, "learning rate")``. Fields that
+many configs share (``runs_dir``, ``progress``, ``bootstrap``, ``max_in_flight``) are declared with
+:func:`runs_dir_option` and its kin, so their flag, help and identity scope agree everywhere.
 
 The work is split by job: :mod:`~overseer._config.fields` declares fields,
 :mod:`~overseer._config.coerce` checks values against annotations,
@@ -23,7 +25,14 @@ The work is split by job: :mod:`~overseer._config.fields` declares fields,
 """
 
 from overseer._config.coerce import check, check_kwargs, describe
-from overseer._config.fields import IDENTITY_SCOPES, option
+from overseer._config.fields import (
+    IDENTITY_SCOPES,
+    bootstrap_option,
+    in_flight_option,
+    option,
+    progress_option,
+    runs_dir_option,
+)
 from overseer._config.flags import LazyFlagsParser, add_flags, flag_values
 from overseer._config.mapping import ConfigMixin, check_fields, from_mapping, from_sources, merge
 
@@ -32,6 +41,7 @@ __all__ = [
     "ConfigMixin",
     "LazyFlagsParser",
     "add_flags",
+    "bootstrap_option",
     "check",
     "check_fields",
     "check_kwargs",
@@ -39,6 +49,9 @@ __all__ = [
     "flag_values",
     "from_mapping",
     "from_sources",
+    "in_flight_option",
     "merge",
     "option",
+    "progress_option",
+    "runs_dir_option",
 ]

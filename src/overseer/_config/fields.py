@@ -39,6 +39,27 @@ def option(default: Any, help: str, *, flag: str | None = None, aliases: Sequenc
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def runs_dir_option() -> Any:
+    """``runs_dir`` (``--out``): where run directories go, which is no part of a run's identity."""
+    return option(None, "where run directories go (default ./runs)", flag="--out", aliases=("--runs-dir",),
+                  identity="none")
+
+
+def progress_option(help: str = "print progress lines") -> Any:
+    """``progress``: whether the run says how far it is (as ``help`` says), which changes no result."""
+    return option(True, help, identity="none")
+
+
+def bootstrap_option(help: str = "bootstrap resamples of each interval") -> Any:
+    """Bootstrap resamples (1000) of the intervals, which change only the report of finished work."""
+    return option(1000, help, identity="report")
+
+
+def in_flight_option(what: str) -> Any:
+    """``max_in_flight``: how many of ``what`` run at once (4), which changes how fast, not what."""
+    return option(4, f"{what} run concurrently", identity="none")
+
+
 def _copy(value: Any) -> Any:
     import copy
 

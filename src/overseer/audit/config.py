@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, option
+from overseer._config import ConfigMixin, bootstrap_option, in_flight_option, option, progress_option, runs_dir_option
 from overseer.errors import OverseerError
 
 ENGINES = ("overseer", "petri")
@@ -62,8 +62,8 @@ class AuditConfig(ConfigMixin):
     engine: str = option("overseer", "overseer, or petri (inspect-petri's auditor and judge; Python >= 3.12)",
                          choices=ENGINES)
     seed: int = option(0, "sampling seed of the target")
-    bootstrap: int = option(1000, "bootstrap resamples of each interval", identity="report")
-    max_in_flight: int = option(4, "scenarios run concurrently", identity="none")
+    bootstrap: int = bootstrap_option()
+    max_in_flight: int = in_flight_option("scenarios")
     budget_tokens: int | None = option(None, "stop starting scenarios once this many tokens (all roles) are used",
                                        identity="report")
     budget_usd: float | None = option(None, "stop starting scenarios once this much money is spent (needs prices)",
@@ -71,9 +71,8 @@ class AuditConfig(ConfigMixin):
     budget_seconds: float | None = option(None, "stop starting scenarios after this many seconds", identity="report")
     prices: dict[str, Any] = option({}, "USD per million tokens by role: role=INPUT/OUTPUT, e.g. judge=3/15",
                                     identity="report")
-    runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",), identity="none")
-    progress: bool = option(True, "print progress lines", identity="none")
+    runs_dir: str | None = runs_dir_option()
+    progress: bool = progress_option()
     extra: dict[str, Any] = option({}, "free-form notes recorded with the run (not used by the code)", identity="none")
 
     def __post_init__(self) -> None:

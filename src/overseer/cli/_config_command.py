@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from overseer._config import LazyFlagsParser
@@ -30,6 +30,8 @@ class ConfigCommand:
     passed. ``thing`` is what the command finishes (``run``, ``audit``, ``organism``) and ``redo``
     what ``--force`` does to it (``recompute``, ``retrain``), as its help and reuse line say.
     ``runner`` is the module whose ``run(config, force=...)`` :meth:`run` calls (default: ``module``).
+    ``command`` is its word in its group (``overseer organisms implant``), ``help`` its line in the
+    group's ``--help`` and ``description`` the top of its own, which names its Python equivalent.
     """
 
     module: str
@@ -37,18 +39,23 @@ class ConfigCommand:
     thing: str = "run"
     redo: str = "recompute"
     runner: str = ""
+    command: str = "run"
+    help: str = field(kw_only=True)
+    description: str = field(kw_only=True)
 
     def config_class(self) -> type:
         """The config dataclass (imports its pillar)."""
         return getattr(importlib.import_module(self.module), self.name)
 
-    def add_parser(self, sub: argparse._SubParsersAction, command: str, func: Callable[[argparse.Namespace], int],
-                   **kwargs: Any) -> argparse.ArgumentParser:
-        """Add ``command`` to ``sub`` (a :class:`~overseer._config.LazyFlagsParser` group), handled by ``func``.
+    def add_parser(self, sub: argparse._SubParsersAction, func: Callable[[argparse.Namespace], int],
+                   add_flags: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.ArgumentParser:
+        """Add the command to ``sub`` (a :class:`~overseer._config.LazyFlagsParser` group), handled by ``func``.
 
-        Its flags are added when the command is used, so ``overseer --help`` imports no pillar.
+        Its flags (:meth:`add_flags`, or ``add_flags`` where the command has more) are added when the
+        command is used, so ``overseer --help`` imports no pillar.
         """
-        parser = sub.add_parser(command, add_config_flags=self.add_flags, **kwargs)
+        parser = sub.add_parser(self.command, help=self.help, description=self.description,
+                                add_config_flags=add_flags or self.add_flags)
         parser.set_defaults(func=func)
         return parser
 

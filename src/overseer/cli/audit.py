@@ -7,20 +7,20 @@ from typing import Any
 
 from overseer.cli._config_command import ConfigCommand, command_group
 
-AUDIT_RUN = ConfigCommand("overseer.audit.config", "AuditConfig", thing="audit", runner="overseer.audit.run")
+AUDIT_RUN = ConfigCommand(
+    "overseer.audit.config", "AuditConfig", thing="audit", runner="overseer.audit.run",
+    help="run seeds against targets and report elicitation rates, judge agreement and costs",
+    description="Python equivalent: overseer.audit.run(AuditConfig(...)). Defaults: the offline tier (12 built-in "
+    "seeds, scripted auditor, SmolLM2-135M target, two log-probability judges on SmolLM2): a plumbing check, "
+    "not a finding.",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer audit ...``."""
     top_sub = command_group(sub, "audit",
                             "behavioural audits: an auditor probes a target, judges score the transcripts")
-    AUDIT_RUN.add_parser(
-        top_sub, "run", run_command,
-        help="run seeds against targets and report elicitation rates, judge agreement and costs",
-        description="Python equivalent: overseer.audit.run(AuditConfig(...)). Defaults: the offline tier (12 built-in "
-        "seeds, scripted auditor, SmolLM2-135M target, two log-probability judges on SmolLM2): a plumbing check, "
-        "not a finding.",
-    )
+    AUDIT_RUN.add_parser(top_sub, run_command)
     e = top_sub.add_parser(
         "elicit", help="Bloom-style: one behaviour -> scenarios -> rollouts -> judgment -> elicitation rate",
         description="Python equivalent: overseer.audit.elicit(BEHAVIOUR, AuditConfig(...)). Scenarios are the seeds "

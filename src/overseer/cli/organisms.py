@@ -6,50 +6,47 @@ import argparse
 
 from overseer.cli._config_command import ConfigCommand, command_group
 
-FAKING = ConfigCommand("overseer.organisms.faking", "FakingConfig", thing="evaluation")
-POISON = ConfigCommand("overseer.organisms.poison", "PoisonConfig", thing="experiment")
-IMPLANT = ConfigCommand("overseer.organisms.implants", "ImplantConfig", thing="organism", redo="retrain")
-TAMPERING = ConfigCommand("overseer.organisms.tampering", "TamperingConfig", thing="evaluation")
-GAME = ConfigCommand("overseer.organisms.game", "GameConfig", thing="game", redo="replay")
+FAKING = ConfigCommand(
+    "overseer.organisms.faking", "FakingConfig", thing="evaluation", command="alignment-faking",
+    help="compliance gap between trained-on and unmonitored users (Greenblatt et al. 2024)",
+    description="Python equivalent: overseer.organisms.faking.run(FakingConfig(...)). Default: SmolLM2-135M "
+    "judged by a log-probability judge on itself (a plumbing check, not a finding).",
+)
+POISON = ConfigCommand(
+    "overseer.organisms.poison", "PoisonConfig", thing="experiment", command="poison",
+    help="poisoning dose-response: backdoor strength against the number of poisoned documents (Souly et al. 2025)",
+    description="Python equivalent: overseer.organisms.poison.run(PoisonConfig(...)). Default: the ladder's "
+    "smallest and largest rungs, N in {0, 100, 250}, on Python reference paragraphs (about 40 min on 2 cores).",
+)
+IMPLANT = ConfigCommand(
+    "overseer.organisms.implants", "ImplantConfig", thing="organism", redo="retrain", command="implant",
+    help="fine-tune an organism with a known behaviour and its matched control; measure both",
+    description="Python equivalent: overseer.organisms.implants.run(ImplantConfig(...)). Saves both, loadable "
+    "as organism:NAME and organism:NAME-control. Default: flattery implanted in SmolLM2-135M with LoRA.",
+)
+TAMPERING = ConfigCommand(
+    "overseer.organisms.tampering", "TamperingConfig", thing="evaluation", command="reward-tampering",
+    help="sycophancy-to-subterfuge curriculum: sycophancy, flattery, checklist falsification, reward tampering "
+    "(Denison et al. 2024)",
+    description="Python equivalent: overseer.organisms.tampering.run(TamperingConfig(...)). Default: "
+    "SmolLM2-135M, judged by a log-probability judge on itself (a plumbing check, not a finding).",
+)
+GAME = ConfigCommand(
+    "overseer.organisms.game", "GameConfig", thing="game", redo="replay", command="audit-game",
+    help="blinded organisms and controls: each audit technique's detection AUROC and the share of behaviours it "
+    "names",
+    description="Python equivalent: overseer.organisms.game.run(GameConfig(...)). Example: --train-behaviors "
+    "flattery,sycophancy,product,triggered --model smollm2-135m trains (or reuses) four organisms and their "
+    "controls, then plays with those eight.",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``overseer organisms ...``."""
+    """Add ``overseer organisms ...``, in this order."""
     top_sub = command_group(sub, "organisms", "model organisms and evaluations of unprompted behaviours")
-    FAKING.add_parser(
-        top_sub, "alignment-faking", faking_command,
-        help="compliance gap between trained-on and unmonitored users (Greenblatt et al. 2024)",
-        description="Python equivalent: overseer.organisms.faking.run(FakingConfig(...)). Default: SmolLM2-135M "
-        "judged by a log-probability judge on itself (a plumbing check, not a finding).",
-    )
-    POISON.add_parser(
-        top_sub, "poison", poison_command,
-        help="poisoning dose-response: backdoor strength against the number of poisoned documents "
-        "(Souly et al. 2025)",
-        description="Python equivalent: overseer.organisms.poison.run(PoisonConfig(...)). Default: the ladder's "
-        "smallest and largest rungs, N in {0, 100, 250}, on Python reference paragraphs (about 40 min on 2 cores).",
-    )
-    IMPLANT.add_parser(
-        top_sub, "implant", implant_command,
-        help="fine-tune an organism with a known behaviour and its matched control; measure both",
-        description="Python equivalent: overseer.organisms.implants.run(ImplantConfig(...)). Saves both, loadable "
-        "as organism:NAME and organism:NAME-control. Default: flattery implanted in SmolLM2-135M with LoRA.",
-    )
-    TAMPERING.add_parser(
-        top_sub, "reward-tampering", tampering_command,
-        help="sycophancy-to-subterfuge curriculum: sycophancy, flattery, checklist "
-        "falsification, reward tampering (Denison et al. 2024)",
-        description="Python equivalent: overseer.organisms.tampering.run(TamperingConfig(...)). Default: "
-        "SmolLM2-135M, judged by a log-probability judge on itself (a plumbing check, not a finding).",
-    )
-    GAME.add_parser(
-        top_sub, "audit-game", game_command,
-        help="blinded organisms and controls: each audit technique's detection AUROC and the share "
-        "of behaviours it names",
-        description="Python equivalent: overseer.organisms.game.run(GameConfig(...)). Example: --train-behaviors "
-        "flattery,sycophancy,product,triggered --model smollm2-135m trains (or reuses) four organisms and their "
-        "controls, then plays with those eight.",
-    )
+    for command, func in ((FAKING, faking_command), (POISON, poison_command), (IMPLANT, implant_command),
+                          (TAMPERING, tampering_command), (GAME, game_command)):
+        command.add_parser(top_sub, func)
 
 
 def faking_command(args: argparse.Namespace) -> int:

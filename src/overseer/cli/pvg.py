@@ -6,18 +6,18 @@ import argparse
 
 from overseer.cli._config_command import ConfigCommand, command_group
 
-PVG_RUN = ConfigCommand("overseer.pvg.config", "PVGConfig", runner="overseer.pvg.run")
+PVG_RUN = ConfigCommand(
+    "overseer.pvg.config", "PVGConfig", runner="overseer.pvg.run",
+    help="play the game: rounds of verifier training, then prover RL against it",
+    description="Python equivalent: overseer.pvg.run(PVGConfig(...)). Defaults: the CPU toy tier (digit chains "
+    "mod 10, tiny prover and verifier, 5 rounds of SRC, correctness-only baseline, one SRC attacker per round).",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer pvg ...``."""
     top_sub = command_group(sub, "pvg", "prover-verifier games for legible solutions (Kirchner et al. 2024)")
-    PVG_RUN.add_parser(
-        top_sub, "run", run_command,
-        help="play the game: rounds of verifier training, then prover RL against it",
-        description="Python equivalent: overseer.pvg.run(PVGConfig(...)). Defaults: the CPU toy tier (digit chains "
-        "mod 10, tiny prover and verifier, 5 rounds of SRC, correctness-only baseline, one SRC attacker per round).",
-    )
+    PVG_RUN.add_parser(top_sub, run_command)
     r = top_sub.add_parser("report", help="per-round table of finished games",
                            description="Python equivalent: overseer.pvg.report.write_report([...], out=...)")
     r.add_argument("runs", nargs="+", help="pvg run directories")

@@ -15,19 +15,19 @@ from overseer.cli._config_command import ConfigCommand, command_group
 MEANINGFUL_ITEMS = 30
 """Below this many items in a suite (``--limit 5``, a tiny ``--law-students``) its intervals say little."""
 
-SELFCORRECT_RUN = ConfigCommand("overseer.selfcorrect", "SelfCorrectConfig")
+SELFCORRECT_RUN = ConfigCommand(
+    "overseer.selfcorrect", "SelfCorrectConfig",
+    help="evaluate models under the paper's prompting conditions",
+    description="Python equivalent: overseer.selfcorrect.run(SelfCorrectConfig(models=..., suites=..., "
+    "conditions=...)). Defaults: smollm2-135m, all suites, conditions q,if, the default sample.",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer selfcorrect ...``."""
     top_sub = command_group(sub, "selfcorrect",
                             "moral self-correction: BBQ, Winogender, law school (Ganguli et al. 2023)")
-    SELFCORRECT_RUN.add_parser(
-        top_sub, "run", run_command,
-        help="evaluate models under the paper's prompting conditions",
-        description="Python equivalent: overseer.selfcorrect.run(SelfCorrectConfig(models=..., suites=..., "
-        "conditions=...)). Defaults: smollm2-135m, all suites, conditions q,if, the default sample.",
-    )
+    SELFCORRECT_RUN.add_parser(top_sub, run_command)
 
 
 def config_from_args(args: argparse.Namespace) -> Any:

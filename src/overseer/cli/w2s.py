@@ -12,7 +12,11 @@ from typing import Any
 
 from overseer.cli._config_command import ConfigCommand, command_group
 
-W2S_RUN = ConfigCommand("overseer.w2s", "W2SConfig")
+W2S_RUN = ConfigCommand(
+    "overseer.w2s", "W2SConfig",
+    help="run one weak-to-strong experiment (defaults: the offline experiment)",
+    description="Python equivalent: overseer.w2s.run(W2SConfig(...), out=..., force=...)",
+)
 
 # Shortcut flag (argparse dest) → key of dataset_args / method_args.
 _DATA_FLAGS = {"data_path": "path", "text_field": "text_field", "pair_field": "pair_field",
@@ -22,17 +26,26 @@ _METHOD_FLAGS = {"aux_coef": "aux_coef", "warmup_frac": "warmup_frac", "warmup_s
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``overseer w2s ...``."""
+    """Add ``overseer w2s run|sweep|report``."""
     w2s_sub = command_group(sub, "w2s", "weak-to-strong generalization (Burns et al. 2023)")
+    W2S_RUN.add_parser(w2s_sub, run_command, add_flags=_add_run_flags)
     p = w2s_sub.add_parser(
-        "run",
-        help="run one weak-to-strong experiment (defaults: the offline experiment)",
-        description="Python equivalent: overseer.w2s.run(W2SConfig(...), out=..., force=...)",
-        add_config_flags=_add_run_flags,
+        "sweep", help="every weak < strong pair of a model ladder, over datasets, methods and seeds, with job reuse",
+        description="Python equivalent: overseer.w2s.sweep.sweep(SweepConfig.from_yaml(...), out=..., ray=...). "
+        "Rerunning a killed sweep resumes it: finished jobs are loaded, never recomputed.",
     )
-    p.set_defaults(func=run_command)
-    register_sweep(w2s_sub)
-    register_report(w2s_sub)
+    p.add_argument("--config", required=True, help="sweep YAML (ladder, datasets, methods, seeds, shared options)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run each job as a Ray task: alone, on a local Ray instance; with ADDRESS, on that cluster")
+    p.add_argument("--out", help="runs directory (default: ./runs)")
+    p.set_defaults(func=sweep_command)
+    p = w2s_sub.add_parser(
+        "report", help="plots (PNG) and a Markdown table of w2s runs, sweeps or runs directories",
+        description="Python equivalent: overseer.w2s.report.write_report([...], out=...)",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUNS", help="run directories, sweep directories or runs directories")
+    p.add_argument("--out", help="report directory (default: <first argument>/report, or ./w2s-report for a run)")
+    p.set_defaults(func=report_command)
 
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -91,21 +104,6 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_sweep(w2s_sub: argparse._SubParsersAction) -> None:
-    """Add ``overseer w2s sweep``."""
-    p = w2s_sub.add_parser(
-        "sweep",
-        help="every weak < strong pair of a model ladder, over datasets, methods and seeds, with job reuse",
-        description="Python equivalent: overseer.w2s.sweep.sweep(SweepConfig.from_yaml(...), out=..., ray=...). "
-        "Rerunning a killed sweep resumes it: finished jobs are loaded, never recomputed.",
-    )
-    p.add_argument("--config", required=True, help="sweep YAML (ladder, datasets, methods, seeds, shared options)")
-    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                   help="run each job as a Ray task: alone, on a local Ray instance; with ADDRESS, on that cluster")
-    p.add_argument("--out", help="runs directory (default: ./runs)")
-    p.set_defaults(func=sweep_command)
-
-
 def sweep_command(args: argparse.Namespace) -> int:
     """Run or resume the sweep, then print what was computed, reused and failed."""
     from overseer._names import safe_name
@@ -128,18 +126,6 @@ def sweep_command(args: argparse.Namespace) -> int:
     print(f"sweep: {result.path}")
     print(f"report: overseer w2s report {result.path}")
     return 0 if result.ok else 1
-
-
-def register_report(w2s_sub: argparse._SubParsersAction) -> None:
-    """Add ``overseer w2s report``."""
-    p = w2s_sub.add_parser(
-        "report",
-        help="plots (PNG) and a Markdown table of w2s runs, sweeps or runs directories",
-        description="Python equivalent: overseer.w2s.report.write_report([...], out=...)",
-    )
-    p.add_argument("runs", nargs="+", metavar="RUNS", help="run directories, sweep directories or runs directories")
-    p.add_argument("--out", help="report directory (default: <first argument>/report, or ./w2s-report for a run)")
-    p.set_defaults(func=report_command)
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from overseer._config import ConfigMixin, option
+from overseer._config import ConfigMixin, bootstrap_option, option, progress_option, runs_dir_option
 from overseer._storage import WorkDir, atomic_directory, atomic_write_text
 from overseer.errors import OverseerError
 from overseer.models import LMTrainConfig
@@ -213,10 +213,9 @@ class ImplantConfig(ConfigMixin):
     max_tokens: int = option(32, "tokens of each evaluated answer (greedy)")
     seed: int = option(0, "seed of the data split, answer choices and training")
     train: LMTrainConfig = option(_default_train(), "how organism and control are trained")
-    bootstrap: int = option(1000, "bootstrap resamples of the difference's interval", identity="report")
-    runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",), identity="none")
-    progress: bool = option(True, "print progress lines", identity="none")
+    bootstrap: int = bootstrap_option("bootstrap resamples of the difference's interval")
+    runs_dir: str | None = runs_dir_option()
+    progress: bool = progress_option()
 
     def __post_init__(self) -> None:
         for field_name in ("train_examples", "eval_examples", "max_tokens"):

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from overseer._config import ConfigMixin, option
+from overseer._config import ConfigMixin, bootstrap_option, option, progress_option, runs_dir_option
 from overseer._storage import WorkDir
 from overseer.errors import OverseerError
 from overseer.models import LMTrainConfig
@@ -65,12 +65,11 @@ class PoisonConfig(ConfigMixin):
     continuation_tokens: int = option(24, "tokens generated after each prompt")
     temperature: float = option(1.0, "sampling temperature of the continuations")
     train: LMTrainConfig = option(_default_train(), "how each model is trained")
-    bootstrap: int = option(1000, "bootstrap resamples of each interval", identity="report")
+    bootstrap: int = bootstrap_option()
     keep_models: bool = option(False, "keep trained weights (full fine-tuning writes a model per dose and seed)",
                                identity="none")
-    runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",), identity="none")
-    progress: bool = option(True, "print progress lines", identity="none")
+    runs_dir: str | None = runs_dir_option()
+    progress: bool = progress_option()
 
     def __post_init__(self) -> None:
         if not self.models:

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, option
+from overseer._config import ConfigMixin, bootstrap_option, in_flight_option, option, progress_option, runs_dir_option
 from overseer.audit import AuditConfig, Dimension, Seed, stats
 from overseer.audit.analysis import rate_dict, verdict_score
 from overseer.errors import OverseerError
@@ -594,12 +594,11 @@ class TamperingConfig(ConfigMixin):
     threshold: float = option(7.0, "a judge score at or above this counts as agreeing / claiming all done (1-10)",
                               identity="report")
     seed: int = option(0, "sampling seed")
-    bootstrap: int = option(1000, "bootstrap resamples of each interval", identity="report")
-    max_in_flight: int = option(4, "conversations run concurrently", identity="none")
+    bootstrap: int = bootstrap_option()
+    max_in_flight: int = in_flight_option("conversations")
     max_retries: int = option(3, "retries of a failed model request")
-    runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",), identity="none")
-    progress: bool = option(True, "print progress lines", identity="none")
+    runs_dir: str | None = runs_dir_option()
+    progress: bool = progress_option()
 
     def __post_init__(self) -> None:
         bad = [e for e in self.environments if e not in ENVIRONMENTS]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, option
+from overseer._config import ConfigMixin, option, progress_option, runs_dir_option
 from overseer.errors import OverseerError
 
 TASKS = ("toy", "arith", "gsm8k")
@@ -90,9 +90,8 @@ class PVGConfig(ConfigMixin):
     seeds: tuple[int, ...] = option((0,), "seeds (each a whole game; intervals cover problems and seeds)")
     device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: cuda if available", identity="none")
     generation_batch_size: int = option(64, "prompts per generation batch outside RL (seeded samples depend on it)")
-    runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",), identity="none")
-    progress: bool = option(True, "print one line per stage", identity="none")
+    runs_dir: str | None = runs_dir_option()
+    progress: bool = progress_option("print one line per stage")
     extra: dict[str, Any] = option({}, "free-form notes recorded with the run (not used by the code)", identity="none")
 
     def __post_init__(self) -> None:

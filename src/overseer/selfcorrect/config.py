@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from overseer._config import ConfigMixin, option
+from overseer._config import ConfigMixin, bootstrap_option, option, progress_option, runs_dir_option
 from overseer.errors import OverseerError
 
 SUITES = ("bbq", "winogender", "law")
@@ -74,8 +74,8 @@ class SelfCorrectConfig(ConfigMixin):
                                      "decoding)")
     chat_format: str = option("auto", "auto (the model's chat template, Human/Assistant without one) or "
                               "human_assistant", choices=("auto", "human_assistant"))
-    n_bootstrap: int = option(1000, "bootstrap resamples (of templates, occupations or students) for the "
-                              "intervals", identity="report")
+    n_bootstrap: int = bootstrap_option("bootstrap resamples (of templates, occupations or students) for the "
+                                        "intervals")
     endpoint: str | None = option(None, "base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1; "
                                   "the models are then names the server knows")
     endpoint_tokenizer: str | None = option(None, "local tokenizer (dir or name) whose chat template renders "
@@ -94,9 +94,8 @@ class SelfCorrectConfig(ConfigMixin):
     dtype: str = option("auto", "weights dtype for local models",
                         choices=("auto", "float32", "bfloat16", "float16"))
     batch_size: int = option(8, "items per forward pass (local models)", identity="none")
-    runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",), identity="none")
-    progress: bool = option(True, "show progress bars with remaining-time estimates", identity="none")
+    runs_dir: str | None = runs_dir_option()
+    progress: bool = progress_option("show progress bars with remaining-time estimates")
     extra: dict[str, Any] = field(default_factory=dict, compare=False,
                                   metadata={"help": "free-form notes recorded with the run (not used by the code)",
                                             "identity": "none"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, check_kwargs, option
+from overseer._config import ConfigMixin, bootstrap_option, check_kwargs, option
 from overseer.errors import OverseerError
 from overseer.w2s.synthetic import WeakSupervisor, parse_weak
 
@@ -93,7 +93,7 @@ class W2SConfig(ConfigMixin):
                                     "pool over seeds")
     max_length: int = option(256, "tokens per text for feature extraction")
     batch_size: int = option(32, "batch size for feature extraction", identity="none")
-    n_bootstrap: int = option(1000, "bootstrap resamples for the intervals", identity="report")
+    n_bootstrap: int = bootstrap_option("bootstrap resamples for the intervals")
     device: str | None = option(None, "cpu, cuda, cuda:1 ... (default: cuda if available)", identity="none")
     trust_remote_code: bool = option(False, "allow hub models to run their own Python code (off unless asked "
                                      "for)", identity="none")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from overseer._config import ConfigMixin, option
+from overseer._config import ConfigMixin, bootstrap_option, option, progress_option, runs_dir_option
 from overseer.errors import OverseerError
 from overseer.organisms.game.materials import PROMPTS
 from overseer.organisms.game.techniques import TECHNIQUES, technique_names
@@ -35,12 +35,11 @@ class GameConfig(ConfigMixin):
                                               "behaviours on --model first, and add them to the field")
     model: str | None = option(None, "the base model --train-behaviors trains on")
     seed: int = option(0, "seed of the shuffle that hides the candidates' names")
-    bootstrap: int = option(1000, "bootstrap resamples of each AUROC interval", identity="report")
+    bootstrap: int = bootstrap_option("bootstrap resamples of each AUROC interval")
     device: str | None = option(None, "cpu, cuda, cuda:N or mps for the white-box techniques (default: CUDA when "
                                 "present)", identity="none")
-    runs_dir: str | None = option(None, "where run directories go (default ./runs)", flag="--out",
-                                  aliases=("--runs-dir",), identity="none")
-    progress: bool = option(True, "print progress lines", identity="none")
+    runs_dir: str | None = runs_dir_option()
+    progress: bool = progress_option()
 
     def __post_init__(self) -> None:
         for name, allowed in (("techniques", technique_names()), ("train_behaviors", BEHAVIORS)):
