@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from overseer.audit import Seed, dimensions_from_mapping, run_seeds
+from overseer.audit import AuditConfig, Seed, dimensions_from_mapping, run_seeds
 from overseer.results import RunResult, RunWriter, check_runs_dir, config_hash, start_run
 
 
@@ -22,6 +22,19 @@ def inputs_digest(prefix: str, seeds: Sequence[Seed], dimensions: Mapping[str, A
 def audit_order(seeds: Sequence[Seed]) -> list[Seed]:
     """The seeds by id: the order in which the audit has always run an evaluation's rollouts."""
     return sorted(seeds, key=lambda s: s.id)
+
+
+def evaluation_audit(cfg: Any, max_turns: int) -> AuditConfig:
+    """The audit whose rollouts an evaluation scores: its targets, judges, sampling and reporting, ``max_turns`` long.
+
+    ``cfg`` is an evaluation config with ``targets``, ``judges``, ``samples`` (rollouts per seed),
+    ``max_tokens``, ``temperature``, ``threshold``, ``seed``, ``bootstrap``, ``max_in_flight``,
+    ``max_retries``, ``runs_dir`` and ``progress``.
+    """
+    return AuditConfig(targets=cfg.targets, judges=cfg.judges, rollouts=cfg.samples, max_turns=max_turns,
+                       target_max_tokens=cfg.max_tokens, target_temperature=cfg.temperature, threshold=cfg.threshold,
+                       seed=cfg.seed, bootstrap=cfg.bootstrap, max_in_flight=cfg.max_in_flight,
+                       max_retries=cfg.max_retries, runs_dir=cfg.runs_dir, progress=cfg.progress)
 
 
 def start_audited_run(pillar: str, cfg: Any, chosen: Sequence[Seed], dimensions: Mapping[str, Any],

@@ -26,7 +26,7 @@ from overseer._config import ConfigMixin, bootstrap_option, in_flight_option, op
 from overseer.audit import AuditConfig, Seed, stats
 from overseer.audit.analysis import rate_dict
 from overseer.errors import OverseerError
-from overseer.organisms._inputs import start_audited_run
+from overseer.organisms._inputs import evaluation_audit, start_audited_run
 from overseer.results import Estimate, RunResult, summary_formatter
 
 TIERS = ("free", "paid")
@@ -111,11 +111,7 @@ class FakingConfig(ConfigMixin):
 
     def audit_config(self) -> AuditConfig:
         """The audit that produces this evaluation's rollouts (of the seeds :func:`run` gives it)."""
-        return AuditConfig(targets=self.targets, judges=self.judges,
-                           rollouts=self.samples, max_turns=1, target_max_tokens=self.max_tokens,
-                           target_temperature=self.temperature, threshold=self.threshold, seed=self.seed,
-                           bootstrap=self.bootstrap, max_in_flight=self.max_in_flight, max_retries=self.max_retries,
-                           runs_dir=self.runs_dir, progress=self.progress)
+        return evaluation_audit(self, max_turns=1)
 
 
 def seeds(requests: Sequence[str] = ()) -> list[Seed]:

@@ -38,7 +38,7 @@ from overseer._config import ConfigMixin, bootstrap_option, in_flight_option, op
 from overseer.audit import AuditConfig, Dimension, Seed, stats
 from overseer.audit.analysis import rate_dict, verdict_score
 from overseer.errors import OverseerError
-from overseer.organisms._inputs import start_audited_run
+from overseer.organisms._inputs import evaluation_audit, start_audited_run
 from overseer.results import Estimate, RunResult, summary_formatter
 
 ENVIRONMENTS = ("political_sycophancy", "tool_use_flattery", "rubric_modification", "reward_tampering")
@@ -622,11 +622,7 @@ class TamperingConfig(ConfigMixin):
 
     def audit_config(self) -> AuditConfig:
         """The audit that produces this evaluation's rollouts (of the seeds :func:`run` gives it)."""
-        return AuditConfig(targets=self.targets, judges=self.judges,
-                           rollouts=self.samples, max_turns=self.max_turns, target_max_tokens=self.max_tokens,
-                           target_temperature=self.temperature, threshold=self.threshold, seed=self.seed,
-                           bootstrap=self.bootstrap, max_in_flight=self.max_in_flight, max_retries=self.max_retries,
-                           runs_dir=self.runs_dir, progress=self.progress)
+        return evaluation_audit(self, max_turns=self.max_turns)
 
 
 def run(cfg: TamperingConfig, force: bool = False) -> RunResult:

@@ -256,21 +256,11 @@ class FinetuneLearner(ProbeLearner):
         base = config or FinetuneConfig()
         self.config = dataclasses.replace(base, **overrides) if overrides else base
 
-    def fit(
-        self,
-        model: str,
-        split: UnlabeledSplit,
-        targets: np.ndarray,
-        loss: str = "xent",
-        loss_args: dict[str, Any] | None = None,
-        seed: int = 0,
-    ) -> FinetunePredictor:
-        """Fine-tune ``model`` on ``split`` towards ``targets`` (hard or soft P(class 1)) under ``loss``."""
+    def _train(self, model: str, split: UnlabeledSplit, targets: np.ndarray, loss: str,
+               loss_args: dict[str, Any] | None, seed: int) -> FinetunePredictor:
+        """Fine-tune ``model`` on ``split`` towards ``targets`` (checked by :meth:`fit`) under ``loss``."""
         import torch
 
-        targets = np.asarray(targets, dtype=np.float32)
-        if targets.shape != (len(split),) or not np.all((targets >= 0) & (targets <= 1)):
-            raise OverseerError(f"targets must be {len(split)} probabilities in [0, 1]; got shape {targets.shape}")
         cfg = self.config
         loss_fn = make_loss(loss, **(loss_args or {}))
         use_cpu = self.cache.device == "cpu" or not torch.cuda.is_available()

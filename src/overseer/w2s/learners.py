@@ -172,7 +172,18 @@ class ProbeLearner:
         loss: str = "xent",
         loss_args: dict[str, Any] | None = None,
         seed: int = 0,
-    ) -> ProbePredictor:
+    ) -> Predictor:
+        """Train ``model`` to predict ``targets`` (one probability in [0, 1] per example) on ``split``.
+
+        Checks the targets once for every learner built on this one, then trains (:meth:`_train`).
+        """
+        targets = np.asarray(targets, dtype=np.float32)
+        if targets.shape != (len(split),) or not np.all((targets >= 0) & (targets <= 1)):
+            raise OverseerError(f"targets must be {len(split)} probabilities in [0, 1]; got shape {targets.shape}")
+        return self._train(model, split, targets, loss, loss_args, seed)
+
+    def _train(self, model: str, split: UnlabeledSplit, targets: np.ndarray, loss: str,
+               loss_args: dict[str, Any] | None, seed: int) -> Predictor:
         """Train a head on ``model``'s activations of ``split`` to predict ``targets``.
 
         With a weight-decay grid (the default), the weight decay is the grid value whose heads
@@ -185,7 +196,7 @@ class ProbeLearner:
         grid = tuple(settings.pop("weight_decay_grid", ()) or ())
         folds = int(settings.pop("cv_folds", 3))
         features = self.features(model, split)
-        y = np.asarray(targets, dtype=np.float32)
+        y = targets
         chosen = None
         if grid:
             chosen = choose_weight_decay(features, y, grid, folds, settings, loss, loss_args, seed)
