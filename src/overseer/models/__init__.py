@@ -39,10 +39,11 @@ from overseer.models._classifier import SequenceClassifier
 from overseer.models._classifier_config import ClassifierConfig, ClassifierFit, TrainingDivergedError
 from overseer.models._classifier_train import fit_classifier
 from overseer.models._devices import bf16_supported, free_accelerator_memory
-from overseer.models._endpoint import EndpointBackend, normalize_base_url
+from overseer.models._endpoint import EndpointBackend, EndpointClient, normalize_base_url
 from overseer.models._features import POOLINGS, extract_features, pool
 from overseer.models._finetune import CARD_FILE, SCHEDULERS, LMTrainConfig, finetune_lm, read_card, rows_digest
 from overseer.models._generate import GenerateConfig, Generation
+from overseer.models._guarded import Guarded, RetryableError
 from overseer.models._lm import (
     HUMAN_ASSISTANT,
     ROLES,
@@ -96,6 +97,9 @@ __all__ = [
     "SequenceClassifier",
     "TrainingDivergedError",
     "fit_classifier",
+    "EndpointClient",
+    "Guarded",
+    "RetryableError",
     "bf16_supported",
     "free_accelerator_memory",
     "SCHEDULERS",
