@@ -183,3 +183,6 @@ def test_check_judge_gives_a_perfect_judge_auroc_1_and_a_constant_one_0_5(monkey
     monkeypatch.setattr(judges, "build_judge", lambda spec: _Oracle(constant=5.0))
     flat = planted.check_judge("flat", n_resamples=100)
     assert flat["auroc"]["value"] == 0.5 and flat["pairs_ordered"] == 0 and flat["accuracy"] == 0.5
+    # a constant judge and a perfect one score the same in every resample (present and absent resampled apart)
+    assert flat["auroc"]["ci_low"] == flat["auroc"]["ci_high"] == 0.5
+    assert perfect["auroc"]["ci_low"] == perfect["auroc"]["ci_high"] == 1.0
