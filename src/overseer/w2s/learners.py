@@ -28,8 +28,12 @@ class Predictor(Protocol):
         ...
 
 
-class Learner(Protocol):
-    """Trains ``model`` on ``split`` with ``targets`` (hard or soft P(class 1)) under a named loss."""
+class Learner:
+    """Trains ``model`` on ``split`` with ``targets`` (hard or soft P(class 1)) under a named loss.
+
+    :meth:`fit` is the interface every method calls: it checks the targets once for every learner,
+    then hands them to :meth:`_train`, which a learner implements with :meth:`features`.
+    """
 
     def fit(
         self,
@@ -40,12 +44,20 @@ class Learner(Protocol):
         loss_args: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> Predictor:
-        """Train ``model`` to predict ``targets`` on ``split``; return the trained predictor."""
-        ...
+        """Train ``model`` to predict ``targets`` (one probability in [0, 1] per example) on ``split``."""
+        targets = np.asarray(targets, dtype=np.float32)
+        if targets.shape != (len(split),) or not np.all((targets >= 0) & (targets <= 1)):
+            raise OverseerError(f"targets must be {len(split)} probabilities in [0, 1]; got shape {targets.shape}")
+        return self._train(model, split, targets, loss, loss_args, seed)
+
+    def _train(self, model: str, split: UnlabeledSplit, targets: np.ndarray, loss: str,
+               loss_args: dict[str, Any] | None, seed: int) -> Predictor:
+        """Train on checked ``targets`` (float32, in [0, 1]); return the trained predictor."""
+        raise NotImplementedError
 
     def features(self, model: str, split: UnlabeledSplit) -> np.ndarray:
         """Pooled activations of ``model`` on ``split`` (methods that filter by similarity use them)."""
-        ...
+        raise NotImplementedError
 
 
 def default_layer(model: str) -> int:
@@ -64,7 +76,7 @@ def default_pooling(model: str) -> str:
 class ProbePredictor:
     """A head on a model's cached activations.
 
-    ``chosen`` records how the head's regularisation was picked (see :meth:`ProbeLearner.fit`).
+    ``chosen`` records how the head's regularisation was picked (see :meth:`ProbeLearner._train`).
     """
 
     learner: ProbeLearner
@@ -77,7 +89,7 @@ class ProbePredictor:
         return self.head.predict_proba(self.learner.features(self.model, split))[:, 1]
 
 
-class ProbeLearner:
+class ProbeLearner(Learner):
     """Trains :class:`~overseer.w2s.heads.TorchHead` probes on cached activations.
 
     Models are named as the caller names them. Two names may be two views of one network (the
@@ -163,24 +175,6 @@ class ProbeLearner:
             assert split.text_pairs is not None, "compare datasets need text pairs"
             return get(split.texts, None) - get(split.text_pairs, None)
         return get(split.texts, split.text_pairs if self.pairing == "concat" else None)
-
-    def fit(
-        self,
-        model: str,
-        split: UnlabeledSplit,
-        targets: np.ndarray,
-        loss: str = "xent",
-        loss_args: dict[str, Any] | None = None,
-        seed: int = 0,
-    ) -> Predictor:
-        """Train ``model`` to predict ``targets`` (one probability in [0, 1] per example) on ``split``.
-
-        Checks the targets once for every learner built on this one, then trains (:meth:`_train`).
-        """
-        targets = np.asarray(targets, dtype=np.float32)
-        if targets.shape != (len(split),) or not np.all((targets >= 0) & (targets <= 1)):
-            raise OverseerError(f"targets must be {len(split)} probabilities in [0, 1]; got shape {targets.shape}")
-        return self._train(model, split, targets, loss, loss_args, seed)
 
     def _train(self, model: str, split: UnlabeledSplit, targets: np.ndarray, loss: str,
                loss_args: dict[str, Any] | None, seed: int) -> Predictor:
