@@ -19,7 +19,7 @@ import torch
 from overseer.cli.main import main
 from overseer.errors import OverseerError
 from overseer.models import LADDER, _hub, _load, load_model, resolve_model
-from overseer.models._devices import available_devices, check_device
+from overseer.models._devices import available_devices, resolve_device
 from overseer.models._hub import _hub_reachable
 
 # --------------------------------------------------------------------------- helpers
@@ -92,26 +92,26 @@ def _no_run_written(out: Path) -> bool:
 
 def test_cuda_without_cuda_names_the_available_devices(no_gpu: None) -> None:
     with pytest.raises(OverseerError, match=r"^device 'cuda': CUDA is not available, .*; available devices: cpu$"):
-        check_device("cuda")
+        resolve_device("cuda")
     with pytest.raises(OverseerError, match=r"^device 'cuda:1': CUDA is not available"):
-        check_device("cuda:1")
+        resolve_device("cuda:1")
 
 
 def test_cuda_index_beyond_the_device_count(two_gpus: None) -> None:
     assert available_devices() == ["cpu", "cuda:0", "cuda:1"]
-    assert check_device("cuda:1") == "cuda:1" and check_device("cuda") == "cuda"
+    assert resolve_device("cuda:1") == "cuda:1" and resolve_device("cuda") == "cuda"
     with pytest.raises(
         OverseerError,
         match=r"^device 'cuda:2' does not exist: this machine has 2 CUDA devices; available devices: cpu, cuda:0, "
         r"cuda:1$",
     ):
-        check_device("cuda:2")
+        resolve_device("cuda:2")
 
 
 @pytest.mark.parametrize("device", ["tpu", "gpu", "CUDA", "cuda:x", "cpu:0", "meta", ""])
 def test_unknown_device_names_list_the_forms_and_what_is_here(device: str, no_gpu: None) -> None:
     with pytest.raises(OverseerError) as info:
-        check_device(device)
+        resolve_device(device)
     assert str(info.value) == (
         f"unknown device {device!r}; allowed: cpu, cuda, cuda:N, mps (available devices: cpu)"
     )
@@ -119,12 +119,12 @@ def test_unknown_device_names_list_the_forms_and_what_is_here(device: str, no_gp
 
 def test_mps_without_mps(no_gpu: None) -> None:
     with pytest.raises(OverseerError, match=r"^device 'mps': MPS .* is not available; available devices: cpu$"):
-        check_device("mps")
+        resolve_device("mps")
 
 
 def test_default_and_cpu_devices_pass(no_gpu: None) -> None:
-    assert check_device(None) == "cpu"
-    assert check_device("cpu") == "cpu"
+    assert resolve_device(None) == "cpu"
+    assert resolve_device("cpu") == "cpu"
 
 
 def test_load_model_refuses_a_missing_device_before_loading(

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from overseer.models._backend import get_backend, split_spec
 from overseer.models._catalog import resolve_model
-from overseer.models._devices import check_device as check_device_with_torch
+from overseer.models._devices import resolve_device
 
 
 def check_local_models(names: Iterable[str], trust_remote_code: bool = False) -> None:
@@ -40,4 +40,4 @@ def check_model_specs(specs: Iterable[str]) -> list[str]:
 def check_device(device: str | None) -> None:
     """Refuse a device this machine does not have; the default and ``cpu`` need no check (and no torch)."""
     if device not in (None, "cpu"):
-        check_device_with_torch(device)
+        resolve_device(device)

@@ -23,7 +23,7 @@ def available_devices() -> list[str]:
     return devices
 
 
-def check_device(device: str | None) -> str:
+def resolve_device(device: str | None) -> str:
     """``device`` checked against this machine (default: CUDA when available, else CPU).
 
     Args:

@@ -30,7 +30,7 @@ from overseer.models._catalog import (
     known_model_names,
     resolve_model,
 )
-from overseer.models._devices import check_device
+from overseer.models._devices import resolve_device
 from overseer.models._hub import offline_snapshot
 
 if TYPE_CHECKING:
@@ -43,13 +43,13 @@ ModelKind = Literal["causal", "encoder"]
 def check_model(name: str, device: str | None = None, trust_remote_code: bool = False) -> ModelSpec:
     """Refuse now, in one line, what :func:`load_model` would refuse later, without loading anything.
 
-    Checks the name (:func:`resolve_model`), the device (:func:`check_device`) and, for a hub id,
+    Checks the name (:func:`resolve_model`), the device (:func:`resolve_device`) and, for a hub id,
     that it is in the local cache or the hub answers; runs call it before loading their data.
 
     Returns:
         The resolved spec.
     """
-    check_device(device)
+    resolve_device(device)
     spec = resolve_model(name, trust_remote_code=trust_remote_code)
     offline_snapshot(spec, name)
     return spec
@@ -275,7 +275,7 @@ def load_model(
     """
     import torch
 
-    device = check_device(device)
+    device = resolve_device(device)
     spec = resolve_model(name, num_layers=num_layers, trust_remote_code=trust_remote_code)
     snapshot = offline_snapshot(spec, name)  # before importing transformers: an offline refusal is instant
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
