@@ -11,15 +11,20 @@ import pytest
 from inspect_ai.model import ChatMessageAssistant, ChatMessageUser, ModelOutput, ModelUsage, get_model
 
 from overseer.audit.judges import (
+    MAX_TRANSCRIPT_CHARS,
+    MIN_JUDGE_MAX_TOKENS,
     ClassifierJudge,
     LLMJudge,
     LogprobJudge,
     build_judge,
+    default_judge_max_tokens,
+    judge_answer_tokens,
     parse_judge_spec,
     parse_scores,
     read_labels,
     render_transcript,
     train_classifier_judge,
+    transcript_for_judge,
 )
 from overseer.audit.scenarios import Dimension
 from overseer.errors import OverseerError
@@ -107,7 +112,9 @@ def test_scale_judge_is_one_plus_the_expected_digit() -> None:
     judge = LogprobJudge("mock", "logprob-scale:mock", mode="scale")
     judge._runner = _Runner(MockBackend(option_scores=scores))
     verdict = asyncio.run(judge.judge(TRANSCRIPT, DIMS))
-    assert verdict.scores == pytest.approx({"sycophancy": 5.5, "deception": 5.5})
+    assert verdict.scores == pytest.approx({"sycophancy": 5.5, "deception": 5.5}) and verdict.transcript_cut == 0
+    long = [ChatMessageUser(content="z" * (MAX_TRANSCRIPT_CHARS + 10))]
+    assert asyncio.run(judge.judge(long, DIMS)).transcript_cut == len("User: ") + 10  # log-probability judges too
 
 
 def test_logprob_judge_on_a_real_tiny_model_is_deterministic_and_in_range(chat_model: str) -> None:
@@ -186,3 +193,62 @@ def test_check_judge_gives_a_perfect_judge_auroc_1_and_a_constant_one_0_5(monkey
     # a constant judge and a perfect one score the same in every resample (present and absent resampled apart)
     assert flat["auroc"]["ci_low"] == flat["auroc"]["ci_high"] == 0.5
     assert perfect["auroc"]["ci_low"] == perfect["auroc"]["ci_high"] == 1.0
+
+
+# --------------------------------------------------------------------------- answer length and truncation
+
+
+class _Recording:
+    """An inspect-like model that answers from a script and keeps the config of every request."""
+
+    def __init__(self, *outputs: ModelOutput):
+        self.outputs, self.configs = list(outputs), []
+
+    async def generate(self, chat, config):
+        self.configs.append(config)
+        return self.outputs.pop(0)
+
+
+def _output(answer: str, stop_reason: str = "stop") -> ModelOutput:
+    output = ModelOutput.from_content("mockllm/model", answer, stop_reason=stop_reason)
+    output.usage = ModelUsage(input_tokens=10, output_tokens=5, total_tokens=15)
+    return output
+
+
+def test_the_default_answer_limit_is_sized_to_the_dimensions() -> None:
+    assert default_judge_max_tokens(DIMS) == MIN_JUDGE_MAX_TOKENS == 400  # small lists keep the former limit
+    many = [Dimension(f"unprompted_behaviour_{i:02d}", "x") for i in range(38)]  # Petri has 38, names alike
+    answer = json.dumps({"scores": {d.name: 10 for d in many},
+                         "summary": "The assistant flattered the user's weak poem and agreed it was ready to publish."})
+    limit = default_judge_max_tokens(many)
+    # a valid answer at 2.5 characters a token (SmolLM2's tokenizer on such JSON) fits with half again to spare
+    assert limit % 64 == 0 and limit * 2.5 >= 1.5 * len(answer) and limit > 505
+    assert judge_answer_tokens(many) > judge_answer_tokens(many[:10])
+    model = _Recording(_output(json.dumps({"scores": {d.name: 2 for d in many}})))
+    verdict = asyncio.run(LLMJudge(model, "llm:mock").judge(TRANSCRIPT, many))
+    assert not verdict.failed and model.configs[0].max_tokens == limit
+    model = _Recording(_output(json.dumps({"scores": {"sycophancy": 2, "deception": 1}})))
+    asyncio.run(LLMJudge(model, "llm:mock", max_tokens=77).judge(TRANSCRIPT, DIMS))
+    assert model.configs[0].max_tokens == 77  # a setting wins
+
+
+@pytest.mark.parametrize(("stop_reason", "named"), [("max_tokens", "max_tokens=400"),
+                                                    ("model_length", "the model's context length")])
+def test_an_answer_cut_at_its_limit_is_a_failed_verdict_that_says_so(stop_reason: str, named: str) -> None:
+    complete_json = json.dumps({"scores": {"sycophancy": 9, "deception": 1}}) + ' {"summary": "The assist'
+    model = _Recording(_output(complete_json, stop_reason))
+    verdict = asyncio.run(LLMJudge(model, "llm:mock", retries=2).judge(TRANSCRIPT, DIMS))
+    assert verdict.failed and verdict.answer_cut and verdict.scores == {} and verdict.attempts == 1
+    assert verdict.error == f"answer cut at {named} before it ended (2 dimensions); raise judge_max_tokens"
+    assert verdict.raw == complete_json and verdict.as_dict()["answer_cut"] is True
+
+
+def test_a_cut_transcript_is_recorded_in_the_verdict() -> None:
+    text, cut = transcript_for_judge([ChatMessageUser(content="x" * 10000)], limit=600)
+    assert cut == len("User: ") + 10000 - 600 and f"[... {cut} characters cut ...]" in text
+    assert transcript_for_judge(TRANSCRIPT) == (render_transcript(TRANSCRIPT), 0)
+    answer = json.dumps({"scores": {"sycophancy": 9, "deception": 1}})
+    long = [ChatMessageUser(content="y" * (MAX_TRANSCRIPT_CHARS + 50))]
+    verdict = asyncio.run(LLMJudge(_Recording(_output(answer)), "llm:mock").judge(long, DIMS))
+    assert not verdict.failed and verdict.transcript_cut == len("User: ") + 50
+    assert asyncio.run(LLMJudge(_Recording(_output(answer)), "llm:mock").judge(TRANSCRIPT, DIMS)).transcript_cut == 0

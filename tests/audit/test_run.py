@@ -132,7 +132,10 @@ def test_a_judge_that_never_answers_in_json_is_counted_as_failed_not_averaged(ch
     assert rate["value"] is None and rate["n"] == 0 and rate["reason"] == "no judged rollouts"
     assert result.metrics["elicitation_by_judge"][f"logprob:{chat_model}"][chat_model]["n"] == 2  # others still count
     records = [json.loads(line) for line in (result.path / "records.jsonl").read_text().splitlines()]
-    assert all(r["verdicts"][0]["raw"] is not None and r["verdicts"][0]["attempts"] == 2 for r in records)
+    # its gibberish runs to the token limit: a cut answer fails at once (the same limit would cut it again)
+    assert all(r["verdicts"][0]["raw"] is not None and r["verdicts"][0]["answer_cut"] for r in records)
+    assert all(r["verdicts"][0]["error"].startswith("answer cut at ") for r in records)
+    assert failures["judge_answer_cut"] == {f"llm:{chat_model}": 2, f"logprob:{chat_model}": 0}
     # the .eval header has no elicitation rate either: missing (NaN or absent), never 0
     header = read_eval_log(str(next((result.path / "logs").glob("*.eval"))), header_only=True)
     metrics = header.results.scores[0].metrics

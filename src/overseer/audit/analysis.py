@@ -56,7 +56,8 @@ def elicitation(records: Sequence[Mapping[str, Any]], targets: Sequence[str], th
         for name, rows in groups.items():
             rate = stats.elicitation_rate([_behaviour_score(r, judge) for r in rows], [r["seed"] for r in rows],
                                           threshold, n_resamples=n_resamples)
-            rates[name] = rate_dict(rate)
+            # the dimension(s) the rate was read on, with their rollouts (``null``: no dimension)
+            rates[name] = {**rate_dict(rate), "dimensions": dict(Counter(r.get("behavior_dimension") for r in rows))}
         out[target] = rates
     return out
 
@@ -107,10 +108,14 @@ def failures(records: Sequence[Mapping[str, Any]], judges: Sequence[str]) -> dic
     failed = [r for r in records if r["status"] != "ok"]
     judged: Counter[str] = Counter()
     judge_failed: Counter[str] = Counter()
+    answer_cut: Counter[str] = Counter()
+    transcript_cut: Counter[str] = Counter()
     examples: dict[str, str] = {}
     for r in records:
         for k, v in enumerate(r.get("verdicts") or []):
             name = judges[k] if k < len(judges) else v["judge"]
+            answer_cut[name] += bool(v.get("answer_cut"))
+            transcript_cut[name] += bool(v.get("transcript_cut"))
             if v["failed"]:
                 judge_failed[name] += 1
                 examples.setdefault(name, f"{r['seed']}: {v['error']}")
@@ -122,8 +127,21 @@ def failures(records: Sequence[Mapping[str, Any]], judges: Sequence[str]) -> dic
         "reasons": dict(Counter(str(r.get("reason")).split(":")[0] for r in failed)),
         "failed_examples": [f"{r['target']} / {r['sample']}: {r.get('reason')}" for r in failed[:5]],
         "judged": {j: judged[j] for j in judges}, "judge_failed": {j: judge_failed[j] for j in judges},
+        "judge_answer_cut": {j: answer_cut[j] for j in judges},
+        "judge_transcript_cut": {j: transcript_cut[j] for j in judges},
         "judge_failed_example": examples,
     }
+
+
+def dimension_choice(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How many seeds had their dimension chosen which way (see :func:`overseer.audit.task.dimension_choice`).
+
+    ``fallback`` counts the seeds read on ``concerning`` because nothing named their dimension, listed under
+    ``fallback_seeds``; ``by`` counts seeds by how their dimension was chosen.
+    """
+    how = {r["seed"]: r["dimension_from"] for r in records if r.get("dimension_from")}
+    fallback = sorted(seed for seed, chosen in how.items() if chosen == "fallback")
+    return {"by": dict(Counter(how.values())), "fallback": len(fallback), "fallback_seeds": fallback}
 
 
 def _items(records: Sequence[Mapping[str, Any]], dimensions: Sequence[str]) -> list[tuple[Mapping[str, Any], str]]:
@@ -240,5 +258,6 @@ def summarize(records: Sequence[Mapping[str, Any]], *, targets: Sequence[str], j
         "scores": score_summary(records, targets, dimensions),
         "judge_reliability": judge_reliability(records, judges, dimensions, threshold, labels),
         "failures": failures(records, judges),
+        "dimension_choice": dimension_choice(records),
         "costs": costs(records, prices or {}),
     }

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from overseer._config import ConfigMixin, bootstrap_option, in_flight_option, option, progress_option, runs_dir_option
+from overseer.audit.scenarios import parse_dimension_map
 from overseer.errors import OverseerError
 
 ENGINES = ("overseer", "petri")
@@ -29,8 +30,9 @@ class AuditConfig(ConfigMixin):
     a 0-9 rubric score). Every field is a YAML key and a flag of ``overseer audit run``.
     """
 
-    seeds: str = option("builtin", "scenarios: builtin, a folder of Petri seed files, one .md file, or "
-                        "tags:A,B (built-in seeds with those tags)")
+    seeds: str = option("builtin", "scenarios: builtin, a folder of Petri seed files, one .md file, a .jsonl/.json "
+                        "file of seed records, tags:A,B (built-in seeds with those tags) or id:A,B (those built-in "
+                        "seeds)")
     tags: tuple[str, ...] = option((), "keep only seeds with any of these tags (comma-separated)")
     seed_ids: tuple[str, ...] = option((), "keep only these seeds (file names without .md)")
     targets: tuple[str, ...] = option((DEFAULT_TARGET,), "models under audit (comma-separated): Overseer specs "
@@ -42,8 +44,11 @@ class AuditConfig(ConfigMixin):
                                      "logprob-scale:SPEC or classifier:DIR; the first is primary (rates use it)",
                                      flag="--judge")
     dimensions: str = option("builtin", "judge dimensions: builtin, a folder of Petri dimension files, one .md file, "
-                             "or a YAML mapping")
+                             "or a YAML mapping or list")
     dimension_names: tuple[str, ...] = option((), "keep only these dimensions (comma-separated)")
+    dimension_map: dict[str, str] = option({}, "the dimension a seed's rate is read on, by seed id, behaviour or tag "
+                                           "(TAG=DIM,...); unmapped seeds use their front-matter dimension, a "
+                                           "dimension named like their behaviour or a tag, else concerning")
     rollouts: int = option(1, "rollouts per seed and target")
     max_turns: int = option(4, "target replies per rollout (the auditor's turn budget)")
     target_max_tokens: int = option(96, "most tokens of each target reply")
@@ -54,6 +59,8 @@ class AuditConfig(ConfigMixin):
     judge_retries: int = option(2, "LLM judges: further attempts after a malformed answer")
     judge_samples: int = option(1, "LLM judges: judgments per transcript (2+ measures within-judge agreement)")
     judge_temperature: float = option(0.0, "LLM judges: sampling temperature")
+    judge_max_tokens: int | None = option(None, "LLM judges: most tokens of an answer (default: sized to the "
+                                          "dimensions, at least 400); a cut answer is a judge failure")
     labels: str | None = option(None, "JSON lines of human labels ({scenario, dimension, score|label}) to "
                                 "measure each judge against", identity="report")
     max_retries: int = option(3, "retries of a model request that failed (server errors, timeouts) before the "
@@ -83,8 +90,10 @@ class AuditConfig(ConfigMixin):
         if not self.judges:
             raise OverseerError("give at least one judge (--judge KIND:MODEL)")
         for name in ("rollouts", "max_turns", "target_max_tokens", "auditor_max_tokens", "judge_samples",
-                     "bootstrap", "max_in_flight"):
+                     "bootstrap", "max_in_flight", "judge_max_tokens"):
             value = getattr(self, name)
+            if name == "judge_max_tokens" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OverseerError(f"{name} must be a whole number >= 1; got {value!r}")
         if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
@@ -103,6 +112,7 @@ class AuditConfig(ConfigMixin):
             if value is not None and not (_number(value) and value > 0):
                 raise OverseerError(f"{name} must be a number > 0; got {value!r}")
         object.__setattr__(self, "prices", parse_prices(self.prices))
+        object.__setattr__(self, "dimension_map", parse_dimension_map(self.dimension_map))
         if self.budget_usd is not None and not self.prices:
             raise OverseerError("budget_usd needs prices (e.g. --prices judge=3/15 target=0.5/1.5)")
 

@@ -56,6 +56,9 @@ def summary_line(result: RunResult) -> str:
     fails = result.metrics.get("failures", {})
     primary = next(iter(fails.get("judge_failed", {}).values()), 0)
     parts.append(f"scenarios failed {fails.get('scenarios_failed', 0)}, primary judge failed {primary}")
+    fallback = (result.metrics.get("dimension_choice") or {}).get("fallback", 0)
+    if fallback:
+        parts.append(f"{fallback} seeds read on concerning (no dimension named: --dimension-map)")
     return "; ".join(parts)
 
 
@@ -99,6 +102,7 @@ def _check(cfg: AuditConfig, given: tuple[Sequence[Seed], Sequence[Dimension]] |
     """Everything that can be refused before a model loads; ``given``: the seeds and dimensions, else cfg's."""
     from overseer.audit.judges import parse_judge_spec, read_labels
     from overseer.audit.roles import SCRIPTED, check_model
+    from overseer.audit.task import check_dimension_map
     from overseer.results import check_runs_dir
 
     check_runs_dir(cfg.runs_dir)
@@ -129,6 +133,7 @@ def _check(cfg: AuditConfig, given: tuple[Sequence[Seed], Sequence[Dimension]] |
                                 "openai/NAME@URL or an inspect model string) or add turns to the seed")
     else:
         check_model(cfg.auditor, "auditor")
+    check_dimension_map(seeds, dims, cfg.dimension_map)
     if cfg.rollouts > 1 and cfg.target_temperature == 0 and cfg.auditor == SCRIPTED:
         raise OverseerError(f"rollouts={cfg.rollouts} with a scripted auditor and target_temperature 0 would repeat "
                             "one conversation; set --target-temperature > 0 or use one rollout")
@@ -285,7 +290,7 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
     requests = GenerateConfig(max_retries=cfg.max_retries, timeout=math.ceil(cfg.timeout_s),
                               max_connections=cfg.max_in_flight)
     judges = [build_judge(j, retries=cfg.judge_retries, samples=cfg.judge_samples, temperature=cfg.judge_temperature,
-                          request=requests) for j in cfg.judges]
+                          request=requests, max_tokens=cfg.judge_max_tokens) for j in cfg.judges]
     target_config = requests.merge(GenerateConfig(max_tokens=cfg.target_max_tokens, temperature=cfg.target_temperature,
                                                   seed=cfg.seed))
     auditor_config = requests.merge(GenerateConfig(max_tokens=cfg.auditor_max_tokens))
@@ -318,7 +323,8 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
 
         task = build_task(seeds, dims, judges, auditor=SCRIPTED if cfg.auditor == SCRIPTED else "model",
                           max_turns=cfg.max_turns, target_config=target_config, auditor_config=auditor_config,
-                          rollouts=cfg.rollouts, done=done, record=record, budget=budget)
+                          rollouts=cfg.rollouts, done=done, record=record, budget=budget,
+                          dimension_map=cfg.dimension_map)
         started = time.perf_counter()
         try:
             logs_now = inspect_eval(task, model=get_role_model(target), model_roles=roles or None,

@@ -2,9 +2,10 @@
 
 A seed is a Markdown file whose optional YAML front matter carries ``tags`` (and anything else),
 and whose body is the instruction an auditor model follows; the file name is the seed's id.
-Overseer reads four more front-matter keys, which Petri ignores:
+Overseer reads five more front-matter keys, which Petri ignores:
 
 * ``behavior``: the behaviour the seed probes (else its first tag);
+* ``dimension``: the judge dimension its rate is read on (see :func:`overseer.audit.task.behaviour_dimension`);
 * ``target_system``: the target's system message, set before anything else when given;
 * ``turns``: the script a scripted auditor plays (no auditor model needed): a list whose entries
   are a string or ``{user: TEXT}`` (send a message), ``{system: TEXT}``, ``{tool: {name,
@@ -15,28 +16,36 @@ Overseer reads four more front-matter keys, which Petri ignores:
   answered by :class:`overseer.audit.sandbox.FileSandbox` rather than by the auditor; the files as
   the target left them are recorded with the rollout.
 
+Seeds may also come as JSON lines or a JSON list of records (``{id, input, metadata}``, inspect's sample
+form, as Petri reads them); ``id:A,B`` names built-in seeds. Blank lines before the front matter are skipped.
+
 A dimension file has front matter with ``description`` (and optionally ``display_name``,
 ``question``, ``tags``); its body is the 1-10 scoring rubric. ``question`` is the yes/no form a
-log-probability judge asks; when absent it is derived from the description.
+log-probability judge asks; when absent it is derived from the description. A YAML file of dimensions
+maps each name to its description, or lists them as Petri does.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from overseer.data import json_lines
 from overseer.errors import OverseerError
 
 BUILTIN = "builtin"
 """Seed or dimension source meaning: the set shipped with Overseer (written here)."""
 GIVEN = "given"
 """Seed or dimension source meaning: given as objects to :func:`overseer.audit.run_seeds` (recorded, never read)."""
+RECORD_SUFFIXES = (".jsonl", ".json")
+"""Seed files read as records (inspect samples), one seed each, rather than as one Markdown seed."""
 ACTIONS = ("user", "system", "tool", "tool_result", "rollback", "end")
 """What one scripted turn may do."""
 
@@ -71,6 +80,8 @@ class Seed:
     path: str | None = None
     sandbox: dict[str, str] = field(default_factory=dict)
     """Files the target's sandbox tools act on (path to text); empty: no sandbox."""
+    dimension: str | None = None
+    """The judge dimension this seed's rate is read on (front-matter ``dimension``); None: found from its tags."""
 
     @property
     def scripted(self) -> bool:
@@ -88,6 +99,8 @@ class Seed:
             front["turns"] = [dict(t) for t in self.turns]
         if self.sandbox:
             front["sandbox"] = {path: _FileText(text) for path, text in self.sandbox.items()}
+        if self.dimension is not None:
+            front["dimension"] = self.dimension
         front.update(self.metadata)
         text = yaml.dump(front, Dumper=_SeedDumper, sort_keys=False, allow_unicode=True, width=100)
         return f"---\n{text}---\n\n{self.instruction.strip()}\n"
@@ -115,24 +128,31 @@ class Dimension:
 
 
 def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str, int]:
-    """``(front matter, body, line where the body starts)`` of a Markdown file; malformed YAML names its line."""
+    """``(front matter, body, line where the body starts)`` of a Markdown file; malformed YAML names its line.
+
+    Blank lines before the opening ``---`` are skipped, as Petri does (they would otherwise make the front
+    matter part of the instruction).
+    """
+    lead = len(text) - len(text.lstrip())
+    skipped = text[:lead].count("\n")  # lines before the opening '---'
+    text = text[lead:]
     match = _FRONT.match(text)
     if match is None:
-        if text.lstrip().startswith("---") and text.startswith("---"):
-            raise OverseerError(f"{where}:1: front matter opened with '---' is never closed")
-        return {}, text.strip(), 1
+        if text.startswith("---"):
+            raise OverseerError(f"{where}:{skipped + 1}: front matter opened with '---' is never closed")
+        return {}, text.strip(), skipped + 1
     try:
         data = yaml.safe_load(match.group(1))
     except yaml.MarkedYAMLError as exc:
-        line = (exc.problem_mark.line + 2) if exc.problem_mark is not None else 1
+        line = skipped + (exc.problem_mark.line + 2) if exc.problem_mark is not None else skipped + 1
         raise OverseerError(f"{where}:{line}: invalid YAML front matter: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise OverseerError(f"{where}: invalid YAML front matter: {str(exc).splitlines()[0]}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise OverseerError(f"{where}:2: front matter must be a mapping of keys, not {type(data).__name__}")
-    body_line = text[: match.end()].count("\n") + 1
+        raise OverseerError(f"{where}:{skipped + 2}: front matter must be a mapping of keys, not {type(data).__name__}")
+    body_line = skipped + text[: match.end()].count("\n") + 1
     return data, text[match.end():].strip(), body_line
 
 
@@ -176,6 +196,11 @@ def parse_seed(text: str, seed_id: str, where: str | None = None) -> Seed:
     front, body, _ = split_front_matter(text, where)
     if not body:
         raise OverseerError(f"{where}: the seed has no instruction (the Markdown body is empty)")
+    return seed_from_fields(front, body, seed_id, where)
+
+
+def seed_from_fields(front: Mapping[str, Any], instruction: str, seed_id: str, where: str) -> Seed:
+    """A :class:`Seed` from its front-matter keys and instruction, each key checked (the form every loader shares)."""
     front = dict(front)
     front.pop("todo", None)  # a note for seed authors, as in Petri
     tags = _strings(front.pop("tags", None), "tags", where)
@@ -193,11 +218,14 @@ def parse_seed(text: str, seed_id: str, where: str | None = None) -> Seed:
     if not isinstance(sandbox, dict) or not all(isinstance(k, str) and k.strip() and isinstance(v, str)
                                                 for k, v in sandbox.items()):
         raise OverseerError(f"{where}: sandbox must map file paths to their text; got {sandbox!r}")
+    dimension = front.pop("dimension", None)
+    if dimension is not None and not (isinstance(dimension, str) and dimension.strip()):
+        raise OverseerError(f"{where}: dimension must be the name of a judge dimension; got {dimension!r}")
     behavior = behavior or (tags[0] if tags else None)
     if behavior == "all":
         raise OverseerError(f"{where}: 'all' is reserved (the rate over every behaviour); name the behaviour")
-    return Seed(id=seed_id, instruction=body, tags=tags, behavior=behavior,
-                target_system=system, turns=turns, metadata=front, path=where, sandbox=dict(sandbox))
+    return Seed(id=seed_id, instruction=instruction, tags=tags, behavior=behavior, target_system=system,
+                turns=turns, metadata=front, path=where, sandbox=dict(sandbox), dimension=dimension)
 
 
 def _read(path: Path) -> str:
@@ -229,19 +257,39 @@ def _markdown_files(source: str | Path, what: str, builtin: str) -> list[Path]:
 def load_seeds(source: str | Path = BUILTIN, tags: Iterable[str] = (), ids: Iterable[str] = ()) -> list[Seed]:
     """Seeds from a folder of ``.md`` files, one file, or ``builtin``; optionally those with any of ``tags``.
 
-    A seed source may also be ``tags:A,B`` (the built-in seeds with tag A or B), as in Petri.
+    As in Petri, a seed source may also be ``tags:A,B`` (the built-in seeds with tag A or B), ``id:A,B``
+    (the built-in seeds named A and B), or a ``.jsonl`` / ``.json`` file of seed records (see
+    :func:`seeds_from_records`).
     """
     source = str(source)
     tags = tuple(tags)
+    named: tuple[str, ...] = ()
     if source.startswith("tags:"):
         tags = tags + tuple(t.strip() for t in source[5:].split(",") if t.strip())
         source = BUILTIN
-    seeds = [parse_seed(_read(p), p.stem, str(p)) for p in _markdown_files(source, "seed source", "seeds")]
+    elif source.startswith("id:"):
+        named = tuple(i.strip() for i in source[3:].split(",") if i.strip())
+        if not named:
+            raise OverseerError("seed source 'id:' names no seed; give id:NAME[,NAME...] (built-in seed ids)")
+        source = BUILTIN
+    path = Path(source).expanduser()
+    if source != BUILTIN and path.is_file() and path.suffix.lower() in RECORD_SUFFIXES:
+        seeds = seeds_from_records(path)
+    elif source != BUILTIN and path.is_file() and path.suffix.lower() == ".csv":
+        raise OverseerError(f"{source}: CSV seed files are not read; give the seeds as JSON lines "
+                            '({"id": ..., "input": ..., "metadata": {"tags": [...]}}) or Markdown files')
+    else:
+        seeds = [parse_seed(_read(p), p.stem, str(p)) for p in _markdown_files(source, "seed source", "seeds")]
     seen: dict[str, str] = {}
     for seed in seeds:
         if seed.id in seen:
             raise OverseerError(f"two seeds are named {seed.id!r}: {seen[seed.id]} and {seed.path}")
         seen[seed.id] = seed.path or ""
+    if named:
+        missing = [i for i in named if i not in seen]
+        if missing:
+            raise OverseerError(f"unknown built-in seed {missing[0]!r} in id:; allowed: {', '.join(sorted(seen))}")
+        seeds = [s for s in seeds if s.id in named]
     if tags:
         known = sorted({t for s in seeds for t in s.tags})
         unknown_tags = [t for t in tags if t not in known]
@@ -254,6 +302,53 @@ def load_seeds(source: str | Path = BUILTIN, tags: Iterable[str] = (), ids: Iter
         if missing:
             raise OverseerError(f"unknown seed {missing[0]!r}; allowed: {', '.join(sorted(seen))}")
         seeds = [s for s in seeds if s.id in ids]
+    return seeds
+
+
+def seeds_from_records(path: str | Path) -> list[Seed]:
+    """Seeds from a ``.jsonl`` file (one JSON object a line) or a ``.json`` list of objects, as Petri reads them.
+
+    Each record is an inspect sample: ``input`` is the instruction, ``id`` the seed's id (else
+    ``FILE-N``, N counting records from 1), and ``metadata`` holds the front-matter keys (``tags``,
+    ``dimension``, ``turns``, ...); those keys may also stand beside ``input``. Errors name the line
+    (JSONL) or the record (JSON).
+    """
+    path = Path(path).expanduser()
+    text = _read(path)
+    if path.suffix.lower() == ".jsonl":
+        rows = [(f"{path}:{line}", row) for line, row in json_lines(text.splitlines(), str(path))]
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OverseerError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
+        if not isinstance(data, list):
+            raise OverseerError(f"{path}: a JSON seed file is a list of seed records; got a {type(data).__name__}")
+        rows = [(f"{path} record {i}", row) for i, row in enumerate(data, start=1)]
+    if not rows:
+        raise OverseerError(f"{path}: no seed records")
+    seeds = []
+    for n, (where, row) in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise OverseerError(f"{where}: a seed record is a JSON object with input (the instruction); "
+                                f"got a {type(row).__name__}")
+        row = dict(row)
+        instruction = row.pop("input", None)
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise OverseerError(f"{where}: input must be the seed's instruction (non-empty text); got {instruction!r}")
+        seed_id = row.pop("id", None)
+        if seed_id is None:
+            seed_id = f"{path.stem}-{n}"
+        if isinstance(seed_id, bool) or not isinstance(seed_id, str | int) or not str(seed_id).strip():
+            raise OverseerError(f"{where}: id must be text or a number; got {seed_id!r}")
+        metadata = row.pop("metadata", None) or {}
+        if not isinstance(metadata, dict):
+            raise OverseerError(f"{where}: metadata must be an object of seed keys (tags, dimension, ...); "
+                                f"got {metadata!r}")
+        both = sorted(set(metadata) & set(row))
+        if both:
+            raise OverseerError(f"{where}: {both[0]!r} is given both in metadata and beside it")
+        seeds.append(seed_from_fields({**row, **metadata}, instruction.strip(), str(seed_id), where))
     return seeds
 
 
@@ -299,9 +394,46 @@ def _dimensions_from_yaml(path: Path) -> list[Dimension]:
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 1
         raise OverseerError(f"{path}:{line}: invalid YAML: {exc.problem}") from None
+    if isinstance(data, list) and data:
+        return dimensions_from_list(data, str(path))
     if not isinstance(data, Mapping) or not data:
-        raise OverseerError(f"{path}: a dimensions file maps each name to a description")
+        raise OverseerError(f"{path}: a dimensions file maps each name to a description, or lists dimensions "
+                            "({name, description, rubric?} or a built-in dimension's name)")
     return dimensions_from_mapping(data, str(path))
+
+
+def dimensions_from_list(data: Sequence[Any], where: str = "dimensions") -> list[Dimension]:
+    """Dimensions from Petri's YAML list of dimensions.
+
+    Each entry is ``{name, description, rubric?, display_name?, question?, tags?}`` or the name of a built-in
+    dimension (Overseer's; Petri's own are not shipped here). Petri's other keys (``palette``,
+    ``display_order``) are read and ignored.
+    """
+    builtin: dict[str, Dimension] | None = None
+    out = []
+    for i, entry in enumerate(data):
+        if isinstance(entry, str):
+            if builtin is None:
+                builtin = {d.name: d for d in load_dimensions(BUILTIN)}
+            if entry not in builtin:
+                raise OverseerError(f"{where}: entry {i} names {entry!r}, which is not a built-in dimension; give "
+                                    f"{{name, description}} or one of {', '.join(sorted(builtin))}")
+            out.append(builtin[entry])
+            continue
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
+            raise OverseerError(f"{where}: entry {i} must be a built-in dimension's name or a mapping with name "
+                                f"and description; got {entry!r}")
+        name = entry["name"].strip()
+        if not isinstance(entry.get("description"), str) or not entry["description"].strip():
+            raise OverseerError(f"{where}: dimension {name!r} (entry {i}) needs a description")
+        out.extend(dimensions_from_mapping({name: {k: v for k, v in entry.items() if k != "name"}}, where))
+        if entry.get("display_name"):
+            out[-1] = replace(out[-1], display_name=str(entry["display_name"]))
+    names = [d.name for d in out]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise OverseerError(f"{where}: dimension {twice[0]!r} is listed twice")
+    return out
 
 
 def dimensions_from_mapping(data: Mapping[str, Any], where: str = "dimensions") -> list[Dimension]:
@@ -319,4 +451,29 @@ def dimensions_from_mapping(data: Mapping[str, Any], where: str = "dimensions") 
         out.append(Dimension(name=str(name), description=value["description"], rubric=str(value.get("rubric") or ""),
                              question=str(value.get("question") or ""), display_name=str(name),
                              tags=_strings(value.get("tags"), "tags", where)))
+    return out
+
+
+def parse_dimension_map(value: Any, where: str = "dimension_map") -> dict[str, str]:
+    """``{seed id, behaviour or tag: dimension}`` from a mapping or from ``KEY=DIM[,KEY=DIM...]``.
+
+    A mapping's values may hold further comma-separated pairs (``--dimension-map a=x,b=y`` arrives as
+    ``{"a": "x,b=y"}``): names never hold commas or ``=``.
+    """
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, Mapping) and all(isinstance(dim, str) for dim in value.values()):
+        items = [item for key, dim in value.items() for item in f"{key}={dim}".split(",")]
+    else:
+        raise OverseerError(f"{where} must map seed ids or tags to dimensions (KEY=DIM,...); got {value!r}")
+    out: dict[str, str] = {}
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        key, sep, dim = (part.strip() for part in item.partition("="))
+        if not sep or not key or not _NAME.match(dim):
+            raise OverseerError(f"{where}: {item!r} is not KEY=DIM (a seed id or tag, and a dimension's name)")
+        if out.get(key, dim) != dim:
+            raise OverseerError(f"{where}: {key!r} is mapped to both {out[key]!r} and {dim!r}")
+        out[key] = dim
     return out

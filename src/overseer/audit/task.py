@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from inspect_ai.solver import Generate, TaskState, solver
 
 from overseer.audit.auditor import TargetConversation, TargetFailed, Usage, play_script, run_model_auditor
 from overseer.audit.sandbox import TOOL_SPECS, FileSandbox
-from overseer.audit.scenarios import BUILTIN, Dimension, Seed, load_dimensions, load_seeds
+from overseer.audit.scenarios import BUILTIN, Dimension, Seed, load_dimensions, load_seeds, parse_dimension_map
 from overseer.errors import OverseerError
 
 STORE_KEY = "overseer_audit"
@@ -55,17 +55,57 @@ class Budget:
         return None
 
 
-def behaviour_dimension(seed: Seed, dimensions: Sequence[Dimension]) -> str | None:
-    """The dimension that says whether this seed's behaviour was elicited.
+FALLBACK_DIMENSION = "concerning"
+"""The dimension a seed's rate is read on when nothing names one (recorded as ``dimension_from: fallback``)."""
 
-    Its behaviour when that is a dimension, else the first of its tags that is one, else ``concerning``;
-    None when there is none (such rollouts are counted under ``failures.no_dimension``).
+
+def dimension_choice(seed: Seed, dimensions: Sequence[Dimension],
+                     dimension_map: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+    """``(dimension, how it was chosen)``: the dimension that says whether this seed's behaviour was elicited.
+
+    In order: the seed's own ``dimension`` (``seed``); ``dimension_map`` by seed id, then by its behaviour or
+    a tag (``map``); its behaviour or first tag that is a dimension's name (``name``); else ``concerning``
+    (``fallback``); ``(None, "none")`` when there is none (counted under ``failures.no_dimension``). Names are
+    checked against the dimensions by :func:`check_dimension_map`, not here.
     """
+    if seed.dimension is not None:
+        return seed.dimension, "seed"
+    mapping = dimension_map or {}
+    for key in (seed.id, seed.behavior, *seed.tags):
+        if key is not None and key in mapping:
+            return mapping[key], "map"
     names = {d.name for d in dimensions}
     for name in (seed.behavior, *seed.tags):
         if name in names:
-            return name
-    return "concerning" if "concerning" in names else None
+            return name, "name"
+    return (FALLBACK_DIMENSION, "fallback") if FALLBACK_DIMENSION in names else (None, "none")
+
+
+def behaviour_dimension(seed: Seed, dimensions: Sequence[Dimension],
+                        dimension_map: Mapping[str, str] | None = None) -> str | None:
+    """The dimension this seed's rate is read on (see :func:`dimension_choice`)."""
+    return dimension_choice(seed, dimensions, dimension_map)[0]
+
+
+def check_dimension_map(seeds: Sequence[Seed], dimensions: Sequence[Dimension],
+                        dimension_map: Mapping[str, str] | None = None) -> None:
+    """Refuse, in one line, a seed ``dimension`` or ``dimension_map`` entry that names no loaded dimension.
+
+    A map key that is neither a seed id nor a behaviour or tag of ``seeds`` is refused too: it would never apply.
+    """
+    names = sorted(d.name for d in dimensions)
+    for seed in seeds:
+        if seed.dimension is not None and seed.dimension not in names:
+            raise OverseerError(f"seed {seed.id!r}: dimension {seed.dimension!r} is not a loaded dimension; "
+                                f"allowed: {', '.join(names)}")
+    keys = {k for s in seeds for k in (s.id, s.behavior, *s.tags) if k is not None}
+    for key, value in (dimension_map or {}).items():
+        if value not in names:
+            raise OverseerError(f"dimension_map {key}={value}: {value!r} is not a loaded dimension; "
+                                f"allowed: {', '.join(names)}")
+        if key not in keys:
+            raise OverseerError(f"dimension_map {key}={value}: {key!r} is neither a seed id nor a tag of the "
+                                "selected seeds")
 
 
 def rollout_seed(base: int, seed_id: str, rollout: int) -> int:
@@ -184,7 +224,8 @@ def failed() -> Metric:
 
 @scorer(metrics=[elicited(), judged(), failed()])
 def audit_scorer(seeds: dict[str, Seed], dimensions: Sequence[Dimension], judges: Sequence[Any],
-                 record: Callable[[dict[str, Any]], None] | None = None) -> Any:
+                 record: Callable[[dict[str, Any]], None] | None = None,
+                 dimension_map: Mapping[str, str] | None = None) -> Any:
     """Judge the target's conversation on every dimension with every judge; the first judge is primary.
 
     The score's value is the primary judge's score on the seed's behaviour dimension, or ``failed`` /
@@ -197,7 +238,7 @@ def audit_scorer(seeds: dict[str, Seed], dimensions: Sequence[Dimension], judges
         if info["status"] == "skipped":
             return Score(value="skipped", explanation=info["reason"])
         seed = seeds[state.metadata["seed_id"]]
-        behaviour = behaviour_dimension(seed, dimensions)
+        behaviour, chosen_by = dimension_choice(seed, dimensions, dimension_map)
         verdicts = []
         if info["status"] == "ok":
             for judge in judges:
@@ -216,7 +257,8 @@ def audit_scorer(seeds: dict[str, Seed], dimensions: Sequence[Dimension], judges
             record({
                 "sample": state.sample_id, "seed": seed.id, "seed_digest": seed_digest(seed),
                 "rollout": state.metadata["rollout"],
-                "behavior": seed.behavior, "behavior_dimension": behaviour, "status": info["status"],
+                "behavior": seed.behavior, "behavior_dimension": behaviour, "dimension_from": chosen_by,
+                "status": info["status"],
                 "reason": info.get("reason"), "turns": info.get("turns", 0),
                 "seconds": round(info.get("seconds", 0.0), 3),
                 "transcript": [m.model_dump(exclude_none=True) for m in state.messages],
@@ -248,8 +290,13 @@ def build_task(seeds: Sequence[Seed], dimensions: Sequence[Dimension], judges: S
                native_tools: bool | None = None,
                rollouts: int = 1, done: set[str] = frozenset(),  # type: ignore[assignment]
                record: Callable[[dict[str, Any]], None] | None = None, budget: Budget | None = None,
-               name: str = "overseer_audit") -> Task:
-    """The inspect ``Task`` of an audit over ``seeds`` (rollouts in ``done`` are left out)."""
+               name: str = "overseer_audit", dimension_map: Mapping[str, str] | None = None) -> Task:
+    """The inspect ``Task`` of an audit over ``seeds`` (rollouts in ``done`` are left out).
+
+    ``dimension_map`` maps a seed id, behaviour or tag to the dimension its rate is read on (see
+    :func:`dimension_choice`).
+    """
+    check_dimension_map(seeds, dimensions, dimension_map)
     if auditor == "scripted":
         unscripted = [s.id for s in seeds if not s.scripted]
         if unscripted:
@@ -259,7 +306,7 @@ def build_task(seeds: Sequence[Seed], dimensions: Sequence[Dimension], judges: S
     return Task(
         dataset=MemoryDataset(seed_samples(seeds, rollouts, done), name="audit_seeds"),
         solver=audit_solver(by_id, auditor, max_turns, target_config, auditor_config, native_tools, budget),
-        scorer=audit_scorer(by_id, dimensions, judges, record),
+        scorer=audit_scorer(by_id, dimensions, judges, record, dimension_map),
         epochs=Epochs(1, "mode"),  # keeps failed/judge_failed as they are (the mean would make them numbers)
         name=name,
     )
@@ -268,17 +315,19 @@ def build_task(seeds: Sequence[Seed], dimensions: Sequence[Dimension], judges: S
 @task(name="audit")
 def audit(seeds: str = BUILTIN, tags: str = "", auditor: str = "scripted",
           judges: str = "logprob:smollm2-135m", dimensions: str = BUILTIN, max_turns: int = 4,
-          target_max_tokens: int = 96, rollouts: int = 1) -> Task:
+          target_max_tokens: int = 96, rollouts: int = 1, dimension_map: str = "",
+          judge_max_tokens: int | None = None) -> Task:
     """``inspect eval overseer/audit``: the audit on the eval's model (see :mod:`overseer.audit`).
 
-    ``-T auditor=model`` uses the eval's ``auditor`` model role; ``-T judges=A,B`` takes judge specs.
+    ``-T auditor=model`` uses the eval's ``auditor`` model role; ``-T judges=A,B`` takes judge specs;
+    ``-T dimension_map=TAG=DIM,...`` names the dimension each seed is read on.
     """
     from overseer.audit.judges import build_judge
 
     chosen = load_seeds(seeds, tags=[t for t in tags.split(",") if t])
     dims = load_dimensions(dimensions)
-    built = [build_judge(j) for j in judges.split(",") if j.strip()]
+    built = [build_judge(j, max_tokens=judge_max_tokens) for j in judges.split(",") if j.strip()]
     return build_task(chosen, dims, built, auditor="scripted" if auditor == "scripted" else "model",
                       max_turns=max_turns, target_config=GenerateConfig(max_tokens=target_max_tokens, temperature=0.0),
                       auditor_config=GenerateConfig(max_tokens=1024), rollouts=rollouts,
-                      name="audit")
+                      name="audit", dimension_map=parse_dimension_map(dimension_map))
