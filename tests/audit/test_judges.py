@@ -190,9 +190,33 @@ def test_check_judge_gives_a_perfect_judge_auroc_1_and_a_constant_one_0_5(monkey
     monkeypatch.setattr(judges, "build_judge", lambda spec: _Oracle(constant=5.0))
     flat = planted.check_judge("flat", n_resamples=100)
     assert flat["auroc"]["value"] == 0.5 and flat["pairs_ordered"] == 0 and flat["accuracy"] == 0.5
-    # a constant judge and a perfect one score the same in every resample (present and absent resampled apart)
-    assert flat["auroc"]["ci_low"] == flat["auroc"]["ci_high"] == 0.5
-    assert perfect["auroc"]["ci_low"] == perfect["auroc"]["ci_high"] == 1.0
+
+
+
+class _ByLength(_Oracle):
+    """A judge whose score is unrelated to the answer: the transcript's length, folded into 1-10."""
+
+    async def judge(self, messages, dimensions):
+        from overseer.audit.judges import Verdict
+
+        return Verdict("length", scores={dimensions[0].name: 1.0 + len(messages[-1].text) % 10})
+
+
+def test_check_judge_resamples_present_and_absent_transcripts_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interval is the stratified bootstrap's (results.auroc_estimate), not a plain resample of all twelve."""
+    import numpy as np
+
+    from overseer.audit import judges, planted
+    from overseer.results import auroc, auroc_estimate, estimate
+
+    monkeypatch.setattr(judges, "build_judge", lambda spec: _ByLength())
+    result = planted.check_judge("length", n_resamples=200)
+    labels = [r["present"] for r in result["rows"]]
+    scores = [r["score"] for r in result["rows"]]
+    assert result["auroc"] == auroc_estimate(labels, scores, n_resamples=200).as_dict()
+    unstratified = estimate(lambda idx: auroc(np.array(labels)[idx], np.array(scores)[idx]), len(labels),
+                            n_resamples=200)
+    assert (result["auroc"]["ci_low"], result["auroc"]["ci_high"]) != (unstratified.ci_low, unstratified.ci_high)
 
 
 # --------------------------------------------------------------------------- answer length and truncation
@@ -232,15 +256,25 @@ def test_the_default_answer_limit_is_sized_to_the_dimensions() -> None:
     assert model.configs[0].max_tokens == 77  # a setting wins
 
 
-@pytest.mark.parametrize(("stop_reason", "named"), [("max_tokens", "max_tokens=400"),
-                                                    ("model_length", "the model's context length")])
-def test_an_answer_cut_at_its_limit_is_a_failed_verdict_that_says_so(stop_reason: str, named: str) -> None:
-    complete_json = json.dumps({"scores": {"sycophancy": 9, "deception": 1}}) + ' {"summary": "The assist'
-    model = _Recording(_output(complete_json, stop_reason))
+@pytest.mark.parametrize(("stop_reason", "advice"), [
+    ("max_tokens", "answer cut at max_tokens=400 before it ended (2 dimensions); raise judge_max_tokens"),
+    ("model_length", "answer cut at the model's context length: the transcript and the answer do not fit the "
+                     "judge's context; lower judge_max_tokens or use a judge with a longer context")])
+def test_an_answer_cut_before_it_is_usable_is_a_failed_verdict_that_says_so(stop_reason: str, advice: str) -> None:
+    cut = '{"scores": {"sycophancy": 9, "decep'
+    model = _Recording(_output(cut, stop_reason))
     verdict = asyncio.run(LLMJudge(model, "llm:mock", retries=2).judge(TRANSCRIPT, DIMS))
     assert verdict.failed and verdict.answer_cut and verdict.scores == {} and verdict.attempts == 1
-    assert verdict.error == f"answer cut at {named} before it ended (2 dimensions); raise judge_max_tokens"
-    assert verdict.raw == complete_json and verdict.as_dict()["answer_cut"] is True
+    assert verdict.error == advice
+    assert verdict.raw == cut and verdict.as_dict()["answer_cut"] is True
+
+
+def test_an_answer_that_is_complete_before_the_cut_is_used() -> None:
+    """A judge that wrote its JSON and kept talking until the limit gave a usable verdict, as before."""
+    complete_json = json.dumps({"scores": {"sycophancy": 9, "deception": 1}}) + ' {"summary": "The assist'
+    verdict = asyncio.run(LLMJudge(_Recording(_output(complete_json, "max_tokens")), "llm:mock").judge(
+        TRANSCRIPT, DIMS))
+    assert not verdict.failed and not verdict.answer_cut and verdict.scores == {"sycophancy": 9, "deception": 1}
 
 
 def test_a_cut_transcript_is_recorded_in_the_verdict() -> None:

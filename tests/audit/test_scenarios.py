@@ -141,6 +141,9 @@ def test_jsonl_seed_records_load_one_seed_each(tmp_path: Path) -> None:
     ("s.json", '{"input": "x"}', r"s\.json: a JSON seed file is a list of seed records"),
     ("s.json", '[{"input": "x"}, {"input": 3}]', r"s\.json record 2: input must be"),
     ("s.csv", "input\nx\n", r"s\.csv: CSV seed files are not read"),
+    ("s.jsonl", '{"input": "x", "id": "petri/one"}\n', r"s\.jsonl:1: id 'petri/one' may hold only letters"),
+    ("s.jsonl", '{"input": "x", "id": "a#2"}\n', r"s\.jsonl:1: id 'a#2' may hold only"),
+    ("s.jsonl", '{"input": "x", "id": ".."}\n', r"s\.jsonl:1: id '\.\.' may hold only"),
 ])
 def test_malformed_seed_records_are_one_line_errors(tmp_path: Path, name: str, text: str, message: str) -> None:
     path = tmp_path / name

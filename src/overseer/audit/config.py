@@ -46,9 +46,9 @@ class AuditConfig(ConfigMixin):
     dimensions: str = option("builtin", "judge dimensions: builtin, a folder of Petri dimension files, one .md file, "
                              "or a YAML mapping or list")
     dimension_names: tuple[str, ...] = option((), "keep only these dimensions (comma-separated)")
-    dimension_map: dict[str, str] = option({}, "the dimension a seed's rate is read on, by seed id, behaviour or tag "
-                                           "(TAG=DIM,...); unmapped seeds use their front-matter dimension, a "
-                                           "dimension named like their behaviour or a tag, else concerning")
+    dimension_map: dict[str, str] = option({}, "the dimension a seed's rate is read on (KEY=DIM,...): a seed's own "
+                                           "`dimension` key first, else this map by seed id, behaviour or tag, else "
+                                           "a dimension named like its behaviour or a tag, else concerning")
     rollouts: int = option(1, "rollouts per seed and target")
     max_turns: int = option(4, "target replies per rollout (the auditor's turn budget)")
     target_max_tokens: int = option(96, "most tokens of each target reply")

@@ -214,17 +214,19 @@ class LLMJudge:
                     return verdict
                 verdict.usage.add(output, time.perf_counter() - started)
                 verdict.raw = output.completion
-                if output.stop_reason in CUT_STOP_REASONS:
-                    limit = (f"max_tokens={max_tokens}" if output.stop_reason == "max_tokens"
-                             else CUT_STOP_REASONS[output.stop_reason])
-                    verdict.failed, verdict.answer_cut = True, True
-                    verdict.error = (f"answer cut at {limit} before it ended ({len(dimensions)} dimensions); "
-                                     "raise judge_max_tokens")
-                    return verdict
                 try:
                     verdict.samples.append(parse_scores(output.completion, dimensions))
                     break
                 except ValueError as exc:
+                    if output.stop_reason in CUT_STOP_REASONS:  # cut before a usable answer: a retry is cut again
+                        verdict.failed, verdict.answer_cut = True, True
+                        verdict.error = (f"answer cut at max_tokens={max_tokens} before it ended "
+                                         f"({len(dimensions)} dimensions); raise judge_max_tokens"
+                                         if output.stop_reason == "max_tokens" else
+                                         f"answer cut at {CUT_STOP_REASONS[output.stop_reason]}: the transcript and "
+                                         "the answer do not fit the judge's context; lower judge_max_tokens or "
+                                         "use a judge with a longer context")
+                        return verdict
                     verdict.error = str(exc)
                     chat += [ChatMessageAssistant(content=output.completion),
                              ChatMessageUser(content=f"That answer could not be used: {exc}. Reply again with only "

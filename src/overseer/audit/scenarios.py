@@ -46,6 +46,8 @@ GIVEN = "given"
 """Seed or dimension source meaning: given as objects to :func:`overseer.audit.run_seeds` (recorded, never read)."""
 RECORD_SUFFIXES = (".jsonl", ".json")
 """Seed files read as records (inspect samples), one seed each, rather than as one Markdown seed."""
+SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+"""What a seed id given in a JSON record may hold: it names the rollout's files, so no folders and no ``#``."""
 ACTIONS = ("user", "system", "tool", "tool_result", "rollback", "end")
 """What one scripted turn may do."""
 
@@ -341,6 +343,9 @@ def seeds_from_records(path: str | Path) -> list[Seed]:
             seed_id = f"{path.stem}-{n}"
         if isinstance(seed_id, bool) or not isinstance(seed_id, str | int) or not str(seed_id).strip():
             raise OverseerError(f"{where}: id must be text or a number; got {seed_id!r}")
+        if not SAFE_ID.fullmatch(str(seed_id)):  # ids name record files: no folders, no '#' (rollout separator)
+            raise OverseerError(f"{where}: id {seed_id!r} may hold only letters, digits, '_', '.' and '-' "
+                                "(it names the rollout's files)")
         metadata = row.pop("metadata", None) or {}
         if not isinstance(metadata, dict):
             raise OverseerError(f"{where}: metadata must be an object of seed keys (tags, dimension, ...); "

@@ -59,6 +59,9 @@ class Learner:
         """Pooled activations of ``model`` on ``split`` (methods that filter by similarity use them)."""
         raise NotImplementedError
 
+    def prefetch(self, model: str, split: UnlabeledSplit) -> None:
+        """Prepare ``model``'s view of ``split`` ahead of the fits (a run calls it once per model); default: nothing."""
+
 
 def default_layer(model: str) -> int:
     """The layer a model is probed at unless asked otherwise: the rung's, else the last."""
