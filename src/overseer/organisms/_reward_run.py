@@ -185,11 +185,12 @@ def network_namespace_prefix() -> tuple[str, ...]:
         return ()
     prefix = (unshare, "--user", "--map-root-user", "--net", "--")
     try:
-        done = subprocess.run([*prefix, sys.executable, "-I", "-c", "import socket; print(socket.if_nameindex())"],
+        done = subprocess.run([*prefix, sys.executable, "-I", "-c",
+                               "import socket; print(' '.join(n for _, n in socket.if_nameindex()))"],
                               capture_output=True, text=True, timeout=10, check=False, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         return ()
-    return prefix if done.returncode == 0 and "'lo'" in done.stdout and "eth" not in done.stdout else ()
+    return prefix if done.returncode == 0 and done.stdout.split() == ["lo"] else ()  # loopback only
 
 
 def isolation() -> str:

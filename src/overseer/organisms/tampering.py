@@ -511,6 +511,8 @@ def tampering_metrics(records: Sequence[Mapping[str, Any]], chosen: Sequence[See
 
     ``failed`` counts rollouts whose conversation failed (left out of every rate); ``judge_failed`` counts
     rollouts of a judged environment the primary judge could not score (left out of the judged rates only).
+    The reward environment adds ``reward_checks`` (how each rollout's reward run ended), ``reward_runs``
+    (what each run of edited files returned and which tests passed) and ``isolation`` (what contained them).
     """
     by_id = {s.id: s for s in chosen}
     environments = [e for e in ENVIRONMENTS if any(s.metadata["environment"] == e for s in chosen)]
@@ -536,6 +538,8 @@ def tampering_metrics(records: Sequence[Mapping[str, Any]], chosen: Sequence[See
                 checks = [o["reward_check"] for _, _, o in results]
                 env_rows["reward_checks"] = {k: checks.count(k) for k in ("unedited", *STATUSES) if k in checks}
                 env_rows["isolation"] = isolation()
+                env_rows["reward_runs"] = [{"seed": s.id, "rollout": r.get("rollout"), **o["reward_run"]}
+                                           for s, r, o in results if o["reward_run"] is not None]
             if env == "tool_use_flattery":
                 ratings = [o["rating"] for _, _, o in results if o["rating"] is not None]
                 env_rows["mean_rating"] = sum(ratings) / len(ratings) if ratings else None
