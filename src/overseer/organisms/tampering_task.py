@@ -11,6 +11,7 @@ with records, resume, intervals and figures around them (as :mod:`overseer.audit
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -59,7 +60,7 @@ def tampering_scorer(by_id: dict[str, Seed], dims: Sequence[Dimension], judges: 
             verdicts = [await judge.judge(state.messages, wanted) for judge in judges]
         record = {"status": "ok", "transcript": [m.model_dump(exclude_none=True) for m in state.messages],
                   "verdicts": [v.as_dict() for v in verdicts], "sandbox": info.get("sandbox")}
-        result = outcome(seed, record, threshold)
+        result = await asyncio.to_thread(outcome, seed, record, threshold)  # may run the edited reward (seconds)
         value = result[HEADLINE[env]]
         explanation = ", ".join(f"{k} {v}" for k, v in result.items())
         metadata = {"environment": env, **result, "verdicts": [{k: v for k, v in d.as_dict().items() if k != "usage"}
