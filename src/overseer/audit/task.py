@@ -64,10 +64,13 @@ def dimension_choice(seed: Seed, dimensions: Sequence[Dimension],
     """``(dimension, how it was chosen)``: the dimension that says whether this seed's behaviour was elicited.
 
     In order: the seed's own ``dimension`` (``seed``); ``dimension_map`` by seed id, then by its behaviour or
-    a tag (``map``); its behaviour or first tag that is a dimension's name (``name``); else ``concerning``
-    (``fallback``); ``(None, "none")`` when there is none (counted under ``failures.no_dimension``). Names are
-    checked against the dimensions by :func:`check_dimension_map`, not here.
+    a tag (``map``); its behaviour or first tag that is a dimension's name (``name``); Petri's tags read on
+    Petri's dimensions (:data:`overseer.audit.petri.PETRI_TAG_DIMENSIONS`, where that dimension is loaded:
+    ``petri``); else ``concerning`` (``fallback``); ``(None, "none")`` when there is none (counted under
+    ``failures.no_dimension``). Names are checked against the dimensions by :func:`check_dimension_map`, not here.
     """
+    from overseer.audit.petri import PETRI_TAG_DIMENSIONS
+
     if seed.dimension is not None:
         return seed.dimension, "seed"
     mapping = dimension_map or {}
@@ -78,6 +81,9 @@ def dimension_choice(seed: Seed, dimensions: Sequence[Dimension],
     for name in (seed.behavior, *seed.tags):
         if name in names:
             return name, "name"
+    for tag in (seed.behavior, *seed.tags):
+        if tag is not None and PETRI_TAG_DIMENSIONS.get(tag) in names:
+            return PETRI_TAG_DIMENSIONS[tag], "petri"
     return (FALLBACK_DIMENSION, "fallback") if FALLBACK_DIMENSION in names else (None, "none")
 
 
@@ -106,6 +112,15 @@ def check_dimension_map(seeds: Sequence[Seed], dimensions: Sequence[Dimension],
         if key not in keys:
             raise OverseerError(f"dimension_map {key}={value}: {key!r} is neither a seed id nor a tag of the "
                                 "selected seeds")
+
+
+def check_scripted(seeds: Sequence[Seed]) -> None:
+    """Refuse seeds the scripted auditor cannot play (no ``turns``), saying how to audit them instead."""
+    unscripted = [s.id for s in seeds if not s.scripted]
+    if unscripted:
+        raise OverseerError(f"{len(unscripted)} of {len(seeds)} seeds have no scripted turns (first: "
+                            f"{unscripted[0]!r}) and the scripted auditor only plays turns: pass --auditor MODEL "
+                            "(openai/NAME@URL or an inspect model string)")
 
 
 def rollout_seed(base: int, seed_id: str, rollout: int) -> int:
@@ -298,10 +313,7 @@ def build_task(seeds: Sequence[Seed], dimensions: Sequence[Dimension], judges: S
     """
     check_dimension_map(seeds, dimensions, dimension_map)
     if auditor == "scripted":
-        unscripted = [s.id for s in seeds if not s.scripted]
-        if unscripted:
-            raise OverseerError(f"seed {unscripted[0]!r} has no scripted turns; give an auditor model (--auditor) "
-                                "or add turns to the seed")
+        check_scripted(seeds)
     by_id = {s.id: s for s in seeds}
     return Task(
         dataset=MemoryDataset(seed_samples(seeds, rollouts, done), name="audit_seeds"),
