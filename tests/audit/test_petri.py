@@ -121,7 +121,7 @@ def test_petri_seeds_with_the_scripted_auditor_say_to_pass_an_auditor(tmp_path: 
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "run", "--seeds", "petri", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "173 of 173 seeds have no scripted turns" in err and "--auditor MODEL" in err
+    assert err.count("\n") == 1 and "173 of 173 seeds have no turns" in err and "pass --auditor MODEL" in err
 
 
 @needs_petri
@@ -188,3 +188,16 @@ def test_engine_petri_without_the_extra_is_one_line_naming_it(tmp_path: Path, mo
         assert err.count("\n") == 1 and "the 'petri' extra" in err
         assert 'pip install --ignore-requires-python -e ".[petri]"' in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@needs_petri
+def test_engine_petri_records_a_refusing_server_as_failed_scenarios_with_the_reason(tmp_path: Path) -> None:
+    with OpenAICompatServer(None, responder=_respond, model_name="fake", refuse=True) as server:
+        model = f"openai/fake@{server.url}"
+        cfg = AuditConfig(seeds="petri", seed_ids=(SYCOPHANCY,), targets=(model,), auditor=model, max_retries=0,
+                          judges=(f"llm:{model}",), engine="petri", runs_dir=str(tmp_path / "runs"), progress=False,
+                          bootstrap=50)
+        result = run(cfg)
+    failures = result.metrics["failures"]
+    assert failures["scenarios_failed"] == 1 and "may not use the model" in failures["failed_examples"][0]
+    assert result.metrics["elicitation"][model]["all"]["reason"] == "no judged rollouts"

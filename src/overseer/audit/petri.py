@@ -140,6 +140,7 @@ def petri_task(cfg: Any, seeds: Sequence[Any], dims: Sequence[Any], done: set[st
     Compaction of the auditor's context is off: it counts tokens with tiktoken, whose data is downloaded on
     first use (an offline machine cannot), and ``--max-turns`` bounds the auditor's conversation instead.
     """
+    from inspect_ai import task_with
     from inspect_ai.dataset import MemoryDataset
 
     require_petri()
@@ -147,10 +148,9 @@ def petri_task(cfg: Any, seeds: Sequence[Any], dims: Sequence[Any], done: set[st
 
     judge_dims = [JudgeDimension(name=d.name, description=d.description, rubric=d.rubric or None,
                                  display_name=d.display_name or None, tags=list(d.tags)) for d in dims]
-    task = audit(seed_instructions=[s.instruction for s in seeds[:1]], max_turns=cfg.max_turns, compaction=False,
+    task = audit(seed_instructions=[s.instruction for s in seeds], max_turns=cfg.max_turns, compaction=False,
                  judge_dimensions=judge_dims)
-    task.dataset = MemoryDataset(petri_samples(seeds, cfg.rollouts, done), name="audit_seeds")
-    return task
+    return task_with(task, dataset=MemoryDataset(petri_samples(seeds, cfg.rollouts, done), name="audit_seeds"))
 
 
 def petri_record(sample: Any, seed: Any, dims: Sequence[Any], dimension_map: dict[str, str], judge: str,
@@ -204,10 +204,11 @@ def petri_record(sample: Any, seed: Any, dims: Sequence[Any], dimension_map: dic
 def _usage(sample: Any, role: str) -> dict[str, Any]:
     """A role's requests and tokens in one sample, from inspect's per-role usage and model events."""
     usage = (sample.role_usage or {}).get(role)
-    requests = sum(1 for e in sample.events or [] if getattr(e, "event", None) == "model"
-                   and getattr(e, "role", None) == role)
-    return {"requests": requests, "input_tokens": int(usage.input_tokens) if usage else 0,
-            "output_tokens": int(usage.output_tokens) if usage else 0, "seconds": 0.0}
+    calls = [e for e in sample.events or [] if getattr(e, "event", None) == "model"
+             and getattr(e, "role", None) == role]
+    return {"requests": len(calls), "input_tokens": int(usage.input_tokens) if usage else 0,
+            "output_tokens": int(usage.output_tokens) if usage else 0,
+            "seconds": round(sum(e.working_time or 0.0 for e in calls), 3)}
 
 
 def run_petri_target(cfg: Any, target: str, seeds: Sequence[Any], dims: Sequence[Any], done: set[str],

@@ -23,7 +23,15 @@ from inspect_ai.solver import Generate, TaskState, solver
 
 from overseer.audit.auditor import TargetConversation, TargetFailed, Usage, play_script, run_model_auditor
 from overseer.audit.sandbox import TOOL_SPECS, FileSandbox
-from overseer.audit.scenarios import BUILTIN, Dimension, Seed, load_dimensions, load_seeds, parse_dimension_map
+from overseer.audit.scenarios import (
+    BUILTIN,
+    Dimension,
+    Seed,
+    dimension_source,
+    load_dimensions,
+    load_seeds,
+    parse_dimension_map,
+)
 from overseer.errors import OverseerError
 
 STORE_KEY = "overseer_audit"
@@ -118,9 +126,9 @@ def check_scripted(seeds: Sequence[Seed]) -> None:
     """Refuse seeds the scripted auditor cannot play (no ``turns``), saying how to audit them instead."""
     unscripted = [s.id for s in seeds if not s.scripted]
     if unscripted:
-        raise OverseerError(f"{len(unscripted)} of {len(seeds)} seeds have no scripted turns (first: "
-                            f"{unscripted[0]!r}) and the scripted auditor only plays turns: pass --auditor MODEL "
-                            "(openai/NAME@URL or an inspect model string)")
+        raise OverseerError(f"seed {unscripted[0]!r} has no scripted turns; give an auditor model: pass --auditor "
+                            f"MODEL (openai/NAME@URL or an inspect model string); {len(unscripted)} of {len(seeds)} "
+                            "seeds have no turns, and the default scripted auditor only plays turns")
 
 
 def rollout_seed(base: int, seed_id: str, rollout: int) -> int:
@@ -337,7 +345,7 @@ def audit(seeds: str = BUILTIN, tags: str = "", auditor: str = "scripted",
     from overseer.audit.judges import build_judge
 
     chosen = load_seeds(seeds, tags=[t for t in tags.split(",") if t])
-    dims = load_dimensions(dimensions)
+    dims = load_dimensions(dimension_source(seeds, dimensions))
     built = [build_judge(j, max_tokens=judge_max_tokens) for j in judges.split(",") if j.strip()]
     return build_task(chosen, dims, built, auditor="scripted" if auditor == "scripted" else "model",
                       max_turns=max_turns, target_config=GenerateConfig(max_tokens=target_max_tokens, temperature=0.0),
