@@ -177,6 +177,20 @@ def test_engine_petri_runs_petris_audit_task_and_reports_through_overseers_rates
     assert log.eval.task.endswith("audit") and len(log.samples or []) == 2
 
 
+@needs_petri
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "engine 'petri' runs Petri's auditor, a model: pass --auditor MODEL"),
+    (["--auditor", "openai/x@http://127.0.0.1:9/v1"], "give one llm:MODEL judge (got logprob:smollm2-135m, "),
+    (["--auditor", "openai/x@http://127.0.0.1:9/v1", "--judge", "llm:openai/x@http://127.0.0.1:9/v1",
+      "--budget-tokens", "100"], "budget_tokens is not supported by engine 'petri'"),
+])
+def test_engine_petri_refuses_what_petris_task_cannot_do(argv: list[str], message: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "run", "--engine", "petri", "--seeds", "petri", *argv, "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
 def test_engine_petri_without_the_extra_is_one_line_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "inspect_petri", None)  # import inspect_petri now fails, installed or not
