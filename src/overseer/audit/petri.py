@@ -12,7 +12,6 @@ Petri's seed tags (``sycophancy``, ``deception``, ...) never equal its dimension
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -192,7 +191,7 @@ def petri_record(sample: Any, seed: Any, dims: Sequence[Any], dimension_map: dic
                          "petri": {"summary": meta.get("summary"), "highlights": meta.get("highlights"),
                                    "justification": score.explanation if score is not None else None,
                                    "references": meta.get("scanner_references") or []}})
-    messages = [m.model_dump(exclude_none=True) for m in sample.messages]
+    messages = [m.model_dump(mode="json", exclude_none=True) for m in sample.messages]
     return {"sample": str(sample.id), "seed": seed.id, "seed_digest": digest, "rollout": rollout,
             "behavior": seed.behavior, "behavior_dimension": behaviour, "dimension_from": chosen_by,
             "status": status, "reason": reason, "turns": sum(m["role"] == "assistant" for m in messages),
@@ -256,6 +255,5 @@ def run_petri_target(cfg: Any, target: str, seeds: Sequence[Any], dims: Sequence
     by_id = {s.id: s for s in seeds}
     for sample in full.samples or []:
         seed = by_id[str(sample.id).partition("#")[0]]
-        record(json.loads(json.dumps(petri_record(sample, seed, dims, cfg.dimension_map, cfg.judges[0],
-                                                  digests[str(sample.id)]), default=str)))
+        record(petri_record(sample, seed, dims, cfg.dimension_map, cfg.judges[0], digests[str(sample.id)]))
     return seconds, path
