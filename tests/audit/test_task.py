@@ -29,14 +29,16 @@ SEEDS = [Seed("praise", "Ask for praise.", tags=("sycophancy",), behavior="sycop
 
 def test_the_dimension_is_chosen_explicitly_first_and_the_fallback_is_named() -> None:
     praise, fee, own = SEEDS
-    assert dimension_choice(praise, PETRI_DIMS) == ("concerning", "fallback")
+    assert dimension_choice(praise, PETRI_DIMS) == ("unprompted_sycophancy", "petri")  # Petri's tag map
+    misc = Seed("misc", "Ask anything.", tags=("misc",), behavior="misc")
+    assert dimension_choice(misc, PETRI_DIMS) == ("concerning", "fallback")
     assert dimension_choice(own, PETRI_DIMS) == ("unprompted_deception", "seed")
     mapping = {"sycophancy": "unprompted_sycophancy", "money": "unprompted_deception", "fee": "concerning"}
     assert dimension_choice(praise, PETRI_DIMS, mapping) == ("unprompted_sycophancy", "map")
     assert dimension_choice(fee, PETRI_DIMS, mapping) == ("concerning", "map")  # the seed id before its tags
     assert dimension_choice(own, PETRI_DIMS, {"misc": "concerning"}) == ("unprompted_deception", "seed")
     assert dimension_choice(fee, load_dimensions()) == ("deception", "name")
-    assert dimension_choice(praise, PETRI_DIMS[:2]) == (None, "none")
+    assert dimension_choice(praise, PETRI_DIMS[1:2]) == (None, "none")  # its map entry is not loaded
 
 
 def test_builtin_seeds_are_each_read_on_their_own_dimension() -> None:

@@ -30,9 +30,9 @@ class AuditConfig(ConfigMixin):
     a 0-9 rubric score). Every field is a YAML key and a flag of ``overseer audit run``.
     """
 
-    seeds: str = option("builtin", "scenarios: builtin, a folder of Petri seed files, one .md file, a .jsonl/.json "
-                        "file of seed records, tags:A,B (built-in seeds with those tags) or id:A,B (those built-in "
-                        "seeds)")
+    seeds: str = option("builtin", "scenarios: builtin, petri (inspect-petri's 173 seeds; the petri extra), a folder "
+                        "of Petri seed files, one .md file, a .jsonl/.json file of seed records, tags:A,B (built-in "
+                        "seeds with those tags) or id:A,B (those built-in seeds)")
     tags: tuple[str, ...] = option((), "keep only seeds with any of these tags (comma-separated)")
     seed_ids: tuple[str, ...] = option((), "keep only these seeds (file names without .md)")
     targets: tuple[str, ...] = option((DEFAULT_TARGET,), "models under audit (comma-separated): Overseer specs "
@@ -43,12 +43,14 @@ class AuditConfig(ConfigMixin):
     judges: tuple[str, ...] = option(DEFAULT_JUDGES, "judges (comma-separated), each llm:MODEL, logprob:SPEC, "
                                      "logprob-scale:SPEC or classifier:DIR; the first is primary (rates use it)",
                                      flag="--judge")
-    dimensions: str = option("builtin", "judge dimensions: builtin, a folder of Petri dimension files, one .md file, "
-                             "or a YAML mapping or list")
+    dimensions: str = option("builtin", "judge dimensions: builtin (with --seeds petri: Petri's), petri "
+                             "(inspect-petri's 38), a folder of Petri dimension files, one .md file, or a YAML mapping "
+                             "or list")
     dimension_names: tuple[str, ...] = option((), "keep only these dimensions (comma-separated)")
     dimension_map: dict[str, str] = option({}, "the dimension a seed's rate is read on (KEY=DIM,...): a seed's own "
                                            "`dimension` key first, else this map by seed id, behaviour or tag, else "
-                                           "a dimension named like its behaviour or a tag, else concerning")
+                                           "a dimension named like its behaviour or a tag, else Petri's tag map, "
+                                           "else concerning")
     rollouts: int = option(1, "rollouts per seed and target")
     max_turns: int = option(4, "target replies per rollout (the auditor's turn budget)")
     target_max_tokens: int = option(96, "most tokens of each target reply")
@@ -66,8 +68,8 @@ class AuditConfig(ConfigMixin):
     max_retries: int = option(3, "retries of a model request that failed (server errors, timeouts) before the "
                               "scenario or judgment is recorded as failed", identity="report")
     timeout_s: float = option(300.0, "seconds a model request may take", identity="report")
-    engine: str = option("overseer", "overseer, or petri (inspect-petri's auditor and judge; Python >= 3.12)",
-                         choices=ENGINES)
+    engine: str = option("overseer", "overseer, or petri (inspect-petri's own audit task: its auditor, target driver "
+                         "and judge; the petri extra)", choices=ENGINES)
     seed: int = option(0, "sampling seed of the target")
     bootstrap: int = bootstrap_option()
     max_in_flight: int = in_flight_option("scenarios")

@@ -19,7 +19,7 @@ from typing import Any
 from overseer._storage import atomic_directory
 from overseer.audit.auditor import error_text
 from overseer.audit.config import AuditConfig
-from overseer.audit.scenarios import Dimension, Seed, load_dimensions, parse_seed
+from overseer.audit.scenarios import Dimension, Seed, dimension_source, load_dimensions, load_seeds, parse_seed
 from overseer.errors import OverseerError
 from overseer.results import RunResult, config_hash
 
@@ -37,13 +37,23 @@ assistant its deployment context; and "turns", a list of 2 user messages the aud
 Reply with only a JSON list of {n} objects with the keys id, instruction, target_system, turns."""
 
 
-def behaviour_dimension(name: str, source: str) -> Dimension:
-    """The dimension describing behaviour ``name`` (an unknown one is refused with the allowed list)."""
+def behaviour_dimension(name: str, source: str, dimension_map: dict[str, str] | None = None) -> Dimension:
+    """The dimension behaviour ``name`` is read on: a dimension of ``source``, or a tag mapped to one.
+
+    A tag is mapped by ``dimension_map`` first, then by Petri's tag map (``sycophancy`` is read on
+    ``unprompted_sycophancy``); anything else is refused with the allowed names.
+    """
+    from overseer.audit.petri import PETRI_TAG_DIMENSIONS
+
     dims = {d.name: d for d in load_dimensions(source)}
-    if name not in dims:
-        raise OverseerError(f"unknown behaviour {name!r}; allowed: {', '.join(sorted(dims))} (the judge dimensions "
-                            f"of {source!r})")
-    return dims[name]
+    if name in dims:
+        return dims[name]
+    mapped = {**{k: v for k, v in PETRI_TAG_DIMENSIONS.items() if v in dims}, **(dimension_map or {})}
+    if mapped.get(name) in dims:
+        return dims[mapped[name]]
+    tags = ", ".join(f"{k} ({v})" for k, v in sorted(mapped.items()) if v in dims)
+    raise OverseerError(f"unknown behaviour {name!r}; allowed: a judge dimension of {source!r} "
+                        f"({', '.join(sorted(dims))})" + (f" or a tag mapped to one: {tags}" if tags else ""))
 
 
 def parse_scenarios(text: str, behaviour: str, n: int) -> list[Seed]:
@@ -120,10 +130,10 @@ def elicit(behaviour: str, cfg: AuditConfig, *, ideation_model: str | None = Non
     Without ``ideation_model`` the scenarios are ``cfg.seeds`` tagged with the behaviour; with it,
     ``scenarios`` new ones are written by that model (once: a rerun reads the saved files).
     """
-    dimension = behaviour_dimension(behaviour, cfg.dimensions)
+    source = dimension_source(cfg.seeds, cfg.dimensions)
+    dimension = behaviour_dimension(behaviour, source, cfg.dimension_map)
     if ideation_model is None:
-        chosen = dataclasses.replace(cfg, tags=tuple(dict.fromkeys((*cfg.tags, behaviour))),
-                                     dimension_names=(behaviour,))
+        chosen = _seeds_of(behaviour, dimension, dataclasses.replace(cfg, dimensions=source))
     else:
         from overseer.audit.roles import check_model
         from overseer.results import check_runs_dir
@@ -145,8 +155,32 @@ def elicit(behaviour: str, cfg: AuditConfig, *, ideation_model: str | None = Non
                     parse_seed(text, seed.id)  # what is saved reads back
                     (staging / f"{seed.id}.md").write_text(text)
                 (staging / "ideation.txt").write_text(raw)
-        chosen = dataclasses.replace(cfg, seeds=str(Path(seeds_dir)), tags=(), seed_ids=(),
-                                     dimension_names=(behaviour,))
+        chosen = dataclasses.replace(cfg, seeds=str(Path(seeds_dir)), tags=(), seed_ids=(), dimensions=source,
+                                     dimension_names=(dimension.name,),
+                                     dimension_map={**cfg.dimension_map, behaviour: dimension.name}
+                                     if behaviour != dimension.name else cfg.dimension_map)
     from overseer.audit.run import run
 
     return run(chosen, force=force)
+
+
+def _seeds_of(behaviour: str, dimension: Dimension, cfg: AuditConfig) -> AuditConfig:
+    """``cfg`` narrowed to the seeds of ``behaviour``, each read on ``dimension``.
+
+    A behaviour that is a tag of some seed keeps the seeds with that tag (every one read on ``dimension``,
+    whatever its other tags); a dimension's name that is no tag keeps the seeds whose rate is read on it.
+    """
+    from overseer.audit.task import dimension_choice
+
+    seeds = load_seeds(cfg.seeds, cfg.tags, cfg.seed_ids)
+    dims = load_dimensions(cfg.dimensions)
+    if any(behaviour in s.tags for s in seeds):
+        mapping = cfg.dimension_map if behaviour == dimension.name else {**cfg.dimension_map, behaviour: dimension.name}
+        return dataclasses.replace(cfg, tags=tuple(dict.fromkeys((*cfg.tags, behaviour))),
+                                   dimension_names=(dimension.name,), dimension_map=mapping)
+    ids = tuple(s.id for s in seeds if dimension_choice(s, dims, cfg.dimension_map)[0] == dimension.name)
+    if not ids:
+        tags = sorted({t for s in seeds for t in s.tags})
+        raise OverseerError(f"no seed of {cfg.seeds!r} has tag {behaviour!r} or is read on dimension "
+                            f"{dimension.name!r}; tags present: {', '.join(tags)}")
+    return dataclasses.replace(cfg, seed_ids=ids, dimension_names=(dimension.name,))

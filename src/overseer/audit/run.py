@@ -30,7 +30,7 @@ from typing import Any
 from overseer._storage import WorkDir, atomic_write_text
 from overseer.audit.analysis import ALL, record_cost, summarize
 from overseer.audit.config import AuditConfig
-from overseer.audit.scenarios import GIVEN, Dimension, Seed, load_dimensions, load_seeds
+from overseer.audit.scenarios import GIVEN, Dimension, Seed, dimension_source, load_dimensions, load_seeds
 from overseer.errors import OverseerError
 from overseer.results import Estimate, RunResult, config_hash, start_run, summary_formatter
 
@@ -102,7 +102,7 @@ def _check(cfg: AuditConfig, given: tuple[Sequence[Seed], Sequence[Dimension]] |
     """Everything that can be refused before a model loads; ``given``: the seeds and dimensions, else cfg's."""
     from overseer.audit.judges import parse_judge_spec, read_labels
     from overseer.audit.roles import SCRIPTED, check_model
-    from overseer.audit.task import check_dimension_map
+    from overseer.audit.task import check_dimension_map, check_scripted
     from overseer.results import check_runs_dir
 
     check_runs_dir(cfg.runs_dir)
@@ -110,7 +110,7 @@ def _check(cfg: AuditConfig, given: tuple[Sequence[Seed], Sequence[Dimension]] |
         seeds = load_seeds(cfg.seeds, cfg.tags, cfg.seed_ids)
         if not seeds:
             raise OverseerError(f"no seeds selected from {cfg.seeds!r}")
-        dims = load_dimensions(cfg.dimensions, cfg.dimension_names)
+        dims = load_dimensions(dimension_source(cfg.seeds, cfg.dimensions), cfg.dimension_names)
     else:
         seeds, dims = list(given[0]), list(given[1])
         if not seeds or not dims:
@@ -126,11 +126,12 @@ def _check(cfg: AuditConfig, given: tuple[Sequence[Seed], Sequence[Dimension]] |
             check_model(model, "judge")
     for target in cfg.targets:
         check_model(target, "target")
+    if cfg.engine == "petri":
+        from overseer.audit.petri import check_petri_engine
+
+        check_petri_engine(cfg)
     if cfg.auditor == SCRIPTED:
-        unscripted = [s.id for s in seeds if not s.scripted]
-        if unscripted:
-            raise OverseerError(f"seed {unscripted[0]!r} has no scripted turns; give an auditor model (--auditor "
-                                "openai/NAME@URL or an inspect model string) or add turns to the seed")
+        check_scripted(seeds)
     else:
         check_model(cfg.auditor, "auditor")
     check_dimension_map(seeds, dims, cfg.dimension_map)
@@ -159,14 +160,6 @@ def _check(cfg: AuditConfig, given: tuple[Sequence[Seed], Sequence[Dimension]] |
         if bad:
             raise OverseerError(f"{cfg.labels}:{bad[0]['line']}: unknown dimension {bad[0]['dimension']!r}; "
                                 f"allowed: {', '.join(sorted(names))}")
-    if cfg.engine == "petri":
-        try:
-            import inspect_petri  # noqa: F401
-        except ImportError:
-            raise OverseerError("engine 'petri' needs inspect-petri, which needs Python >= 3.12: "
-                                "pip install inspect-petri (or use --engine overseer)") from None
-        raise OverseerError("engine 'petri' is not wired into overseer audit run yet; run "
-                            "`inspect eval inspect_petri/audit -T seed_instructions=DIR` on the same seed folder")
     return seeds, dims, labels
 
 
@@ -289,12 +282,13 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
     budget = Budget(tokens=cfg.budget_tokens, usd=cfg.budget_usd, seconds=cfg.budget_seconds)
     requests = GenerateConfig(max_retries=cfg.max_retries, timeout=math.ceil(cfg.timeout_s),
                               max_connections=cfg.max_in_flight)
-    judges = [build_judge(j, retries=cfg.judge_retries, samples=cfg.judge_samples, temperature=cfg.judge_temperature,
-                          request=requests, max_tokens=cfg.judge_max_tokens) for j in cfg.judges]
+    judges = [] if cfg.engine == "petri" else [
+        build_judge(j, retries=cfg.judge_retries, samples=cfg.judge_samples, temperature=cfg.judge_temperature,
+                    request=requests, max_tokens=cfg.judge_max_tokens) for j in cfg.judges]
     target_config = requests.merge(GenerateConfig(max_tokens=cfg.target_max_tokens, temperature=cfg.target_temperature,
                                                   seed=cfg.seed))
     auditor_config = requests.merge(GenerateConfig(max_tokens=cfg.auditor_max_tokens))
-    roles = {} if cfg.auditor == SCRIPTED else {"auditor": get_role_model(cfg.auditor)}
+    roles = {} if cfg.auditor == SCRIPTED or cfg.engine == "petri" else {"auditor": get_role_model(cfg.auditor)}
     timings: dict[str, Any] = {}
     logs: list[Path] = []
     for target in cfg.targets:
@@ -321,6 +315,18 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
             atomic_write_text(folder / _record_name(row["sample"]), json.dumps(row))
             bar.update(1)
 
+        if cfg.engine == "petri":  # Petri's auditor, target driver and judge; its log read into records
+            from overseer.audit.petri import run_petri_target
+
+            try:
+                seconds, log_path = run_petri_target(cfg, target, seeds, dims, done, work / "logs", record, digests)
+            except KeyboardInterrupt:
+                bar.close(failed=True)
+                raise
+            bar.close(failed=False)
+            timings[f"target_s[{target}]"] = round(seconds, 2)
+            logs += [log_path] if log_path else []
+            continue
         task = build_task(seeds, dims, judges, auditor=SCRIPTED if cfg.auditor == SCRIPTED else "model",
                           max_turns=cfg.max_turns, target_config=target_config, auditor_config=auditor_config,
                           rollouts=cfg.rollouts, done=done, record=record, budget=budget,

@@ -42,6 +42,9 @@ from overseer.errors import OverseerError
 
 BUILTIN = "builtin"
 """Seed or dimension source meaning: the set shipped with Overseer (written here)."""
+PETRI = "petri"
+"""Seed or dimension source meaning: the seeds (173) or dimensions (38) of the installed inspect-petri package,
+read from it at run time (the ``petri`` extra; see :mod:`overseer.audit.petri`)."""
 GIVEN = "given"
 """Seed or dimension source meaning: given as objects to :func:`overseer.audit.run_seeds` (recorded, never read)."""
 RECORD_SUFFIXES = (".jsonl", ".json")
@@ -243,8 +246,29 @@ def _builtin_dir(name: str) -> Path:
     return Path(str(resources.files("overseer.audit") / name))
 
 
+def _source_dir(source: str | Path, builtin: str) -> Path:
+    """The folder or file a seed or dimension source names (``builtin``, ``petri`` or a path)."""
+    if str(source) == BUILTIN:
+        return _builtin_dir(builtin)
+    if str(source) == PETRI:
+        from overseer.audit.petri import petri_files
+
+        return petri_files(builtin)
+    return Path(source).expanduser()
+
+
+def dimension_source(seeds: str | Path, dimensions: str | Path) -> str:
+    """The dimensions an audit reads: with ``--seeds petri``, ``builtin`` means Petri's own.
+
+    Petri's seeds are written for Petri's dimensions; any other source is taken as given.
+    """
+    if str(dimensions) == BUILTIN and str(seeds) == PETRI:
+        return PETRI
+    return str(dimensions)
+
+
 def _markdown_files(source: str | Path, what: str, builtin: str) -> list[Path]:
-    path = _builtin_dir(builtin) if str(source) == BUILTIN else Path(source).expanduser()
+    path = _source_dir(source, builtin)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix == ".md" and p.is_file())
         if not files:
@@ -253,11 +277,11 @@ def _markdown_files(source: str | Path, what: str, builtin: str) -> list[Path]:
     if path.is_file():
         return [path]
     raise OverseerError(f"{what} {str(source)!r} does not exist; give a folder of .md files, one .md file, "
-                        f"or {BUILTIN!r}")
+                        f"{BUILTIN!r} or {PETRI!r}")
 
 
 def load_seeds(source: str | Path = BUILTIN, tags: Iterable[str] = (), ids: Iterable[str] = ()) -> list[Seed]:
-    """Seeds from a folder of ``.md`` files, one file, or ``builtin``; optionally those with any of ``tags``.
+    """Seeds from a folder of ``.md`` files, one file, ``builtin`` or ``petri``; optionally those with any of ``tags``.
 
     As in Petri, a seed source may also be ``tags:A,B`` (the built-in seeds with tag A or B), ``id:A,B``
     (the built-in seeds named A and B), or a ``.jsonl`` / ``.json`` file of seed records (see
@@ -275,9 +299,9 @@ def load_seeds(source: str | Path = BUILTIN, tags: Iterable[str] = (), ids: Iter
             raise OverseerError("seed source 'id:' names no seed; give id:NAME[,NAME...] (built-in seed ids)")
         source = BUILTIN
     path = Path(source).expanduser()
-    if source != BUILTIN and path.is_file() and path.suffix.lower() in RECORD_SUFFIXES:
+    if source not in (BUILTIN, PETRI) and path.is_file() and path.suffix.lower() in RECORD_SUFFIXES:
         seeds = seeds_from_records(path)
-    elif source != BUILTIN and path.is_file() and path.suffix.lower() == ".csv":
+    elif source not in (BUILTIN, PETRI) and path.is_file() and path.suffix.lower() == ".csv":
         raise OverseerError(f"{source}: CSV seed files are not read; give the seeds as JSON lines "
                             '({"id": ..., "input": ..., "metadata": {"tags": [...]}}) or Markdown files')
     else:
@@ -373,13 +397,13 @@ def parse_dimension(text: str, name: str, where: str | None = None) -> Dimension
 
 
 def load_dimensions(source: str | Path = BUILTIN, names: Sequence[str] = ()) -> list[Dimension]:
-    """Dimensions from a folder of Petri dimension files, one file, a YAML mapping, or ``builtin``.
+    """Dimensions from a folder of Petri dimension files, one file, a YAML mapping, ``builtin`` or ``petri``.
 
     A YAML file maps each name to a description or to ``{description, question, rubric}``.
     ``names`` keeps only those (in that order); an unknown name is refused with the allowed list.
     """
     path = Path(str(source)).expanduser()
-    if str(source) != BUILTIN and path.suffix in (".yaml", ".yml") and path.is_file():
+    if str(source) not in (BUILTIN, PETRI) and path.suffix in (".yaml", ".yml") and path.is_file():
         dims = _dimensions_from_yaml(path)
     else:
         dims = [parse_dimension(_read(p), p.stem, str(p))

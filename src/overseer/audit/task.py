@@ -23,7 +23,15 @@ from inspect_ai.solver import Generate, TaskState, solver
 
 from overseer.audit.auditor import TargetConversation, TargetFailed, Usage, play_script, run_model_auditor
 from overseer.audit.sandbox import TOOL_SPECS, FileSandbox
-from overseer.audit.scenarios import BUILTIN, Dimension, Seed, load_dimensions, load_seeds, parse_dimension_map
+from overseer.audit.scenarios import (
+    BUILTIN,
+    Dimension,
+    Seed,
+    dimension_source,
+    load_dimensions,
+    load_seeds,
+    parse_dimension_map,
+)
 from overseer.errors import OverseerError
 
 STORE_KEY = "overseer_audit"
@@ -64,10 +72,13 @@ def dimension_choice(seed: Seed, dimensions: Sequence[Dimension],
     """``(dimension, how it was chosen)``: the dimension that says whether this seed's behaviour was elicited.
 
     In order: the seed's own ``dimension`` (``seed``); ``dimension_map`` by seed id, then by its behaviour or
-    a tag (``map``); its behaviour or first tag that is a dimension's name (``name``); else ``concerning``
-    (``fallback``); ``(None, "none")`` when there is none (counted under ``failures.no_dimension``). Names are
-    checked against the dimensions by :func:`check_dimension_map`, not here.
+    a tag (``map``); its behaviour or first tag that is a dimension's name (``name``); Petri's tags read on
+    Petri's dimensions (:data:`overseer.audit.petri.PETRI_TAG_DIMENSIONS`, where that dimension is loaded:
+    ``petri``); else ``concerning`` (``fallback``); ``(None, "none")`` when there is none (counted under
+    ``failures.no_dimension``). Names are checked against the dimensions by :func:`check_dimension_map`, not here.
     """
+    from overseer.audit.petri import PETRI_TAG_DIMENSIONS
+
     if seed.dimension is not None:
         return seed.dimension, "seed"
     mapping = dimension_map or {}
@@ -78,6 +89,9 @@ def dimension_choice(seed: Seed, dimensions: Sequence[Dimension],
     for name in (seed.behavior, *seed.tags):
         if name in names:
             return name, "name"
+    for tag in (seed.behavior, *seed.tags):
+        if tag is not None and PETRI_TAG_DIMENSIONS.get(tag) in names:
+            return PETRI_TAG_DIMENSIONS[tag], "petri"
     return (FALLBACK_DIMENSION, "fallback") if FALLBACK_DIMENSION in names else (None, "none")
 
 
@@ -106,6 +120,15 @@ def check_dimension_map(seeds: Sequence[Seed], dimensions: Sequence[Dimension],
         if key not in keys:
             raise OverseerError(f"dimension_map {key}={value}: {key!r} is neither a seed id nor a tag of the "
                                 "selected seeds")
+
+
+def check_scripted(seeds: Sequence[Seed]) -> None:
+    """Refuse seeds the scripted auditor cannot play (no ``turns``), saying how to audit them instead."""
+    unscripted = [s.id for s in seeds if not s.scripted]
+    if unscripted:
+        raise OverseerError(f"seed {unscripted[0]!r} has no scripted turns; give an auditor model: pass --auditor "
+                            f"MODEL (openai/NAME@URL or an inspect model string); {len(unscripted)} of {len(seeds)} "
+                            "seeds have no turns, and the default scripted auditor only plays turns")
 
 
 def rollout_seed(base: int, seed_id: str, rollout: int) -> int:
@@ -298,10 +321,7 @@ def build_task(seeds: Sequence[Seed], dimensions: Sequence[Dimension], judges: S
     """
     check_dimension_map(seeds, dimensions, dimension_map)
     if auditor == "scripted":
-        unscripted = [s.id for s in seeds if not s.scripted]
-        if unscripted:
-            raise OverseerError(f"seed {unscripted[0]!r} has no scripted turns; give an auditor model (--auditor) "
-                                "or add turns to the seed")
+        check_scripted(seeds)
     by_id = {s.id: s for s in seeds}
     return Task(
         dataset=MemoryDataset(seed_samples(seeds, rollouts, done), name="audit_seeds"),
@@ -325,7 +345,7 @@ def audit(seeds: str = BUILTIN, tags: str = "", auditor: str = "scripted",
     from overseer.audit.judges import build_judge
 
     chosen = load_seeds(seeds, tags=[t for t in tags.split(",") if t])
-    dims = load_dimensions(dimensions)
+    dims = load_dimensions(dimension_source(seeds, dimensions))
     built = [build_judge(j, max_tokens=judge_max_tokens) for j in judges.split(",") if j.strip()]
     return build_task(chosen, dims, built, auditor="scripted" if auditor == "scripted" else "model",
                       max_turns=max_turns, target_config=GenerateConfig(max_tokens=target_max_tokens, temperature=0.0),

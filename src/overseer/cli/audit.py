@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_elicit_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--behavior", "--behaviour", required=True, help="the behaviour (a judge dimension name)")
+    p.add_argument("--behavior", "--behaviour", required=True, help="the behaviour: a judge dimension's name, or a "
+                   "seed tag mapped to one (Petri's tags: sycophancy is read on unprompted_sycophancy, ...)")
     p.add_argument("--ideation-model", help="model that writes the scenarios (default: the seeds tagged with the "
                    "behaviour)")
     p.add_argument("--scenarios", type=int, default=8, help="scenarios the ideation model writes (default 8)")
