@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -285,9 +288,13 @@ def test_llama_cpp_samples_get_seeds_that_different_seeds_never_share(tiny):
         return [g.token_ids for g in _backend(srv.url, None).generate(["the city of"], config)[0]]
 
     with OpenAICompatServer(tiny, model_name="tiny", llama_cpp=True, slots=1) as srv:
+        request = urllib.request.Request(f"{srv.url}/completions", data=json.dumps({"prompt": "a", "n": 2}).encode())
+        with pytest.raises(urllib.error.HTTPError, match="400"):  # as llama.cpp answers n above its slots
+            urllib.request.urlopen(request)
+        requests_before = srv.requests
         zero, one = samples(srv, 0), samples(srv, 1)
         singles = [samples(srv, s, n=1)[0] for s in range(6)]
-        assert srv.requests == 3 + 3 + 6  # n=3 on a one-slot server: three requests, none refused
+        assert srv.requests - requests_before == 3 + 3 + 6  # n=3 on a one-slot server: three requests each
     assert zero == singles[:3] and one == singles[3:]  # seed 0 -> seeds 0,1,2; seed 1 -> seeds 3,4,5
     assert not set(zero) & set(one) and len(set(zero + one)) > 3
     with OpenAICompatServer(tiny, model_name="tiny") as plain:  # one generator per request: n sent as is

@@ -17,10 +17,8 @@ pytest.importorskip("xllamacpp", reason="llama.cpp's server comes from the xllam
 
 from overseer.cli.main import main  # noqa: E402
 from overseer.errors import OverseerError  # noqa: E402
-from overseer.models import Chat, GenerateConfig, get_backend  # noqa: E402
-from overseer.models._catalog import PACKAGED_MODELS  # noqa: E402
-from overseer.testing import OpenAICompatServer  # noqa: E402
-from overseer.testing.llama_cpp import LlamaCppServer, llama_cpp_version  # noqa: E402
+from overseer.models import PACKAGED_MODELS, Chat, GenerateConfig, get_backend  # noqa: E402
+from overseer.testing import LlamaCppServer, OpenAICompatServer, llama_cpp_version  # noqa: E402
 
 try:
     GGUF = PACKAGED_MODELS["smollm2-135m"].path()

@@ -12,10 +12,9 @@ draws them from one seeded generator (vLLM, the loopback test server) gets one r
 llama.cpp's server (``owned_by: llamacpp`` in ``/v1/models``, asked once) seeds its i-th sample with
 ``seed + i``, so seeds 0 and 1 would share samples, and it refuses ``n`` above its slot count: it
 gets one request per sample, with seed ``seed * n + i``, so that different seeds never share a
-sample. Option scoring uses the completions API with
-``echo`` and ``logprobs``: the log-probability of every token of ``prompt + option`` is returned and
-the tokens inside the option's characters are summed (servers without ``echo``, such as llama.cpp's,
-are refused with a clear message).
+sample. Option scoring uses the completions API with ``echo`` and ``logprobs``: the log-probability
+of every token of ``prompt + option`` is returned and the tokens inside the option's characters are
+summed (servers without ``echo``, such as llama.cpp's, are refused with a clear message).
 
 :class:`EndpointClient` is the client alone: it turns prompts into requests, tries each once and
 says which failures another try may cure (connection errors, timeouts, 429 and 5xx).

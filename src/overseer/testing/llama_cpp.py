@@ -90,7 +90,7 @@ class LlamaCppServer:
 
 def _gguf(model: str) -> Path:
     """The GGUF file ``model`` names: a path, or a packaged model whose weights are one."""
-    from overseer.models._catalog import PACKAGED_MODELS
+    from overseer.models import PACKAGED_MODELS
 
     if model in PACKAGED_MODELS:
         path = PACKAGED_MODELS[model].path()
