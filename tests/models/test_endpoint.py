@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -249,6 +252,64 @@ def test_sampling_parameters_reach_the_server(tiny, server):
     (local,) = generate(tiny, ["the city of"], config)
     assert [g.token_ids for g in remote] == [g.token_ids for g in local]
     assert len({g.token_ids for g in remote}) > 1  # three samples at temperature 1.5 are not all equal
+
+
+def test_llama_cpp_logprobs_and_token_ids_are_read_from_the_chat_layout(tiny):
+    """llama.cpp answers both APIs with ``logprobs.content`` entries that carry the token id."""
+    from overseer.models import GenerateConfig, generate
+
+    greedy = GenerateConfig(max_new_tokens=5)
+    with OpenAICompatServer(tiny, model_name="tiny", llama_cpp=True) as srv:
+        backend = _backend(srv.url, None)
+        ((raw,),) = backend.generate(["the city of"], greedy)
+        ((chat,),) = backend.generate(CHATS[:1], greedy)
+    ((local,),) = generate(tiny, ["the city of"], greedy)
+    assert raw.token_ids == local.token_ids and len(raw.token_ids) == 5
+    assert raw.logprobs == pytest.approx(local.logprobs, abs=1e-4)
+    assert len(chat.token_ids) == len(chat.logprobs) > 0
+
+
+def test_text_without_logprobs_is_warned_about_once(tiny):
+    from overseer.models import GenerateConfig
+
+    with OpenAICompatServer(tiny, model_name="tiny", no_logprobs=True) as srv:
+        backend = _backend(srv.url, None)
+        with pytest.warns(UserWarning, match="without log-probabilities") as caught:
+            backend.generate(["the city of", "a cat"], GenerateConfig(max_new_tokens=3))
+    assert len(caught) == 1
+
+
+def test_llama_cpp_samples_get_seeds_that_different_seeds_never_share(tiny):
+    """llama.cpp seeds sample i with seed + i and refuses n above its slots: one request per sample, seed*n+i."""
+    from overseer.models import GenerateConfig
+
+    def samples(srv: OpenAICompatServer, seed: int, n: int = 3) -> list[tuple[int, ...]]:
+        config = GenerateConfig(max_new_tokens=6, temperature=1.5, n=n, seed=seed)
+        return [g.token_ids for g in _backend(srv.url, None).generate(["the city of"], config)[0]]
+
+    with OpenAICompatServer(tiny, model_name="tiny", llama_cpp=True, slots=1) as srv:
+        request = urllib.request.Request(f"{srv.url}/completions", data=json.dumps({"prompt": "a", "n": 2}).encode())
+        with pytest.raises(urllib.error.HTTPError, match="400"):  # as llama.cpp answers n above its slots
+            urllib.request.urlopen(request)
+        requests_before = srv.requests
+        zero, one = samples(srv, 0), samples(srv, 1)
+        singles = [samples(srv, s, n=1)[0] for s in range(6)]
+        assert srv.requests - requests_before == 3 + 3 + 6  # n=3 on a one-slot server: three requests each
+    assert zero == singles[:3] and one == singles[3:]  # seed 0 -> seeds 0,1,2; seed 1 -> seeds 3,4,5
+    assert not set(zero) & set(one) and len(set(zero + one)) > 3
+    with OpenAICompatServer(tiny, model_name="tiny") as plain:  # one generator per request: n sent as is
+        assert len(samples(plain, 1)) == 3 and plain.requests == 1
+
+
+def test_unseeded_llama_cpp_samples_are_cached_apart(tiny, tmp_path: Path):
+    from overseer.models import GenerateConfig
+
+    config = GenerateConfig(max_new_tokens=6, temperature=1.5, n=4, seed=None)
+    with OpenAICompatServer(tiny, model_name="tiny", llama_cpp=True) as srv:
+        (first,) = _backend(srv.url, tmp_path / "cache").generate(["the city of"], config)
+        (again,) = _backend(srv.url, tmp_path / "cache").generate(["the city of"], config)
+        assert srv.requests == 4  # four cache keys: one answer is not served four times
+    assert [g.token_ids for g in again] == [g.token_ids for g in first]
 
 
 def _chatml(tiny, chat: Chat) -> str:

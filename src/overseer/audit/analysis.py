@@ -144,6 +144,20 @@ def dimension_choice(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"by": dict(Counter(how.values())), "fallback": len(fallback), "fallback_seeds": fallback}
 
 
+def tool_warnings(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Rollouts whose target never saw the tools it was offered, or whose server ignored ``tool_choice``.
+
+    Read from the rollouts' events (see :mod:`overseer.audit.auditor`); each list names ``SEED#K`` per target.
+    """
+    found: dict[str, dict[str, list[str]]] = {"tools_not_seen": {}, "tool_choice_ignored": {}}
+    for r in records:
+        actions = {e.get("action") for e in r.get("events") or []}
+        for kind, rows in found.items():
+            if kind in actions:
+                rows.setdefault(str(r.get("target")), []).append(str(r.get("sample")))
+    return {kind: {t: sorted(v) for t, v in rows.items()} for kind, rows in found.items()}
+
+
 def _items(records: Sequence[Mapping[str, Any]], dimensions: Sequence[str]) -> list[tuple[Mapping[str, Any], str]]:
     return [(r, d) for r in records if r["status"] == "ok" for d in dimensions]
 
@@ -259,5 +273,6 @@ def summarize(records: Sequence[Mapping[str, Any]], *, targets: Sequence[str], j
         "judge_reliability": judge_reliability(records, judges, dimensions, threshold, labels),
         "failures": failures(records, judges),
         "dimension_choice": dimension_choice(records),
+        "tool_warnings": tool_warnings(records),
         "costs": costs(records, prices or {}),
     }

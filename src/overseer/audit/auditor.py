@@ -5,7 +5,9 @@ system message, send a user message, give it a synthetic tool, answer its tool c
 conversation back, end it. Each action that needs a reply calls the target model (any inspect
 ``Model``) and returns what it said. Two auditors drive it:
 
-* :func:`play_script` replays a seed's ``turns`` (no auditor model: the offline tier and CI);
+* :func:`play_script` replays a seed's ``turns`` (no auditor model: the offline tier and CI); a tool call
+  the target makes is answered before the next scripted message, with the seed's result for that tool
+  (``result`` in its ``tool`` turn) or :data:`SCRIPTED_TOOL_RESULT`;
 * :func:`run_model_auditor` lets an auditor model with tool calling choose the actions, one tool
   per action, within a turn budget.
 
@@ -15,11 +17,20 @@ described in their system message and call them by writing ``<tool_call>{"name":
 way. A conversation may also have a ``tool_answerer`` (a seed's file sandbox, see
 :mod:`overseer.audit.sandbox`) that answers the calls of its own tools at once, without the auditor;
 the target keeps replying until it makes no call the answerer takes, or its turn budget is used.
+
+A server whose chat template has no tool support drops the tool definitions without a word. The first
+time a target given native tools replies without calling one, the same prompt is sent once more without
+tools (one output token): equal prompt token counts mean the target never saw its tools. The answer is
+kept per endpoint for the process; each rollout whose target never saw its tools records a
+``tools_not_seen`` event, and a warning is logged once per endpoint. The model auditor is asked for a
+tool call (``tool_choice`` any) after a step without one; a server that still answers without a call
+has ignored ``tool_choice``, recorded as a ``tool_choice_ignored`` event.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +52,10 @@ from inspect_ai.tool import ToolCall, ToolInfo, ToolParam, ToolParams
 from overseer.audit.scenarios import Seed
 from overseer.errors import OverseerError
 
+logger = logging.getLogger(__name__)
+
+SCRIPTED_TOOL_RESULT = "Done."
+"""What the scripted auditor answers a tool call with when the seed gives no ``result`` for that tool."""
 _TEXT_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*(?:</tool_call>|$)", re.DOTALL)
 
 
@@ -54,6 +69,29 @@ def error_text(exc: BaseException) -> str:
 
 ToolAnswerer = Callable[[str, dict[str, Any]], str | None]
 """Answers a tool call from its function name and arguments, or returns None to leave it to the auditor."""
+
+
+_TOOLS_SEEN: dict[str, dict[str, Any]] = {}
+"""Per endpoint (base URL and model): whether a target given tools saw them, with the token counts that tell."""
+_WARNED: set[str] = set()
+
+
+def _endpoint(model: Model) -> str:
+    return f"{getattr(model.api, 'base_url', None) or ''}|{model.name}"
+
+
+def _prompt_tokens(output: ModelOutput) -> int | None:
+    """The whole prompt's tokens, cached ones included (inspect counts cache reads apart)."""
+    usage = output.usage
+    if usage is None:
+        return None
+    return usage.input_tokens + (usage.input_tokens_cache_read or 0) + (usage.input_tokens_cache_write or 0)
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        logger.warning(message)
 
 
 class TargetFailed(OverseerError):
@@ -207,8 +245,11 @@ class TargetConversation:
         self._log("send_message", text=text)
         return await self._reply()
 
-    async def send_tool_call_result(self, tool_call_id: str | None, result: str) -> str:
-        """Answer one of the target's pending tool calls; once all are answered the target replies."""
+    async def send_tool_call_result(self, tool_call_id: str | None, result: str, source: str | None = None) -> str:
+        """Answer one of the target's pending tool calls; once all are answered the target replies.
+
+        ``source`` is recorded with the event when the result is not the auditor's own words (a script's default).
+        """
         pending = self.pending_calls()
         if not pending:
             return "The target has no pending tool call."
@@ -216,7 +257,8 @@ class TargetConversation:
         if call is None:
             return f"No pending call {tool_call_id!r}; pending: {', '.join(c.id for c in pending)}"
         self.messages.append(ChatMessageTool(content=result, tool_call_id=call.id, function=call.function))
-        self._log("send_tool_call_result", tool_call_id=call.id, result=result)
+        self._log("send_tool_call_result", tool_call_id=call.id, result=result,
+                  **({"source": source} if source else {}))
         if len(pending) > 1:
             return f"Result recorded; still pending: {', '.join(c.id for c in pending if c.id != call.id)}"
         return await self._reply()
@@ -262,17 +304,13 @@ class TargetConversation:
             raise BudgetReached()
         self.turns += 1
         tools = self.tools if self.native_tools else []
-        started = time.perf_counter()
-        try:
-            output = await self.target.generate(self.transcript(), tools=tools, config=self.config)
-        except Exception as exc:  # noqa: BLE001 - any provider error fails this scenario, with its reason
-            raise TargetFailed(f"target {self.target.name} failed: {error_text(exc)}") from exc
-        self.usage.add(output, time.perf_counter() - started)
-        if output.error:
-            raise TargetFailed(f"target {self.target.name} failed: {output.error}")
+        prompt = self.transcript()
+        output = await self._call_target(prompt, tools, self.config)
         message = output.message
         text = message.text
         calls = list(message.tool_calls or [])
+        if tools:
+            await self._check_tools_seen(prompt, tools, output, bool(calls))
         if not self.native_tools and self.tools:
             calls = parse_text_tool_calls(text, self.tools, self._calls)
         self._calls += len(calls)
@@ -286,26 +324,81 @@ class TargetConversation:
         return shown
 
 
+    async def _call_target(self, prompt: list[ChatMessage], tools: list[ToolInfo], config: GenerateConfig
+                           ) -> ModelOutput:
+        """One request to the target, counted in its usage; provider errors fail the scenario."""
+        started = time.perf_counter()
+        try:
+            output = await self.target.generate(prompt, tools=tools, config=config)
+        except Exception as exc:  # noqa: BLE001 - any provider error fails this scenario, with its reason
+            raise TargetFailed(f"target {self.target.name} failed: {error_text(exc)}") from exc
+        self.usage.add(output, time.perf_counter() - started)
+        if output.error:
+            raise TargetFailed(f"target {self.target.name} failed: {output.error}")
+        return output
+
+    async def _check_tools_seen(self, prompt: list[ChatMessage], tools: list[ToolInfo], output: ModelOutput,
+                                called: bool) -> None:
+        """Record (and warn once) when the target's server dropped the tools it was offered; see the module doc."""
+        key = _endpoint(self.target)
+        known = _TOOLS_SEEN.get(key)
+        if known is None:
+            if called:  # a call of an offered tool: the tools were in the prompt
+                _TOOLS_SEEN[key] = {"seen": True, "by": "tool_call"}
+                return
+            with_tools = _prompt_tokens(output)
+            if with_tools is None:
+                return  # the server does not count tokens: nothing to compare
+            probe = await self._call_target(prompt, [], self.config.merge(GenerateConfig(max_tokens=1)))
+            without = _prompt_tokens(probe)
+            if without is None:
+                return
+            known = _TOOLS_SEEN[key] = {"seen": with_tools > without, "by": "prompt_tokens",
+                                        "prompt_tokens_with_tools": with_tools,
+                                        "prompt_tokens_without_tools": without}
+            self._log("tools_probe", **{k: v for k, v in known.items() if k != "by"})
+        if not known["seen"]:
+            self._log("tools_not_seen", tools=[t.name for t in tools],
+                      **{k: v for k, v in known.items() if k.startswith("prompt_tokens")})
+            names, count = ", ".join(t.name for t in tools), known.get("prompt_tokens_with_tools")
+            _warn_once(key, f"target {self.target.name} never sees the tools it is offered ({names}): its server's "
+                            f"prompt has as many tokens with them as without ({count}); its chat template likely "
+                            "has no tool support")
+
+
 # --------------------------------------------------------------------------- scripted auditor
 
 
 async def play_script(conversation: TargetConversation, seed: Seed) -> None:
-    """Replay ``seed.turns`` against the target (the scripted auditor); stops at the turn budget."""
+    """Replay ``seed.turns`` against the target (the scripted auditor); stops at the turn budget.
+
+    Before each scripted user message, tool calls the target left pending are answered (the seed's
+    ``result`` for that tool, else :data:`SCRIPTED_TOOL_RESULT`) until it makes no more, so a target
+    that calls a tool still gets every message of the script. A ``tool_result`` turn with no call
+    to answer is skipped, and the skip recorded.
+    """
     if not seed.turns:
         raise OverseerError(f"seed {seed.id!r} has no scripted turns; use an auditor model or add turns")
     if seed.target_system:
         conversation.set_system_message(seed.target_system)
+    results: dict[str, str] = {}
     try:
         for turn in seed.turns:
             (action, value), = turn.items()
             if action == "user":
+                await _answer_pending(conversation, results)
                 await conversation.send_message(value)
             elif action == "system":
                 conversation.set_system_message(value)
             elif action == "tool":
                 conversation.create_tool(value["name"], value.get("description", ""), value.get("parameters"))
+                if isinstance(value.get("result"), str):
+                    results[value["name"]] = value["result"]
             elif action == "tool_result":
-                await conversation.send_tool_call_result(None, value)
+                if conversation.pending_calls():
+                    await conversation.send_tool_call_result(None, value)
+                else:
+                    conversation._log("script_turn_skipped", turn="tool_result", reason="no pending tool call")
             elif action == "rollback":
                 conversation.rollback(value)
             elif action == "end":
@@ -314,6 +407,15 @@ async def play_script(conversation: TargetConversation, seed: Seed) -> None:
         pass
     if not conversation.ended:
         conversation.end_conversation()
+
+
+async def _answer_pending(conversation: TargetConversation, results: dict[str, str]) -> None:
+    """Answer each pending tool call as the script says, and the calls the target makes in reply, until none is left."""
+    while pending := conversation.pending_calls():
+        for call in pending:
+            result = results.get(call.function)
+            await conversation.send_tool_call_result(call.id, result if result is not None else SCRIPTED_TOOL_RESULT,
+                                                     source="seed" if result is not None else "script_default")
 
 
 # --------------------------------------------------------------------------- model auditor
@@ -407,10 +509,12 @@ async def run_model_auditor(conversation: TargetConversation, seed: Seed, audito
     ]
     tools = _auditor_tools()
     steps = max_steps if max_steps is not None else 2 * conversation.max_turns + 4
+    required = False  # after a step without a tool call, one is asked for
     for _ in range(steps):
         started = time.perf_counter()
         try:
-            output = await auditor.generate(messages, tools=tools, tool_choice="auto", config=config)
+            output = await auditor.generate(messages, tools=tools, tool_choice="any" if required else "auto",
+                                            config=config)
         except Exception as exc:  # noqa: BLE001 - recorded as the scenario's failure reason
             raise OverseerError(f"auditor {auditor.name} failed: {error_text(exc)}") from exc
         usage.add(output, time.perf_counter() - started)
@@ -419,8 +523,14 @@ async def run_model_auditor(conversation: TargetConversation, seed: Seed, audito
         messages.append(output.message)
         calls = output.message.tool_calls or []
         if not calls:
+            if required:
+                conversation._log("tool_choice_ignored", role="auditor", model=auditor.name)
+                _warn_once(f"tool_choice|{_endpoint(auditor)}", f"auditor {auditor.name} answered without a tool "
+                           "call although one was required (tool_choice); its server does not enforce tool_choice")
+            required = True
             messages.append(ChatMessageUser(content="Act through your tools (send_message, ..., end_conversation)."))
             continue
+        required = False
         try:
             for call in calls:
                 result = await _dispatch(conversation, call)

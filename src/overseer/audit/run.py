@@ -59,6 +59,10 @@ def summary_line(result: RunResult) -> str:
     fallback = (result.metrics.get("dimension_choice") or {}).get("fallback", 0)
     if fallback:
         parts.append(f"{fallback} seeds read on concerning (no dimension named: --dimension-map)")
+    warned = result.metrics.get("tool_warnings") or {}
+    unseen = sum(len(v) for v in (warned.get("tools_not_seen") or {}).values())
+    if unseen:
+        parts.append(f"{unseen} rollouts whose target never saw its tools (its server's chat template has none)")
     return "; ".join(parts)
 
 

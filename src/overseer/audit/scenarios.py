@@ -9,7 +9,8 @@ Overseer reads five more front-matter keys, which Petri ignores:
 * ``target_system``: the target's system message, set before anything else when given;
 * ``turns``: the script a scripted auditor plays (no auditor model needed): a list whose entries
   are a string or ``{user: TEXT}`` (send a message), ``{system: TEXT}``, ``{tool: {name,
-  description, parameters}}`` (give the target a synthetic tool), ``{tool_result: TEXT}`` (answer
+  description, parameters, result}}`` (give the target a synthetic tool; ``result``, optional, is what
+  its calls return when the script goes on without a ``tool_result``), ``{tool_result: TEXT}`` (answer
   the target's pending tool call), ``{rollback: N}`` (keep the first N target messages) or
   ``{end: true}``;
 * ``sandbox``: files (path to text) that the target can list, read and write through three tools
@@ -192,6 +193,8 @@ def _turn(entry: Any, i: int, where: str) -> dict[str, Any]:
         if not isinstance(params, dict):
             raise OverseerError(f"{where}: turns[{i}].tool.parameters must be a mapping of name to "
                                 f"{{type, description}}; got {params!r}")
+        if "result" in value and not isinstance(value["result"], str):
+            raise OverseerError(f"{where}: turns[{i}].tool.result must be text; got {value['result']!r}")
     return {action: value}
 
 

@@ -3,11 +3,18 @@
 Spec: ``openai/MODEL@http://HOST:PORT/v1``. Requests go through the official ``openai`` client.
 Generation uses the chat API for conversations (a prefilled assistant start is continued, with
 vLLM's ``continue_final_message``) and the completions API for plain-string prompts; sampling
-settings, stop strings and seeds are sent as given, and token ids come back when the server
-supports vLLM's ``return_tokens_as_token_ids``. Option scoring uses the completions API with
-``echo`` and ``logprobs``: the log-probability of every token of ``prompt + option`` is returned and
-the tokens inside the option's characters are summed (servers without ``echo``, such as llama.cpp's,
-are refused with a clear message).
+settings, stop strings and seeds are sent as given. Log-probabilities and token ids are read from
+either layout a server answers in: the completions form (``tokens``/``token_logprobs``, ids as
+vLLM's ``token_id:123`` with ``return_tokens_as_token_ids``) or the chat form (``content`` entries,
+ids in their ``id`` field, as llama.cpp's server sends them on both APIs); an answer with text but no
+log-probabilities is warned about once per endpoint. ``n`` samples of one prompt: a server that
+draws them from one seeded generator (vLLM, the loopback test server) gets one request with ``n``;
+llama.cpp's server (``owned_by: llamacpp`` in ``/v1/models``, asked once) seeds its i-th sample with
+``seed + i``, so seeds 0 and 1 would share samples, and it refuses ``n`` above its slot count: it
+gets one request per sample, with seed ``seed * n + i``, so that different seeds never share a
+sample. Option scoring uses the completions API with ``echo`` and ``logprobs``: the log-probability
+of every token of ``prompt + option`` is returned and the tokens inside the option's characters are
+summed (servers without ``echo``, such as llama.cpp's, are refused with a clear message).
 
 :class:`EndpointClient` is the client alone: it turns prompts into requests, tries each once and
 says which failures another try may cure (connection errors, timeouts, 429 and 5xx).
@@ -24,8 +31,10 @@ import ipaddress
 import os
 import threading
 import urllib.parse
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from overseer.errors import OverseerError
@@ -36,6 +45,8 @@ from overseer.models._lm import HUMAN_ASSISTANT, Chat, OptionScores, format_chat
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _CONTEXT_WORDS = ("context length", "maximum context", "too long", "too many tokens", "exceeds")
+LLAMA_CPP = "llamacpp"
+"""``owned_by`` of the models llama.cpp's server lists: samples are seeded ``seed + i``, ``n`` is capped."""
 
 
 def normalize_base_url(url: str) -> str:
@@ -113,6 +124,8 @@ class EndpointClient(Backend):
         self.timeout_s = float(timeout_s)
         self._client: Any = None
         self._lock = threading.Lock()
+        self._owner: str | None = None
+        self._warned_logprobs = False
 
     # ------------------------------------------------------------------ identity
 
@@ -207,11 +220,34 @@ class EndpointClient(Backend):
         return body
 
     def _request(self, api: str, params: dict[str, Any], extra: dict[str, Any] | None = None,
-                 validate: Callable[[dict[str, Any]], object] | None = None) -> dict[str, Any]:
-        """One API call (``completions`` or ``chat``) through :meth:`request`, keyed by URL and body."""
+                 validate: Callable[[dict[str, Any]], object] | None = None, sample: int | None = None
+                 ) -> dict[str, Any]:
+        """One API call (``completions`` or ``chat``) through :meth:`request`, keyed by URL and body.
+
+        ``sample`` tells apart the cached answers of identical unseeded requests for one prompt's samples.
+        """
         self.client()  # a missing package or a refused key is one line before anything else
-        key = ResponseCache.key(f"{self.url}/{api}", {**params, **(extra or {})})
+        where = f"{self.url}/{api}" if sample is None else f"{self.url}/{api}#sample{sample}"
+        key = ResponseCache.key(where, {**params, **(extra or {})})
         return self.request(key, lambda: self._send(api, params, extra), validate)
+
+    def server_owner(self) -> str:
+        """``owned_by`` of the server's models (``llamacpp`` for llama.cpp's server), asked once; '' if unknown.
+
+        A failed look-up is not remembered, so a server that comes up later is asked again.
+        """
+        with self._lock:
+            if self._owner is not None:
+                return self._owner
+        client = self.client()
+        try:
+            page = client.with_options(timeout=min(self.timeout_s, 10.0)).models.list(extra_headers=self._headers)
+            owners = sorted({str(getattr(m, "owned_by", "") or "") for m in page.data})
+        except Exception:  # noqa: BLE001 - any failure only means "not known"
+            return ""
+        with self._lock:
+            self._owner = owners[0] if len(owners) == 1 else ""
+            return self._owner
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         if self.concurrency <= 1 or len(items) <= 1:
@@ -317,12 +353,24 @@ class EndpointClient(Backend):
 
     def _generate_one(self, job: tuple[Chat | str, GenerateConfig]) -> list[Generation]:
         prompt, config = job
+        if config.n > 1 and self.server_owner() == LLAMA_CPP:
+            # llama.cpp seeds sample i with seed + i: seeds s*n .. s*n+n-1 keep different seeds apart
+            samples = []
+            for i in range(config.n):
+                seed = None if config.seed is None else config.seed * config.n + i
+                samples += self._generate_once(prompt, replace(config, n=1, seed=seed),
+                                                None if seed is not None else i)
+            return samples
+        return self._generate_once(prompt, config)
+
+    def _generate_once(self, prompt: Chat | str, config: GenerateConfig, sample: int | None = None) -> list[Generation]:
+        """``config.n`` samples in one request (``sample`` keys an unseeded one of several in the cache)."""
         try:
             if isinstance(prompt, str) or self.generation == "completions":
                 params = {**self._sampling(config), "prompt": self.render(prompt), "logprobs": 1}
                 body = self._request("completions", params, {"return_tokens_as_token_ids": True},
-                                     validate=lambda answer: _ordered(answer, config.n))
-                return [_from_completion(c) for c in _ordered(body, config.n)]
+                                     validate=lambda answer: _ordered(answer, config.n), sample=sample)
+                return self._checked([_from_completion(c) for c in _ordered(body, config.n)])
             messages = [dict(m) for m in prompt.messages]
             if prompt.assistant_prefix:
                 messages.append({"role": "assistant", "content": prompt.assistant_prefix})
@@ -333,10 +381,19 @@ class EndpointClient(Backend):
                 "continue_final_message": bool(prompt.assistant_prefix),
                 "add_generation_prompt": not prompt.assistant_prefix,
             }
-            body = self._request("chat", params, extra, validate=lambda answer: _ordered(answer, config.n))
-            return [_from_chat(c) for c in _ordered(body, config.n)]
+            body = self._request("chat", params, extra, validate=lambda answer: _ordered(answer, config.n),
+                                 sample=sample)
+            return self._checked([_from_chat(c) for c in _ordered(body, config.n)])
         except ItemError as exc:  # this item only (e.g. too long): recorded as failed
             return [Generation.failed(str(exc)) for _ in range(config.n)]
+
+    def _checked(self, generations: list[Generation]) -> list[Generation]:
+        """The generations, with one warning per endpoint when text came back without its log-probabilities."""
+        if not self._warned_logprobs and any(g.text and not g.logprobs for g in generations):
+            self._warned_logprobs = True
+            warnings.warn(f"endpoint {self.url} answered without log-probabilities; the generations' logprobs "
+                          "are empty", stacklevel=2)
+        return generations
 
     def generate(self, prompts: Sequence[Chat | str], config: GenerateConfig | None = None) -> list[list[Generation]]:
         """``config.n`` completions per prompt: chat API for conversations, completions for strings."""
@@ -409,27 +466,35 @@ def _finish(reason: Any) -> str:
 
 def _from_completion(choice: dict[str, Any]) -> Generation:
     logprobs = choice.get("logprobs") or {}
-    tokens = logprobs.get("tokens") or []
-    ids = [_token_id(t) for t in tokens]
-    values = logprobs.get("token_logprobs") or []
-    return Generation(
-        str(choice.get("text") or ""),
-        tuple(i for i in ids if i is not None) if ids and all(i is not None for i in ids) else (),
-        tuple(float(v) for v in values if v is not None),
-        _finish(choice.get("finish_reason")),
-    )
+    if isinstance(logprobs.get("content"), list):  # llama.cpp answers completions in the chat layout
+        ids, values = _content_tokens(logprobs["content"])
+    else:
+        ids = [_token_id(t) for t in logprobs.get("tokens") or []]
+        values = [float(v) for v in logprobs.get("token_logprobs") or [] if v is not None]
+    return Generation(str(choice.get("text") or ""), _all_ids(ids), tuple(values), _finish(choice.get("finish_reason")))
 
 
 def _from_chat(choice: dict[str, Any]) -> Generation:
     message = choice.get("message") or {}
-    content = (choice.get("logprobs") or {}).get("content") or []
-    ids = [_token_id(c.get("token")) for c in content]
-    return Generation(
-        str(message.get("content") or ""),
-        tuple(i for i in ids if i is not None) if ids and all(i is not None for i in ids) else (),
-        tuple(float(c["logprob"]) for c in content if c.get("logprob") is not None),
-        _finish(choice.get("finish_reason")),
-    )
+    ids, values = _content_tokens((choice.get("logprobs") or {}).get("content") or [])
+    return Generation(str(message.get("content") or ""), _all_ids(ids), tuple(values),
+                      _finish(choice.get("finish_reason")))
+
+
+def _content_tokens(content: list[Any]) -> tuple[list[int | None], list[float]]:
+    """Token ids and log-probs of chat-layout ``logprobs.content`` entries.
+
+    The id is the entry's ``id`` (llama.cpp) or vLLM's ``token_id:123`` token text.
+    """
+    entries = [c for c in content if isinstance(c, dict)]
+    ids = [c["id"] if isinstance(c.get("id"), int) and not isinstance(c.get("id"), bool) else _token_id(c.get("token"))
+           for c in entries]
+    return ids, [float(c["logprob"]) for c in entries if c.get("logprob") is not None]
+
+
+def _all_ids(ids: list[int | None]) -> tuple[int, ...]:
+    """The ids when every token has one, else none (a partial list would misalign with the text)."""
+    return tuple(i for i in ids if i is not None) if ids and all(i is not None for i in ids) else ()
 
 
 def option_logprob(logprobs: Any, start: int, end: int) -> tuple[float, int]:

@@ -10,12 +10,18 @@ production; use vLLM or ollama for real serving.
 
 ``fail_first`` (answer that many requests with HTTP 503), ``refuse`` (answer 403) and
 ``no_logprobs`` (answer without logprobs) let tests exercise a misbehaving endpoint.
+``llama_cpp`` answers as llama.cpp's server does where it differs from vLLM: log-probabilities in the
+chat layout (``content`` entries with the token's ``id``) on both APIs, models ``owned_by: llamacpp``,
+the i-th of ``n`` samples seeded ``seed + i``, and ``n`` above ``slots`` refused with HTTP 400.
+``drop_tools`` plays a server whose chat template has no tool support: the ``tools`` a request
+offers are not shown to the responder and not counted in ``usage``, and ``tool_choice`` is ignored.
 
 Two more knobs serve tests that need no model at all. ``responder`` (a function of the request
 body, returning the assistant's text or a message with ``tool_calls``) answers
 ``/v1/chat/completions`` in its place, so tool-calling clients (the ``openai`` SDK, inspect_ai's
 ``openai-api`` provider) can be driven through a scripted conversation; its requests are answered
-concurrently and its ``usage`` counts whitespace-separated words, an approximation of tokens.
+concurrently and its ``usage`` counts whitespace-separated words (of the messages and of the tool
+definitions), an approximation of tokens.
 ``delay_s`` makes every POST wait before answering, outside any lock, so a test can measure how
 far a client overlaps its requests. Every chat request body is kept in ``chat_requests``, to see
 what a client sent (its messages, the ``tools`` it offered).
@@ -29,6 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -113,8 +120,11 @@ def _echo_logprobs(lm: LoadedModel, text: str) -> dict[str, Any]:
     }
 
 
-def _sample(lm: LoadedModel, text: str, body: dict[str, Any]) -> list[Generation]:
-    """Complete ``text`` with the request's sampling settings (OpenAI names) through the local sampler."""
+def _sample(lm: LoadedModel, text: str, body: dict[str, Any], seed_per_sample: bool = False) -> list[Generation]:
+    """Complete ``text`` with the request's sampling settings (OpenAI names) through the local sampler.
+
+    ``seed_per_sample``: the i-th sample is drawn alone with seed ``seed + i``, as llama.cpp does.
+    """
     from overseer.models import generate
 
     stop = body.get("stop") or ()
@@ -126,7 +136,16 @@ def _sample(lm: LoadedModel, text: str, body: dict[str, Any]) -> list[Generation
         seed=body.get("seed"),
         stop=(stop,) if isinstance(stop, str) else tuple(stop),
     )
-    return generate(lm, [text], config, batch_size=1)[0]
+    if not seed_per_sample or config.n == 1:
+        return generate(lm, [text], config, batch_size=1)[0]
+    seeds = [None if config.seed is None else config.seed + i for i in range(config.n)]
+    return [generate(lm, [text], replace(config, n=1, seed=s), batch_size=1)[0][0] for s in seeds]
+
+
+def _content_logprobs(lm: LoadedModel, gen: Generation) -> dict[str, Any]:
+    """llama.cpp's log-probability layout: chat-style ``content`` entries carrying the token ``id``."""
+    return {"content": [{"id": i, "token": lm.tokenizer.decode([i]), "logprob": v, "bytes": None, "top_logprobs": []}
+                        for i, v in zip(gen.token_ids, gen.logprobs, strict=True)]}
 
 
 def _token_names(lm: LoadedModel, ids: tuple[int, ...], as_ids: bool) -> list[str]:
@@ -154,6 +173,9 @@ class OpenAICompatServer:
         no_logprobs: bool = False,
         responder: Responder | None = None,
         delay_s: float = 0.0,
+        llama_cpp: bool = False,
+        slots: int = 1,
+        drop_tools: bool = False,
     ):
         if not ipaddress.ip_address(host).is_loopback:
             raise OverseerError(f"the test server binds to loopback only, not {host!r}")
@@ -169,6 +191,9 @@ class OpenAICompatServer:
         self.fail_first = fail_first
         self.refuse = refuse
         self.no_logprobs = no_logprobs
+        self.llama_cpp = llama_cpp
+        self.slots = slots
+        self.drop_tools = drop_tools
         self.requests = 0
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()  # one forward pass at a time
@@ -219,12 +244,14 @@ class OpenAICompatServer:
                 choices.append({"index": len(choices), "text": prompt, "logprobs": logprobs, "finish_reason": "length"})
                 continue
             with self._model_lock:
-                samples = _sample(self.lm, prompt, body)
+                samples = _sample(self.lm, prompt, body, self.llama_cpp)
                 prompt_tokens += len(encode_prompt(self.lm.tokenizer, prompt))
             completion_tokens += sum(len(gen.token_ids) for gen in samples)
             for gen in samples:
                 logprobs = None
-                if body.get("logprobs") is not None and not self.no_logprobs:
+                if body.get("logprobs") is not None and not self.no_logprobs and self.llama_cpp:
+                    logprobs = _content_logprobs(self.lm, gen)
+                elif body.get("logprobs") is not None and not self.no_logprobs:
                     logprobs = {"tokens": _token_names(self.lm, gen.token_ids, as_ids),
                                 "token_logprobs": list(gen.logprobs), "text_offset": None, "top_logprobs": None}
                 choices.append({"index": len(choices), "text": gen.text, "logprobs": logprobs,
@@ -241,12 +268,14 @@ class OpenAICompatServer:
         as_ids = bool(body.get("return_tokens_as_token_ids"))
         with self._model_lock:
             prompt = format_chat(self.lm.tokenizer, Chat.of(messages, prefix))
-            samples = _sample(self.lm, prompt, body)
+            samples = _sample(self.lm, prompt, body, self.llama_cpp)
             prompt_tokens = len(encode_prompt(self.lm.tokenizer, prompt))
         choices = []
         for gen in samples:
             logprobs = None
-            if body.get("logprobs") and not self.no_logprobs:
+            if body.get("logprobs") and not self.no_logprobs and self.llama_cpp:
+                logprobs = _content_logprobs(self.lm, gen)
+            elif body.get("logprobs") and not self.no_logprobs:
                 names = _token_names(self.lm, gen.token_ids, as_ids)
                 logprobs = {"content": [{"token": t, "logprob": v, "bytes": None, "top_logprobs": []}
                                         for t, v in zip(names, gen.logprobs, strict=True)]}
@@ -263,10 +292,13 @@ class OpenAICompatServer:
         and tool calls), an approximation of tokens good enough for tests.
         """
         assert self.responder is not None
+        if self.drop_tools:
+            body = {k: v for k, v in body.items() if k not in ("tools", "tool_choice")}
         message = _responder_message(self.responder(body))
         calls = message.get("tool_calls") or []
         prompt_tokens = sum(_words(_text_of(m.get("content"))) for m in body.get("messages") or []
                             if isinstance(m, dict))
+        prompt_tokens += _words(json.dumps(body["tools"])) if body.get("tools") else 0
         completion_tokens = _words(message["content"] or "")
         completion_tokens += sum(_words(c["function"]["name"]) + _words(c["function"]["arguments"]) for c in calls)
         return {"id": f"chatcmpl-local-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
@@ -292,7 +324,10 @@ class OpenAICompatServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 if self.path.rstrip("/") == "/v1/models":
-                    self._send(200, {"object": "list", "data": [{"id": server.model_name, "object": "model"}]})
+                    model = {"id": server.model_name, "object": "model"}
+                    if server.llama_cpp:
+                        model["owned_by"] = "llamacpp"
+                    self._send(200, {"object": "list", "data": [model]})
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -320,6 +355,10 @@ class OpenAICompatServer:
                     return
                 if failing:
                     self._send(503, {"error": {"message": "warming up, retry later"}})
+                    return
+                if server.llama_cpp and int(body.get("n") or 1) > server.slots:
+                    self._send(400, {"error": {"message": f"Field 'n': Value must be between 1 <= value <= "
+                                                          f"{server.slots}, but got {body.get('n')}"}})
                     return
                 if route == "/v1/completions":
                     if server.lm is None:
