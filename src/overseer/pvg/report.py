@@ -74,10 +74,12 @@ def table(result: RunResult) -> str:
              f"{len(cfg.get('seeds', []))} seed(s), {result.record.get('n_test_problems')} test problems")
     out = [title, "", *lines, ""]
     if baseline:
-        out.append(f"correctness-only baseline accuracy (same RL budget): {_cell(baseline)}")
-    out.append("round 0: the warm-started prover scored by the round-1 verifier; attacker steps per seed "
-               "('>N': not exploited within N steps); RL steps per seed ('stopped': by the stopping rule) with the "
-               "final KL to the initial prover")
+        out.append(f"correctness-only baseline accuracy (the game's whole RL budget): {_cell(baseline)}")
+    out.append("round 0: the warm-started prover scored by the round-1 verifier; accepted: a score at or above the "
+               "round's threshold, set on the other half of the test problems to accept "
+               f"{cfg.get('accept_rate')} of their helpful-correct solutions; attacker steps per seed: updates until "
+               "the paper's criterion held ('>N': censored, not within N steps); RL steps per seed ('stopped': by "
+               "the stopping rule) with the final KL to the initial prover")
     return "\n".join(out) + "\n"
 
 
