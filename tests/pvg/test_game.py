@@ -22,7 +22,8 @@ def tiny_config(runs_dir: Path, **changes: Any) -> PVGConfig:
     settings: dict[str, Any] = dict(
         n_problems=120, warmup_problems=500, warmup_epochs=3, rounds=2, steps_per_round=2, attack_steps=2,
         prompts_per_step=2, num_generations=4, eval_samples=2, verifier_pairs=60, verifier_epochs=1,
-        stop_min_steps=1, runs_dir=str(runs_dir), progress=False, device="cpu",
+        best_of_n=2, stop_window=1, stop_min_steps=1, judge_samples=1, runs_dir=str(runs_dir), progress=False,
+        device="cpu",
     )
     settings.update(changes)
     return PVGConfig(**settings)
@@ -87,7 +88,8 @@ def test_two_round_game_end_to_end(game: dict[str, Any]) -> None:
 
 def test_resume_recomputes_nothing_finished(game: dict[str, Any]) -> None:
     first, second = game["first"], game["second"]
-    assert len(first["warm_start"]) == 2 and second["warm_start"] == []  # prover and tiny verifier body, once
+    # prover, tiny verifier body and the judge's own body, once each
+    assert len(first["warm_start"]) == 3 and second["warm_start"] == []
     assert [p.split("/")[-2] for p in first["train_verifier"]] == ["round-1", "round-2"]
     assert second["train_verifier"] == []
     assert [p.split("/")[-2] for p in first["train_prover"] if p.endswith("/prover")] == ["round-1"]

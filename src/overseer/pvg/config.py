@@ -67,8 +67,8 @@ class PVGConfig(ConfigMixin):
                              "solutions reach the mean verifier score of helpful-correct ones (the paper's rule; CGC "
                              "also needs sneaky accuracy below cgc_sneaky_accuracy; Goodhart: accuracy below "
                              "goodhart_accuracy over goodhart_window steps)")
-    stop_window: int = option(5, "RL steps pooled by the stopping rule and the attack tests (one batch is noise)")
-    stop_min_steps: int = option(5, "RL steps before the stopping rule or an attack test may fire")
+    stop_window: int = option(8, "RL steps pooled by the stopping rule and the attack tests (one batch is noise)")
+    stop_min_steps: int = option(8, "RL steps before the stopping rule or an attack test may fire")
     cgc_penalty: float = option(-2.0, "CGC's reward of a solution whose correctness does not match its role (V0), "
                                 "also the floor of a matching one's")
     cgc_sneaky_accuracy: float = option(0.05, "a CGC round ends only with the sneaky role's accuracy below this "

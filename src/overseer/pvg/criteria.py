@@ -53,8 +53,8 @@ def pooled_rate(history: Sequence[Summary], hits_key: str, count_key: str, windo
 class Criteria:
     """The thresholds and windows of the stopping rule and the attack tests (all settings of ``PVGConfig``)."""
 
-    window: int = 5
-    min_steps: int = 5
+    window: int = 8
+    min_steps: int = 8
     cgc_sneaky_accuracy: float = 0.05
     incorrect_rate: float = 0.95
     goodhart_accuracy: float = 0.2
