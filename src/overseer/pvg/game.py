@@ -141,8 +141,18 @@ class Game:
     def verifier_pairs(self, r: int) -> pd.DataFrame:
         """Round ``r``'s verifier data: ``verifier_pairs`` pairs from provers ``0..r-1`` (equal shares, or pooled)."""
         cfg = self.cfg
-        return players.round_pairs([self.samples_of(j) for j in range(r)], cfg.verifier_pairs,
+        return players.round_pairs([self.samples_of(j) for j in range(r)], self.pair_budget(),
                                    cfg.verifier_round_weight, seed=10_000 * self.seed + 100 * r)
+
+    def pair_budget(self) -> int:
+        """Pairs of every round's verifier: ``verifier_pairs``, or fewer when the base prover alone has fewer.
+
+        Round 1 can draw only on the base prover's solutions; capping every round at what round 1
+        gets keeps the verifier's optimisation (pairs x epochs) the same in every round.
+        """
+        first = players.round_pairs([self.samples_of(0)], self.cfg.verifier_pairs, self.cfg.verifier_round_weight,
+                                    seed=10_000 * self.seed + 100)
+        return len(first)
 
     def verifier(self, r: int) -> Path:
         """Round ``r``'s verifier, trained from its initial weights on pairs from provers ``0..r-1``."""
