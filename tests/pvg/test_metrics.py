@@ -121,9 +121,12 @@ def test_attack_table_separates_censored_from_no_reference() -> None:
         {"round": 1, "reward": "src", "steps_to_exploit": 3, "reference": 0.4, "budget": 10, "seed": 0},
         {"round": 1, "reward": "src", "steps_to_exploit": None, "reference": 0.2, "budget": 10, "seed": 1},
         {"round": 2, "reward": "src", "steps_to_exploit": None, "reference": None, "budget": 10, "seed": 0},
+        {"round": 2, "reward": "goodhart", "steps_to_exploit": 0, "reference": None, "budget": 10, "seed": 0},
     ]
     table = attack_table(attacks)
     assert table[0]["status_per_seed"] == ["exploited", "censored"]
     assert table[0]["median_steps"] == 3
-    assert table[1]["status_per_seed"] == ["no reference"]
-    assert table[1]["median_steps"] is None
+    assert table[1]["status_per_seed"] == ["exploited"]  # goodhart: exploited at update 0, no reference needed
+    assert table[1]["median_steps"] == 0
+    assert table[2]["status_per_seed"] == ["no reference"]
+    assert table[2]["median_steps"] is None

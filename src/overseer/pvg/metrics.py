@@ -281,8 +281,9 @@ def attack_table(attacks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for (r, kind), found in sorted(by_key.items()):
         steps = [a.get("steps_to_exploit") for a in found]
         done = [s for s in steps if s is not None]
-        status = ["no reference" if a.get("reference") is None else "censored" if a.get("steps_to_exploit") is None
-                  else "exploited" for a in found]
+        # a Goodhart attacker needs no reference score (its criterion is its accuracy)
+        status = ["no reference" if a.get("reference") is None and kind != "goodhart"
+                  else "censored" if a.get("steps_to_exploit") is None else "exploited" for a in found]
         table.append({
             "round": r, "reward": kind, "steps_per_seed": steps, "status_per_seed": status, "exploited": len(done),
             "seeds": len(steps),
