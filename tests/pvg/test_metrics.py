@@ -126,6 +126,9 @@ def test_attack_table_separates_censored_from_no_reference() -> None:
     table = attack_table(attacks)
     assert table[0]["status_per_seed"] == ["exploited", "censored"]
     assert table[0]["median_steps"] == 3
+    share = table[0]["exploited_share"]
+    assert share["value"] == pytest.approx(0.5) and 0 < share["ci_low"] < 0.5 < share["ci_high"] < 1
+    assert table[2]["exploited_share"]["value"] is None
     assert table[1]["status_per_seed"] == ["exploited"]  # goodhart: exploited at update 0, no reference needed
     assert table[1]["median_steps"] == 0
     assert table[2]["status_per_seed"] == ["no reference"]

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from overseer.results import auroc, estimates
+from overseer.results import Estimate, auroc, estimates, wilson_interval
 
 ROUND_METRICS = (
     "helpful_accuracy", "sneaky_incorrect", "sneaky_success", "verifier_auroc", "completeness", "soundness",
@@ -273,6 +273,9 @@ def attack_table(attacks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
     A step count of None means not exploited within the budget, or no reference score because the
     round had no helpful-correct test solution; ``status_per_seed`` says which.
+    ``exploited_share`` is the share of seeds whose attacker succeeded within the budget, with a
+    Wilson 95% interval over seeds (censored attackers count as not exploited: an interval that
+    needs no guess about their steps).
     """
     by_key: dict[tuple[int, str], list[Mapping[str, Any]]] = {}
     for a in attacks:
@@ -284,9 +287,13 @@ def attack_table(attacks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         # a Goodhart attacker needs no reference score (its criterion is its accuracy)
         status = ["no reference" if a.get("reference") is None and kind != "goodhart"
                   else "censored" if a.get("steps_to_exploit") is None else "exploited" for a in found]
+        tried = sum(st != "no reference" for st in status)
+        low, high = wilson_interval(len(done), tried)
         table.append({
             "round": r, "reward": kind, "steps_per_seed": steps, "status_per_seed": status, "exploited": len(done),
             "seeds": len(steps),
+            "exploited_share": Estimate(len(done) / tried if tried else None, low, high,
+                                        None if tried else "no attacker had a reference score").as_dict(),
             "median_steps": float(np.median(done)) if done else None,
             "budget": next((a["budget"] for a in found if a.get("budget") is not None), None),
         })

@@ -35,7 +35,8 @@ def _attack_cell(attacks: Sequence[Mapping[str, Any]], r: int) -> str:
         status = a.get("status_per_seed") or ["censored"] * len(a["steps_per_seed"])
         steps = ", ".join(str(s) if s is not None else "n/a" if why == "no reference" else f">{a['budget']}"
                           for s, why in zip(a["steps_per_seed"], status, strict=True))
-        parts.append(f"{a['reward']}: {steps}")
+        share = a.get("exploited_share")
+        parts.append(f"{a['reward']}: {steps}" + (f" (exploited {_cell(share)})" if share else ""))
     return "; ".join(parts) or "-"
 
 
