@@ -22,7 +22,8 @@ def tiny_config(runs_dir: Path, **changes: Any) -> PVGConfig:
     settings: dict[str, Any] = dict(
         n_problems=120, warmup_problems=500, warmup_epochs=3, rounds=2, steps_per_round=2, attack_steps=2,
         prompts_per_step=2, num_generations=4, eval_samples=2, verifier_pairs=60, verifier_epochs=1,
-        stop_min_steps=1, runs_dir=str(runs_dir), progress=False, device="cpu",
+        best_of_n=2, stop_window=1, stop_min_steps=1, judge_samples=1, runs_dir=str(runs_dir), progress=False,
+        device="cpu",
     )
     settings.update(changes)
     return PVGConfig(**settings)
@@ -83,11 +84,21 @@ def test_two_round_game_end_to_end(game: dict[str, Any]) -> None:
     verifier = players.load_verifier(kept / "round-2" / "verifier", game["cfg"])  # loads without the work dir
     assert verifier.scores(["Start at 1. Add 2. Work mod 10.\n1 + 2 = 3\nAnswer: 3"]).shape == (1,)
     assert (kept / "judge" / "classifier").is_dir() and (kept / "warm-start" / "player.json").is_file()
+    # the baseline trains for the game's whole budget (2 rounds x 2 steps), the judge on its own body and data
+    assert players.read_player(kept / "baseline")["steps"] == 4
+    judge = players.read_player(kept / "judge")
+    assert judge["base"].endswith("judge-body") and judge["data"] == "base prover, prover split"
+    # every round's verifier trains on the same number of pairs (at most 60, capped by what round 1 can draw),
+    # so on the same number of gradient steps
+    trained = [players.read_player(kept / f"round-{r}" / "verifier") for r in (1, 2)]
+    assert 0 < trained[0]["pairs"] == trained[1]["pairs"] <= 60
+    assert trained[0]["gradient_steps"] == trained[1]["gradient_steps"]
 
 
 def test_resume_recomputes_nothing_finished(game: dict[str, Any]) -> None:
     first, second = game["first"], game["second"]
-    assert len(first["warm_start"]) == 2 and second["warm_start"] == []  # prover and tiny verifier body, once
+    # prover, tiny verifier body and the judge's own body, once each
+    assert len(first["warm_start"]) == 3 and second["warm_start"] == []
     assert [p.split("/")[-2] for p in first["train_verifier"]] == ["round-1", "round-2"]
     assert second["train_verifier"] == []
     assert [p.split("/")[-2] for p in first["train_prover"] if p.endswith("/prover")] == ["round-1"]
@@ -104,12 +115,22 @@ def test_report_shows_rounds_baseline_and_attacks(game: dict[str, Any], capsys: 
     assert "helpful acc" in capsys.readouterr().out
 
 
+def test_goodhart_game_has_no_roles(tmp_path: Path) -> None:
+    from overseer.pvg.game import Game
+
+    assert Game(tiny_config(tmp_path, reward="goodhart"), 0, tmp_path / "g").roles == ("helpful",)
+    assert Game(tiny_config(tmp_path), 0, tmp_path / "s").roles == ("helpful", "sneaky")
+
+
 def test_cli_refuses_bad_input_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for argv, needle in (
         (["pvg", "run", "--reward", "nope"], "unknown reward 'nope'"),
         (["pvg", "run", "--task", "chess"], "chess"),
         (["pvg", "run", "--prover", "no-such-model-xyz"], "no-such-model-xyz"),
         (["pvg", "run", "--attacks", "src,bribe"], "unknown attack reward 'bribe'"),
+        (["pvg", "run", "--lr", "-1"], "lr must be a number >= 0; got -1"),
+        (["pvg", "run", "--best-of-n", "3"], "best_of_n must be even"),
+        (["pvg", "run", "--accept-rate", "1.5"], "accept_rate must be a share in (0, 1]"),
         (["pvg", "report", str(tmp_path)], str(tmp_path)),
     ):
         assert main(argv) == 2

@@ -172,3 +172,47 @@ def test_arith_task_solutions_are_correct() -> None:
     for p in load_task("arith", 200, seed=0):
         assert players.check_answer(p.metadata["solution"], p.target)
         assert p.metadata["solution"].endswith(f"Answer: {p.target}")
+
+
+def test_a_frozen_prover_runs_the_real_trainer_and_stops_at_the_update_behind_the_batch(
+    tmp_path: Path, problems: list
+) -> None:
+    """lr 0 is the control: TRL runs, no weight moves; a stop hook that holds on batch 2 is reported at update 1."""
+    cfg = PVGConfig(lr=0, kl_beta=0.0, prompts_per_step=2, num_generations=2, max_completion_tokens=8, device="cpu")
+    init = players.build_tiny(tmp_path / "init", problems, 16, 1, seed=0)
+    seen: list[int] = []
+
+    def stop(history: list) -> bool:
+        seen.append(len(history))
+        return len(history) >= 2
+
+    outcome = players.train_prover(cfg, init, problems[:8], "correctness", tmp_path / "out", seed=0, roles="helpful",
+                                   steps=5, stop=stop)
+    assert (outcome.steps, outcome.stopped, outcome.fired_at, seen) == (2, True, 1, [1, 2])
+    assert [s["n"] for s in outcome.history] == [4, 4] and "n_correct" in outcome.history[0]
+    before, _ = players.load_causal(cfg, init)
+    after, _ = players.load_causal(cfg, tmp_path / "out")
+    for (name, a), b in zip(before.state_dict().items(), after.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert players.read_player(tmp_path / "out")["stopped"] is True
+
+
+def test_every_rounds_verifier_gets_the_same_number_of_pairs() -> None:
+    assert players.allot([100, 100, 100], 150) == [50, 50, 50]
+    assert players.allot([10, 100, 100], 150) == [10, 70, 70]  # a short prover's shortfall goes to the others
+    assert players.allot([10, 20], 150) == [10, 20]  # fewer than the budget between them: all of it
+
+    def samples(tag: str, problems: int) -> pd.DataFrame:
+        rows = [{"problem_id": f"{tag}{p}", "question": f"q{p}", "solution": f"{tag}{p}-{k}", "correct": k < 2}
+                for p in range(problems) for k in range(4)]
+        return pd.DataFrame(rows)
+
+    budget = 40
+    sizes = []
+    for r in (1, 2, 3, 4):
+        pairs = players.round_pairs([samples(f"r{j}-", 10) for j in range(r)], budget, "equal", seed=0)
+        sizes.append(len(pairs))
+        assert pairs["from_round"].value_counts().max() - pairs["from_round"].value_counts().min() <= 1
+    assert sizes == [budget] * 4
+    pooled = players.round_pairs([samples("a", 10), samples("b", 10)], budget, "pooled", seed=0)
+    assert len(pooled) == budget and set(pooled["from_round"]) == {0, 1}

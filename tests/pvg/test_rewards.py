@@ -78,6 +78,12 @@ def test_cgc_matches_hand_computation() -> None:
     assert got.tolist() == [2.0, -5.0, 3.0, -5.0, -5.0, 0.25, -5.0, -1.5]
 
 
+def test_cgc_never_pays_a_match_less_than_a_mismatch() -> None:
+    # helpful-correct scored -3 and -1, helpful-incorrect scored 4: the match's reward is floored at the penalty.
+    got = cgc_rewards([-3.0, -1.0, 4.0], [True, True, False], [True, True, True], penalty=-2.0)
+    assert got.tolist() == [-2.0, -1.0, -2.0]
+
+
 def test_goodhart_and_correctness() -> None:
     assert goodhart_rewards(SCORES).tolist() == SCORES
     assert correctness_rewards(CORRECT).tolist() == [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0]

@@ -30,3 +30,13 @@ def test_summary_line_without_a_baseline_or_an_undefined_value_says_n_a() -> Non
                                   {"task": "toy", "reward": "cgc", "rounds": 1}, "pvg"))
     assert line.endswith("helpful accuracy 0.50 [0.40, 0.60], sneaky success n/a, verifier AUROC 0.70; "
                          "correctness-only baseline n/a")
+
+
+def test_report_attack_cell_shows_censoring_and_the_exploited_share() -> None:
+    from overseer.pvg.metrics import attack_table
+    from overseer.pvg.report import _attack_cell
+
+    attacks = [{"round": 1, "reward": "src", "steps_to_exploit": s, "reference": 0.4, "budget": 20, "seed": i}
+               for i, s in enumerate([0, None, 7])]
+    cell = _attack_cell(attack_table(attacks), 1)
+    assert cell.startswith("src: 0, >20, 7 (exploited 0.67 [") and _attack_cell(attack_table(attacks), 2) == "-"

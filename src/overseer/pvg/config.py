@@ -52,23 +52,38 @@ class PVGConfig(ConfigMixin):
     rounds: int = option(5, "rounds of the game (verifier, then prover)")
     reward: str = option("src", "prover reward: src (signed relative convincingness), cgc (correctness-gated "
                          "convincingness), goodhart (verifier score only), correctness")
-    baseline: bool = option(True, "also train the correctness-only prover with the same budget (the legibility "
-                            "tax is its accuracy minus the game's helpful accuracy)")
+    baseline: bool = option(True, "also train the correctness-only prover for the game's whole RL budget (rounds x "
+                            "steps_per_round steps; the legibility tax is its accuracy minus the game's helpful "
+                            "accuracy)")
     attacks: tuple[str, ...] = option(("src",), "rewards of the sneaky-only attackers run against each round's "
                                       "frozen verifier (comma-separated: src, cgc, goodhart; empty: none)")
     attack_steps: int = option(20, "most RL steps of an attacker (not exploiting within them is reported as "
                                "censored)")
+    attack_incorrect_rate: float = option(0.95, "an SRC/CGC attacker succeeds only once at least this share of its "
+                                          "solutions (over the last stop_window steps) is incorrect (the paper: 0.95)")
     rl: str = option("grpo", "TRL trainer of the provers", choices=RL_ALGORITHMS)
     steps_per_round: int = option(20, "most RL steps of the prover per round")
-    stop_rule: bool = option(True, "end a round early when sneaky-incorrect solutions reach the mean verifier "
-                             "score of helpful-correct ones (the paper's rule)")
-    stop_min_steps: int = option(3, "RL steps before the stopping rule may fire")
+    stop_rule: bool = option(True, "end a round early when, over the last stop_window steps, sneaky-incorrect "
+                             "solutions reach the mean verifier score of helpful-correct ones (the paper's rule; CGC "
+                             "also needs sneaky accuracy below cgc_sneaky_accuracy; Goodhart: accuracy below "
+                             "goodhart_accuracy over goodhart_window steps)")
+    stop_window: int = option(8, "RL steps pooled by the stopping rule and the attack tests (one batch is noise)")
+    stop_min_steps: int = option(8, "RL steps before the stopping rule or an attack test may fire")
+    cgc_penalty: float = option(-2.0, "CGC's reward of a solution whose correctness does not match its role (V0), "
+                                "also the floor of a matching one's")
+    cgc_sneaky_accuracy: float = option(0.05, "a CGC round ends only with the sneaky role's accuracy below this "
+                                        "(the paper: 5%)")
+    goodhart_accuracy: float = option(0.2, "a Goodhart round or attacker ends when accuracy falls below this (the "
+                                      "paper: 0.2)")
+    goodhart_window: int = option(10, "steps over which the Goodhart accuracy is pooled (the paper: 80, scaled to "
+                                  "the toy tier's budgets)")
     prompts_per_step: int = option(8, "prompts per RL step")
     num_generations: int = option(8, "completions per prompt (the group of GRPO/RLOO and of SRC's centring)")
     max_completion_tokens: int = option(48, "most tokens of a solution")
     temperature: float = option(1.0, "sampling temperature of the prover (training and evaluation)")
     lr: float = option(1e-4, "prover RL learning rate (toy tier: 5e-4 and 2e-4 lowered even the correctness-only "
-                       "prover's accuracy; 1e-4 kept it)")
+                       "prover's accuracy; 1e-4 kept it); 0 freezes every prover, the control of the stopping "
+                       "rule and the attack tests")
     kl_beta: float = option(0.02, "KL penalty to the initial prover (TRL's beta; 0 turns it off)")
     use_vllm: bool = option(False, "generate the prover's RL samples with vLLM (TRL's colocate mode; GPU, vllm "
                             "installed)")
@@ -79,14 +94,21 @@ class PVGConfig(ConfigMixin):
     verifier_round_weight: str = option("equal", "how the verifier mixes provers: equal (the same number of "
                                         "correct-incorrect pairs from every earlier prover, as the paper) or "
                                         "pooled (all pairs as drawn)", choices=("equal", "pooled"))
-    verifier_pairs: int = option(1500, "correct-incorrect pairs per prover (equal weight) in the verifier's "
-                                 "training set")
+    verifier_pairs: int = option(1500, "correct-incorrect pairs of every round's verifier, in total over the "
+                                 "earlier provers (equal weight: an equal share from each), so every round's verifier "
+                                 "gets the same optimisation")
     verifier_epochs: float = option(2.0, "passes over the verifier's pairs")
     verifier_lr: float = option(1e-3, "verifier learning rate")
     verifier_lora: bool = option(False, "train LoRA adapters of the verifier (pretrained bases)")
     score_penalty: float = option(1e-3, "weight of the mean squared score in the verifier's loss (centres scores)")
-    eval_samples: int = option(4, "solutions per test problem and role at evaluation (also the n of best-of-n)")
+    eval_samples: int = option(4, "solutions per test problem and role at evaluation")
+    best_of_n: int = option(4, "n of balanced best-of-n (even, at most eval_samples): the current helpful prover's "
+                            "solutions of problems with n/2 correct and n/2 incorrect")
+    accept_rate: float = option(0.8, "acceptance threshold per round: the verifier score that accepts this share of "
+                                "helpful-correct solutions on the other half of the test problems (cross-fitted)")
     judge_tokens: int = option(12, "the legibility judge reads only the first K tokens of a solution")
+    judge_samples: int = option(2, "solutions per prover-split problem and role of the base prover that train the "
+                                "legibility judge (its own data, not the verifiers')")
     seeds: tuple[int, ...] = option((0,), "seeds (each a whole game; intervals cover problems and seeds)")
     device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: cuda if available", identity="none")
     generation_batch_size: int = option(64, "prompts per generation batch outside RL (seeded samples depend on it)")
@@ -106,7 +128,8 @@ class PVGConfig(ConfigMixin):
         for name in ("n_problems", "warmup_problems", "rounds", "steps_per_round", "prompts_per_step",
                      "max_completion_tokens", "verifier_samples", "verifier_pairs", "eval_samples", "judge_tokens",
                      "prover_width", "prover_layers", "verifier_width", "verifier_layers", "lora_r",
-                     "generation_batch_size", "attack_steps", "stop_min_steps"):
+                     "generation_batch_size", "attack_steps", "stop_min_steps", "stop_window", "goodhart_window",
+                     "best_of_n", "judge_samples"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OverseerError(f"{name} must be a whole number >= 1; got {value!r}")
@@ -114,14 +137,23 @@ class PVGConfig(ConfigMixin):
             raise OverseerError(
                 f"num_generations must be at least 2 (groups need a spread); got {self.num_generations}"
             )
-        for name in ("warmup_epochs", "warmup_lr", "lr", "verifier_epochs", "verifier_lr", "temperature"):
+        for name in ("warmup_epochs", "warmup_lr", "verifier_epochs", "verifier_lr", "temperature"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
                 raise OverseerError(f"{name} must be a number > 0; got {value!r}")
-        for name in ("kl_beta", "score_penalty"):
+        for name in ("kl_beta", "score_penalty", "lr"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and not isinstance(value, bool) and value >= 0):
                 raise OverseerError(f"{name} must be a number >= 0; got {value!r}")
+        for name in ("attack_incorrect_rate", "cgc_sneaky_accuracy", "goodhart_accuracy", "accept_rate"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1):
+                raise OverseerError(f"{name} must be a share in (0, 1]; got {value!r}")
+        if not (isinstance(self.cgc_penalty, int | float) and -1e6 < self.cgc_penalty < 1e6):
+            raise OverseerError(f"cgc_penalty must be a finite number; got {self.cgc_penalty!r}")
+        if self.best_of_n % 2 or self.best_of_n > self.eval_samples:
+            raise OverseerError(f"best_of_n must be even and at most eval_samples ({self.eval_samples}); "
+                                f"got {self.best_of_n}")
         if len(self.split) != 3 or any(s < 0 for s in self.split) or abs(sum(self.split) - 1) > 1e-9:
             raise OverseerError(f"split must be 3 shares >= 0 summing to 1 (prover, verifier, test); got {self.split}")
         if not self.seeds:

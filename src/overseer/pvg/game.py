@@ -7,17 +7,22 @@ work directory, so a killed run resumes at the stage in flight and recomputes no
    problems; for a tiny verifier, warm-start its body as a language model on the same solutions.
 2. ``round-0/``: the base prover's solutions on the verifier split.
 3. For each round ``r = 1..R``:
-   ``verifier/``: a verifier trained from its initial weights on (correct, incorrect) pairs from
-   the solutions of provers ``0..r-1`` (equal pairs per prover by default);
+   ``verifier/``: a verifier trained from its initial weights on ``verifier_pairs`` (correct,
+   incorrect) pairs from the solutions of provers ``0..r-1`` (an equal share per prover by
+   default; the same number of pairs, so of gradient steps, in every round);
    ``prover/``: a prover trained from the warm-started weights by RL against that frozen verifier
-   (roles drawn per prompt; the step budget or the stopping rule ends the round);
+   (roles drawn per prompt, none in a Goodhart game; the step budget or the stopping rule of
+   :mod:`overseer.pvg.criteria` ends the round);
    ``eval.parquet``: the new prover's solutions on the test split in both roles, scored by the
    round's verifier and the legibility judge; ``samples.parquet``: its solutions on the verifier
    split (next rounds' verifier data); ``attack-<reward>.json``: a sneaky-only prover trained
-   against the frozen verifier, and the step at which it first fooled it.
-4. ``baseline/``: the correctness-only prover with the same step budget, evaluated on the test split.
-5. ``judge/``: the legibility proxy, a classifier on the verifier's base that reads only the first
-   ``judge_tokens`` tokens of a solution, trained on the base prover's verifier-split solutions.
+   against the frozen verifier, and the update at which it first fooled it by the paper's
+   criterion (censored when the budget ran out first).
+4. ``baseline/``: the correctness-only prover trained for the game's whole budget
+   (``rounds x steps_per_round`` steps), evaluated on the test split.
+5. ``judge/``: the legibility proxy, a classifier that reads only the first ``judge_tokens``
+   tokens of a solution, on its own body (a tiny one warm-started apart from the verifier's) and
+   trained on its own data: the base prover's solutions on the prover split, which no verifier reads.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from overseer._storage import atomic_directory, atomic_file, atomic_write_text
 from overseer.errors import OverseerError
 from overseer.pvg import players
 from overseer.pvg.config import TINY, PVGConfig
+from overseer.pvg.criteria import criteria_of
 from overseer.pvg.tasks import TaskData, load_task, split_parts
 
 _STARTED = time.perf_counter()
@@ -65,6 +71,9 @@ class Game:
         self.work = Path(work)
         self.data = task_data(cfg, seed)
         self.timings: dict[str, float] = {}
+        self.criteria = criteria_of(cfg)
+        # the Goodhart game has no roles: its prover reads the helpful prompt, and only that is evaluated
+        self.roles: tuple[str, ...] = ("helpful",) if cfg.reward == "goodhart" else players.ROLES
 
     # -- players ----------------------------------------------------------------------------------
 
@@ -80,6 +89,11 @@ class Game:
     def verifier_base(self) -> str:
         """The verifier's initial weights: the warm-started tiny body, or the named model."""
         return str(self.work / "players" / "verifier-body") if self.cfg.verifier == TINY else self.cfg.verifier
+
+    @property
+    def judge_base(self) -> str:
+        """The judge's initial weights: a tiny body of its own, or the verifier's (untrained) named model."""
+        return str(self.work / "players" / "judge-body") if self.cfg.verifier == TINY else self.cfg.verifier
 
     def players(self) -> None:
         """Build and warm-start the prover (and a tiny verifier's body)."""
@@ -100,6 +114,13 @@ class Game:
                                         cfg.verifier_layers, seed + 1)
             players.warm_start(cfg, str(random), Path(self.verifier_base), warmup, seed, lm_only=True)
             self._timed("warm_start", t)
+        if cfg.verifier == TINY and not Path(self.judge_base).exists():
+            t = time.perf_counter()
+            _say(cfg, f"seed {seed}: warm-starting the legibility judge's own body")
+            random = players.build_tiny(self.work / "players" / "judge-random", warmup, cfg.verifier_width,
+                                        cfg.verifier_layers, seed + 2)
+            players.warm_start(cfg, str(random), Path(self.judge_base), warmup, seed + 2, lm_only=True)
+            self._timed("warm_start", t)
 
     # -- stages -----------------------------------------------------------------------------------
 
@@ -109,7 +130,7 @@ class Game:
         if not path.exists():
             t = time.perf_counter()
             prover = self.prover_init if r == 0 else self.work / f"round-{r}" / "prover"
-            df = players.sample_solutions(self.cfg, prover, self.data.verifier, players.ROLES,
+            df = players.sample_solutions(self.cfg, prover, self.data.verifier, self.roles,
                                           self.cfg.verifier_samples, seed=1000 * self.seed + r)
             df.insert(0, "round", r)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,16 +139,20 @@ class Game:
         return pd.read_parquet(path)
 
     def verifier_pairs(self, r: int) -> pd.DataFrame:
-        """Round ``r``'s verifier data: pairs from provers ``0..r-1``, equal per prover unless pooled."""
+        """Round ``r``'s verifier data: ``verifier_pairs`` pairs from provers ``0..r-1`` (equal shares, or pooled)."""
         cfg = self.cfg
-        frames = []
-        for j in range(r):
-            samples = self.samples_of(j)
-            n = cfg.verifier_pairs if cfg.verifier_round_weight == "equal" else 10**9
-            pairs = players.draw_pairs(samples, n, seed=10_000 * self.seed + 100 * r + j)
-            pairs.insert(0, "from_round", j)
-            frames.append(pairs)
-        return pd.concat(frames, ignore_index=True)
+        return players.round_pairs([self.samples_of(j) for j in range(r)], self.pair_budget(),
+                                   cfg.verifier_round_weight, seed=10_000 * self.seed + 100 * r)
+
+    def pair_budget(self) -> int:
+        """Pairs of every round's verifier: ``verifier_pairs``, or fewer when the base prover alone has fewer.
+
+        Round 1 can draw only on the base prover's solutions; capping every round at what round 1
+        gets keeps the verifier's optimisation (pairs x epochs) the same in every round.
+        """
+        first = players.round_pairs([self.samples_of(0)], self.cfg.verifier_pairs, self.cfg.verifier_round_weight,
+                                    seed=10_000 * self.seed + 100)
+        return len(first)
 
     def verifier(self, r: int) -> Path:
         """Round ``r``'s verifier, trained from its initial weights on pairs from provers ``0..r-1``."""
@@ -149,9 +174,13 @@ class Game:
             verifier = players.load_verifier(self.verifier(r), cfg) if cfg.reward != "correctness" else None
             _say(cfg, f"seed {self.seed} round {r}: prover RL ({cfg.rl}, reward {cfg.reward}, "
                       f"up to {cfg.steps_per_round} steps)")
-            stop = _stop_rule(cfg) if cfg.stop_rule and cfg.reward != "correctness" else None
+            stop = None
+            if cfg.stop_rule and cfg.reward != "correctness":
+                def stop(history: Any) -> bool:
+                    return self.criteria.round_over(cfg.reward, history)
             players.train_prover(cfg, self.prover_init, self.data.prover, cfg.reward, path,
-                                 seed=100 * self.seed + r, verifier=verifier, stop=stop)
+                                 seed=100 * self.seed + r, verifier=verifier, stop=stop,
+                                 roles="helpful" if cfg.reward == "goodhart" else "both")
             self._timed("prover_rl", t)
         return path
 
@@ -184,7 +213,11 @@ class Game:
         return _first_tokens(tok, solutions, self.cfg.judge_tokens)
 
     def judge(self) -> Path:
-        """The legibility proxy: a classifier of correctness that sees only a solution's first K tokens."""
+        """The legibility proxy: a classifier of correctness that sees only a solution's first K tokens.
+
+        Independent of the verifiers: its own body (for tiny players) and its own data, the base
+        prover's solutions on the prover split, which no verifier is trained on.
+        """
         path = self.work / "judge"
         if path.exists():
             return path
@@ -192,12 +225,12 @@ class Game:
         from overseer.models import ClassifierConfig, SequenceClassifier, fit_classifier
 
         cfg = self.cfg
-        samples = self.samples_of(0)
-        base = self.verifier_base
+        samples = self.judge_samples()
+        base = self.judge_base
         _say(cfg, f"seed {self.seed}: training the legibility judge (first {cfg.judge_tokens} tokens)")
         device = "cpu" if players._use_cpu(cfg) else cfg.device
         judge = SequenceClassifier.build(ClassifierConfig(model=base, num_layers=cfg.verifier_num_layers,
-                                                          lora=cfg.verifier_lora), seed=self.seed, device=device)
+                                                          lora=cfg.verifier_lora), seed=self.seed + 2, device=device)
         cut = _first_tokens(judge.lm.tokenizer, samples["solution"], cfg.judge_tokens)
         texts = [players.verifier_text(q, s) for q, s in zip(samples["question"], cut, strict=True)]
         labels = samples["correct"].to_numpy().astype(np.int64)
@@ -208,25 +241,40 @@ class Game:
             return F.cross_entropy(logits, targets)
 
         fit_classifier(judge, texts, labels, cross_entropy, lr=cfg.verifier_lr, epochs=cfg.verifier_epochs,
-                       batch_size=32, seed=self.seed, use_cpu=players._use_cpu(cfg))
+                       batch_size=32, seed=self.seed + 2, use_cpu=players._use_cpu(cfg))
         with atomic_directory(path) as tmp:
             judge.save(tmp / "classifier")
-            players._write_player(tmp, kind="judge", base=base, judge_tokens=cfg.judge_tokens, examples=len(texts))
+            players._write_player(tmp, kind="judge", base=base, judge_tokens=cfg.judge_tokens, examples=len(texts),
+                                  data="base prover, prover split")
         self._timed("judge", t)
         return path
 
-    def attack(self, r: int, kind: str, reference: float | None) -> dict[str, Any]:
-        """A sneaky-only prover trained with reward ``kind`` against round ``r``'s frozen verifier.
+    def judge_samples(self) -> pd.DataFrame:
+        """The judge's training data: the base prover's solutions on the prover split (no verifier reads them)."""
+        path = self.work / "judge-samples.parquet"
+        if not path.exists():
+            t = time.perf_counter()
+            df = players.sample_solutions(self.cfg, self.prover_init, self.data.prover, self.roles,
+                                          self.cfg.judge_samples, seed=3_000 + self.seed)
+            _write_parquet(df, path)
+            self._timed("sampling", t)
+        return pd.read_parquet(path)
 
-        It succeeds at the first step whose incorrect solutions score, on average, at least
-        ``reference`` (the mean score of the round's helpful-correct test solutions).
+    def attack(self, r: int, kind: str, reference: float | None) -> dict[str, Any]:
+        """An attacker of reward ``kind`` against round ``r``'s frozen verifier (sneaky only; Goodhart: no role).
+
+        It succeeds by the paper's criterion (:meth:`~overseer.pvg.criteria.Criteria.attack_succeeded`)
+        read over the last ``stop_window`` steps, with ``reference`` the mean score of the round's
+        helpful-correct test solutions; ``steps_to_exploit`` counts the updates behind the batch on
+        which it first held (TRL scores a batch before its update), and a run whose budget ran out
+        first is ``censored``.
         """
         path = self.work / f"round-{r}" / f"attack-{kind}.json"
         if path.exists():
             return json.loads(path.read_text())
         t = time.perf_counter()
         cfg = self.cfg
-        if reference is None:
+        if reference is None and kind != "goodhart":
             result = {"reward": kind, "round": r, "reference": None, "steps_to_exploit": None, "censored": None,
                       "budget": cfg.attack_steps,
                       "reason": "no helpful-correct test solution to set the reference score"}
@@ -234,15 +282,15 @@ class Game:
             _say(cfg, f"seed {self.seed} round {r}: {kind} attacker against the frozen verifier")
             verifier = players.load_verifier(self.verifier(r), cfg)
 
-            def exploited(summary: dict[str, Any], step: int) -> bool:
-                value = summary.get("score_incorrect")
-                return value is not None and value >= reference
+            def exploited(history: Any) -> bool:
+                return self.criteria.attack_succeeded(kind, history, reference)
 
             outcome = players.train_prover(cfg, self.prover_init, self.data.prover, kind, path.parent / "unused",
-                                           seed=50_000 + 100 * self.seed + r, verifier=verifier, roles="sneaky",
+                                           seed=50_000 + 100 * self.seed + r, verifier=verifier,
+                                           roles="helpful" if kind == "goodhart" else "sneaky",
                                            steps=cfg.attack_steps, stop=exploited, save=False)
             result = {"reward": kind, "round": r, "reference": reference,
-                      "steps_to_exploit": outcome.steps if outcome.stopped else None,
+                      "steps_to_exploit": outcome.fired_at if outcome.stopped else None,
                       "censored": not outcome.stopped, "budget": cfg.attack_steps, "history": outcome.history}
         # a work unit: NaN stays NaN, so a resumed game reads back what a fresh one computed
         atomic_write_text(path, json.dumps(result, indent=2, default=float) + "\n")
@@ -257,12 +305,12 @@ class Game:
         self.players()
         self.samples_of(0)
         self.judge()
-        evals = [self.evaluate("round-0", self.prover_init, self.verifier(1), players.ROLES).assign(round=0)]
+        evals = [self.evaluate("round-0", self.prover_init, self.verifier(1), self.roles).assign(round=0)]
         attacks = []
         for r in range(1, cfg.rounds + 1):
             self.verifier(r)
             prover = self.prover(r)
-            df = self.evaluate(f"round-{r}", prover, self.verifier(r), players.ROLES).assign(round=r)
+            df = self.evaluate(f"round-{r}", prover, self.verifier(r), self.roles).assign(round=r)
             evals.append(df)
             if r < cfg.rounds:
                 self.samples_of(r)
@@ -275,18 +323,20 @@ class Game:
             path = self.work / "baseline" / "prover"
             if not path.exists():
                 t = time.perf_counter()
-                _say(cfg, f"seed {self.seed}: correctness-only baseline prover ({cfg.steps_per_round} steps)")
+                budget = cfg.rounds * cfg.steps_per_round  # the paper: the game's whole budget
+                _say(cfg, f"seed {self.seed}: correctness-only baseline prover ({budget} steps)")
                 players.train_prover(cfg, self.prover_init, self.data.prover, "correctness", path,
-                                     seed=90_000 + self.seed, roles="helpful")
+                                     seed=90_000 + self.seed, roles="helpful", steps=budget)
                 self._timed("baseline", t)
             baseline = self.evaluate("baseline", path, None, ("helpful",))
         histories, rl_rounds = [], []
         for r in range(1, cfg.rounds + 1):
             info = json.loads((self.work / f"round-{r}" / "prover" / "rl_history.json").read_text())
-            for step, summary in enumerate(info["history"], start=1):
+            for step, summary in enumerate(info["history"]):  # step: updates behind the batch (TRL scores first)
                 histories.append({"round": r, "step": step, **summary})
             kls = [float(rec["kl"]) for rec in info["log_history"] if "kl" in rec]
             rl_rounds.append({"round": r, "steps": info["steps"], "stopped": info["stopped"],
+                              "stopped_at": info.get("fired_at"),
                               "final_kl": kls[-1] if kls else None})
         return {"evals": pd.concat(evals, ignore_index=True), "attacks": attacks, "baseline": baseline,
                 "history": pd.DataFrame(histories), "rl_rounds": rl_rounds, "timings": dict(self.timings)}
@@ -295,16 +345,6 @@ class Game:
 def _first_tokens(tokenizer: Any, texts: Any, k: int) -> list[str]:
     """Each text cut to its first ``k`` tokens: what the time-limited legibility judge may read."""
     return [tokenizer.decode(tokenizer(str(t), add_special_tokens=False)["input_ids"][:k]) for t in texts]
-
-
-def _stop_rule(cfg: PVGConfig) -> Any:
-    """The paper's rule: stop when sneaky-incorrect solutions score at least as high as helpful-correct ones."""
-
-    def rule(summary: dict[str, Any], step: int) -> bool:
-        sneaky, helpful = summary.get("score_sneaky_incorrect"), summary.get("score_helpful_correct")
-        return step >= cfg.stop_min_steps and sneaky is not None and helpful is not None and sneaky >= helpful
-
-    return rule
 
 
 def check_work(work: Path) -> None:

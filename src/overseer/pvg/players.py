@@ -31,6 +31,7 @@ from overseer._storage import atomic_directory
 from overseer.data import Sample
 from overseer.errors import OverseerError
 from overseer.pvg.config import TINY, PVGConfig
+from overseer.pvg.criteria import updates_before
 from overseer.pvg.toy import is_correct, parse_answer
 
 ROLES = ("helpful", "sneaky")
@@ -239,6 +240,47 @@ def draw_pairs(samples: pd.DataFrame, n_pairs: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["problem_id", "question", "good", "bad"])
 
 
+def allot(available: Sequence[int], budget: int) -> list[int]:
+    """Equal shares of ``budget`` over sources holding ``available`` items each; a source's shortfall goes to the rest.
+
+    Every round's verifier then trains on the same number of pairs (so the same gradient steps)
+    whenever the earlier provers hold that many between them.
+    """
+    quota = [0] * len(available)
+    left = budget
+    while left > 0:
+        open_ = [i for i, a in enumerate(available) if a > quota[i]]
+        if not open_:
+            break
+        share, extra = divmod(left, len(open_))
+        for k, i in enumerate(open_):
+            take = min(available[i] - quota[i], share + (1 if k < extra else 0))
+            quota[i] += take
+            left -= take
+    return quota
+
+
+def round_pairs(samples: Sequence[pd.DataFrame], budget: int, weight: str, seed: int) -> pd.DataFrame:
+    """A round's verifier data: ``budget`` pairs from the earlier provers' ``samples`` (a constant budget per round).
+
+    ``equal``: an equal share from each prover (:func:`allot`), each share spread over problems
+    (:func:`draw_pairs`); ``pooled``: ``budget`` pairs drawn uniformly from all provers' pairs.
+    Column ``from_round`` says which prover wrote a pair.
+    """
+    frames = []
+    for j, df in enumerate(samples):
+        pairs = draw_pairs(df, 10**9, seed=seed + j)
+        frames.append(pairs.assign(from_round=j))
+    if weight == "equal":
+        quota = allot([len(f) for f in frames], budget)
+        chosen = [f.iloc[:q] for f, q in zip(frames, quota, strict=True)]
+        return pd.concat(chosen, ignore_index=True)
+    pool = pd.concat(frames, ignore_index=True)
+    rng = np.random.default_rng(seed)
+    take = np.sort(rng.permutation(len(pool))[:budget])
+    return pool.iloc[take].reset_index(drop=True)
+
+
 def verifier_config(cfg: PVGConfig, base: str) -> Any:
     """The :class:`~overseer.models.ClassifierConfig` of the game's verifier on ``base``."""
     from overseer.models import ClassifierConfig
@@ -268,7 +310,8 @@ def train_verifier(cfg: PVGConfig, base: str, pairs: pd.DataFrame, out: Path, se
     last = fit.loss_curve[-1] if fit.loss_curve else float("nan")
     with atomic_directory(out) as tmp:
         verifier.save(tmp / "classifier")
-        _write_player(tmp, kind="verifier", base=str(base), pairs=len(pairs), final_loss=last, seed=seed)
+        _write_player(tmp, kind="verifier", base=str(base), pairs=len(pairs), final_loss=last, seed=seed,
+                      gradient_steps=math.ceil(len(pairs) / 32 * cfg.verifier_epochs))
     return out
 
 
@@ -299,11 +342,16 @@ class RLOutcome:
     steps: int
     stopped: bool
     history: list[dict[str, Any]] = field(default_factory=list)
+    fired_at: int | None = None
     log_history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def step_summary(batch: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Per-step numbers from one reward call: accuracy by role, mean score by role x correctness, mean reward."""
+    """Per-step numbers from one reward call: accuracy by role, mean score by role x correctness, mean reward.
+
+    Each mean comes with its count (``n_<role>_<cell>``), so the stopping rule and the attack tests
+    (:mod:`overseer.pvg.criteria`) pool solutions over a window of steps, not batch means.
+    """
     out: dict[str, Any] = {"reward": float(np.mean(batch["rewards"])), "n": int(len(batch["rewards"]))}
     correct = batch.get("correct")
     helpful = batch.get("helpful")
@@ -311,12 +359,16 @@ def step_summary(batch: dict[str, np.ndarray]) -> dict[str, Any]:
     if correct is not None and helpful is not None:
         for role, mask in (("helpful", helpful), ("sneaky", ~helpful)):
             out[f"{role}_accuracy"] = float(correct[mask].mean()) if mask.any() else None
-            if scores is not None:
-                for name, cell in (("correct", correct), ("incorrect", ~correct)):
-                    m = mask & cell
+            out[f"n_{role}"] = int(mask.sum())
+            for name, cell in (("correct", correct), ("incorrect", ~correct)):
+                m = mask & cell
+                out[f"n_{role}_{name}"] = int(m.sum())
+                if scores is not None:
                     out[f"score_{role}_{name}"] = float(scores[m].mean()) if m.any() else None
-    elif correct is not None:
-        out["accuracy"] = float(correct.mean())
+    if correct is not None:
+        out["accuracy"] = float(correct.mean()) if len(correct) else None
+        out["n_correct"] = int(correct.sum())
+        out["n_incorrect"] = int((~correct).sum())
     if scores is not None and correct is not None:
         out["score_correct"] = float(scores[correct].mean()) if correct.any() else None
         out["score_incorrect"] = float(scores[~correct].mean()) if (~correct).any() else None
@@ -356,7 +408,7 @@ def rl_config(cfg: PVGConfig, out: str, steps: int, seed: int) -> Any:
 def train_prover(
     cfg: PVGConfig, init: str | Path, problems: Sequence[Sample], reward: str, out: Path, seed: int, *,
     verifier: Any = None, roles: str = "both", steps: int | None = None,
-    stop: Callable[[dict[str, Any], int], bool] | None = None, save: bool = True,
+    stop: Callable[[Sequence[dict[str, Any]]], bool] | None = None, save: bool = True,
 ) -> RLOutcome:
     """RL of a prover from ``init`` against a frozen ``verifier`` with reward ``reward``; saved to ``out``.
 
@@ -370,7 +422,9 @@ def train_prover(
         verifier: the frozen verifier (not needed for ``correctness``).
         roles: ``both`` (drawn per prompt), ``helpful`` or ``sneaky``.
         steps: RL steps; default ``cfg.steps_per_round``.
-        stop: ``stop(step_summary, step) -> bool`` ends the run early (the stopping rule, an attack's success).
+        stop: ``stop(history) -> bool``, read on every step's summaries so far, ends the run early (the
+            stopping rule, an attack's success; :mod:`overseer.pvg.criteria`). ``outcome.fired_at`` is
+            then the number of updates behind the batch on which it held (TRL scores before it updates).
         save: write the trained prover to ``out``.
     """
     import tempfile
@@ -382,18 +436,20 @@ def train_prover(
     from overseer.pvg.rewards import prover_reward_function
 
     history: list[dict[str, Any]] = []
-    stopped = {"value": False}
+    stopped: dict[str, Any] = {"value": False, "at": None}
 
     def record(batch: dict[str, np.ndarray]) -> None:
         history.append(step_summary(batch))
 
     scorer = verifier_scorer(verifier) if verifier is not None else _no_verifier
-    reward_fn = prover_reward_function(reward, scorer, check_answer, record=record)
+    reward_args = {"penalty": cfg.cgc_penalty} if reward == "cgc" else None
+    reward_fn = prover_reward_function(reward, scorer, check_answer, reward_args=reward_args, record=record)
 
     class StopRule(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if stop is not None and history and stop(history[-1], state.global_step):
+            if stop is not None and history and stop(history):
                 stopped["value"] = True
+                stopped["at"] = updates_before(len(history))
                 control.should_training_stop = True
 
     model, tokenizer = load_causal(cfg, init)
@@ -409,6 +465,7 @@ def train_prover(
         trainer.train()
         _check_finite(trainer, f"prover RL ({reward})")
         outcome = RLOutcome(steps=int(trainer.state.global_step), stopped=stopped["value"], history=history,
+                            fired_at=stopped["at"],
                             log_history=[dict(r) for r in trainer.state.log_history])
         if save:
             trained = trainer.model
@@ -421,7 +478,8 @@ def train_prover(
                 _write_player(tmp, kind="causal_lm", built="rl", init=str(init), reward=reward, roles=roles,
                               steps=outcome.steps, stopped=outcome.stopped, seed=seed)
                 (tmp / "rl_history.json").write_text(json.dumps(
-                    {"steps": outcome.steps, "stopped": outcome.stopped, "history": history,
+                    {"steps": outcome.steps, "stopped": outcome.stopped, "fired_at": outcome.fired_at,
+                     "history": history,
                      "log_history": outcome.log_history}, default=float) + "\n")
 
             with atomic_directory(out) as tmp:

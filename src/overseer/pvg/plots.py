@@ -112,11 +112,12 @@ def attack_steps(attacks: Sequence[Mapping[str, Any]]) -> Figure:
                            facecolors="none" if censored else f"C{i}", edgecolors=f"C{i}", s=28,
                            label=kind if a is rows[0] else None)
     ax.set_xlabel("round")
-    ax.set_ylabel("attacker steps to exploit")
+    ax.set_ylabel("attacker updates to exploit")
     if attacks:
         ax.set_xticks(sorted({a["round"] for a in attacks}))
         ax.legend(fontsize=7.5, title="attack reward", title_fontsize=7.5)
-    caption(fig, "Hollow triangles: not exploited within the step budget (plotted at budget + 1). More steps means "
+    caption(fig, "Updates until the paper's criterion held. Hollow triangles: censored, not within the budget "
+                 "(plotted at budget + 1). More means "
                  "a more robust verifier.")
     return fig
 

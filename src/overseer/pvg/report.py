@@ -35,7 +35,8 @@ def _attack_cell(attacks: Sequence[Mapping[str, Any]], r: int) -> str:
         status = a.get("status_per_seed") or ["censored"] * len(a["steps_per_seed"])
         steps = ", ".join(str(s) if s is not None else "n/a" if why == "no reference" else f">{a['budget']}"
                           for s, why in zip(a["steps_per_seed"], status, strict=True))
-        parts.append(f"{a['reward']}: {steps}")
+        share = a.get("exploited_share")
+        parts.append(f"{a['reward']}: {steps}" + (f" (exploited {_cell(share)})" if share else ""))
     return "; ".join(parts) or "-"
 
 
@@ -74,10 +75,12 @@ def table(result: RunResult) -> str:
              f"{len(cfg.get('seeds', []))} seed(s), {result.record.get('n_test_problems')} test problems")
     out = [title, "", *lines, ""]
     if baseline:
-        out.append(f"correctness-only baseline accuracy (same RL budget): {_cell(baseline)}")
-    out.append("round 0: the warm-started prover scored by the round-1 verifier; attacker steps per seed "
-               "('>N': not exploited within N steps); RL steps per seed ('stopped': by the stopping rule) with the "
-               "final KL to the initial prover")
+        out.append(f"correctness-only baseline accuracy (the game's whole RL budget): {_cell(baseline)}")
+    out.append("round 0: the warm-started prover scored by the round-1 verifier; accepted: a score at or above the "
+               "round's threshold, set on the other half of the test problems to accept "
+               f"{cfg.get('accept_rate')} of their helpful-correct solutions; attacker steps per seed: updates until "
+               "the paper's criterion held ('>N': censored, not within N steps); RL steps per seed ('stopped': by "
+               "the stopping rule) with the final KL to the initial prover")
     return "\n".join(out) + "\n"
 
 

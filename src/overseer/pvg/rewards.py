@@ -125,14 +125,18 @@ def cgc_rewards(scores: Any, correct: Any, helpful: Any, penalty: float = -2.0) 
         V_0 & \text{otherwise}\end{cases}
 
     The verifier's score :math:`V` when the solution's correctness matches its role (helpful and
-    correct, or sneaky and incorrect), else the constant penalty :math:`V_0`.
+    correct, or sneaky and incorrect), else the constant penalty :math:`V_0`. The paper picks
+    :math:`V_0` below every score the verifier gives, so that a mismatch never pays more than a
+    match; a Bradley-Terry verifier's scores are unbounded, so a matching solution's reward is
+    floored at :math:`V_0` here (:math:`\max(V, V_0)`): a matching solution scored -3 earns -2, not
+    less than a mismatch (a departure listed in docs/pvg.md).
 
     Args:
         scores: the verifier's score of each solution.
         correct: whether each solution's final answer is correct.
         helpful: whether each solution was written in the helpful role (False: sneaky).
-        penalty: :math:`V_0`, the reward of a solution whose correctness does not match its role;
-            set it below the scores the verifier gives so that mismatches never pay.
+        penalty: :math:`V_0`, the reward of a solution whose correctness does not match its role,
+            and the floor of a matching one's.
 
     Returns:
         One reward per solution, as a float array.
@@ -142,7 +146,7 @@ def cgc_rewards(scores: Any, correct: Any, helpful: Any, penalty: float = -2.0) 
     is_correct, is_helpful = _flags(correct, "correct", n), _flags(helpful, "helpful", n)
     if isinstance(penalty, bool) or not isinstance(penalty, int | float) or not np.isfinite(penalty):
         raise OverseerError(f"penalty must be a finite number; got {penalty!r}")
-    return np.where(is_correct == is_helpful, values, float(penalty))
+    return np.where(is_correct == is_helpful, np.maximum(values, float(penalty)), float(penalty))
 
 
 @register("pvg_reward", "goodhart")

@@ -120,7 +120,8 @@ def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
         attacks = [{**a, "seed": s} for s, r in results.items() for a in r["attacks"]]
         history = pd.concat([r["history"].assign(seed=s) for s, r in results.items()], ignore_index=True)
 
-        rounds = pvg_metrics.round_estimates(evals, baseline)
+        evals = pvg_metrics.acceptance(evals, cfg.accept_rate)
+        rounds = pvg_metrics.round_estimates(evals, baseline, n=cfg.best_of_n)
         base_acc = pvg_metrics.baseline_accuracy(baseline) if baseline is not None else None
         attack_rows = pvg_metrics.attack_table(attacks)
         curves = pvg_metrics.score_curves(history)
