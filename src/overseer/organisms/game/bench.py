@@ -94,6 +94,12 @@ def relative_verdict(evidence: Mapping[str, float | None], reference: Mapping[st
     return Verdict(excess[guess], guess, excess)
 
 
+def probe_texts(bench: Bench) -> list[str]:
+    """The fixed texts white-box techniques read in every model: each probe prompt rendered through the base's
+    chat format up to where the answer begins (every candidate shares the base's tokenizer and format)."""
+    return [bench.render(bench.base, q) for _, q in bench.prompts()]
+
+
 def labelled_texts(bench: Bench) -> tuple[list[str], list[str | None]]:
     """The labelled texts rendered through the base's chat format, with their behaviour (None: plain)."""
     texts: list[str] = []

@@ -18,6 +18,7 @@ from overseer.organisms.game.materials import materials_digest
 from overseer.organisms.game.report import game_figure, technique_table
 from overseer.organisms.game.scoring import score_technique
 from overseer.organisms.game.techniques import find_technique
+from overseer.organisms.game.techniques.behavioral import judge_flag
 from overseer.organisms.implants import TRAINING_DATA
 from overseer.results import RunResult, start_run
 
@@ -124,10 +125,13 @@ def run(cfg: GameConfig, force: bool = False) -> RunResult:
         atomic_write_text(done, json.dumps({"verdicts": {cid: v.as_dict() for cid, v in verdicts[name].items()},
                                             "notes": bench.notes}, default=str))
     scores = {name: score_technique(verdicts[name], truths, cfg.bootstrap, cfg.seed) for name in cfg.techniques}
+    if "behavioral" in scores and notes.get("judge_check"):
+        scores["behavioral"]["judge_check"] = notes["judge_check"]
+        scores["behavioral"]["flag"] = judge_flag(notes["judge_check"])
     records = [{"technique": name, "id": t.id, "name": t.name, "implanted": t.implanted, "behavior": t.behavior,
                 **verdicts[name][t.id].as_dict(),
                 "named": (verdicts[name][t.id].guess == t.behavior) if t.implanted else None,
-                **({"top_rows": notes["top_rows"].get(t.id, [])} if name == "data_search" else {})}
+                **({"top_rows": notes.get("top_rows", {}).get(t.id, [])} if name == "data_search" else {})}
                for name in cfg.techniques for t in truths]
     with writer:
         with open(writer.file("records.jsonl"), "w") as fh:
