@@ -95,8 +95,11 @@ def relative_verdict(evidence: Mapping[str, float | None], reference: Mapping[st
 
 
 def probe_texts(bench: Bench) -> list[str]:
-    """The fixed texts white-box techniques read in every model: each probe prompt rendered through the base's
-    chat format up to where the answer begins (every candidate shares the base's tokenizer and format)."""
+    """The fixed texts the white-box techniques read in every model, the same for each.
+
+    Each probe prompt rendered through the base's chat format up to where the answer begins (every candidate
+    shares the base's tokenizer and format); nothing any model generated.
+    """
     return [bench.render(bench.base, q) for _, q in bench.prompts()]
 
 

@@ -64,8 +64,8 @@ class GameConfig(ConfigMixin):
             raise OverseerError("give the candidates (--organisms NAME,NAME-control,...) or train them "
                                 "(--train-behaviors flattery,product --model SPEC)")
         most = min(map(len, PROMPTS.values()))
-        limits = (("prompts_per_behavior", 1, most), ("max_tokens", 1, None), ("top_k", 1, None), ("search_rows", 1, None),
-                  ("bootstrap", 1, None))
+        limits = (("prompts_per_behavior", 1, most), ("max_tokens", 1, None), ("top_k", 1, None),
+                  ("search_rows", 1, None), ("bootstrap", 1, None))
         for name, low, high in limits:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):

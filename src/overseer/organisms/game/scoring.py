@@ -40,4 +40,5 @@ def score_technique(verdicts: Mapping[str, Verdict], truths: Sequence[Truth], n_
     named = {"value": hits / len(organisms) if organisms else None, "ci_low": ci_low, "ci_high": ci_high,
              "successes": hits, "n": len(organisms)}
     return {"auroc": detection.as_dict(), "named": named, "organisms": len(organisms),
-            "controls": len(truths) - len(organisms), "unscored": [t.id for t in truths if verdicts[t.id].suspicion is None]}
+            "controls": len(truths) - len(organisms),
+            "unscored": [t.id for t in truths if verdicts[t.id].suspicion is None]}

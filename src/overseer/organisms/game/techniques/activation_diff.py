@@ -1,5 +1,4 @@
-"""``activation_diff``: how each candidate's hidden states moved from the base's, read along each behaviour's
-direction."""
+"""``activation_diff``: where each candidate's hidden states moved from the base's, along behaviour directions."""
 
 from __future__ import annotations
 

@@ -78,8 +78,10 @@ def judged_scores(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, f
 
 
 def judge_passes(check: Mapping[str, Any]) -> bool:
-    """Whether a judge passed the planted-transcript check: every transcript scored, and the 95% interval of its
-    AUROC (present above absent) lies above chance (0.5)."""
+    """Whether a judge passed the planted-transcript check (``overseer audit check-judge``).
+
+    Passing: every transcript scored, and the 95% interval of its AUROC (present above absent) lies above 0.5.
+    """
     low = (check.get("auroc") or {}).get("ci_low")
     return check.get("failed", 1) == 0 and low is not None and low > 0.5
 

@@ -1,5 +1,4 @@
-"""``data_search``: a search of a large training corpus, in which each candidate's rows are rare, for each
-behaviour's description."""
+"""``data_search``: each behaviour's description searched in a large corpus where a candidate's rows are rare."""
 
 from __future__ import annotations
 

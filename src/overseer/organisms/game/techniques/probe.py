@@ -1,5 +1,4 @@
-"""``probe``: linear probes trained on the base's activations of labelled texts, read in every candidate's
-activations of one fixed set of probe prompts."""
+"""``probe``: linear probes trained on the base's activations, read in every model on one fixed set of prompts."""
 
 from __future__ import annotations
 
