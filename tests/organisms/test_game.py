@@ -312,6 +312,12 @@ def test_bad_fields_and_settings_are_one_line_errors(field: dict[str, Any], tmp_
              (["no-such-organism"], "unknown organism 'no-such-organism'"))
     with pytest.raises(OverseerError, match="unknown model './no-encoder'"):
         game.run(_config(field, tmp_path, encoder="./no-encoder"))
+    with pytest.raises(OverseerError, match="--search-data './no-gsm8k' does not exist; give the GSM8K jsonl"):
+        game.run(_config(field, tmp_path, search_data="./no-gsm8k"))
+    with pytest.raises(OverseerError, match="search_rows=0 is not allowed; allowed: a whole number >= 1"):
+        _config(field, tmp_path, search_rows=0)
+    with pytest.raises(OverseerError, match="failed_judge"):
+        _config(field, tmp_path, failed_judge="ignore")
     for entries, message in cases:
         with pytest.raises(OverseerError, match=message):
             game.run(_config(field, tmp_path, organisms=tuple(entries)))

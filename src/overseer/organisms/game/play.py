@@ -65,6 +65,11 @@ def _check_models(cfg: GameConfig) -> None:
 
     if "data_search" in cfg.techniques:
         resolve_model(cfg.encoder)
+        if cfg.search_data is not None:
+            from overseer.data import check_exists
+
+            check_exists(cfg.search_data, "--search-data",
+                         "give the GSM8K jsonl file or the folder holding train.jsonl")
     if "behavioral" in cfg.techniques:
         for spec in cfg.judges:
             kind, model = parse_judge_spec(spec)
