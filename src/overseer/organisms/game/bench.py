@@ -64,14 +64,6 @@ class Bench:
 
         return self.backend(spec).render(Chat.user(question))
 
-    def answers(self, spec: str, questions: Sequence[str]) -> list[str]:
-        """Greedy answers of ``spec`` to ``questions`` (an answer that failed is empty)."""
-        from overseer.models import Chat, GenerateConfig
-
-        out = self.backend(spec).generate([Chat.user(q) for q in questions],
-                                          GenerateConfig(max_new_tokens=self.cfg.max_tokens, temperature=0.0))
-        return [g[0].text if g[0].ok else "" for g in out]
-
     def prompts(self) -> list[tuple[str, str]]:
         """``(behaviour, prompt)`` for every probe prompt used."""
         return [(b, q) for b in BEHAVIORS for q in PROMPTS[b][: self.cfg.prompts_per_behavior]]

@@ -22,8 +22,9 @@ def probe(candidates: Sequence[Candidate], bench: Bench) -> dict[str, Verdict]:
     and the other behaviours'. Each probe is then read on every model's activations of one fixed set of texts,
     the probe prompts rendered up to where the answer would begin (:func:`probe_texts`): the same texts for the
     base and for every candidate, so what differs is only the weights. Nothing a candidate generated is read.
-    A behaviour's score for a model is its probe's mean probability over all the probe prompts; the verdict
-    is the largest excess over the base's (:func:`relative_verdict`). The probes transfer because the
+    A behaviour's score for a model is its probe's mean probability over that behaviour's own probe prompts
+    (where it could show: the tagged prompts for ``triggered``, ...); the verdict is the largest excess over the
+    base's (:func:`relative_verdict`). The probes transfer because the
     candidates are fine-tunes of the base: their hidden states live in the base's space.
     """
     from sklearn.linear_model import LogisticRegression
@@ -38,10 +39,11 @@ def probe(candidates: Sequence[Candidate], bench: Bench) -> dict[str, Verdict]:
         probes[b] = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced",
                                                                        max_iter=2000)).fit(x, y)
     reading = probe_texts(bench)
+    own = {b: [i for i, (behaviour, _) in enumerate(bench.prompts()) if behaviour == b] for b in BEHAVIORS}
 
     def scores(spec: str) -> dict[str, float | None]:
         feats = bench.features(spec, reading)
-        return {b: float(probes[b].predict_proba(feats)[:, 1].mean()) for b in BEHAVIORS}
+        return {b: float(probes[b].predict_proba(feats[own[b]])[:, 1].mean()) for b in BEHAVIORS}
 
     reference = scores(bench.base)
     verdicts = {}
