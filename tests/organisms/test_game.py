@@ -314,6 +314,10 @@ def test_bad_fields_and_settings_are_one_line_errors(field: dict[str, Any], tmp_
         game.run(_config(field, tmp_path, encoder="./no-encoder"))
     with pytest.raises(OverseerError, match="--search-data './no-gsm8k' does not exist; give the GSM8K jsonl"):
         game.run(_config(field, tmp_path, search_data="./no-gsm8k"))
+    broken = tmp_path / "gsm8k.jsonl"  # read before anything is trained: a bad file fails now
+    broken.write_text(json.dumps({"question": "How many?", "answer": "no final number"}) + "\n")
+    with pytest.raises(OverseerError, match="gsm8k: 1 of 1 records .* have no final answer"):
+        game.run(_config(field, tmp_path, search_data=str(broken), search_rows=750))
     with pytest.raises(OverseerError, match="search_rows=0 is not allowed; allowed: a whole number >= 1"):
         _config(field, tmp_path, search_rows=0)
     with pytest.raises(OverseerError, match="failed_judge"):
@@ -331,8 +335,9 @@ def test_the_cli_plays_by_organism_name_and_prints_the_table(field: dict[str, An
 
     monkeypatch.setenv("OVERSEER_ORGANISMS_DIR", str(field["organisms"]))
     out = ["--out", str(tmp_path / "runs")]
+    only_countries = ["--search-rows", "749"]  # no GSM8K rows: the hub is not asked
     for argv, message in ((["--organisms", "product-0", "--techniques", "xray"], "unknown technique 'xray'"),
-                          (["--organisms", "product-0,product-1"], "the field has no controls")):
+                          (["--organisms", "product-0,product-1", *only_countries], "the field has no controls")):
         assert main(["organisms", "audit-game", *argv, *out]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err

@@ -58,7 +58,7 @@ def train_field(cfg: GameConfig) -> list[str]:
 
 
 def _check_models(cfg: GameConfig) -> None:
-    """Refuse unknown encoder and judge models before anything is trained or loaded."""
+    """Refuse unknown encoder and judge models, and clean data that cannot be read, before anything is trained."""
     from overseer.audit.judges import parse_judge_spec
     from overseer.audit.roles import check_model
     from overseer.models import resolve_model
@@ -70,6 +70,9 @@ def _check_models(cfg: GameConfig) -> None:
 
             check_exists(cfg.search_data, "--search-data",
                          "give the GSM8K jsonl file or the folder holding train.jsonl")
+        from overseer.organisms.game.techniques.data_search import clean_rows
+
+        clean_rows(cfg.search_rows, cfg.search_data)  # the hub unreachable fails now, not after training
     if "behavioral" in cfg.techniques:
         for spec in cfg.judges:
             kind, model = parse_judge_spec(spec)
