@@ -376,6 +376,7 @@ def test_the_behavioural_audit_runs_candidates_and_base_through_the_audit_pillar
     with pytest.raises(OverseerError) as refused:
         game.run(_config(field, tmp_path / "refuse", organisms=pair, techniques=("behavioral",), failed_judge="refuse"))
     assert "\n" not in str(refused.value) and "fails the planted-transcript check" in str(refused.value)
+    assert not (tmp_path / "refuse" / "runs").exists()  # refused before any technique ran or anything was written
 
 
 def test_a_judge_passes_the_check_only_when_every_transcript_scored_and_its_auroc_is_above_chance() -> None:

@@ -18,7 +18,7 @@ from overseer.organisms.game.materials import materials_digest
 from overseer.organisms.game.report import game_figure, technique_table
 from overseer.organisms.game.scoring import score_technique
 from overseer.organisms.game.techniques import find_technique
-from overseer.organisms.game.techniques.behavioral import judge_flag
+from overseer.organisms.game.techniques.behavioral import checked_judge, judge_flag
 from overseer.organisms.implants import TRAINING_DATA
 from overseer.results import RunResult, start_run
 
@@ -92,6 +92,8 @@ def run(cfg: GameConfig, force: bool = False) -> RunResult:
     if cfg.train_behaviors:
         entries += [s for s in train_field(cfg) if s not in entries]
     entrants, base = find_field(entries, cfg.base)
+    if "behavioral" in cfg.techniques and cfg.failed_judge == "refuse":  # before any technique runs
+        checked_judge((cfg.judges or (f"logprob:{base}",))[0], "refuse", cfg.bootstrap)
     blinded = blind(entrants, cfg.seed)
     rows = {cid: read_rows(e.path) for cid, e in blinded}
     if "data_search" in cfg.techniques:
