@@ -68,15 +68,22 @@ from overseer.organisms.game.techniques import (
     technique_names,
 )
 from overseer.organisms.game.techniques.activation_diff import activation_diff
-from overseer.organisms.game.techniques.behavioral import behavioral, judge_passes, judged_scores
+from overseer.organisms.game.techniques.behavioral import (
+    behavioral,
+    checked_judge,
+    judge_flag,
+    judge_passes,
+    judged_scores,
+)
 from overseer.organisms.game.techniques.data_search import clean_rows, data_search, row_text
 from overseer.organisms.game.techniques.probe import probe
 
 __all__ = [
     "DESCRIPTIONS", "DIMENSIONS", "PLAIN", "PROMPTS", "SHOWS", "TECHNIQUES", "Bench", "Candidate", "Entrant",
     "GameConfig", "Technique", "Truth", "Verdict", "activation_diff", "anonymous_ids", "behavioral", "blind",
-    "candidates_table", "clean_rows", "data_search", "detection_auroc", "find_field", "find_technique", "game_figure",
-    "game_technique", "implant_templates", "judge_passes", "judged_scores", "labelled_texts", "materials_digest",
-    "probe", "probe_texts", "read_rows", "relative_verdict", "row_text", "run", "score_technique", "summary_line",
-    "technique_names", "technique_table", "template_overlap", "train_field",
+    "candidates_table", "checked_judge", "clean_rows", "data_search", "detection_auroc", "find_field",
+    "find_technique", "game_figure", "game_technique", "implant_templates", "judge_flag", "judge_passes",
+    "judged_scores", "labelled_texts", "materials_digest", "probe", "probe_texts", "read_rows", "relative_verdict",
+    "row_text", "run", "score_technique", "summary_line", "technique_names", "technique_table", "template_overlap",
+    "train_field",
 ]
