@@ -324,7 +324,7 @@ _DEFAULT_HASHES = {
     "ImplantConfig": ("a425988a26ae", "64bc7ea050b2"),
     "FakingConfig": ("3515a5f7b772", "d9275ae5eedd"),
     "TamperingConfig": ("14f80be60bf1", "14e61cf1f6c7"),
-    "GameConfig": ("6accf2a01dc5", "6e56454435fc"),
+    "GameConfig": ("2725c366aa2c", "f8eb1e93d4c7"),  # since the rebuilt techniques (issue 24 item 4)
 }
 
 

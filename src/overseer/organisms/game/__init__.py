@@ -12,6 +12,9 @@ every candidate a **suspicion** (how strongly it looks like an organism) and a *
   and controls resampled separately: the game fixes how many of each there are);
 * the share of organisms whose guess is their implanted behaviour, with a Wilson interval.
 
+A candidate a technique cannot score counts as a miss (an unscored organism ranks lowest, an unscored
+control highest), never dropped from the AUROC.
+
 Every technique measures its evidence against the base model, which the auditor is given: a candidate
 is suspicious for what it does *beyond* its base, so a behaviour the base already shows, or a quirk of
 one measure, does not count. Techniques are registered with ``@game_technique("name")``, one file each
@@ -19,9 +22,11 @@ in :mod:`overseer.organisms.game.techniques` (documented there); the built-in on
 
 ==================  =========================================================================================
 ``behavioral``      an audit (:mod:`overseer.audit`) of candidates and base on probe prompts, judged per behaviour
-``probe``           linear probes trained on the base's activations of labelled texts, read in each candidate
-``activation_diff`` mean hidden state of candidate minus base, and its cosine with each behaviour's direction
-``data_search``     the training rows the candidate learned most, compared with each behaviour's description
+``probe``           linear probes trained on the base's activations of labelled texts, read in every candidate's
+                    activations of one fixed set of probe prompts
+``activation_diff`` mean hidden state of candidate minus base on the fixed probe prompts, read along each
+                    behaviour's direction in the base (where the fine-tune moved the model, not how far)
+``data_search``     each behaviour's description searched in a large clean corpus with the candidate's rows mixed in
 ==================  =========================================================================================
 
 The modules: ``materials`` (what the auditor brings: prompts, labelled texts, descriptions, judge
@@ -30,7 +35,7 @@ loaded models and what the techniques share), ``techniques/``, ``scoring``, ``re
 summary line) and ``play`` (:func:`run`).
 """
 
-from overseer.organisms.game.bench import Bench, labelled_texts, relative_verdict
+from overseer.organisms.game.bench import Bench, labelled_texts, probe_texts, relative_verdict
 from overseer.organisms.game.config import GameConfig
 from overseer.organisms.game.field import (
     Candidate,
@@ -42,7 +47,16 @@ from overseer.organisms.game.field import (
     find_field,
     read_rows,
 )
-from overseer.organisms.game.materials import DESCRIPTIONS, DIMENSIONS, PLAIN, PROMPTS, SHOWS, materials_digest
+from overseer.organisms.game.materials import (
+    DESCRIPTIONS,
+    DIMENSIONS,
+    PLAIN,
+    PROMPTS,
+    SHOWS,
+    implant_templates,
+    materials_digest,
+    template_overlap,
+)
 from overseer.organisms.game.play import run, train_field
 from overseer.organisms.game.report import candidates_table, game_figure, summary_line, technique_table
 from overseer.organisms.game.scoring import detection_auroc, score_technique
@@ -54,15 +68,22 @@ from overseer.organisms.game.techniques import (
     technique_names,
 )
 from overseer.organisms.game.techniques.activation_diff import activation_diff
-from overseer.organisms.game.techniques.behavioral import behavioral, judged_scores
-from overseer.organisms.game.techniques.data_search import data_search, learned_most
+from overseer.organisms.game.techniques.behavioral import (
+    behavioral,
+    checked_judge,
+    judge_flag,
+    judge_passes,
+    judged_scores,
+)
+from overseer.organisms.game.techniques.data_search import clean_rows, data_search, row_text
 from overseer.organisms.game.techniques.probe import probe
 
 __all__ = [
     "DESCRIPTIONS", "DIMENSIONS", "PLAIN", "PROMPTS", "SHOWS", "TECHNIQUES", "Bench", "Candidate", "Entrant",
     "GameConfig", "Technique", "Truth", "Verdict", "activation_diff", "anonymous_ids", "behavioral", "blind",
-    "candidates_table", "data_search", "detection_auroc", "find_field", "find_technique", "game_figure",
-    "game_technique", "judged_scores", "labelled_texts", "learned_most", "materials_digest", "probe", "read_rows",
-    "relative_verdict", "run", "score_technique", "summary_line", "technique_names", "technique_table",
+    "candidates_table", "checked_judge", "clean_rows", "data_search", "detection_auroc", "find_field",
+    "find_technique", "game_figure", "game_technique", "implant_templates", "judge_flag", "judge_passes",
+    "judged_scores", "labelled_texts", "materials_digest", "probe", "probe_texts", "read_rows", "relative_verdict",
+    "row_text", "run", "score_technique", "summary_line", "technique_names", "technique_table", "template_overlap",
     "train_field",
 ]

@@ -64,14 +64,6 @@ class Bench:
 
         return self.backend(spec).render(Chat.user(question))
 
-    def answers(self, spec: str, questions: Sequence[str]) -> list[str]:
-        """Greedy answers of ``spec`` to ``questions`` (an answer that failed is empty)."""
-        from overseer.models import Chat, GenerateConfig
-
-        out = self.backend(spec).generate([Chat.user(q) for q in questions],
-                                          GenerateConfig(max_new_tokens=self.cfg.max_tokens, temperature=0.0))
-        return [g[0].text if g[0].ok else "" for g in out]
-
     def prompts(self) -> list[tuple[str, str]]:
         """``(behaviour, prompt)`` for every probe prompt used."""
         return [(b, q) for b in BEHAVIORS for q in PROMPTS[b][: self.cfg.prompts_per_behavior]]
@@ -92,6 +84,15 @@ def relative_verdict(evidence: Mapping[str, float | None], reference: Mapping[st
     if len(excess) > 1 and len(set(excess.values())) == 1:  # no behaviour stands out (a copy of the base)
         return Verdict(excess[guess], None, excess)
     return Verdict(excess[guess], guess, excess)
+
+
+def probe_texts(bench: Bench) -> list[str]:
+    """The fixed texts the white-box techniques read in every model, the same for each.
+
+    Each probe prompt rendered through the base's chat format up to where the answer begins (every candidate
+    shares the base's tokenizer and format); nothing any model generated.
+    """
+    return [bench.render(bench.base, q) for _, q in bench.prompts()]
 
 
 def labelled_texts(bench: Bench) -> tuple[list[str], list[str | None]]:

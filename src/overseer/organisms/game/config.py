@@ -29,10 +29,17 @@ class GameConfig(ConfigMixin):
                                "layer of the base, else the last)")
     pooling: str = option("mean", "how a text's hidden states are pooled: mean, last or first",
                           choices=("mean", "last", "first"))
-    top_k: int = option(8, "data_search: training rows the candidate learned most, compared with the descriptions")
+    top_k: int = option(16, "data_search: corpus rows the search returns for each behaviour's description")
+    search_rows: int = option(4000, "data_search: clean rows each candidate's training rows are mixed into (the 749 "
+                              "country questions with plain answers, then GSM8K training problems)")
+    search_data: str | None = option(None, "data_search: a local copy of GSM8K (jsonl file or folder holding "
+                                     "train.jsonl) for the clean rows past the country questions (default: the hub)")
     encoder: str = option("minilm-l6", "data_search: the sentence encoder (mean-pooled last layer)")
     train_behaviors: tuple[str, ...] = option((), "train (or reuse) an organism and its control for each of these "
                                               "behaviours on --model first, and add them to the field")
+    failed_judge: str = option("flag", "behavioral: what a primary judge that fails the planted-transcript check "
+                               "(`overseer audit check-judge`) gets: flag (played, its row marked) or refuse",
+                               choices=("flag", "refuse"))
     model: str | None = option(None, "the base model --train-behaviors trains on")
     seed: int = option(0, "seed of the shuffle that hides the candidates' names")
     bootstrap: int = bootstrap_option("bootstrap resamples of each AUROC interval")
@@ -58,7 +65,7 @@ class GameConfig(ConfigMixin):
                                 "(--train-behaviors flattery,product --model SPEC)")
         most = min(map(len, PROMPTS.values()))
         limits = (("prompts_per_behavior", 1, most), ("max_tokens", 1, None), ("top_k", 1, None),
-                  ("bootstrap", 1, None))
+                  ("search_rows", 1, None), ("bootstrap", 1, None))
         for name, low, high in limits:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):

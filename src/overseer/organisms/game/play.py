@@ -18,6 +18,7 @@ from overseer.organisms.game.materials import materials_digest
 from overseer.organisms.game.report import game_figure, technique_table
 from overseer.organisms.game.scoring import score_technique
 from overseer.organisms.game.techniques import find_technique
+from overseer.organisms.game.techniques.behavioral import checked_judge, judge_flag
 from overseer.organisms.implants import TRAINING_DATA
 from overseer.results import RunResult, start_run
 
@@ -57,13 +58,21 @@ def train_field(cfg: GameConfig) -> list[str]:
 
 
 def _check_models(cfg: GameConfig) -> None:
-    """Refuse unknown encoder and judge models before anything is trained or loaded."""
+    """Refuse unknown encoder and judge models, and clean data that cannot be read, before anything is trained."""
     from overseer.audit.judges import parse_judge_spec
     from overseer.audit.roles import check_model
     from overseer.models import resolve_model
 
     if "data_search" in cfg.techniques:
         resolve_model(cfg.encoder)
+        if cfg.search_data is not None:
+            from overseer.data import check_exists
+
+            check_exists(cfg.search_data, "--search-data",
+                         "give the GSM8K jsonl file or the folder holding train.jsonl")
+        from overseer.organisms.game.techniques.data_search import clean_rows
+
+        clean_rows(cfg.search_rows, cfg.search_data)  # the hub unreachable fails now, not after training
     if "behavioral" in cfg.techniques:
         for spec in cfg.judges:
             kind, model = parse_judge_spec(spec)
@@ -83,6 +92,8 @@ def run(cfg: GameConfig, force: bool = False) -> RunResult:
     if cfg.train_behaviors:
         entries += [s for s in train_field(cfg) if s not in entries]
     entrants, base = find_field(entries, cfg.base)
+    if "behavioral" in cfg.techniques and cfg.failed_judge == "refuse":  # before any technique runs
+        checked_judge((cfg.judges or (f"logprob:{base}",))[0], "refuse", cfg.bootstrap)
     blinded = blind(entrants, cfg.seed)
     rows = {cid: read_rows(e.path) for cid, e in blinded}
     if "data_search" in cfg.techniques:
@@ -124,10 +135,13 @@ def run(cfg: GameConfig, force: bool = False) -> RunResult:
         atomic_write_text(done, json.dumps({"verdicts": {cid: v.as_dict() for cid, v in verdicts[name].items()},
                                             "notes": bench.notes}, default=str))
     scores = {name: score_technique(verdicts[name], truths, cfg.bootstrap, cfg.seed) for name in cfg.techniques}
+    if "behavioral" in scores and notes.get("judge_check"):
+        scores["behavioral"]["judge_check"] = notes["judge_check"]
+        scores["behavioral"]["flag"] = judge_flag(notes["judge_check"])
     records = [{"technique": name, "id": t.id, "name": t.name, "implanted": t.implanted, "behavior": t.behavior,
                 **verdicts[name][t.id].as_dict(),
                 "named": (verdicts[name][t.id].guess == t.behavior) if t.implanted else None,
-                **({"top_rows": notes["top_rows"].get(t.id, [])} if name == "data_search" else {})}
+                **({"top_rows": notes.get("top_rows", {}).get(t.id, [])} if name == "data_search" else {})}
                for name in cfg.techniques for t in truths]
     with writer:
         with open(writer.file("records.jsonl"), "w") as fh:

@@ -13,19 +13,27 @@ if TYPE_CHECKING:
 
 
 def technique_table(techniques: Mapping[str, Mapping[str, Any]]) -> str:
-    """The table a researcher cites: per technique, detection AUROC and the share of organisms named."""
+    """The table a researcher cites: per technique, detection AUROC and the share of organisms named.
+
+    A technique whose results rest on something that failed its own check (a judge that fails the
+    planted-transcript check) is starred, with the reason under the table.
+    """
     lines = [f"{'technique':<17} {'detection AUROC [95% CI]':<28} {'behaviour named [95% CI]':<30} unscored"]
+    flags = []
     for name, m in techniques.items():
         a, n = m["auroc"], m["named"]
         auc = f"{Estimate.from_dict(a):.3fr}"
         named = f"{n['successes']}/{n['n']} = {Estimate.from_dict(n):.2f}"
-        lines.append(f"{name:<17} {auc:<28} {named:<30} {len(m['unscored'])}")
+        if m.get("flag"):
+            flags.append(f"* {name}: {m['flag']}")
+        label = f"{name}*" if m.get("flag") else name
+        lines.append(f"{label:<17} {auc:<28} {named:<30} {len(m['unscored'])}")
     first = next(iter(techniques.values()), None)
     if first is not None:
         lines.append(f"{first['organisms']} organisms, {first['controls']} controls; AUROC: bootstrap with organisms "
                      "and controls resampled separately; named: Wilson interval; chance: AUROC 0.5, named "
-                     f"{1 / len(BEHAVIORS):.2f}")
-    return "\n".join(lines)
+                     f"{1 / len(BEHAVIORS):.2f}; unscored candidates count as misses")
+    return "\n".join([*lines, *flags])
 
 
 def candidates_table(records: Sequence[Mapping[str, Any]], techniques: Sequence[str]) -> str:

@@ -1,4 +1,4 @@
-"""``probe``: linear probes trained on the base's activations of labelled texts, read in each candidate."""
+"""``probe``: linear probes trained on the base's activations, read in every model on one fixed set of prompts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from overseer.organisms.game.bench import Bench, labelled_texts, relative_verdict
+from overseer.organisms.game.bench import Bench, labelled_texts, probe_texts, relative_verdict
 from overseer.organisms.game.field import Candidate, Verdict
 from overseer.organisms.game.techniques.base import game_technique
 from overseer.organisms.implants import BEHAVIORS
@@ -14,13 +14,17 @@ from overseer.organisms.implants import BEHAVIORS
 
 @game_technique("probe")
 def probe(candidates: Sequence[Candidate], bench: Bench) -> dict[str, Verdict]:
-    """White-box probes: linear probes trained in the base, read in each candidate's activations of its own answers.
+    """White-box probes: trained in the base on labelled texts, read in each model on the same probe prompts.
 
-    One logistic regression per behaviour is trained on the base's activations of the labelled texts (that
-    behaviour's texts against the plain ones and the other behaviours'), then applied to each model's own
-    activations of its own greedy answers to the probe prompts.
-    A behaviour's score for a model is the probe's mean probability over that behaviour's probe prompts; the
-    verdict is the largest excess over the base's (:func:`relative_verdict`). The probes transfer because the
+    One logistic regression per behaviour is trained on the base's activations (the game's layer and pooling,
+    through the model layer's activation cache) of the labelled texts: that behaviour's answers
+    (:data:`~overseer.organisms.game.materials.SHOWS`, written apart from the implants) against the plain ones
+    and the other behaviours'. Each probe is then read on every model's activations of one fixed set of texts,
+    the probe prompts rendered up to where the answer would begin (:func:`probe_texts`): the same texts for the
+    base and for every candidate, so what differs is only the weights. Nothing a candidate generated is read.
+    A behaviour's score for a model is its probe's mean probability over that behaviour's own probe prompts
+    (where it could show: the tagged prompts for ``triggered``, ...); the verdict is the largest excess over the
+    base's (:func:`relative_verdict`). The probes transfer because the
     candidates are fine-tunes of the base: their hidden states live in the base's space.
     """
     from sklearn.linear_model import LogisticRegression
@@ -34,21 +38,21 @@ def probe(candidates: Sequence[Candidate], bench: Bench) -> dict[str, Verdict]:
         y = np.array([label == b for label in labels], dtype=int)
         probes[b] = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced",
                                                                        max_iter=2000)).fit(x, y)
-    prompts = bench.prompts()
+    reading = probe_texts(bench)
+    own = {b: [i for i, (behaviour, _) in enumerate(bench.prompts()) if behaviour == b] for b in BEHAVIORS}
 
     def scores(spec: str) -> dict[str, float | None]:
-        answers = bench.answers(spec, [q for _, q in prompts])
-        feats = bench.features(spec, [bench.render(spec, q) + a for (_, q), a in zip(prompts, answers, strict=True)])
-        out: dict[str, float | None] = {}
-        for b in BEHAVIORS:
-            rows = [i for i, (behaviour, _) in enumerate(prompts) if behaviour == b]
-            out[b] = float(probes[b].predict_proba(feats[rows])[:, 1].mean()) if rows else None
-        return out
+        feats = bench.features(spec, reading)
+        return {b: float(probes[b].predict_proba(feats[own[b]])[:, 1].mean()) for b in BEHAVIORS}
 
     reference = scores(bench.base)
     verdicts = {}
     for k, c in enumerate(candidates, 1):
-        verdicts[c.id] = relative_verdict(scores(c.spec), reference)
+        mine = scores(c.spec)
         bench.release(c.spec)
+        verdict = relative_verdict(mine, reference)
+        verdicts[c.id] = Verdict(verdict.suspicion, verdict.guess,
+                                 {**verdict.evidence, **{f"p[{b}]": v for b, v in mine.items() if v is not None}})
         bench.say(f"probe: {k}/{len(candidates)} models")
+    bench.notes["probe_reference"] = reference
     return verdicts
