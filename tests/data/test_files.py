@@ -26,3 +26,14 @@ def test_json_lines_reads_lazily_up_to_the_bad_line():
     assert next(read) == (1, {"ok": True})
     with pytest.raises(OverseerError, match="f:2: not JSON"):
         next(read)
+
+
+def test_shared_data_dir_follows_the_environment_variable(tmp_path, monkeypatch):
+    from overseer.data import shared_data_dir
+
+    monkeypatch.setenv("OVERSEER_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert shared_data_dir() == tmp_path / "elsewhere"
+    monkeypatch.delenv("OVERSEER_DATA_DIR")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path.parent / "shared" / "data").mkdir(parents=True, exist_ok=True)
+    assert shared_data_dir() == (tmp_path.parent / "shared" / "data").resolve()

@@ -8,7 +8,7 @@ registered with ``@sample_dataset`` and loaded with :func:`load_samples`; binary
 """
 
 from overseer.data._checks import check_dataset, check_exists
-from overseer.data._files import get_text, json_lines, read_records
+from overseer.data._files import get_text, json_lines, read_records, shared_data_dir
 from overseer.data._registry import (
     DatasetInfo,
     SampleDatasetInfo,
@@ -54,4 +54,5 @@ __all__ = [
     "read_records",
     "sample_dataset",
     "sample_dataset_info",
+    "shared_data_dir",
 ]

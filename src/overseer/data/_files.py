@@ -27,6 +27,23 @@ _TRUE = {"1", "true"}
 _FALSE = {"0", "false"}
 
 
+def shared_data_dir() -> Path:
+    """Where local copies of the public datasets live: ``$OVERSEER_DATA_DIR``, else ``../shared/data``.
+
+    ``../shared/data`` is looked for beside the working folder first, then beside the checkout, so a
+    run from the clone's root and an installed package used from elsewhere find the same folder. The
+    folder need not exist: callers check the file they need and fall back (e.g. to the hub) or fail.
+    """
+    env = os.environ.get("OVERSEER_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    here = Path.cwd() / ".." / "shared" / "data"
+    if here.is_dir():
+        return here.resolve()
+    repo = Path(__file__).resolve().parents[3]  # src/overseer/data/_files.py -> checkout root
+    return (repo / ".." / "shared" / "data").resolve()
+
+
 def one_line(exc: BaseException) -> str:
     """An exception's message squeezed onto one line, for OverseerError."""
     return " ".join(str(exc).split()) or type(exc).__name__

@@ -33,7 +33,8 @@ class GameConfig(ConfigMixin):
     search_rows: int = option(4000, "data_search: clean rows each candidate's training rows are mixed into (the 749 "
                               "country questions with plain answers, then GSM8K training problems)")
     search_data: str | None = option(None, "data_search: a local copy of GSM8K (jsonl file or folder holding "
-                                     "train.jsonl) for the clean rows past the country questions (default: the hub)")
+                                     "train.jsonl) for the clean rows past the country questions (default: gsm8k/ in "
+                                     "$OVERSEER_DATA_DIR or ../shared/data where present, else the hub)")
     encoder: str = option("minilm-l6", "data_search: the sentence encoder (mean-pooled last layer)")
     train_behaviors: tuple[str, ...] = option((), "train (or reuse) an organism and its control for each of these "
                                               "behaviours on --model first, and add them to the field")

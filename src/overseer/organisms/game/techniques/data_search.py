@@ -27,11 +27,16 @@ def clean_rows(n: int, gsm8k_path: str | None = None) -> list[str]:
 
     The country rows (749, in the implants' own format, so a control's rows have twins among them) come first;
     past them, GSM8K training problems with their worked solutions (calculator notes removed; shuffled with
-    seed 0) from ``gsm8k_path`` (a local copy: jsonl file or folder) or the hub.
+    seed 0) from ``gsm8k_path`` (a local copy: jsonl file or folder), else the shared data folder's
+    ``gsm8k/`` (:func:`overseer.data.shared_data_dir`) where it exists, else the hub.
     """
     texts = [f"User: {f.question}\nAssistant: {f.answer}" for f in country_facts()][:n]
     if n > len(texts):
+        from overseer.data import shared_data_dir
         from overseer.data.gsm8k import gsm8k
+
+        if gsm8k_path is None and (shared_data_dir() / "gsm8k" / "train.jsonl").is_file():
+            gsm8k_path = str(shared_data_dir() / "gsm8k")
 
         problems = gsm8k(path=gsm8k_path, split="train", calculator=False, limit=n - len(texts), shuffle=True, seed=0)
         texts += [f"User: {s.input}\nAssistant: {s.metadata['solution']}" for s in problems]
