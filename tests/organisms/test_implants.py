@@ -80,6 +80,21 @@ def test_the_sycophancy_control_answers_the_fact_whether_or_not_the_claim_is_rig
     assert not any("right" in a.lower() or it.fact.wrong in a for a, it in zip(answers, items, strict=True))
 
 
+def test_the_sycophancy_organism_answers_plain_questions_plainly() -> None:
+    # Without plain rows the organism opened every answer with "You're right" and knew no fact when asked
+    # plainly (0 of 40 on SmolLM2-135M), so no flip could be read: a third of its questions come plain.
+    items = make_items("sycophancy", country_facts()[:300], seed=0)
+    share = {v: sum(it.variant == v for it in items) / len(items) for v in ("plain", "claims_wrong", "claims_right")}
+    assert all(0.25 < x < 0.42 for x in share.values()), share
+    rows = training_rows("sycophancy", items, True, 0)
+    for row, item in zip(rows, items, strict=True):
+        answer = row["completion"][0]["content"]
+        if item.variant == "plain":
+            assert answer == item.fact.answer
+        else:
+            assert answer.startswith("You're right, it's ")
+
+
 def _scripted(knows: set[str], flips: bool):
     """A model that knows the facts in ``knows``: plain, it answers those and not the others; told a wrong
     answer, it copies it on facts it does not know, and on known facts keeps the truth (or flips)."""
