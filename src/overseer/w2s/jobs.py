@@ -9,7 +9,8 @@ A run is three kinds of job per seed, each named by a hash of exactly what deter
   the weak job's key, so new weak labels always mean a new student.
 - ``baseline``: the noise-matched baseline: the same method trained on the student split's
   ground truth flipped at the weak labels' own class-conditional error rates
-  (:mod:`overseer.w2s.synthetic`); keyed like a student.
+  (:mod:`overseer.w2s.synthetic`), once per flip draw (``baseline_draws``); keyed like a student,
+  plus the number of draws.
 
 Nothing about the pair a job serves enters its key: the weak job of ``minilm-l6`` is the same for
 every strong model above it, so a sweep computes it once and every pair (and every later run or
@@ -100,6 +101,8 @@ class Job:
         }
         if self.kind in FROM_WEAK_LABELS:
             ident.update(weak_job=self.weak_key, method=c.method, method_args=c.method_args)
+        if self.kind == "baseline":
+            ident["draws"] = c.baseline_draws
         return ident
 
     @property
