@@ -204,6 +204,21 @@ class JobStore:
             self.save(job, outputs, time.perf_counter() - started)
         return dict(outputs), True
 
+    def save_once(self, job: Job, outputs: Mapping[str, np.ndarray], seconds: float) -> bool:
+        """Save outputs computed elsewhere (a Ray task) under the job's lock, unless the job is stored already.
+
+        The lock is the one :meth:`load_or_compute` holds while computing, so a local sweep or run
+        computing the same job is waited for, and a job stored meanwhile is kept, not overwritten.
+
+        Returns:
+            True when these outputs were saved.
+        """
+        with self.lock(job):
+            if self.has(job.key):
+                return False
+            self.save(job, outputs, seconds)
+        return True
+
     def save(self, job: Job, outputs: Mapping[str, np.ndarray], seconds: float) -> Path:
         """Publish a finished job atomically and log it as computed (rank 0 of a multi-process job only).
 

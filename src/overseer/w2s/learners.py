@@ -131,7 +131,22 @@ class ProbeLearner(Learner):
         self.max_length = max_length
         self.head = head or {}
         self.progress = progress
-        self._rows: dict[str, dict[tuple[str, str | None], np.ndarray]] = {}
+        self._rows: dict[tuple[Any, ...], dict[tuple[str, str | None], np.ndarray]] = {}
+
+    def share_rows(self, rows: dict[tuple[Any, ...], dict[tuple[str, str | None], np.ndarray]]) -> None:
+        """Remember embedded rows in ``rows``, a memory other learners share (a sweep's jobs, one per learner).
+
+        Rows are kept per view (:meth:`view`), so learners that probe a model the same way share its
+        rows and ones that probe it differently never mix them.
+        """
+        self._rows = rows
+
+    def view(self, model: str) -> tuple[Any, ...]:
+        """What ``model``'s features depend on: the real model, layer, pooling, pairing and max length."""
+        layer = self.layers.get(model)
+        real = self.real_model(model)
+        return (real, default_layer(real) if layer is None else layer, self.pooling(model), self.pairing,
+                self.max_length)
 
     def real_model(self, model: str) -> str:
         """The model behind a name: itself, or what the view ``model`` is a view of."""
@@ -156,7 +171,7 @@ class ProbeLearner(Learner):
         """Pooled activations (n, d) of ``model`` for ``split``, computed once and cached."""
         # Rows are remembered per text, so a subset of a split seen before (methods that filter or
         # chunk the student split) is gathered from memory instead of embedded again.
-        rows = self._rows.setdefault(model, {})
+        rows = self._rows.setdefault(self.view(model), {})
         keys = list(zip(split.texts, split.text_pairs or [None] * len(split.texts), strict=True))
         if keys and all(key in rows for key in keys):
             return np.stack([rows[key] for key in keys])

@@ -323,6 +323,17 @@ def texts_to_embed(cfg: W2SConfig, dataset: BinaryDataset, store: JobStore, forc
     pending = {names["weak"] if job.kind == "weak" else names["strong"]
                for seed in cfg.seeds for job in seed_jobs(cfg, seed, dataset.fingerprint())
                if force or not store.has(job.key)}
+    union = run_texts(cfg, dataset)
+    # weak first, as the jobs run; pure-noise weak labels (name None) read no activations
+    return {name: union for name in (names["weak"], names["strong"]) if name is not None and name in pending}
+
+
+def run_texts(cfg: W2SConfig, dataset: BinaryDataset) -> UnlabeledSplit:
+    """Every text of the three splits of every seed of ``cfg``, each once, in the order first met.
+
+    It depends only on the dataset, the split sizes and the seeds, so every run and sweep job that
+    shares them embeds this one split (one activation-cache entry per model and view).
+    """
     rows: dict[tuple[str, str | None], str] = {}
     for seed in cfg.seeds:
         splits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=seed, n_label=cfg.n_label)
@@ -332,10 +343,8 @@ def texts_to_embed(cfg: W2SConfig, dataset: BinaryDataset, store: JobStore, forc
                 rows.setdefault((text, pair), example_id)
     keys = list(rows)
     has_pairs = any(pair is not None for _, pair in keys)
-    union = UnlabeledSplit("all", tuple(rows.values()), tuple(t for t, _ in keys),
-                           tuple(p or "" for _, p in keys) if has_pairs else None)
-    # weak first, as the jobs run; pure-noise weak labels (name None) read no activations
-    return {name: union for name in (names["weak"], names["strong"]) if name is not None and name in pending}
+    return UnlabeledSplit("all", tuple(rows.values()), tuple(t for t, _ in keys),
+                          tuple(p or "" for _, p in keys) if has_pairs else None)
 
 
 def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool = False,
