@@ -25,8 +25,9 @@ class HeadConfig(ConfigMixin):
     RENAMED: ClassVar[dict[str, str]] = {
         "weight_decay": "was replaced by l2, an explicit L2 penalty (scikit-learn's 1/C) that the linear head is "
                         "solved to convergence with; AdamW decay values do not carry over, so set l2 afresh",
-        "weight_decay_grid": "was replaced by l2_grid (L2 penalties, scikit-learn's 1/C); AdamW decay values do not "
-                             "carry over, so set l2_grid afresh or leave the default",
+        "weight_decay_grid": "was replaced by l2_grid, L2 penalties (scikit-learn's 1/C) to choose from by "
+                             "cross-validation; AdamW decay values do not carry over, so set l2_grid afresh or leave "
+                             "the default",
     }
 
     """Old option names, refused with what replaced them (read by :func:`overseer._config.mapping.from_mapping`)."""
