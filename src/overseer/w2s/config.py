@@ -46,7 +46,7 @@ class HeadConfig(ConfigMixin):
     tol: float = option(1e-6, "linear head: converged when the largest gradient component of the mean objective "
                         "is at most this")
     stages: int = option(5, "linear head under a loss that reads its own predictions (logconf, product): "
-                         "full-batch solves, the loss's training fraction going from 0 to 1 over them")
+                         "full-batch solves (at least 2), the loss's training fraction going from 0 to 1 over them")
     epochs: int = option(30, "MLP head: training epochs", aliases=("--epochs",))
     lr: float = option(1e-3, "MLP head: Adam learning rate", aliases=("--lr",))
     batch_size: int = option(64, "MLP head: examples per training step")
@@ -61,8 +61,8 @@ class HeadConfig(ConfigMixin):
                 f"head epochs and batch_size must be positive and hidden_dim >= 0; got epochs={self.epochs}, "
                 f"batch_size={self.batch_size}, hidden_dim={self.hidden_dim}"
             )
-        if self.max_iter <= 0 or self.stages <= 0:
-            raise OverseerError(f"head max_iter and stages must be positive; got max_iter={self.max_iter}, "
+        if self.max_iter <= 0 or self.stages < 2:
+            raise OverseerError(f"head max_iter must be positive and stages at least 2; got max_iter={self.max_iter}, "
                                 f"stages={self.stages}")
         if not (math.isfinite(self.tol) and self.tol > 0):
             raise OverseerError(f"head tol must be a positive number; got {self.tol}")

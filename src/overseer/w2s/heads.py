@@ -155,9 +155,8 @@ class TorchHead(ClassifierMixin, BaseEstimator):
             return torch.stack([zeros, xs @ p[:d] + p[d]], dim=-1)
 
         moving = getattr(loss_fn, "reads_own_predictions", True)  # a loss that does not say: assume it may
-        fractions = np.linspace(0.0, 1.0, max(1, int(self.stages))) if moving else np.array([1.0])
-        if len(fractions) == 1:
-            fractions = np.array([1.0])
+        # A moving target needs a first solve on the labels alone (fraction 0) and at least one after it.
+        fractions = np.linspace(0.0, 1.0, max(2, int(self.stages))) if moving else np.array([1.0])
         has_target = hasattr(loss_fn, "target_distribution")
         self.loss_curve_ = []
         self.n_iter_ = 0
