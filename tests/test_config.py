@@ -175,12 +175,20 @@ def test_w2s_config_fields_are_flags_with_their_old_names() -> None:
     assert "registered dataset" in help_text and all(f.metadata.get("help") for f in dataclasses.fields(HeadConfig))
     parse = build_parser().parse_args
     for old, new in (("--lr", "--head-lr"), ("--epochs", "--head-epochs"), ("--hidden-dim", "--head-hidden-dim"),
-                     ("--weight-decay", "--head-weight-decay")):
+                     ("--l2", "--head-l2")):
         assert config_from_args(parse(["w2s", "run", old, "3"])) == config_from_args(parse(["w2s", "run", new, "3"]))
     cfg = config_from_args(parse(["w2s", "run", "--head-batch-size", "16", "--seeds", "0", "1", "--hard-labels",
                                   "--trust-remote-code", "--dataset-arg", "limit=10"]))
     assert cfg.head.batch_size == 16 and cfg.seeds == (0, 1) and cfg.method_args == {"hard": True}
     assert cfg.trust_remote_code is True and cfg.dataset_args == {"limit": 10}
+
+
+@pytest.mark.parametrize(("old", "new"), [("weight_decay", "l2"), ("weight_decay_grid", "l2_grid")])
+def test_a_renamed_head_option_is_refused_with_what_replaced_it(old: str, new: str) -> None:
+    from overseer.w2s import W2SConfig
+
+    with pytest.raises(OverseerError, match=f"^head option '{old}' was replaced by {new}, .*1/C.*afresh"):
+        W2SConfig.from_dict({"head": {old: 10.0}})
 
 
 @dataclass(frozen=True)
@@ -316,7 +324,7 @@ def test_own_post_init_runs_after_the_type_check() -> None:
 # config_hash(cfg.identity()) of each pillar's default config, measured on the code before configs were
 # checked on construction: a change here moves every default run to a new directory.
 _DEFAULT_HASHES = {
-    "W2SConfig": ("e8cd96eb867f", "554956378d48"),
+    "W2SConfig": ("7482392ebb1d", "ba6b3e21bea9"),  # since L2-penalised converged heads and baseline_draws (issue 26)
     "SelfCorrectConfig": ("5f19c1ca1fc0", "bcbef40b783c"),  # with data_dir="/pinned/data"
     "PVGConfig": ("d25a532f0371", "d25a532f0371"),  # since the window rules, budgets and thresholds (issue 23)
     "AuditConfig": ("ef8eb855267d", "9e890aac00ff"),  # since dimension_map and judge_max_tokens (issue 25)

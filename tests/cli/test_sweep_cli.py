@@ -19,7 +19,8 @@ N_JOBS = 2 * 2 + 2 * 2 + 3 * 2 * 2 * 2
 def _config(path: Path, ladder: list[Path], **overrides) -> Path:
     cfg = {"name": "tiny", "ladder": [str(m) for m in ladder],
            "datasets": [{"name": "geo_facts", "args": {"limit": 600}}], "methods": ["xent", "logconf"],
-           "seeds": [0, 1], "n_train": 120, "n_test": 100, "n_bootstrap": 100, "head": {"epochs": 3}, **overrides}
+           "seeds": [0, 1], "n_train": 120, "n_test": 100, "n_bootstrap": 100, "head": {"l2_grid": [1.0, 100.0]},
+           "baseline_draws": 2, **overrides}
     path.write_text(yaml.safe_dump(cfg))
     return path
 

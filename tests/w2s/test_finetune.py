@@ -334,7 +334,7 @@ def test_end_to_end_run_with_the_finetune_learner(tiny_encoder: Path, tiny_causa
     monkeypatch.setattr(FinetuneLearner, "fit", spy)
     cfg = W2SConfig(
         dataset="local", dataset_args={"path": str(data)}, weak=str(tiny_encoder), strong=str(tiny_causal),
-        n_train=64, n_test=64, n_bootstrap=50, learner="finetune", device="cpu", seeds=(0,),
+        n_train=64, n_test=64, n_bootstrap=50, learner="finetune", device="cpu", seeds=(0,), baseline_draws=1,
         learner_args={"epochs": 3, "batch_size": 8, "lr": 5e-3},
     )
     result = run(cfg, out=tmp_path / "runs", cache=ActivationCache(root=tmp_path / "cache", device="cpu"))

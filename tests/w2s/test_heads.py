@@ -6,6 +6,7 @@ from sklearn.base import clone
 
 from overseer.errors import OverseerError
 from overseer.w2s import TorchHead
+from overseer.w2s.heads import HeadConvergenceWarning
 
 
 def _separable(n: int = 400, seed: int = 0):
@@ -22,17 +23,47 @@ def test_head_learns_a_separable_task(hidden_dim: int) -> None:
     assert (head.predict(X[300:]) == y[300:]).mean() > 0.8
     proba = head.predict_proba(X[300:])
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
-    assert head.loss_curve_[-1] < head.loss_curve_[0]
+    if hidden_dim:
+        assert head.loss_curve_[-1] < head.loss_curve_[0] and head.converged_ is None
+    else:
+        assert head.converged_ and head.grad_max_ <= head.tol and 0 < head.n_iter_ < head.max_iter
 
 
-def test_head_follows_sklearn_contract_and_is_deterministic() -> None:
+@pytest.mark.parametrize("hidden_dim", [0, 16])
+def test_head_follows_sklearn_contract_and_is_deterministic(hidden_dim: int) -> None:
     X, y = _separable()
-    head = TorchHead(epochs=3, random_state=5)
+    head = TorchHead(hidden_dim=hidden_dim, epochs=3, random_state=5)
     assert clone(head).get_params() == head.get_params()
     a = head.fit(X, y).predict_proba(X)
-    b = TorchHead(epochs=3, random_state=5).fit(X, y).predict_proba(X)
+    b = TorchHead(hidden_dim=hidden_dim, epochs=3, random_state=5).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(a, b)
     assert list(head.classes_) == [0, 1]
+
+
+def test_a_linear_head_that_runs_out_of_iterations_says_so() -> None:
+    X, y = _separable()
+    with pytest.warns(HeadConvergenceWarning, match="did not converge: largest gradient .* after 2 L-BFGS"):
+        head = TorchHead(max_iter=2, l2=0.01).fit(X, y)
+    assert head.converged_ is False and head.grad_max_ > head.tol
+
+
+def test_the_l2_penalty_shrinks_a_linear_head_as_its_coefficient_grows() -> None:
+    X, y = _separable()
+    norms = [np.linalg.norm(TorchHead(l2=l2).fit(X, y).coef_) for l2 in (0.1, 10.0, 1000.0)]
+    assert norms[0] > norms[1] > norms[2] > 0
+
+
+@pytest.mark.parametrize("loss", ["logconf", "product"])
+def test_a_loss_that_reads_its_own_predictions_is_solved_in_stages(loss: str) -> None:
+    X, y = _separable()
+    soft = np.clip(y * 0.7 + 0.15, 0, 1)
+    staged = TorchHead(loss=loss, stages=5).fit(X, soft)
+    assert staged.converged_ and len(staged.loss_curve_) == 5
+    one = TorchHead(loss="xent").fit(X, soft)
+    assert len(one.loss_curve_) == 1
+    # logconf's own hardened predictions sharpen the fit beyond the soft labels
+    if loss == "logconf":
+        assert np.abs(staged.decision_function(X)).mean() > np.abs(one.decision_function(X)).mean()
 
 
 def test_soft_labels_are_accepted_and_bad_labels_rejected() -> None:

@@ -156,6 +156,40 @@ def test_a_job_another_process_is_computing_is_waited_for_then_loaded(tmp_path: 
     assert not list((runs / ".jobs").glob("*.lock"))  # the lock file goes with the lock
 
 
+def test_outputs_computed_elsewhere_are_saved_under_the_lock_a_local_computation_holds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Ray sweep's driver saves through :meth:`JobStore.save_once`: it waits for a process computing the
+    same job, then keeps that process's record instead of writing a second one."""
+    import threading
+
+    runs, log, go = tmp_path / "runs", tmp_path / "computed.log", tmp_path / "go"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    local = subprocess.Popen([sys.executable, "-c", _WORKER, str(runs), str(log), str(go)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env=env)
+    saved: list[bool] = []
+    try:
+        _wait_for(lambda: log.is_file(), "the local process to start computing")
+        store = JobStore(runs)
+        driver = threading.Thread(target=lambda: saved.append(store.save_once(_job(), OUTPUTS, 2.0)))
+        driver.start()
+        time.sleep(1.0)
+        assert driver.is_alive() and not saved  # waiting on the lock, not writing beside the local process
+        go.touch()
+        driver.join(timeout=180)
+        assert local.communicate(timeout=180)[0] == "computed [0.0, 1.0, 2.0]\n"
+    finally:
+        go.touch()
+        if local.poll() is None:
+            local.kill()
+    assert saved == [False]
+    np.testing.assert_array_equal(JobStore(runs).load(_job().key)["weak_label"], np.arange(3.0))  # the local record
+    assert JobStore(runs).computed() == [_job().key]
+    assert "waiting for another process computing job weak-" in capsys.readouterr().err
+    other = JobStore(tmp_path / "elsewhere")
+    assert other.save_once(_job(), OUTPUTS, 2.0) and not other.save_once(_job(), OUTPUTS, 3.0)
+    assert JobStore(tmp_path / "elsewhere").seconds(_job().key) == 2.0
+
+
 def test_a_full_disk_just_after_a_run_is_published_is_one_warning(
     tiny_encoder: Path, tiny_causal: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -167,7 +201,8 @@ def test_a_full_disk_just_after_a_run_is_published_is_one_warning(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     cfg = W2SConfig(dataset="geo_facts", dataset_args={"limit": 600}, weak=str(tiny_encoder), strong=str(tiny_causal),
-                    n_train=120, n_test=100, head=HeadConfig(epochs=3), n_bootstrap=100, seeds=(0,))
+                    n_train=120, n_test=100, head=HeadConfig(l2_grid=(1.0,)), n_bootstrap=100, seeds=(0,),
+                    baseline_draws=1)
     monkeypatch.setattr("overseer.w2s.jobs.np.savez", full)  # the run's jobs are stored after it is published
     result = run(cfg, out=tmp_path / "runs")
     assert is_finished(result.path) and not result.reused

@@ -12,13 +12,13 @@ from overseer.models import ActivationCache
 from overseer.w2s import HeadConfig, W2SConfig, run
 from overseer.w2s.splits import w2s_splits
 
-FAST_HEAD = HeadConfig(epochs=5)
+FAST_HEAD = HeadConfig(l2_grid=(1.0, 100.0))  # a short grid: the default's six values cost time, not coverage
 
 
 def _config(tiny_encoder: Path, tiny_causal: Path, **overrides) -> W2SConfig:
     base = W2SConfig(
         dataset="geo_facts", dataset_args={"limit": 600}, weak=str(tiny_encoder), strong=str(tiny_causal),
-        n_train=120, n_test=100, head=FAST_HEAD, n_bootstrap=200, seeds=(0,),
+        n_train=120, n_test=100, head=FAST_HEAD, n_bootstrap=200, seeds=(0,), baseline_draws=2,
     )
     return replace(base, **overrides)
 
@@ -42,7 +42,8 @@ def test_run_writes_a_complete_directory_and_reuses_it(tiny_encoder: Path, tiny_
         for metric in ("accuracy", "auroc"):
             entry = metrics[role][metric]
             assert entry["ci_low"] <= entry["value"] <= entry["ci_high"]
-    assert set(metrics["pgr"]) == set(metrics["baseline_pgr"]) == {"accuracy", "auroc"}
+    assert set(metrics["pgr"]) == set(metrics["baseline_pgr"]) - {"draws"} == {"accuracy", "auroc"}
+    assert metrics["baseline"]["draws"]["n"] == 2  # the flip draws, with their spread
     pgr = metrics["pgr"]["accuracy"]
     assert (pgr["value"] is None) == (pgr["reason"] is not None)
     predictions = pd.read_parquet(result.path / "predictions.parquet")
@@ -58,6 +59,34 @@ def test_run_writes_a_complete_directory_and_reuses_it(tiny_encoder: Path, tiny_
     forced = run(cfg, out=tmp_path / "runs", force=True, cache=warm)
     assert warm.stats == {"hits": 2, "misses": 0} and warm.loaded_models == []  # no model was even loaded
     assert forced.metrics["student"]["accuracy"]["value"] == result.metrics["student"]["accuracy"]["value"]
+
+
+def test_the_baseline_is_trained_on_several_flip_draws_and_reports_their_spread(
+        tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
+    cache = ActivationCache(root=tmp_path / "cache", device="cpu")
+    one = run(_config(tiny_encoder, tiny_causal, baseline_draws=1), out=tmp_path / "runs", cache=cache)
+    three = run(_config(tiny_encoder, tiny_causal, baseline_draws=3), out=tmp_path / "runs", cache=cache)
+    assert three.timings["jobs"] == {"computed": 1, "loaded": 3}  # only the baseline depends on the draws
+    a, b = (pd.read_parquet(r.path / "predictions.parquet") for r in (one, three))
+    assert [c for c in b.columns if c.startswith("baseline")] == ["baseline_prob", "baseline_prob_draw1",
+                                                                   "baseline_prob_draw2"]
+    # Draw 0 is the single draw of before: every random stream but the new draws' is unchanged.
+    for column in ("weak_prob", "student_prob", "baseline_prob", "ceiling_prob"):
+        np.testing.assert_array_equal(a[column], b[column])
+    assert not np.array_equal(b["baseline_prob"], b["baseline_prob_draw1"])  # independent flips
+    test = b[b["split"] == "test"]
+    per_draw = [float(np.mean((test[c] >= 0.5) == test["label"])) for c in
+                ("baseline_prob", "baseline_prob_draw1", "baseline_prob_draw2")]
+    draws = three.metrics["baseline"]["draws"]
+    assert draws["n"] == 3 and draws["accuracy"]["values"] == pytest.approx(per_draw)
+    assert three.metrics["baseline"]["accuracy"]["value"] == pytest.approx(np.mean(per_draw))
+    assert draws["accuracy"]["sd"] == pytest.approx(np.std(per_draw, ddof=1))
+    assert three.metrics["baseline_pgr"]["draws"]["n"] == 3
+    assert len(three.record["regularisation"]["chosen"]["0"]["baseline"]) == 3  # each draw chose its own L2
+    spread = draws["accuracy"]
+    assert (f"(3 flip draws: sd {spread['sd']:.3f}, {spread['min']:.3f} to {spread['max']:.3f})"
+            in three.summary_line())
+    assert "flip draws" not in one.summary_line() and one.metrics["baseline"]["draws"]["n"] == 1
 
 
 def test_several_seeds_pool_into_one_interval(tiny_encoder: Path, tiny_causal: Path, tmp_path: Path) -> None:
@@ -86,8 +115,9 @@ def test_student_never_sees_ground_truth_of_its_split(tiny_encoder: Path, tiny_c
     test_a, test_b = pa[pa.split == "test"], pb[pb.split == "test"]
     assert list(test_a["id"]) == list(test_b["id"])
     np.testing.assert_array_equal(test_a["student_prob"], test_b["student_prob"])
-    # The student's weight decay was chosen by cross-validation, on its weak labels alone.
-    assert a.record["regularisation"]["chosen"]["0"]["student"] in HeadConfig().weight_decay_grid
+    # The student's L2 penalty was chosen by cross-validation, on its weak labels alone.
+    assert a.record["regularisation"]["chosen"]["0"]["student"] in HeadConfig().l2_grid
+    assert a.record["regularisation"]["not_converged"] == []
     # The poisoned truth is really there: scoring the weak labels against it flips their accuracy.
     acc_a = a.metrics["agreement"]["weak_label_accuracy"]
     assert b.metrics["agreement"]["weak_label_accuracy"] == pytest.approx(1 - acc_a)

@@ -1,18 +1,21 @@
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from overseer.data import load_dataset
 from overseer.errors import OverseerError
 from overseer.results import list_runs
-from overseer.w2s import run
+from overseer.w2s import W2SConfig, run
 from overseer.w2s.jobs import JobStore
 from overseer.w2s.methods import w2s_method
+from overseer.w2s.run import run_texts
 from overseer.w2s.sweep import Entry, SweepConfig, sweep
 
-SHARED = {"n_train": 120, "n_test": 100, "n_bootstrap": 100, "head": {"epochs": 3}}
+SHARED = {"n_train": 120, "n_test": 100, "n_bootstrap": 100, "head": {"l2_grid": [1.0, 100.0]}, "baseline_draws": 2}
 
 
 def tiny_sweep(ladder: list[Path], methods: tuple[Entry, ...] = (Entry("xent"), Entry("logconf")),
@@ -65,6 +68,38 @@ def test_a_sweep_in_rank_one_of_a_multi_process_job_computes_all_and_writes_noth
     result = sweep(cfg, out=tmp_path / "runs", progress=False)
     assert result.ok and len(result.computed) == 4  # student and baseline read the weak labels from memory
     assert not (tmp_path / "runs").exists() or not any(p.is_file() for p in (tmp_path / "runs").rglob("*"))
+
+
+def test_a_sweep_embeds_each_models_texts_once(three_rungs: list[Path], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every job of a model reads the union of the run's splits, embedded once (as `overseer w2s run` does)."""
+    import overseer.models._cache as cache_module
+
+    monkeypatch.setenv("OVERSEER_ACTIVATION_CACHE_DIR", str(tmp_path / "cache"))  # nothing cached before
+    embedded: dict[str, list[str]] = {}
+    real = cache_module.extract_features
+
+    def counting(lm, texts, *args, **kwargs):
+        embedded.setdefault(str(lm.spec), []).extend(texts)
+        return real(lm, texts, *args, **kwargs)
+
+    monkeypatch.setattr(cache_module, "extract_features", counting)
+    cfg = tiny_sweep(three_rungs, methods=(Entry("xent"),), seeds=(0, 1))
+    result = sweep(cfg, out=tmp_path / "runs", progress=False)
+    assert result.ok and len(result.runs) == 3
+    union = run_texts(cfg.plans()[0].cfg, load_dataset("geo_facts", limit=600))
+    assert len(embedded) == 3  # the three rungs
+    for model, texts in embedded.items():
+        assert len(texts) == len(set(texts)), f"{model} embedded {len(texts) - len(set(texts))} texts twice"
+        assert sorted(texts) == sorted(union.texts)
+    # A plain run of a pair then reads the sweep's activations back whole: no model is loaded.
+    embedded.clear()
+    single = run(replace(cfg.plans()[0].cfg, seeds=(0, 1)), out=tmp_path / "other-runs")
+    assert embedded == {} and single.timings["activation_cache"]["misses"] == 0
+
+
+def test_the_sweeps_default_dataset_is_the_runs() -> None:
+    assert SweepConfig().datasets == (Entry(W2SConfig().dataset),)
 
 
 def test_run_reuses_the_weak_and_ceiling_jobs_of_another_method(tiny_encoder: Path, tiny_causal: Path,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from overseer.errors import OverseerError
-from overseer.w2s.learners import choose_weight_decay
+from overseer.w2s.learners import choose_l2
 from overseer.w2s.synthetic import (
     WeakSupervisor,
     class_error_rates,
@@ -57,12 +57,12 @@ def test_flip_at_random_matches_its_rates_and_turns_soft_labels_over() -> None:
 def test_cross_validation_regularises_noise_hard_and_a_clean_signal_less() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 20)).astype(np.float32)
-    head = {"epochs": 20, "lr": 1e-2, "batch_size": 32}
+    head: dict[str, float] = {}
     grid = (0.01, 100.0)
-    noise = choose_weight_decay(x, rng.integers(0, 2, 300).astype(np.float32), grid, 3, head)
-    assert noise["weight_decay"] == 100.0  # labels unrelated to x: the most shrinkage predicts held-out best
-    clean = choose_weight_decay(x, (x[:, 0] > 0).astype(np.float32), grid, 3, head)
-    assert clean["weight_decay"] == 0.01 and clean["cv_loss"]["0.01"] < clean["cv_loss"]["100.0"]
+    noise = choose_l2(x, rng.integers(0, 2, 300).astype(np.float32), grid, 3, head)
+    assert noise["l2"] == 100.0  # labels unrelated to x: the most shrinkage predicts held-out best
+    clean = choose_l2(x, (x[:, 0] > 0).astype(np.float32), grid, 3, head)
+    assert clean["l2"] == 0.01 and clean["cv_loss"]["0.01"] < clean["cv_loss"]["100.0"]
     assert noise["grid"] == [0.01, 100.0] and noise["folds"] == 3
     with pytest.raises(OverseerError, match="at least 6 examples"):
-        choose_weight_decay(x[:4], np.ones(4, dtype=np.float32), grid, 3, head)
+        choose_l2(x[:4], np.ones(4, dtype=np.float32), grid, 3, head)

@@ -34,6 +34,9 @@ def from_mapping(cls: type[T], data: Any, *, name: str = "") -> T:
         raise OverseerError(f"{name or 'config'} must be a mapping of options; got {type(data).__name__}")
     fields = {f.name: f for f in init_fields(cls)}
     unknown = sorted(set(data) - set(fields), key=str)
+    renamed = [key for key in unknown if key in getattr(cls, "RENAMED", {})]
+    if renamed:  # a config may name options it no longer has, and what replaced them
+        raise OverseerError(f"{name or 'config'} option {renamed[0]!r} {cls.RENAMED[renamed[0]]}")  # type: ignore[attr-defined]
     if unknown:
         raise OverseerError(f"unknown {name or 'config'} option {unknown[0]!r}; allowed: {', '.join(sorted(fields))}")
     hints = type_hints(cls)

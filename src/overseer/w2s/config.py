@@ -3,32 +3,53 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from overseer._config import ConfigMixin, bootstrap_option, check_kwargs, option
 from overseer.errors import OverseerError
 from overseer.w2s.synthetic import WeakSupervisor, parse_weak
 
-WEIGHT_DECAY_GRID = (0.1, 1.0, 10.0, 100.0)
-"""Default weight decays a probe head chooses from (AdamW, decoupled: per step it shrinks weights by lr x decay)."""
+L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+"""Default L2 penalties a probe head chooses from: the coefficient on half the summed squared weights
+(scikit-learn's ``1 / C``: 10000 is ``C = 1e-4``), see :func:`overseer.w2s.heads.l2_penalty`."""
 
 
 @dataclass(frozen=True)
 class HeadConfig(ConfigMixin):
-    """How a probe head is trained on cached activations (flags ``--head-<field>``)."""
+    """How a probe head is trained on cached activations (flags ``--head-<field>``).
+
+    A linear head minimises its mean loss plus an L2 penalty by full-batch L-BFGS to convergence;
+    an MLP head (``hidden_dim`` > 0) minimises the same objective by minibatch Adam.
+    """
+
+    RENAMED: ClassVar[dict[str, str]] = {
+        "weight_decay": "was replaced by l2, an explicit L2 penalty (scikit-learn's 1/C) that the linear head is "
+                        "solved to convergence with; AdamW decay values do not carry over, so set l2 afresh",
+        "weight_decay_grid": "was replaced by l2_grid, L2 penalties (scikit-learn's 1/C) to choose from by "
+                             "cross-validation; AdamW decay values do not carry over, so set l2_grid afresh or leave "
+                             "the default",
+    }
+
+    """Old option names, refused with what replaced them (read by :func:`overseer._config.mapping.from_mapping`)."""
 
     hidden_dim: int = option(0, "0 for a linear probe, >0 for a one-hidden-layer MLP of that width",
                              aliases=("--hidden-dim",))
-    epochs: int = option(30, "training epochs of the head", aliases=("--epochs",))
-    lr: float = option(1e-3, "AdamW learning rate of the head", aliases=("--lr",))
-    weight_decay: float = option(0.1, "AdamW weight decay on standardised features: the probe's regularisation "
-                                 "when weight_decay_grid is empty", aliases=("--weight-decay",))
-    weight_decay_grid: tuple[float, ...] = option(
-        WEIGHT_DECAY_GRID, "weight decays to choose from by cross-validation on each fit's own training targets "
-        "(a student's: its weak labels); empty (the flag with no values): use weight_decay",
-        aliases=("--weight-decay-grid",))
-    cv_folds: int = option(3, "cross-validation folds for choosing the weight decay")
-    batch_size: int = option(64, "examples per training step of the head")
+    l2: float = option(1.0, "L2 penalty on standardised features when l2_grid is empty: the mean loss plus "
+                       "l2 / (2 n) x the sum of squared weights, i.e. scikit-learn's LogisticRegression with "
+                       "C = 1 / l2", aliases=("--l2",))
+    l2_grid: tuple[float, ...] = option(
+        L2_GRID, "L2 penalties (as l2) to choose from by cross-validation on each fit's own training targets "
+        "(a student's: its weak labels); empty (the flag with no values): use l2", aliases=("--l2-grid",))
+    cv_folds: int = option(3, "cross-validation folds for choosing the L2 penalty")
+    max_iter: int = option(1000, "linear head: L-BFGS iterations at most per solve (a solve that stops short of tol "
+                           "is warned about and recorded)")
+    tol: float = option(1e-6, "linear head: converged when the largest gradient component of the mean objective "
+                        "is at most this")
+    stages: int = option(5, "linear head under a loss that reads its own predictions (logconf, product): "
+                         "full-batch solves (at least 2), the loss's training fraction going from 0 to 1 over them")
+    epochs: int = option(30, "MLP head: training epochs", aliases=("--epochs",))
+    lr: float = option(1e-3, "MLP head: Adam learning rate", aliases=("--lr",))
+    batch_size: int = option(64, "MLP head: examples per training step")
 
     def __post_init__(self) -> None:
         import math
@@ -40,15 +61,20 @@ class HeadConfig(ConfigMixin):
                 f"head epochs and batch_size must be positive and hidden_dim >= 0; got epochs={self.epochs}, "
                 f"batch_size={self.batch_size}, hidden_dim={self.hidden_dim}"
             )
-        for decay in (self.weight_decay, *self.weight_decay_grid):
-            if not (math.isfinite(decay) and decay >= 0):
-                raise OverseerError(f"head weight decays must be numbers >= 0; got {decay}")
+        if self.max_iter <= 0 or self.stages < 2:
+            raise OverseerError(f"head max_iter must be positive and stages at least 2; got max_iter={self.max_iter}, "
+                                f"stages={self.stages}")
+        if not (math.isfinite(self.tol) and self.tol > 0):
+            raise OverseerError(f"head tol must be a positive number; got {self.tol}")
+        for penalty in (self.l2, *self.l2_grid):
+            if not (math.isfinite(penalty) and penalty >= 0):
+                raise OverseerError(f"head L2 penalties must be numbers >= 0; got {penalty}")
         if self.cv_folds < 2:
             raise OverseerError(f"head cv_folds must be at least 2; got {self.cv_folds}")
 
     def head_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of one :class:`~overseer.w2s.heads.TorchHead` (the fixed ``weight_decay``, no grid)."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("weight_decay_grid", "cv_folds")}
+        """Keyword arguments of one :class:`~overseer.w2s.heads.TorchHead` (the fixed ``l2``, no grid)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("l2_grid", "cv_folds")}
 
 
 @dataclass(frozen=True)
@@ -57,8 +83,8 @@ class W2SConfig(ConfigMixin):
 
     The defaults are the offline experiment: the built-in ``word_valence`` task (is a word's human
     valence rating positive?), SmolLM2-135M cut to 8 layers as the weak supervisor and the full
-    SmolLM2-135M as the strong student, linear probes whose weight decay is chosen by
-    cross-validation, soft-label cross-entropy, three seeds. Every field is a YAML key and a flag
+    SmolLM2-135M as the strong student, linear probes fitted to convergence with an L2
+    penalty chosen by cross-validation, soft-label cross-entropy, three seeds. Every field is a YAML key and a flag
     of ``overseer w2s run``.
     """
 
@@ -89,6 +115,8 @@ class W2SConfig(ConfigMixin):
     learner_args: dict[str, Any] = option({}, "extra keyword arguments for the learner (e.g. fine-tuning "
                                           "hyperparameters)")
     head: HeadConfig = option(HeadConfig(), "how probe heads are trained")
+    baseline_draws: int = option(5, "independent flip draws of the noise-matched baseline per seed (each an "
+                                 "exact-count flip of the student split's truth); runs report their mean and spread")
     seeds: tuple[int, ...] = option((0, 1, 2), "each seed draws its own splits and head initialisation; intervals "
                                     "pool over seeds")
     max_length: int = option(256, "tokens per text for feature extraction")
@@ -115,7 +143,7 @@ class W2SConfig(ConfigMixin):
             value = getattr(self, name)
             if value is not None and value not in POOLINGS:
                 raise OverseerError(f"unknown {name.replace('_', ' ')} {value!r}; allowed: {', '.join(POOLINGS)}")
-        for name in ("n_train", "n_test", "n_bootstrap", "max_length", "batch_size"):
+        for name in ("n_train", "n_test", "n_bootstrap", "max_length", "batch_size", "baseline_draws"):
             if getattr(self, name) <= 0:
                 raise OverseerError(f"{name} must be positive; got {getattr(self, name)}")
         if not self.seeds:

@@ -8,6 +8,7 @@ and ``predict_proba`` columns follow ``classes_``. ``y`` may be hard labels (0/1
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +18,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from overseer.errors import OverseerError
-from overseer.w2s.losses import make_loss
+from overseer.w2s.losses import make_loss, soft_cross_entropy
 
 
 @contextmanager
@@ -51,40 +52,67 @@ def _standardiser(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
+class HeadConvergenceWarning(UserWarning):
+    """A linear head's full-batch solver stopped before its gradient met the tolerance."""
+
+
+def l2_penalty(weights: torch.Tensor, l2: float, n: int) -> torch.Tensor:
+    """The L2 term added to a head's *mean* loss over ``n`` examples: ``l2 / (2 n) * sum(weights ** 2)``.
+
+    On the summed loss this is ``l2 / 2 * ||w||^2``, scikit-learn's ``LogisticRegression`` objective
+    with ``C = 1 / l2``: the penalty grid means what scikit-learn's ``1 / C`` means. Biases are not
+    penalised, as there.
+    """
+    return (l2 / (2 * n)) * (weights * weights).sum()
+
+
 class TorchHead(ClassifierMixin, BaseEstimator):
     """A linear (``hidden_dim=0``) or one-hidden-layer MLP head trained with a registered loss.
 
     Features are standardised with the training set's mean and scale (scale 1 for a feature that
-    is constant there; NaN or inf features are refused); training is minibatch AdamW with weight
-    decay (the L2 regularisation that keeps probes from overfitting).
+    is constant there; NaN or inf features are refused). Both kinds minimise the mean loss plus
+    :func:`l2_penalty` of their weights with coefficient ``l2`` (scikit-learn's ``1 / C``).
+
+    A linear head is fitted to convergence: full-batch L-BFGS (strong Wolfe line search) in float64
+    from zero weights, deterministic, until the largest gradient component is at most ``tol`` or
+    ``max_iter`` iterations; a fit that stops short is recorded (``converged_``) and warned about
+    (:class:`HeadConvergenceWarning`). Its single logit ``x @ coef_ + intercept_`` is the log-odds
+    of class 1. A loss whose target reads the head's own predictions (logconf, product) is solved
+    in ``stages`` full-batch solves, the loss's training fraction going from 0 to 1 over them, each
+    one's target fixed from the previous solution (a self-training fixed point); other losses are
+    one solve. An MLP head trains by minibatch Adam (``epochs``, ``lr``, ``batch_size``).
     """
 
     def __init__(
         self,
         hidden_dim: int = 0,
+        l2: float = 1.0,
+        max_iter: int = 1000,
+        tol: float = 1e-6,
+        stages: int = 5,
         epochs: int = 30,
         lr: float = 1e-3,
-        weight_decay: float = 0.1,
         batch_size: int = 64,
         loss: str = "xent",
         loss_args: dict[str, Any] | None = None,
         random_state: int = 0,
     ):
         self.hidden_dim = hidden_dim
+        self.l2 = l2
+        self.max_iter = max_iter
+        self.tol = tol
+        self.stages = stages
         self.epochs = epochs
         self.lr = lr
-        self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.loss = loss
         self.loss_args = loss_args
         self.random_state = random_state
 
-    def _network(self, dim: int) -> torch.nn.Module:
-        if self.hidden_dim and self.hidden_dim > 0:
-            return torch.nn.Sequential(
-                torch.nn.Linear(dim, self.hidden_dim), torch.nn.GELU(), torch.nn.Linear(self.hidden_dim, 2)
-            )
-        return torch.nn.Linear(dim, 2)
+    @property
+    def linear(self) -> bool:
+        """Whether this is a linear head (fitted to convergence) rather than an MLP."""
+        return not (self.hidden_dim and self.hidden_dim > 0)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> TorchHead:
         """Train on features ``X`` (n, d) and hard or soft labels ``y`` (n,)."""
@@ -106,18 +134,98 @@ class TorchHead(ClassifierMixin, BaseEstimator):
             )
         self.classes_ = np.array([0, 1])
         self.mean_, self.scale_ = _standardiser(X)
+        standardised = (X - self.mean_) / self.scale_
+        loss_fn = make_loss(self.loss, **(self.loss_args or {}))
+        if self.linear:
+            self._fit_linear(standardised, y, loss_fn)
+        else:
+            self._fit_mlp(standardised, y, loss_fn)
+        return self
+
+    def _fit_linear(self, X: np.ndarray, y: np.ndarray, loss_fn: Any) -> None:
+        """Full-batch L-BFGS on mean loss + L2 penalty, in float64, once or in ``stages`` (see the class)."""
+        xs = torch.from_numpy(X.astype(np.float64))
+        y64 = torch.from_numpy(y.astype(np.float64))
+        targets = torch.stack([1 - y64, y64], dim=-1)
+        n, d = xs.shape
+        params = torch.zeros(d + 1, dtype=torch.float64, requires_grad=True)
+        zeros = torch.zeros(n, dtype=torch.float64)
+
+        def logits_of(p: torch.Tensor) -> torch.Tensor:
+            return torch.stack([zeros, xs @ p[:d] + p[d]], dim=-1)
+
+        moving = getattr(loss_fn, "reads_own_predictions", True)  # a loss that does not say: assume it may
+        # A moving target needs a first solve on the labels alone (fraction 0) and at least one after it.
+        fractions = np.linspace(0.0, 1.0, max(2, int(self.stages))) if moving else np.array([1.0])
+        has_target = hasattr(loss_fn, "target_distribution")
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+        self.converged_ = True
+        worst = 0.0
+        for frac in fractions:
+            if has_target:  # the target is fixed for this solve: a convex problem
+                with torch.no_grad():
+                    stage_target = loss_fn.target_distribution(logits_of(params), targets, float(frac))
+
+                def objective(p: torch.Tensor, t: torch.Tensor = stage_target) -> torch.Tensor:
+                    return soft_cross_entropy(logits_of(p), t)
+            else:
+                def objective(p: torch.Tensor, f: float = float(frac)) -> torch.Tensor:
+                    return loss_fn(logits_of(p), targets, f)
+
+            iterations, grad = self._lbfgs(params, objective, n)
+            self.n_iter_ += iterations
+            worst = max(worst, grad)
+        self.grad_max_ = worst
+        self.converged_ = bool(worst <= self.tol)
+        with torch.no_grad():
+            self.coef_ = params[:d].numpy().copy()
+            self.intercept_ = float(params[d])
+        if not self.converged_:
+            warnings.warn(
+                f"linear head did not converge: largest gradient {worst:.2e} > tol {self.tol:g} after "
+                f"{self.n_iter_} L-BFGS iterations (l2={self.l2:g}); raise --head-max-iter",
+                HeadConvergenceWarning, stacklevel=4)
+
+    def _lbfgs(self, params: torch.Tensor, objective: Any, n: int) -> tuple[int, float]:
+        """Minimise ``objective(params) + penalty`` in place; return iterations used and the final largest gradient."""
+        opt = torch.optim.LBFGS([params], lr=1.0, max_iter=int(self.max_iter), max_eval=int(self.max_iter) * 2,
+                                tolerance_grad=float(self.tol), tolerance_change=1e-14, history_size=20,
+                                line_search_fn="strong_wolfe")
+        d = len(params) - 1
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            value = objective(params) + l2_penalty(params[:d], float(self.l2), n)
+            value.backward()
+            return value
+
+        value = opt.step(closure)
+        if not torch.isfinite(value):
+            raise OverseerError(f"linear head's loss became {float(value)} (l2={self.l2:g}); check the features")
+        final = closure()  # the gradient where the solver stopped
+        self.loss_curve_.append(float(final.detach()))
+        state = opt.state[params]
+        return int(state.get("n_iter", 0)), float(params.grad.abs().max())
+
+    def _fit_mlp(self, X: np.ndarray, y: np.ndarray, loss_fn: Any) -> None:
+        """Minibatch Adam on mean loss + L2 penalty of the weight matrices, ``epochs`` passes."""
         gen = torch.Generator().manual_seed(int(self.random_state))
         torch.manual_seed(int(self.random_state))
-        net = self._network(X.shape[1])
-        loss_fn = make_loss(self.loss, **(self.loss_args or {}))
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        xs = torch.from_numpy((X - self.mean_) / self.scale_)
-        targets = torch.stack([1 - torch.from_numpy(y), torch.from_numpy(y)], dim=-1)
+        dim = X.shape[1]
+        net = torch.nn.Sequential(
+            torch.nn.Linear(dim, self.hidden_dim), torch.nn.GELU(), torch.nn.Linear(self.hidden_dim, 2)
+        )
+        weights = [m.weight for m in net if isinstance(m, torch.nn.Linear)]
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr)
+        xs = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        yt = torch.from_numpy(y)
+        targets = torch.stack([1 - yt, yt], dim=-1)
         n = len(xs)
         steps_per_epoch = max(1, -(-n // self.batch_size))
         total = self.epochs * steps_per_epoch
         step = 0
-        self.loss_curve_: list[float] = []
+        self.loss_curve_ = []
         net.train()
         for epoch in range(self.epochs):
             perm = torch.randperm(n, generator=gen)
@@ -125,20 +233,21 @@ class TorchHead(ClassifierMixin, BaseEstimator):
             for start in range(0, n, self.batch_size):
                 idx = perm[start : start + self.batch_size]
                 loss = loss_fn(net(xs[idx]), targets[idx], step / max(1, total))
-                if not torch.isfinite(loss):
+                penalised = loss + sum(l2_penalty(w, float(self.l2), n) for w in weights)
+                if not torch.isfinite(penalised):
                     raise OverseerError(
-                        f"training loss became {loss.item()} at epoch {epoch + 1} (lr={self.lr}); "
+                        f"training loss became {penalised.item()} at epoch {epoch + 1} (lr={self.lr}); "
                         "lower the learning rate (--lr)"
                     )
                 opt.zero_grad()
-                loss.backward()
+                penalised.backward()
                 opt.step()
                 step += 1
                 epoch_loss += float(loss.detach()) * len(idx)
             self.loss_curve_.append(epoch_loss / n)
         net.eval()
         self.model_ = net
-        return self
+        self.converged_ = None  # minibatch training has no convergence check
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Logit of class 1 minus logit of class 0."""
@@ -146,9 +255,12 @@ class TorchHead(ClassifierMixin, BaseEstimator):
         return logits[:, 1] - logits[:, 0]
 
     def _logits(self, X: np.ndarray) -> np.ndarray:
-        xs = torch.from_numpy((np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_)
+        standardised = (np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_
+        if self.linear:
+            z = standardised.astype(np.float64) @ self.coef_ + self.intercept_
+            return np.stack([np.zeros_like(z), z], axis=-1)
         with torch.inference_mode():
-            return self.model_(xs).numpy()
+            return self.model_(torch.from_numpy(standardised)).numpy()
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Class probabilities (n, 2), columns in ``classes_`` order."""

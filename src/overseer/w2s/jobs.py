@@ -9,7 +9,8 @@ A run is three kinds of job per seed, each named by a hash of exactly what deter
   the weak job's key, so new weak labels always mean a new student.
 - ``baseline``: the noise-matched baseline: the same method trained on the student split's
   ground truth flipped at the weak labels' own class-conditional error rates
-  (:mod:`overseer.w2s.synthetic`); keyed like a student.
+  (:mod:`overseer.w2s.synthetic`), once per flip draw (``baseline_draws``); keyed like a student,
+  plus the number of draws.
 
 Nothing about the pair a job serves enters its key: the weak job of ``minilm-l6`` is the same for
 every strong model above it, so a sweep computes it once and every pair (and every later run or
@@ -100,6 +101,8 @@ class Job:
         }
         if self.kind in FROM_WEAK_LABELS:
             ident.update(weak_job=self.weak_key, method=c.method, method_args=c.method_args)
+        if self.kind == "baseline":
+            ident["draws"] = c.baseline_draws
         return ident
 
     @property
@@ -200,6 +203,21 @@ class JobStore:
             outputs = {k: np.asarray(v) for k, v in compute().items()}
             self.save(job, outputs, time.perf_counter() - started)
         return dict(outputs), True
+
+    def save_once(self, job: Job, outputs: Mapping[str, np.ndarray], seconds: float) -> bool:
+        """Save outputs computed elsewhere (a Ray task) under the job's lock, unless the job is stored already.
+
+        The lock is the one :meth:`load_or_compute` holds while computing, so a local sweep or run
+        computing the same job is waited for, and a job stored meanwhile is kept, not overwritten.
+
+        Returns:
+            True when these outputs were saved.
+        """
+        with self.lock(job):
+            if self.has(job.key):
+                return False
+            self.save(job, outputs, seconds)
+        return True
 
     def save(self, job: Job, outputs: Mapping[str, np.ndarray], seconds: float) -> Path:
         """Publish a finished job atomically and log it as computed (rank 0 of a multi-process job only).

@@ -8,6 +8,7 @@ plug in under the same interface, so every method runs with every learner.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -104,9 +105,9 @@ class ProbeLearner(Learner):
         layers: layer to probe for each model name (default: -1, the last).
         poolings: pooling for each model name (default: :func:`default_pooling`).
         pairing: the dataset's pairing (``compare`` probes the difference of the two texts).
-        head: keyword arguments of :class:`TorchHead` (hidden_dim, epochs, lr, ...), plus
-            ``weight_decay_grid`` and ``cv_folds``: when the grid lists values, each fit picks its
-            weight decay from it by cross-validation on its own training targets.
+        head: keyword arguments of :class:`TorchHead` (hidden_dim, l2, max_iter, ...), plus
+            ``l2_grid`` and ``cv_folds``: when the grid lists values, each fit picks its L2
+            penalty from it by cross-validation on its own training targets.
         progress: called with the number of texts embedded, for progress bars.
         aliases: view name -> the model it is a view of.
     """
@@ -130,7 +131,22 @@ class ProbeLearner(Learner):
         self.max_length = max_length
         self.head = head or {}
         self.progress = progress
-        self._rows: dict[str, dict[tuple[str, str | None], np.ndarray]] = {}
+        self._rows: dict[tuple[Any, ...], dict[tuple[str, str | None], np.ndarray]] = {}
+
+    def share_rows(self, rows: dict[tuple[Any, ...], dict[tuple[str, str | None], np.ndarray]]) -> None:
+        """Remember embedded rows in ``rows``, a memory other learners share (a sweep's jobs, one per learner).
+
+        Rows are kept per view (:meth:`view`), so learners that probe a model the same way share its
+        rows and ones that probe it differently never mix them.
+        """
+        self._rows = rows
+
+    def view(self, model: str) -> tuple[Any, ...]:
+        """What ``model``'s features depend on: the real model, layer, pooling, pairing and max length."""
+        layer = self.layers.get(model)
+        real = self.real_model(model)
+        return (real, default_layer(real) if layer is None else layer, self.pooling(model), self.pairing,
+                self.max_length)
 
     def real_model(self, model: str) -> str:
         """The model behind a name: itself, or what the view ``model`` is a view of."""
@@ -155,7 +171,7 @@ class ProbeLearner(Learner):
         """Pooled activations (n, d) of ``model`` for ``split``, computed once and cached."""
         # Rows are remembered per text, so a subset of a split seen before (methods that filter or
         # chunk the student split) is gathered from memory instead of embedded again.
-        rows = self._rows.setdefault(model, {})
+        rows = self._rows.setdefault(self.view(model), {})
         keys = list(zip(split.texts, split.text_pairs or [None] * len(split.texts), strict=True))
         if keys and all(key in rows for key in keys):
             return np.stack([rows[key] for key in keys])
@@ -183,45 +199,47 @@ class ProbeLearner(Learner):
                loss_args: dict[str, Any] | None, seed: int) -> Predictor:
         """Train a head on ``model``'s activations of ``split`` to predict ``targets``.
 
-        With a weight-decay grid (the default), the weight decay is the grid value whose heads
-        predict ``targets`` best on held-out folds (:func:`choose_weight_decay`): only the targets
-        this fit is given are read, so a student's choice never sees its split's ground truth.
+        With an L2 grid (the default), the penalty is the grid value whose heads predict
+        ``targets`` best on held-out folds (:func:`choose_l2`): only the targets this fit is given
+        are read, so a student's choice never sees its split's ground truth.
         """
         from overseer.w2s.heads import TorchHead
 
         settings = dict(self.head)
-        grid = tuple(settings.pop("weight_decay_grid", ()) or ())
+        grid = tuple(settings.pop("l2_grid", ()) or ())
         folds = int(settings.pop("cv_folds", 3))
         features = self.features(model, split)
         y = targets
         chosen = None
         if grid:
-            chosen = choose_weight_decay(features, y, grid, folds, settings, loss, loss_args, seed)
-            settings["weight_decay"] = chosen["weight_decay"]
-        head = TorchHead(**settings, loss=loss, loss_args=loss_args, random_state=seed)
-        head.fit(features, y)
+            chosen = choose_l2(features, y, grid, folds, settings, loss, loss_args, seed)
+            settings["l2"] = chosen["l2"]
+        head = TorchHead(**settings, loss=loss, loss_args=loss_args, random_state=seed).fit(features, y)
+        if chosen is not None or head.converged_ is not None:
+            chosen = {**(chosen or {"l2": float(settings.get("l2", 1.0))}), "converged": head.converged_}
         return ProbePredictor(self, model, head, chosen)
 
 
-def choose_weight_decay(features: np.ndarray, targets: np.ndarray, grid: Sequence[float], folds: int,
-                        head: dict[str, Any], loss: str = "xent", loss_args: dict[str, Any] | None = None,
-                        seed: int = 0) -> dict[str, Any]:
-    """Pick a head's weight decay by ``folds``-fold cross-validation against ``targets`` alone.
+def choose_l2(features: np.ndarray, targets: np.ndarray, grid: Sequence[float], folds: int,
+              head: dict[str, Any], loss: str = "xent", loss_args: dict[str, Any] | None = None,
+              seed: int = 0) -> dict[str, Any]:
+    """Pick a head's L2 penalty by ``folds``-fold cross-validation against ``targets`` alone.
 
     Each grid value trains a head on all folds but one and scores the held-out fold by
     cross-entropy against the targets (hard or soft: a proper score for reproducing them).
-    The lowest mean wins; near-ties (within 0.1% of the best) go to the larger decay, the
+    The lowest mean wins; near-ties (within 0.1% of the best) go to the larger penalty, the
     simpler model. Folds are stratified by the rounded target and drawn from ``seed``.
 
-    Returns ``{"weight_decay", "grid", "folds", "cv_loss"}`` (mean held-out loss per grid value).
+    Returns ``{"l2", "grid", "folds", "cv_loss", "not_converged"}``: the mean held-out loss per grid
+    value, and how many of the cross-validation fits stopped short of their tolerance.
     """
     from sklearn.model_selection import StratifiedKFold
 
-    from overseer.w2s.heads import TorchHead
+    from overseer.w2s.heads import HeadConvergenceWarning, TorchHead
 
     if len(targets) < 2 * folds:
-        raise OverseerError(f"cross-validating the weight decay needs at least {2 * folds} examples for {folds} "
-                            f"folds; got {len(targets)} (lower --head-cv-folds, or give --head-weight-decay-grid "
+        raise OverseerError(f"cross-validating the L2 penalty needs at least {2 * folds} examples for {folds} "
+                            f"folds; got {len(targets)} (lower --head-cv-folds, or give --head-l2-grid "
                             "with no values)")
     hard = (targets >= 0.5).astype(int)
     if min(np.bincount(hard, minlength=2)) < folds:  # too few of one class to stratify: plain folds
@@ -230,19 +248,23 @@ def choose_weight_decay(features: np.ndarray, targets: np.ndarray, grid: Sequenc
     fold_indices = list(splitter.split(features, hard))
     eps = 1e-6
     losses: dict[float, float] = {}
-    for decay in grid:
+    not_converged = 0
+    for penalty in grid:
         scores = []
         for train_idx, held_idx in fold_indices:
-            fitted = TorchHead(**{**head, "weight_decay": float(decay)}, loss=loss, loss_args=loss_args,
-                               random_state=seed).fit(features[train_idx], targets[train_idx])
+            with warnings.catch_warnings():  # counted here; the run reports the count, not one line per fold
+                warnings.simplefilter("ignore", HeadConvergenceWarning)
+                fitted = TorchHead(**{**head, "l2": float(penalty)}, loss=loss, loss_args=loss_args,
+                                   random_state=seed).fit(features[train_idx], targets[train_idx])
+            not_converged += fitted.converged_ is False
             p = np.clip(fitted.predict_proba(features[held_idx])[:, 1], eps, 1 - eps)
             t = targets[held_idx]
             scores.append(float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))))
-        losses[float(decay)] = float(np.mean(scores))
+        losses[float(penalty)] = float(np.mean(scores))
     best = min(losses.values())
     chosen = max(d for d, v in losses.items() if v <= best + 1e-3 * abs(best))
-    return {"weight_decay": chosen, "grid": [float(d) for d in grid], "folds": folds,
-            "cv_loss": {str(d): round(v, 6) for d, v in losses.items()}}
+    return {"l2": chosen, "grid": [float(d) for d in grid], "folds": folds,
+            "cv_loss": {str(d): round(v, 6) for d, v in losses.items()}, "not_converged": not_converged}
 
 
 def learner(name: str) -> Callable[[type], type]:

@@ -3,6 +3,12 @@
 Each loss maps ``(logits, targets, step_frac)`` to a scalar, where ``logits`` has shape
 (batch, 2), ``targets`` (batch, 2) holds soft or hard labels, and ``step_frac`` in [0, 1] is the
 share of training done. Losses are registered by name so configs and the CLI can select them.
+
+The built-in losses are all cross-entropy towards a target distribution; each says what that
+target is (``target_distribution``) and whether it reads the student's own predictions
+(``reads_own_predictions``). A full-batch solver uses both: a loss whose target is fixed is one
+convex problem, one whose target moves with the student is solved as a sequence of such problems
+(:class:`~overseer.w2s.heads.TorchHead`).
 """
 
 from __future__ import annotations
@@ -45,8 +51,9 @@ def confidence_coefficient(
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy against a target distribution (batch, 2)."""
-    return -(targets * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
+    """Mean cross-entropy against a target distribution (batch, 2), in float32 or the logits' wider type."""
+    logits = logits if logits.dtype == torch.float64 else logits.float()
+    return -(targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
 
 
 def harden(probs_pos: torch.Tensor, positive_share: float) -> torch.Tensor:
@@ -61,12 +68,15 @@ class CrossEntropy:
     """Cross-entropy on the weak labels, soft (the paper's default) or hardened to 0/1."""
 
     hard: bool = False
+    reads_own_predictions = False
+
+    def target_distribution(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        """The weak labels, hardened to one-hot when ``hard``."""
+        return F.one_hot(targets.argmax(-1), 2).to(targets.dtype) if self.hard else targets
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
         """Mean cross-entropy of ``logits`` against the (optionally hardened) weak labels."""
-        if self.hard:
-            targets = F.one_hot(targets.argmax(-1), 2).float()
-        return soft_cross_entropy(logits, targets)
+        return soft_cross_entropy(logits, self.target_distribution(logits, targets, step_frac))
 
 
 @dataclass(frozen=True)
@@ -82,14 +92,19 @@ class AuxConfidence:
     aux_coef: float = 0.5
     warmup_frac: float = 0.2
     schedule: WarmupSchedule = "linear"
+    reads_own_predictions = True
+
+    def target_distribution(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        """``(1 - a) * weak + a * hardened(student)`` (no gradient flows through the student's part)."""
+        coef = confidence_coefficient(step_frac, self.aux_coef, self.warmup_frac, self.schedule)
+        probs_pos = torch.softmax(logits.detach().float(), dim=-1)[:, 1]
+        positive_share = float(targets[:, 1].mean())
+        hardened = harden(probs_pos, positive_share).to(targets.dtype)
+        return (1.0 - coef) * targets + coef * hardened
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
         """Cross-entropy against the weak labels mixed with the student's own hardened predictions."""
-        coef = confidence_coefficient(step_frac, self.aux_coef, self.warmup_frac, self.schedule)
-        probs_pos = torch.softmax(logits.float(), dim=-1)[:, 1]
-        positive_share = float(targets[:, 1].mean())
-        hardened = harden(probs_pos.detach(), positive_share)
-        return soft_cross_entropy(logits, (1.0 - coef) * targets + coef * hardened)
+        return soft_cross_entropy(logits, self.target_distribution(logits, targets, step_frac))
 
 
 @register("w2s_loss", "xent")
@@ -132,6 +147,7 @@ class ProductLoss:
     alpha: float = 1.0
     beta: float = 1.0
     warmup_frac: float = 0.0
+    reads_own_predictions = True
 
     def targets(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
         """The (batch, 2) product-of-experts target the student is pulled towards (no gradient)."""
@@ -139,6 +155,10 @@ class ProductLoss:
         log_weak = torch.log(targets.float().clamp_min(1e-12))
         log_student = F.log_softmax(logits.float(), dim=-1)
         return torch.softmax(self.alpha * log_weak + self.beta * ramp * log_student, dim=-1).detach()
+
+    def target_distribution(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        """The product target (:meth:`targets`)."""
+        return self.targets(logits, targets, step_frac).to(targets.dtype)
 
     def __call__(self, logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
         """Cross-entropy of ``logits`` towards the product target."""

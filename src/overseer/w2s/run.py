@@ -7,7 +7,9 @@
 4. Ceiling job: the strong model fitted on weak-train ground truth.
    Baseline job: the noise-matched student, the same method trained on the student split's truth
    flipped at the weak labels' own error rate per class (:mod:`overseer.w2s.synthetic`).
-   Every probe picks its weight decay by cross-validation on its own training targets.
+   Each seed's baseline is trained on several independent flip draws; runs report their mean and spread.
+   Every probe picks its L2 penalty by cross-validation on its own training targets and is solved
+   to convergence (a linear head: full-batch L-BFGS).
    Each job is content-hashed and kept in the runs directory's job store (``overseer.w2s.jobs``),
    so any run or sweep that needs a finished job loads it instead of training it again.
 5. Score all four on the test split: accuracy, AUROC, PGR (and the baseline's), with bootstrap intervals.
@@ -39,9 +41,9 @@ from overseer.w2s.metrics import w2s_metrics
 from overseer.w2s.plots import plot_accuracies
 from overseer.w2s.splits import LabeledSplit, UnlabeledSplit, W2SSplits, w2s_splits
 from overseer.w2s.synthetic import (
-    BASELINE_STREAM,
     TEST_STREAM,
     WEAK_LABEL_STREAM,
+    baseline_stream,
     class_error_rates,
     flip_at_random,
     noise_matched_labels,
@@ -63,11 +65,20 @@ def summary_line(result: RunResult) -> str:
     for role in ROLES:
         if role not in result.metrics:  # runs written before the baseline existed
             continue
-        parts.append(f"{role} {Estimate.from_dict(result.metrics[role]['accuracy']):.3f}")
+        parts.append(f"{role} {Estimate.from_dict(result.metrics[role]['accuracy']):.3f}{_draws(result, role)}")
     for name, label in (("pgr", "PGR"), ("baseline_pgr", "baseline PGR")):
         if name in result.metrics:
-            parts.append(f"{label} {Estimate.from_dict(result.metrics[name]['accuracy']):.3fr}")
+            parts.append(f"{label} {Estimate.from_dict(result.metrics[name]['accuracy']):.3fr}{_draws(result, name)}")
     return "accuracy: " + "; ".join(parts)
+
+
+def _draws(result: RunResult, name: str) -> str:
+    """`` (5 flip draws: sd 0.012, 0.831-0.862)``: the spread of the baseline over its flip draws, if it has several."""
+    draws = result.metrics[name].get("draws")
+    if not draws or draws["n"] < 2 or draws["accuracy"]["sd"] is None:
+        return ""
+    spread = draws["accuracy"]
+    return f" ({draws['n']} flip draws: sd {spread['sd']:.3f}, {spread['min']:.3f} to {spread['max']:.3f})"
 
 
 def learner_names(cfg: W2SConfig) -> dict[str, str | None]:
@@ -130,7 +141,8 @@ def compute_job(job: Job, dataset: BinaryDataset, learner: Learner, weak_labels:
     :class:`UnlabeledSplit` with ``weak_labels`` (the weak job's ``weak_label`` output): never its truth.
     The noise-matched baseline reads that truth, in its own job (:mod:`overseer.w2s.synthetic`), and
     so does a synthetic weak supervisor, which is label noise on the truth by definition.
-    Outputs also hold ``weight_decay`` when the head's weight decay was chosen by cross-validation.
+    Outputs also hold ``l2`` and ``converged`` for probe heads (:func:`_with_choice`). A baseline job
+    trains one student per flip draw (``cfg.baseline_draws``, :func:`_stack_draws`).
     """
     cfg = job.cfg
     splits: W2SSplits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=job.seed, n_label=cfg.n_label)
@@ -141,16 +153,21 @@ def compute_job(job: Job, dataset: BinaryDataset, learner: Learner, weak_labels:
     if job.kind in ("student", "baseline"):
         if weak_labels is None:
             raise ValueError(f"a {job.kind} job needs its weak job's labels")
-        targets = weak_labels
-        if job.kind == "baseline":
-            truth = splits.weak_label_truth_for_baseline()
-            rates = class_error_rates(weak_labels, truth)
-            targets = noise_matched_labels(truth, rates, stream(job.seed, BASELINE_STREAM))
         method = make_method(cfg.method, **cfg.method_args)
-        model = method.train_student(StudentContext(names["strong"], names["weak"] or cfg.weak, label, targets, train,
-                                                    learner, job.seed))
-    else:
-        model = learner.fit(names["strong"], train, train.labels, seed=job.seed)
+
+        def student(targets: np.ndarray) -> dict[str, np.ndarray]:
+            model = method.train_student(StudentContext(names["strong"], names["weak"] or cfg.weak, label, targets,
+                                                        train, learner, job.seed))
+            return _with_choice({"weak_label": model.predict_proba(label), "test": model.predict_proba(test)}, model)
+
+        if job.kind == "student":
+            return student(weak_labels)
+        truth = splits.weak_label_truth_for_baseline()
+        rates = class_error_rates(weak_labels, truth)
+        draws = [student(noise_matched_labels(truth, rates, baseline_stream(job.seed, draw)))
+                 for draw in range(cfg.baseline_draws)]
+        return _stack_draws(draws)
+    model = learner.fit(names["strong"], train, train.labels, seed=job.seed)
     return _with_choice({"weak_label": model.predict_proba(label), "test": model.predict_proba(test)}, model)
 
 
@@ -173,10 +190,27 @@ def _weak_outputs(cfg: W2SConfig, seed: int, splits: W2SSplits, learner: Learner
 
 
 def _with_choice(outputs: dict[str, np.ndarray], model: Any) -> dict[str, np.ndarray]:
-    """Add the cross-validated weight decay of ``model`` (if it chose one) to its job's outputs."""
+    """Add how ``model``'s head was regularised (its L2 penalty; 1/0 for converged, NaN: no check) to its outputs."""
     chosen = getattr(model, "chosen", None)
     if chosen is not None:
-        outputs["weight_decay"] = np.array([chosen["weight_decay"]], dtype=np.float64)
+        outputs["l2"] = np.array([chosen["l2"]], dtype=np.float64)
+        converged = chosen.get("converged")
+        outputs["converged"] = np.array([np.nan if converged is None else float(converged)])
+    return outputs
+
+
+def _stack_draws(draws: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """A baseline job's outputs: draw 0 as ``weak_label``/``test`` (as one draw always was), every draw stacked.
+
+    ``weak_label_draws`` and ``test_draws`` are (draws, examples); ``l2`` and ``converged`` hold one
+    value per draw.
+    """
+    outputs = {"weak_label": draws[0]["weak_label"], "test": draws[0]["test"],
+               "weak_label_draws": np.stack([d["weak_label"] for d in draws]),
+               "test_draws": np.stack([d["test"] for d in draws])}
+    for name in ("l2", "converged"):
+        if all(name in d for d in draws):
+            outputs[name] = np.concatenate([d[name] for d in draws])
     return outputs
 
 
@@ -209,27 +243,53 @@ def _run_seed(cfg: W2SConfig, dataset: BinaryDataset, seed: int, learner: Learne
 
 
 def regularisation(cfg: W2SConfig, outputs_by_seed: dict[int, dict[str, dict[str, np.ndarray]]]) -> dict[str, Any]:
-    """How each model's head was regularised: the grid and folds, and the weight decay each seed's fit chose."""
+    """How each model's head was regularised, and which fits stopped short of their solver's tolerance.
+
+    With a grid: the grid, the folds and the L2 penalty each seed's fit chose (a list over flip draws
+    for the baseline).
+    """
     if cfg.learner != "probe":
         return {"learner": cfg.learner, "learner_args": cfg.learner_args}
-    if not cfg.head.weight_decay_grid:
-        return {"weight_decay": cfg.head.weight_decay, "chosen_by": "fixed"}
-    chosen = {str(seed): {role: float(out["weight_decay"][0]) for role, out in outputs.items() if "weight_decay" in out}
+
+    def value(values: np.ndarray) -> float | list[float]:
+        return float(values[0]) if len(values) == 1 else [float(v) for v in values]
+
+    chosen = {str(seed): {role: value(out["l2"]) for role, out in outputs.items() if "l2" in out}
               for seed, outputs in outputs_by_seed.items()}
+    not_converged = sorted(f"seed {seed} {role}" for seed, outputs in outputs_by_seed.items()
+                           for role, out in outputs.items() if "converged" in out and np.any(out["converged"] == 0))
+    solver = ("full-batch L-BFGS to convergence (float64)" if not cfg.head.hidden_dim
+              else f"minibatch Adam, {cfg.head.epochs} epochs")
+    common = {"penalty": "mean loss + l2 / (2 n) * sum of squared weights (scikit-learn C = 1 / l2)",
+              "solver": solver, "not_converged": not_converged}
+    if not cfg.head.l2_grid:
+        return {"l2": cfg.head.l2, "chosen_by": "fixed", **common}
     return {"chosen_by": f"{cfg.head.cv_folds}-fold cross-validation on each fit's own training targets",
-            "grid": list(cfg.head.weight_decay_grid), "chosen": chosen}
+            "grid": list(cfg.head.l2_grid), "chosen": chosen, **common}
 
 
 def seed_predictions(cfg: W2SConfig, dataset: BinaryDataset, seed: int,
                      outputs: dict[str, dict[str, np.ndarray]]) -> pd.DataFrame:
     """The prediction rows of one seed from its jobs' outputs (keyed by role, :data:`ROLES`)."""
     splits: W2SSplits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=seed, n_label=cfg.n_label)
-    test_frame = _predictions(seed, splits.test, {role: outputs[role]["test"] for role in ROLES})
+    test_frame = _predictions(seed, splits.test, _probabilities(outputs, "test"))
     # Only now, with every model trained, is the student split's ground truth read: to score weak labels.
     label = splits.weak_label
     truth = LabeledSplit(label.name, label.ids, label.texts, label.text_pairs, splits.weak_label_truth_for_metrics())
-    label_frame = _predictions(seed, truth, {role: outputs[role]["weak_label"] for role in ROLES})
+    label_frame = _predictions(seed, truth, _probabilities(outputs, "weak_label"))
     return pd.concat([test_frame, label_frame], ignore_index=True)
+
+
+def _probabilities(outputs: dict[str, dict[str, np.ndarray]], split: str) -> dict[str, np.ndarray]:
+    """Column name -> P(class 1) on ``split``: ``<role>_prob`` per role, later flip draws ``baseline_prob_draw<k>``.
+
+    ``baseline_prob`` is the baseline's draw 0.
+    """
+    probs = {f"{role}_prob": outputs[role][split] for role in ROLES}
+    draws = outputs["baseline"].get(f"{split}_draws")
+    if draws is not None:
+        probs.update({f"baseline_prob_draw{k}": draws[k] for k in range(1, len(draws))})
+    return probs
 
 
 def _predictions(seed: int, split: LabeledSplit, probs: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -238,7 +298,7 @@ def _predictions(seed: int, split: LabeledSplit, probs: dict[str, np.ndarray]) -
         "split": split.name,
         "id": list(split.ids),
         "label": split.labels,
-        **{f"{role}_prob": np.asarray(probs[role], dtype=np.float64) for role in ROLES},
+        **{column: np.asarray(p, dtype=np.float64) for column, p in probs.items()},
     })
 
 
@@ -263,6 +323,17 @@ def texts_to_embed(cfg: W2SConfig, dataset: BinaryDataset, store: JobStore, forc
     pending = {names["weak"] if job.kind == "weak" else names["strong"]
                for seed in cfg.seeds for job in seed_jobs(cfg, seed, dataset.fingerprint())
                if force or not store.has(job.key)}
+    union = run_texts(cfg, dataset)
+    # weak first, as the jobs run; pure-noise weak labels (name None) read no activations
+    return {name: union for name in (names["weak"], names["strong"]) if name is not None and name in pending}
+
+
+def run_texts(cfg: W2SConfig, dataset: BinaryDataset) -> UnlabeledSplit:
+    """Every text of the three splits of every seed of ``cfg``, each once, in the order first met.
+
+    It depends only on the dataset, the split sizes and the seeds, so every run and sweep job that
+    shares them embeds this one split (one activation-cache entry per model and view).
+    """
     rows: dict[tuple[str, str | None], str] = {}
     for seed in cfg.seeds:
         splits = w2s_splits(dataset, cfg.n_train, cfg.n_test, seed=seed, n_label=cfg.n_label)
@@ -272,10 +343,8 @@ def texts_to_embed(cfg: W2SConfig, dataset: BinaryDataset, store: JobStore, forc
                 rows.setdefault((text, pair), example_id)
     keys = list(rows)
     has_pairs = any(pair is not None for _, pair in keys)
-    union = UnlabeledSplit("all", tuple(rows.values()), tuple(t for t, _ in keys),
-                           tuple(p or "" for _, p in keys) if has_pairs else None)
-    # weak first, as the jobs run; pure-noise weak labels (name None) read no activations
-    return {name: union for name in (names["weak"], names["strong"]) if name is not None and name in pending}
+    return UnlabeledSplit("all", tuple(rows.values()), tuple(t for t, _ in keys),
+                          tuple(p or "" for _, p in keys) if has_pairs else None)
 
 
 def run(cfg: W2SConfig | None = None, out: str | Path | None = None, force: bool = False,

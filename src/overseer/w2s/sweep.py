@@ -34,7 +34,18 @@ from overseer.errors import OverseerError
 from overseer.results import DEFAULT_RUNS_DIR, RunWriter, is_main_process, write_json
 from overseer.w2s.config import W2SConfig
 from overseer.w2s.jobs import Job, JobStore
-from overseer.w2s.run import compute_job, make_learner, regularisation, seed_jobs, seed_predictions, start, write_run
+from overseer.w2s.learners import ProbeLearner
+from overseer.w2s.run import (
+    compute_job,
+    learner_names,
+    make_learner,
+    regularisation,
+    run_texts,
+    seed_jobs,
+    seed_predictions,
+    start,
+    write_run,
+)
 from overseer.w2s.splits import w2s_splits
 
 # W2SConfig fields that a sweep sets per pair; every other W2SConfig field is shared by all runs.
@@ -43,6 +54,8 @@ _PER_RUN = ("weak", "strong", "dataset", "dataset_args", "method", "method_args"
 _EXECUTION_ONLY = ("name", "task_cpus", "task_gpus", "ray_num_cpus")
 _SHARED_EXECUTION_ONLY = ("device", "batch_size")
 _DISABLE = {True: False, False: True, None: None}  # tqdm's disable=None: a bar only on a terminal
+RUN_DEFAULT_DATASET: str = W2SConfig.__dataclass_fields__["dataset"].default
+"""The dataset of ``overseer w2s run`` by default, which a sweep also defaults to."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,8 @@ class SweepConfig:
     same config."""
     ladder: tuple[str, ...] = ("minilm-l6", "smollm2-135m-l8", "smollm2-135m")
     """Models, weakest first; every (weaker, stronger) pair is run."""
-    datasets: tuple[Entry, ...] = (Entry("geo_facts"),)
+    datasets: tuple[Entry, ...] = (Entry(RUN_DEFAULT_DATASET),)
+    """Default: the run's default dataset (``W2SConfig().dataset``)."""
     methods: tuple[Entry, ...] = (Entry("xent"),)
     seeds: tuple[int, ...] = (0,)
     learner_args_by_model: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -342,9 +356,32 @@ def _record_failure(failures: dict[str, dict[str, str]], job: Job, error: str) -
     failures[job.key] = {"key": job.key, "job": job.describe(), "error": error}
 
 
-def _job_learner(job: Job, dataset: BinaryDataset, cache: Any) -> Any:
-    """A learner set up for ``job``'s model, with that model's learner arguments."""
-    return make_learner(dataclasses.replace(job.cfg, learner_args=job.learner_args), dataset.pairing, cache, None)
+def _job_learner(job: Job, dataset: BinaryDataset, cache: Any, rows: dict[Any, Any] | None = None) -> Any:
+    """A learner set up for ``job``'s model, with that model's learner arguments (sharing ``rows``, when given)."""
+    learner = make_learner(dataclasses.replace(job.cfg, learner_args=job.learner_args), dataset.pairing, cache, None)
+    if rows is not None and isinstance(learner, ProbeLearner):
+        learner.share_rows(rows)
+    return learner
+
+
+def _prefetch(job: Job, dataset: BinaryDataset, learner: Any, done: set[Any] | None = None) -> None:
+    """Embed, once, every text the plain run of ``job``'s pair would: the union of its seeds' splits.
+
+    The union is the same for every job on a dataset with the same sizes and seeds, so a sweep's
+    jobs for one model embed each text once (the rest are lookups in the shared rows), and it is
+    the activation-cache entry ``overseer w2s run`` of any of its pairs reads back.
+    """
+    name = learner_names(job.cfg)["weak" if job.kind == "weak" else "strong"]
+    if name is None or not isinstance(learner, ProbeLearner):
+        return
+    c = job.cfg
+    key = (c.dataset, json.dumps(c.dataset_args, sort_keys=True, default=str), c.n_train, c.n_label, c.n_test,
+           tuple(c.seeds), learner.view(name))
+    if done is not None and key in done:
+        return
+    learner.prefetch(name, run_texts(c, dataset))
+    if done is not None:
+        done.add(key)
 
 
 def _run_local(cfg: SweepConfig, pending: list[Job], datasets: dict[str, BinaryDataset], store: JobStore,
@@ -354,6 +391,8 @@ def _run_local(cfg: SweepConfig, pending: list[Job], datasets: dict[str, BinaryD
 
     shared = cfg.shared
     cache = ActivationCache(device=shared.get("device"), batch_size=shared.get("batch_size", 32))
+    rows: dict[Any, Any] = {}  # embedded rows, shared by every job's learner
+    prefetched: set[Any] = set()
     for job in pending:
         if job.weak_key in failures:
             _record_failure(failures, job, f"skipped: its weak job {job.weak_key} failed")
@@ -361,7 +400,9 @@ def _run_local(cfg: SweepConfig, pending: list[Job], datasets: dict[str, BinaryD
             try:
                 weak_labels = store.load(job.weak_key)["weak_label"] if job.weak_key else None
                 dataset = datasets[job.cfg.dataset]
-                learner = _job_learner(job, dataset, cache)
+                learner = _job_learner(job, dataset, cache, rows)
+                if not store.has(job.key):  # (finished by another process meanwhile: nothing to embed)
+                    _prefetch(job, dataset, learner, prefetched)
                 # Another process computing this job (a second sweep of the same ladder) is waited for, then loaded.
                 store.load_or_compute(job, partial(compute_job, job, dataset, learner, weak_labels))
             except Exception as exc:  # recorded and reported; the other jobs go on
@@ -378,7 +419,9 @@ def _ray_job(job: Job, dataset: BinaryDataset, weak_outputs: dict[str, np.ndarra
     cache = ActivationCache(root=cache_root, device=device, batch_size=batch_size)
     t0 = time.perf_counter()
     weak_labels = weak_outputs["weak_label"] if weak_outputs is not None else None
-    outputs = compute_job(job, dataset, _job_learner(job, dataset, cache), weak_labels)
+    learner = _job_learner(job, dataset, cache)
+    _prefetch(job, dataset, learner)  # the union entry: computed by the first task of a model, read by the rest
+    outputs = compute_job(job, dataset, learner, weak_labels)
     return outputs, time.perf_counter() - t0
 
 
@@ -431,7 +474,7 @@ def _run_ray(cfg: SweepConfig, pending: list[Job], datasets: dict[str, BinaryDat
             job, seconds_ref = futures[done[0]]
             try:
                 outputs, seconds = ray.get([done[0], seconds_ref])
-                store.save(job, outputs, seconds)
+                store.save_once(job, outputs, seconds)  # under the lock a local sweep computes it under
             except Exception as exc:
                 cause = getattr(exc, "cause", None) or exc
                 _record_failure(failures, job, _error(cause))

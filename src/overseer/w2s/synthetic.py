@@ -15,6 +15,8 @@ The noise-matched baseline (Burns et al.'s question "imitation of errors, or jus
 labels?") trains one more student on the student split's ground truth, flipped at random at the
 weak labels' own class-conditional error rates: the same amount of label noise, without the weak
 model's systematic pattern. It alone reads that truth, in its own job, never in the student's.
+Which examples are flipped is itself random, so the baseline is trained on several independent
+flip draws per seed (:func:`baseline_stream`), and runs report the mean over draws and their spread.
 """
 
 from __future__ import annotations
@@ -107,3 +109,14 @@ def noise_matched_labels(truth: np.ndarray, rates: tuple[float, float], rng: np.
 def stream(seed: int, which: int) -> np.random.Generator:
     """The random stream ``which`` of a seed (see the ``*_STREAM`` constants)."""
     return np.random.default_rng([int(seed), int(which)])
+
+
+def baseline_stream(seed: int, draw: int) -> np.random.Generator:
+    """The flips of the noise-matched baseline's ``draw``-th draw for ``seed``, each draw independent.
+
+    Draw 0 is the baseline's single stream from before there were several draws, so its flips (and
+    every other stream of the seed) are unchanged.
+    """
+    if draw == 0:
+        return stream(seed, BASELINE_STREAM)
+    return np.random.default_rng([int(seed), BASELINE_STREAM, int(draw)])
