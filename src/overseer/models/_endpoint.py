@@ -7,7 +7,9 @@ settings, stop strings and seeds are sent as given, and token ids come back when
 supports vLLM's ``return_tokens_as_token_ids``. Option scoring uses the completions API with
 ``echo`` and ``logprobs``: the log-probability of every token of ``prompt + option`` is returned and
 the tokens inside the option's characters are summed (servers without ``echo``, such as llama.cpp's,
-are refused with a clear message).
+are refused with a clear message). Servers without ``echo`` can still score options by the next token's
+``top_logprobs`` (:meth:`EndpointClient.next_token_logprobs`) or by sampled answers;
+:meth:`EndpointClient.scoring_modes` asks the server once which of these it supports and what it is.
 
 :class:`EndpointClient` is the client alone: it turns prompts into requests, tries each once and
 says which failures another try may cure (connection errors, timeouts, 429 and 5xx).
@@ -33,6 +35,7 @@ from overseer.models._backend import Backend, CapabilityError, backend
 from overseer.models._generate import GenerateConfig, Generation
 from overseer.models._guarded import Guarded, ItemError, NotAnswered, ResponseCache, RetryableError
 from overseer.models._lm import HUMAN_ASSISTANT, Chat, OptionScores, format_chat, human_assistant
+from overseer.models._next_token import SCORING_MODES, ScoringSupport, TopTokens, parse_top_logprobs
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _CONTEXT_WORDS = ("context length", "maximum context", "too long", "too many tokens", "exceeds")
@@ -82,7 +85,7 @@ class EndpointClient(Backend):
     """
 
     kind = "openai"
-    capabilities = frozenset({"generate", "score_options", "count_tokens"})
+    capabilities = frozenset({"generate", "score_options", "count_tokens", "next_token"})
     spec_fields = ("url", "model")
 
     def __init__(
@@ -343,6 +346,133 @@ class EndpointClient(Backend):
         config = config or GenerateConfig()
         return self._map(self._generate_one, [(p, config) for p in prompts])
 
+    # ------------------------------------------------------------------ without echo: first token, what it supports
+
+    def _next_token_request(self, prompt: Chat | str, top_k: int) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """The API, body and extra body that ask for one token and its ``top_k`` alternatives after ``prompt``."""
+        base = {"model": self.model, "max_tokens": 1, "temperature": 0}
+        if isinstance(prompt, str) or self.generation == "completions":
+            return "completions", {**base, "prompt": self.render(prompt), "logprobs": top_k}, None
+        messages = [dict(m) for m in prompt.messages]
+        if prompt.assistant_prefix:
+            messages.append({"role": "assistant", "content": prompt.assistant_prefix})
+        extra = {"continue_final_message": bool(prompt.assistant_prefix),
+                 "add_generation_prompt": not prompt.assistant_prefix}
+        return "chat", {**base, "messages": messages, "logprobs": True, "top_logprobs": top_k}, extra
+
+    def _next_token_one(self, job: tuple[Chat | str, int]) -> TopTokens:
+        prompt, top_k = job
+        api, params, extra = self._next_token_request(prompt, top_k)
+
+        def read(body: dict[str, Any]) -> dict[str, float]:
+            top = parse_top_logprobs(_ordered(body, 1)[0])
+            if not top:
+                raise OverseerError(f"endpoint {self.url} answered without top_logprobs for the next token; "
+                                    "it cannot score options by their first token")
+            return top
+
+        try:
+            return TopTokens(read(self._request(api, params, extra, validate=read)))
+        except ItemError as exc:
+            return TopTokens(error=str(exc))
+
+    def next_token_logprobs(self, prompts: Sequence[Chat | str], top_k: int = 20) -> list[TopTokens]:
+        """The next token's ``top_k`` log-probabilities after each prompt (the generation API, one token)."""
+        return self._map(self._next_token_one, [(p, top_k) for p in prompts])
+
+    def tokens_after(self, prompt: Chat | str, option: str) -> int | None:
+        """Tokens ``option`` adds after ``prompt`` by the local tokenizer; None without one."""
+        if self._tokenizer is None:
+            return None
+        from overseer.models._next_token import tokens_after
+
+        return tokens_after(self.tokenizer, self.render(prompt), option)
+
+    def scoring_modes(self) -> ScoringSupport:
+        """What this server can score with, found by a few one-token requests (asked once per URL and model)."""
+        key = (self.url, self.model, self.generation)
+        with _SUPPORT_LOCK:
+            if key not in _SUPPORT:
+                _SUPPORT[key] = self._probe()
+            return _SUPPORT[key]
+
+    def _try(self, api: str, params: dict[str, Any], extra: dict[str, Any] | None,
+             check: Callable[[dict[str, Any]], object]) -> str | None:
+        """None when the request is answered and passes ``check``; else why not (a refusal, an unusable answer)."""
+        self.client()
+        try:
+            check(self._send(api, params, extra))
+        except RetryableError as exc:
+            raise OverseerError(f"endpoint {self.url} cannot be asked what it supports: {exc.reason}") from None
+        except (OverseerError, ItemError) as exc:
+            return " ".join(str(exc).replace(f"endpoint {self.url} ", "").split())[:200]
+        return None
+
+    def _probe(self) -> ScoringSupport:
+        prompt, option = "The sky is", " blue"
+        missing: dict[str, str] = {}
+        full = self._try("completions", {"model": self.model, "prompt": [prompt + option], "max_tokens": 1,
+                                         "temperature": 0, "echo": True, "logprobs": 1},
+                         None, lambda body: self._scores(body, prompt, [option]))
+        if full:
+            missing["full"] = full
+        api, params, extra = self._next_token_request(Chat.user("Say yes or no.", assistant_prefix="My answer:"), 5)
+
+        def has_top(body: dict[str, Any]) -> None:
+            if not parse_top_logprobs(_ordered(body, 1)[0]):
+                raise OverseerError("answered without top_logprobs")
+
+        first = self._try(api, params, extra, has_top)
+        if first:
+            missing["first_token"] = first
+            plain = {k: v for k, v in params.items() if k not in ("logprobs", "top_logprobs")}
+            sampled = self._try(api, plain, extra, lambda body: _ordered(body, 1))
+            if sampled:
+                missing["sampled"] = sampled
+        modes = tuple(m for m in SCORING_MODES if m not in missing)
+        return ScoringSupport(modes, server=self.server_name(), where=self.where(), missing=missing)
+
+    def server_name(self) -> str | None:
+        """What the server says it is (vLLM, llama.cpp, ollama, OpenAI), where it says; None otherwise.
+
+        Read from the ``server`` header and ``owned_by`` of ``GET /v1/models``, llama.cpp's ``GET /props``
+        and ollama's ``GET /api/version``; each is asked once, briefly, and silence is no error.
+        """
+        import httpx
+
+        host = urllib.parse.urlparse(self.url).hostname or ""
+        if host.endswith("openai.com"):
+            return "OpenAI"
+        key = self._api_key()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        root = self.url[: -len("/v1")] if self.url.endswith("/v1") else self.url
+
+        def get(url: str) -> httpx.Response | None:
+            try:
+                return httpx.get(url, headers=headers, timeout=min(self.timeout_s, 5.0))
+            except httpx.HTTPError:
+                return None
+
+        answer = get(f"{self.url}/models")
+        if answer is not None:
+            name = _server_from_header(answer.headers.get("server", ""))
+            if name:
+                return name
+            try:
+                owners = {str(m.get("owned_by", "")).lower() for m in answer.json().get("data") or []}
+            except (ValueError, AttributeError):
+                owners = set()
+            for owner, name in _OWNERS.items():
+                if owner in owners:
+                    return name
+        props = get(f"{root}/props")
+        if props is not None and props.status_code == 200 and "default_generation_settings" in props.text:
+            return "llama.cpp"
+        version = get(f"{root}/api/version")
+        if version is not None and version.status_code == 200 and '"version"' in version.text:
+            return "ollama"
+        return None
+
 
 @backend("openai")
 class EndpointBackend(Guarded):
@@ -394,6 +524,23 @@ class EndpointBackend(Guarded):
         if at <= 0:
             raise OverseerError(f"openai backend spec {'openai/' + rest!r} must look like openai/MODEL@http://HOST:PORT/v1")
         return cls(rest[at + 1 :], rest[:at], **options)
+
+
+_SUPPORT: dict[tuple[str, str, str], ScoringSupport] = {}
+_SUPPORT_LOCK = threading.Lock()
+# ``owned_by`` in ``GET /v1/models`` as each server writes it
+_OWNERS = {"vllm": "vLLM", "llamacpp": "llama.cpp", "library": "ollama", "ollama": "ollama", "openai": "OpenAI",
+           "system": "OpenAI"}
+
+
+def _server_from_header(value: str) -> str | None:
+    """The server named in a ``server:`` header (``llama.cpp``, ``ollama``, ``vllm``), else None."""
+    low = value.lower()
+    for word, name in (("llama.cpp", "llama.cpp"), ("llama-server", "llama.cpp"), ("ollama", "ollama"),
+                       ("vllm", "vLLM"), ("openai", "OpenAI")):
+        if word in low:
+            return name
+    return None
 
 
 def _ordered(body: dict[str, Any], n: int) -> list[dict[str, Any]]:

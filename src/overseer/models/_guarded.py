@@ -212,6 +212,18 @@ class Guarded(Backend):
         """The wrapped backend's token count."""
         return self.inner.count_tokens(text)
 
+    def next_token_logprobs(self, prompts: Sequence[Any], top_k: int = 20) -> list[Any]:
+        """The wrapped backend's next-token top log-probabilities, its requests guarded."""
+        return self.inner.next_token_logprobs(prompts, top_k)
+
+    def tokens_after(self, prompt: Any, option: str) -> int | None:
+        """The wrapped backend's token count of ``option`` after ``prompt``."""
+        return self.inner.tokens_after(prompt, option)
+
+    def scoring_modes(self) -> Any:
+        """The wrapped backend's scoring modes."""
+        return self.inner.scoring_modes()
+
     @property
     def loaded(self) -> Any:
         """The wrapped backend's loaded model."""

@@ -591,6 +591,19 @@ class HFBackend(Backend):
         """Tokens in ``text`` by the model's own tokenizer (no special tokens added)."""
         return len(self.lm.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def next_token_logprobs(self, prompts: Sequence[Chat | str], top_k: int = 20) -> list[Any]:
+        """The ``top_k`` most likely next tokens from the model's logits, as a server's ``top_logprobs``."""
+        from overseer.models._next_token import next_token_logprobs
+
+        lm = self._causal()
+        return next_token_logprobs(lm, [self.render(c) for c in prompts], top_k, self.batch_size)
+
+    def tokens_after(self, prompt: Chat | str, option: str) -> int | None:
+        """Tokens ``option`` adds after the rendered ``prompt`` (a boundary merge counts as more than one)."""
+        from overseer.models._next_token import tokens_after
+
+        return tokens_after(self.lm.tokenizer, self.render(prompt), option)
+
     @property
     def context_length(self) -> int | None:
         """``max_position_embeddings`` from the model's config."""

@@ -11,6 +11,13 @@ production; use vLLM or ollama for real serving.
 ``fail_first`` (answer that many requests with HTTP 503), ``refuse`` (answer 403) and
 ``no_logprobs`` (answer without logprobs) let tests exercise a misbehaving endpoint.
 
+Three knobs make it behave like servers without prompt echo. ``echo=False`` answers a completions
+request with ``echo`` by HTTP 400, as llama.cpp's server, ollama and OpenAI's chat models leave
+Overseer no prompt log-probabilities; ``top_logprobs=False`` also drops the alternatives of each
+generated token (``top_logprobs``, which it otherwise returns in both APIs' layouts); ``server_header``
+and ``owned_by`` set the ``Server:`` header of every answer and ``owned_by`` in ``GET /v1/models``,
+as real servers name themselves there.
+
 Two more knobs serve tests that need no model at all. ``responder`` (a function of the request
 body, returning the assistant's text or a message with ``tool_calls``) answers
 ``/v1/chat/completions`` in its place, so tool-calling clients (the ``openai`` SDK, inspect_ai's
@@ -113,6 +120,27 @@ def _echo_logprobs(lm: LoadedModel, text: str) -> dict[str, Any]:
     }
 
 
+def _alternatives(lm: LoadedModel, text: str, gen: Generation, k: int) -> list[dict[str, float]]:
+    """The ``k`` most likely tokens (text -> log-prob) at each generated position of ``gen`` after ``text``."""
+    import torch
+
+    from overseer.models._next_token import merge_token
+
+    prompt = encode_prompt(lm.tokenizer, text)
+    ids = prompt + list(gen.token_ids)
+    with torch.inference_mode():
+        logits = lm.model(input_ids=torch.tensor([ids], device=lm.device)).logits[0].float()
+    logp = torch.log_softmax(logits[len(prompt) - 1 : len(ids) - 1], dim=-1)
+    values, indices = logp.topk(min(k, logp.shape[-1]), dim=-1)
+    out = []
+    for row_values, row_indices in zip(values.tolist(), indices.tolist(), strict=True):
+        top: dict[str, float] = {}
+        for value, index in zip(row_values, row_indices, strict=True):
+            merge_token(top, lm.tokenizer.decode([index]), value)
+        out.append(top)
+    return out
+
+
 def _sample(lm: LoadedModel, text: str, body: dict[str, Any]) -> list[Generation]:
     """Complete ``text`` with the request's sampling settings (OpenAI names) through the local sampler."""
     from overseer.models import generate
@@ -154,6 +182,10 @@ class OpenAICompatServer:
         no_logprobs: bool = False,
         responder: Responder | None = None,
         delay_s: float = 0.0,
+        echo: bool = True,
+        top_logprobs: bool = True,
+        server_header: str | None = None,
+        owned_by: str | None = None,
     ):
         if not ipaddress.ip_address(host).is_loopback:
             raise OverseerError(f"the test server binds to loopback only, not {host!r}")
@@ -169,6 +201,10 @@ class OpenAICompatServer:
         self.fail_first = fail_first
         self.refuse = refuse
         self.no_logprobs = no_logprobs
+        self.echo = echo
+        self.top_logprobs = top_logprobs
+        self.server_header = server_header
+        self.owned_by = owned_by
         self.requests = 0
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()  # one forward pass at a time
@@ -209,6 +245,7 @@ class OpenAICompatServer:
         as_ids = bool(body.get("return_tokens_as_token_ids"))
         choices = []
         prompt_tokens = completion_tokens = 0
+        top_k = int(body.get("logprobs") or 0) if self.top_logprobs else 0
         for prompt in prompts:
             if body.get("echo"):
                 with self._model_lock:
@@ -225,8 +262,12 @@ class OpenAICompatServer:
             for gen in samples:
                 logprobs = None
                 if body.get("logprobs") is not None and not self.no_logprobs:
+                    top = None
+                    if top_k > 0 and gen.token_ids:
+                        with self._model_lock:
+                            top = _alternatives(self.lm, prompt, gen, top_k)
                     logprobs = {"tokens": _token_names(self.lm, gen.token_ids, as_ids),
-                                "token_logprobs": list(gen.logprobs), "text_offset": None, "top_logprobs": None}
+                                "token_logprobs": list(gen.logprobs), "text_offset": None, "top_logprobs": top}
                 choices.append({"index": len(choices), "text": gen.text, "logprobs": logprobs,
                                 "finish_reason": gen.finish_reason})
         return {"id": "cmpl-local", "object": "text_completion", "created": 0, "model": self.model_name,
@@ -248,8 +289,15 @@ class OpenAICompatServer:
             logprobs = None
             if body.get("logprobs") and not self.no_logprobs:
                 names = _token_names(self.lm, gen.token_ids, as_ids)
-                logprobs = {"content": [{"token": t, "logprob": v, "bytes": None, "top_logprobs": []}
-                                        for t, v in zip(names, gen.logprobs, strict=True)]}
+                k = int(body.get("top_logprobs") or 0) if self.top_logprobs else 0
+                alternatives: list[dict[str, float]] = [{} for _ in names]
+                if k > 0 and gen.token_ids:
+                    with self._model_lock:
+                        alternatives = _alternatives(self.lm, prompt, gen, k)
+                logprobs = {"content": [
+                    {"token": t, "logprob": v, "bytes": None,
+                     "top_logprobs": [{"token": a, "logprob": lp, "bytes": None} for a, lp in top.items()]}
+                    for t, v, top in zip(names, gen.logprobs, alternatives, strict=True)]}
             choices.append({"index": len(choices), "message": {"role": "assistant", "content": gen.text},
                             "logprobs": logprobs, "finish_reason": gen.finish_reason})
         completion_tokens = sum(len(gen.token_ids) for gen in samples)
@@ -282,6 +330,9 @@ class OpenAICompatServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
                 return
 
+            def version_string(self) -> str:
+                return server.server_header or super().version_string()
+
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 raw = json.dumps(payload).encode()
                 self.send_response(status)
@@ -292,7 +343,10 @@ class OpenAICompatServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 if self.path.rstrip("/") == "/v1/models":
-                    self._send(200, {"object": "list", "data": [{"id": server.model_name, "object": "model"}]})
+                    entry = {"id": server.model_name, "object": "model"}
+                    if server.owned_by:
+                        entry["owned_by"] = server.owned_by
+                    self._send(200, {"object": "list", "data": [entry]})
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -322,7 +376,9 @@ class OpenAICompatServer:
                     self._send(503, {"error": {"message": "warming up, retry later"}})
                     return
                 if route == "/v1/completions":
-                    if server.lm is None:
+                    if body.get("echo") and not server.echo:
+                        self._send(400, {"error": {"message": "'echo' is not supported by this server"}})
+                    elif server.lm is None:
                         self._send(400, {"error": {"message": "this server has no model for /v1/completions"}})
                     else:
                         self._send(200, server._completions(body))
