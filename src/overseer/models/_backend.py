@@ -54,6 +54,10 @@ class CapabilityError(OverseerError):
     """A backend was asked for something it cannot do (e.g. prompt log-probs from a chat-only server)."""
 
 
+class GaveUp(OverseerError):
+    """A remote request got no answer: the server is unreachable, or every retry failed (not a refusal)."""
+
+
 class Backend:
     """A model behind one small interface, wherever it runs.
 
@@ -183,7 +187,7 @@ class Backend:
         try:
             body = send()
         except RetryableError as exc:
-            raise OverseerError(f"{self.where()} failed: {exc.reason}") from None
+            raise GaveUp(f"{self.where()} failed: {exc.reason}") from None
         if validate is not None:
             validate(body)
         return body

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from overseer.errors import OverseerError
-from overseer.models._backend import Backend, CapabilityError, backend
+from overseer.models._backend import Backend, CapabilityError, GaveUp, backend
 from overseer.models._generate import GenerateConfig, Generation
 from overseer.models._guarded import Guarded, ItemError, NotAnswered, ResponseCache, RetryableError
 from overseer.models._lm import HUMAN_ASSISTANT, Chat, OptionScores, format_chat, human_assistant
@@ -388,27 +388,26 @@ class EndpointClient(Backend):
 
         return tokens_after(self.tokenizer, self.render(prompt), option)
 
-    def scoring_modes(self) -> ScoringSupport:
-        """What this server can score with, found by a few one-token requests (asked once per URL and model)."""
-        key = (self.url, self.model, self.generation)
-        with _SUPPORT_LOCK:
-            if key not in _SUPPORT:
-                _SUPPORT[key] = self._probe()
-            return _SUPPORT[key]
-
     def _try(self, api: str, params: dict[str, Any], extra: dict[str, Any] | None,
              check: Callable[[dict[str, Any]], object]) -> str | None:
-        """None when the request is answered and passes ``check``; else why not (a refusal, an unusable answer)."""
-        self.client()
+        """None when the request is answered and passes ``check``; else why not (a refusal, an unusable answer).
+
+        A server that does not answer at all stops here (:class:`GaveUp`): that says nothing of what it supports.
+        """
         try:
-            check(self._send(api, params, extra))
-        except RetryableError as exc:
-            raise OverseerError(f"endpoint {self.url} cannot be asked what it supports: {exc.reason}") from None
+            self._request(api, params, extra, validate=check)
+        except GaveUp:
+            raise
         except (OverseerError, ItemError) as exc:
             return " ".join(str(exc).replace(f"endpoint {self.url} ", "").split())[:200]
         return None
 
-    def _probe(self) -> ScoringSupport:
+    def scoring_modes(self) -> ScoringSupport:
+        """What this server can score with, found by two or three one-token requests.
+
+        They go through :meth:`request` like any other, so a supported mode's answer is cached per
+        endpoint (a rerun asks again only what the server refused) and counted in the request stats.
+        """
         prompt, option = "The sky is", " blue"
         missing: dict[str, str] = {}
         full = self._try("completions", {"model": self.model, "prompt": [prompt + option], "max_tokens": 1,
@@ -526,8 +525,6 @@ class EndpointBackend(Guarded):
         return cls(rest[at + 1 :], rest[:at], **options)
 
 
-_SUPPORT: dict[tuple[str, str, str], ScoringSupport] = {}
-_SUPPORT_LOCK = threading.Lock()
 # ``owned_by`` in ``GET /v1/models`` as each server writes it
 _OWNERS = {"vllm": "vLLM", "llamacpp": "llama.cpp", "library": "ollama", "ollama": "ollama", "openai": "OpenAI",
            "system": "OpenAI"}
