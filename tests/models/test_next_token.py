@@ -1,0 +1,139 @@
+"""Scoring without prompt echo in the model layer: next-token top-k, tokens after a prompt, what a server supports."""
+
+from __future__ import annotations
+
+import math
+import socket
+from pathlib import Path
+
+import pytest
+
+from overseer.errors import OverseerError
+from overseer.models import Chat, EndpointBackend, HFBackend, ScoringSupport, load_model, parse_top_logprobs
+from overseer.models._backend import GaveUp
+from overseer.models._next_token import tokens_after
+from overseer.models._tiny import build_tiny_causal_lm
+from overseer.testing import OpenAICompatServer
+
+CHAT = Chat.user("Who was late? (a) the nurse (b) the doctor (c) unknown", assistant_prefix="The answer is (")
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("next_token_lm"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir: Path):
+    return load_model(str(tiny_dir), device="cpu")
+
+
+def _endpoint(url: str, **kw) -> EndpointBackend:
+    return EndpointBackend(url, "tiny", use_cache=False, backoff_s=0.01, **kw)
+
+
+def test_parse_top_logprobs_reads_both_layouts():
+    completions = {"logprobs": {"tokens": ["a"], "top_logprobs": [{"a": -0.1, " b": -2.5}, {"x": -1.0}]}}
+    assert parse_top_logprobs(completions) == {"a": -0.1, " b": -2.5}
+    chat = {"logprobs": {"content": [{"token": "a", "logprob": -0.1, "top_logprobs": [
+        {"token": "a", "logprob": -0.1}, {"token": "b", "logprob": -3.0}, {"token": "b", "logprob": -3.0}]}]}}
+    # two ids that decode to the same text are one entry, their probabilities summed
+    assert parse_top_logprobs(chat) == pytest.approx({"a": -0.1, "b": -3.0 + math.log(2)})
+    assert parse_top_logprobs({"logprobs": None}) == {} and parse_top_logprobs({}) == {}
+    assert parse_top_logprobs({"logprobs": {"content": [{"token": "a", "logprob": -0.1, "top_logprobs": []}]}}) == {}
+
+
+def test_local_next_token_logprobs_are_the_models_top_k(tiny):
+    import torch
+
+    from overseer.models import encode_prompt, format_chat
+
+    backend = HFBackend(tiny)
+    top = backend.next_token_logprobs([CHAT], top_k=5)[0]
+    assert top.ok and len(top.logprobs) <= 5
+    ids = encode_prompt(tiny.tokenizer, format_chat(tiny.tokenizer, CHAT))
+    with torch.inference_mode():
+        logp = torch.log_softmax(tiny.model(input_ids=torch.tensor([ids])).logits[0, -1].float(), dim=-1)
+    values, indices = logp.topk(5)
+    expected: dict[str, float] = {}
+    for v, i in zip(values.tolist(), indices.tolist(), strict=True):
+        text = tiny.tokenizer.decode([i])
+        expected[text] = math.log(math.exp(expected[text]) + math.exp(v)) if text in expected else v
+    assert top.logprobs == pytest.approx(expected, abs=1e-5)
+    assert top.mass == pytest.approx(sum(math.exp(v) for v in expected.values()))
+    # batching with a second, longer prompt changes nothing
+    longer = Chat.user("A much longer question that pads the other prompt on the left side.", assistant_prefix="So")
+    again = backend.next_token_logprobs([longer, CHAT], top_k=5)[1]
+    assert again.logprobs == pytest.approx(top.logprobs, abs=1e-4)
+
+
+def test_tokens_after_counts_tokens_and_boundary_merges(tiny):
+    tok = tiny.tokenizer
+    assert tokens_after(tok, "The answer is (", "a") == 1
+    assert tokens_after(tok, "The answer is (", "zqx") > 1
+    # "Th" + "e" merges into "The": the option has no token of its own
+    assert tokens_after(tok, "Th", "e") >= 2
+    backend = HFBackend(tiny)
+    assert backend.tokens_after(CHAT, "a") == 1
+    assert _endpoint("http://127.0.0.1:9/v1").tokens_after(CHAT, "a") is None  # no tokenizer: unknown
+
+
+def test_local_backend_supports_every_mode(tiny):
+    assert HFBackend(tiny).scoring_modes().modes == ("full", "first_token", "sampled")
+
+
+@pytest.mark.parametrize(
+    ("knobs", "modes", "server"),
+    [
+        ({"owned_by": "vllm"}, ("full", "first_token", "sampled"), "vLLM"),
+        ({"echo": False, "server_header": "llama.cpp"}, ("first_token", "sampled"), "llama.cpp"),
+        ({"echo": False, "top_logprobs": False, "owned_by": "library"}, ("sampled",), "ollama"),
+        ({"echo": False, "top_logprobs": False}, ("sampled",), None),
+    ],
+)
+def test_endpoint_scoring_modes_and_server_name(tiny, knobs, modes, server):
+    with OpenAICompatServer(tiny, model_name="tiny", **knobs) as srv:
+        support = _endpoint(srv.url).scoring_modes()
+    assert support.modes == modes and support.server == server
+    assert set(support.missing) == {"full", "first_token", "sampled"} - set(modes)
+    if "full" not in modes:
+        assert "HTTP 400" in support.missing["full"] and "echo" in support.missing["full"]
+        line = support.refusal("full")
+        assert "\n" not in line and f"it supports: {', '.join(modes)}" in line
+        assert (f"({server})" in line) == (server is not None)
+
+
+def test_served_first_token_equals_local(tiny, tiny_dir: Path):
+    local = HFBackend(tiny).next_token_logprobs([CHAT], top_k=8)[0].logprobs
+    with OpenAICompatServer(tiny, model_name="tiny", echo=False) as srv:
+        chat_api = _endpoint(srv.url).next_token_logprobs([CHAT], top_k=8)[0]
+        completions = _endpoint(srv.url, generation="completions", tokenizer=str(tiny_dir))
+        completions_api = completions.next_token_logprobs([CHAT], top_k=8)[0]
+    assert chat_api.logprobs == pytest.approx(local, abs=1e-4)
+    assert completions_api.logprobs == pytest.approx(local, abs=1e-4)
+
+
+def test_endpoint_without_top_logprobs_is_refused_in_one_line(tiny):
+    with OpenAICompatServer(tiny, model_name="tiny", top_logprobs=False) as srv:
+        with pytest.raises(OverseerError, match="without top_logprobs"):
+            _endpoint(srv.url).next_token_logprobs([CHAT], top_k=3)
+
+
+def test_unreachable_server_is_not_taken_for_missing_modes():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(GaveUp, match="cannot be reached"):
+        _endpoint(f"http://127.0.0.1:{port}/v1", max_retries=0).scoring_modes()
+
+
+def test_scoring_support_best_and_refusal():
+    support = ScoringSupport(("first_token", "sampled"), server="llama.cpp", where="endpoint http://h/v1",
+                             missing={"full": "HTTP 400: echo unsupported"})
+    assert support.best() == "first_token"
+    assert support.refusal("full") == (
+        "endpoint http://h/v1 (llama.cpp) cannot score answer options in mode 'full' (needs the prompt's own "
+        "log-probabilities: completions with echo=true and logprobs; HTTP 400: echo unsupported); it supports: "
+        "first_token, sampled. Use --scoring first_token or --scoring auto")
+    with pytest.raises(OverseerError, match="answers no scoring request"):
+        ScoringSupport((), where="endpoint http://h/v1").best()
