@@ -28,6 +28,7 @@ import threading
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from overseer.errors import OverseerError
@@ -116,6 +117,8 @@ class EndpointClient(Backend):
         self.timeout_s = float(timeout_s)
         self._client: Any = None
         self._lock = threading.Lock()
+        self.server: str | None = None  # what the server calls itself, once scoring_modes() has asked
+        self.one_sample_per_request = False  # set when the server refuses n > 1 (llama.cpp's does)
 
     # ------------------------------------------------------------------ identity
 
@@ -318,12 +321,22 @@ class EndpointClient(Backend):
             params["stop"] = list(config.stop)
         return params
 
+    def _plain_sampling(self, config: GenerateConfig) -> dict[str, Any]:
+        """llama.cpp samples from a top-k 40, top-p 0.95, min-p 0.05 truncation unless told not to."""
+        if self.server != "llama.cpp" or config.greedy:
+            return {}
+        return {"top_k": 0, "min_p": 0.0, "top_p": config.top_p}
+
     def _generate_one(self, job: tuple[Chat | str, GenerateConfig]) -> list[Generation]:
         prompt, config = job
+        if config.n > 1 and self.one_sample_per_request:  # n requests of one sample, seeds kept distinct
+            seeds = [None if config.seed is None else config.seed + i for i in range(config.n)]
+            return [self._generate_one((prompt, replace(config, n=1, seed=s)))[0] for s in seeds]
         try:
             if isinstance(prompt, str) or self.generation == "completions":
                 params = {**self._sampling(config), "prompt": self.render(prompt), "logprobs": 1}
-                body = self._request("completions", params, {"return_tokens_as_token_ids": True},
+                body = self._request("completions", params,
+                                     {"return_tokens_as_token_ids": True, **self._plain_sampling(config)},
                                      validate=lambda answer: _ordered(answer, config.n))
                 return [_from_completion(c) for c in _ordered(body, config.n)]
             messages = [dict(m) for m in prompt.messages]
@@ -331,13 +344,14 @@ class EndpointClient(Backend):
                 messages.append({"role": "assistant", "content": prompt.assistant_prefix})
             params = {**self._sampling(config), "messages": messages, "logprobs": True}
             extra = {
+                **self._plain_sampling(config),
                 "return_tokens_as_token_ids": True,
                 # vLLM's names for "continue the last assistant message"; llama.cpp continues it by default
                 "continue_final_message": bool(prompt.assistant_prefix),
                 "add_generation_prompt": not prompt.assistant_prefix,
             }
             body = self._request("chat", params, extra, validate=lambda answer: _ordered(answer, config.n))
-            return [_from_chat(c) for c in _ordered(body, config.n)]
+            return [_without_prefix(_from_chat(c), prompt.assistant_prefix) for c in _ordered(body, config.n)]
         except ItemError as exc:  # this item only (e.g. too long): recorded as failed
             return [Generation.failed(str(exc)) for _ in range(config.n)]
 
@@ -429,7 +443,12 @@ class EndpointClient(Backend):
             if sampled:
                 missing["sampled"] = sampled
         modes = tuple(m for m in SCORING_MODES if m not in missing)
-        return ScoringSupport(modes, server=self.server_name(), where=self.where(), missing=missing)
+        self.server = self.server_name()
+        if "sampled" in modes:  # several samples in one request, or one request per sample
+            several = {k: v for k, v in params.items() if k not in ("logprobs", "top_logprobs")}
+            self.one_sample_per_request = self._try(api, {**several, "n": 2, "temperature": 1.0}, extra,
+                                                    lambda body: _ordered(body, 2)) is not None
+        return ScoringSupport(modes, server=self.server, where=self.where(), missing=missing)
 
     def server_name(self) -> str | None:
         """What the server says it is (vLLM, llama.cpp, ollama, OpenAI), where it says; None otherwise.
@@ -545,6 +564,13 @@ def _ordered(body: dict[str, Any], n: int) -> list[dict[str, Any]]:
     if len(choices) != n:
         raise OverseerError(f"endpoint returned {len(choices)} completions where {n} were asked for (n={n})")
     return choices
+
+
+def _without_prefix(gen: Generation, prefix: str) -> Generation:
+    """The continuation alone: llama.cpp's server answers a prefilled assistant turn with the prefill included."""
+    if prefix and gen.text.startswith(prefix):
+        return replace(gen, text=gen.text[len(prefix):])
+    return gen
 
 
 def _finish(reason: Any) -> str:

@@ -122,9 +122,9 @@ def _echo_logprobs(lm: LoadedModel, text: str) -> dict[str, Any]:
 
 def _alternatives(lm: LoadedModel, text: str, gen: Generation, k: int) -> list[dict[str, float]]:
     """The ``k`` most likely tokens (text -> log-prob) at each generated position of ``gen`` after ``text``."""
-    import torch
+    import math
 
-    from overseer.models._next_token import merge_token
+    import torch
 
     prompt = encode_prompt(lm.tokenizer, text)
     ids = prompt + list(gen.token_ids)
@@ -136,7 +136,8 @@ def _alternatives(lm: LoadedModel, text: str, gen: Generation, k: int) -> list[d
     for row_values, row_indices in zip(values.tolist(), indices.tolist(), strict=True):
         top: dict[str, float] = {}
         for value, index in zip(row_values, row_indices, strict=True):
-            merge_token(top, lm.tokenizer.decode([index]), value)
+            text = lm.tokenizer.decode([index])  # two ids with one text: one entry, probabilities summed
+            top[text] = value if text not in top else math.log(math.exp(top[text]) + math.exp(value))
         out.append(top)
     return out
 
