@@ -137,3 +137,36 @@ def test_scoring_support_best_and_refusal():
         "first_token, sampled. Use --scoring first_token or --scoring auto")
     with pytest.raises(OverseerError, match="answers no scoring request"):
         ScoringSupport((), where="endpoint http://h/v1").best()
+
+
+def test_one_request_per_sample_where_the_server_refuses_n(tiny):
+    from overseer.models import GenerateConfig
+
+    chat = Chat.user("Name a city.", assistant_prefix="The city is")
+    config = GenerateConfig(max_new_tokens=3, temperature=1.0, n=3)
+    with OpenAICompatServer(tiny, model_name="tiny", echo=False, single_sample=True) as srv:
+        backend = _endpoint(srv.url)
+        with pytest.raises(OverseerError, match="Field 'n'"):
+            backend.generate([chat], config)
+        assert backend.scoring_modes().modes == ("first_token", "sampled")
+        assert backend.one_sample_per_request  # the probe found that n > 1 is refused
+        srv.chat_requests.clear()
+        (samples,) = backend.generate([chat, Chat.user("Name a river.", assistant_prefix="The river is")], config)[:1]
+        assert len(samples) == 3 and all(g.ok for g in samples)
+        sent = list(srv.chat_requests)
+        assert len(sent) == 6 and {r["n"] for r in sent} == {1}
+        assert len({r["seed"] for r in sent}) == 6  # distinct per sample and per prompt
+    with OpenAICompatServer(tiny, model_name="tiny") as srv:
+        backend = _endpoint(srv.url)
+        backend.scoring_modes()
+        assert not backend.one_sample_per_request
+
+
+def test_a_prefill_echoed_in_the_chat_answer_is_dropped():
+    from overseer.models import Generation
+    from overseer.models._endpoint import _without_prefix
+
+    # llama.cpp's server answers a prefilled assistant turn with the prefill included
+    assert _without_prefix(Generation("The answer is (c). Not known"), "The answer is (").text == "c). Not known"
+    assert _without_prefix(Generation("c). Not known"), "The answer is (").text == "c). Not known"
+    assert _without_prefix(Generation("anything"), "").text == "anything"

@@ -22,6 +22,7 @@ sent over plain http to a host other than loopback unless ``allow_insecure_key``
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import threading
@@ -329,9 +330,9 @@ class EndpointClient(Backend):
 
     def _generate_one(self, job: tuple[Chat | str, GenerateConfig]) -> list[Generation]:
         prompt, config = job
-        if config.n > 1 and self.one_sample_per_request:  # n requests of one sample, seeds kept distinct
-            seeds = [None if config.seed is None else config.seed + i for i in range(config.n)]
-            return [self._generate_one((prompt, replace(config, n=1, seed=s)))[0] for s in seeds]
+        if config.n > 1 and self.one_sample_per_request:  # n requests of one sample, each with its own seed
+            base = _prompt_seed(config.seed or 0, self.render(prompt))
+            return [self._generate_one((prompt, replace(config, n=1, seed=base + i)))[0] for i in range(config.n)]
         try:
             if isinstance(prompt, str) or self.generation == "completions":
                 params = {**self._sampling(config), "prompt": self.render(prompt), "logprobs": 1}
@@ -356,7 +357,12 @@ class EndpointClient(Backend):
             return [Generation.failed(str(exc)) for _ in range(config.n)]
 
     def generate(self, prompts: Sequence[Chat | str], config: GenerateConfig | None = None) -> list[list[Generation]]:
-        """``config.n`` completions per prompt: chat API for conversations, completions for strings."""
+        """``config.n`` completions per prompt: chat API for conversations, completions for strings.
+
+        A server that refuses ``n > 1`` gets ``n`` requests of one sample each, seeded from ``config.seed``
+        (0 if None), the prompt and the sample's index: distinct requests (so the response cache keeps
+        them apart) whose random streams differ between prompts.
+        """
         config = config or GenerateConfig()
         return self._map(self._generate_one, [(p, config) for p in prompts])
 
@@ -564,6 +570,12 @@ def _ordered(body: dict[str, Any], n: int) -> list[dict[str, Any]]:
     if len(choices) != n:
         raise OverseerError(f"endpoint returned {len(choices)} completions where {n} were asked for (n={n})")
     return choices
+
+
+def _prompt_seed(seed: int, text: str) -> int:
+    """A seed for the samples of one prompt: the same for the same seed and prompt, different across prompts."""
+    digest = hashlib.sha256(f"{seed}\x00{text}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
 
 
 def _without_prefix(gen: Generation, prefix: str) -> Generation:

@@ -200,8 +200,11 @@ def score(backend: Backend, chats: Sequence[Chat], options: Sequence[Sequence[st
         tops = backend.next_token_logprobs(chats, scoring.top_logprobs)
         return [first_token_fields(t, o, scoring.top_logprobs) for t, o in zip(tops, options, strict=True)]
     if scoring.mode == "sampled":
+        # A local model draws every prompt's samples from one seeded stream; a server given one seed would
+        # reuse it for every prompt (correlated samples), so it draws its own (reruns read the cache).
+        seed = scoring.seed + seed_offset if backend.kind == "hf" else None
         config = GenerateConfig(max_new_tokens=SAMPLE_TOKENS, temperature=scoring.temperature, n=scoring.samples,
-                                seed=scoring.seed + seed_offset)
+                                seed=seed)
         gens = backend.generate(chats, config)
         return [sampled_fields(g, o) for g, o in zip(gens, options, strict=True)]
     raise OverseerError(f"unknown scoring mode {scoring.mode!r}; allowed: {', '.join(SCORING_MODES)}")

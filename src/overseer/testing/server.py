@@ -14,7 +14,8 @@ production; use vLLM or ollama for real serving.
 Three knobs make it behave like servers without prompt echo. ``echo=False`` answers a completions
 request with ``echo`` by HTTP 400, as llama.cpp's server, ollama and OpenAI's chat models leave
 Overseer no prompt log-probabilities; ``top_logprobs=False`` also drops the alternatives of each
-generated token (``top_logprobs``, which it otherwise returns in both APIs' layouts); ``server_header``
+generated token (``top_logprobs``, which it otherwise returns in both APIs' layouts); ``single_sample``
+refuses ``n > 1`` with HTTP 400, as llama.cpp's server does; ``server_header``
 and ``owned_by`` set the ``Server:`` header of every answer and ``owned_by`` in ``GET /v1/models``,
 as real servers name themselves there.
 
@@ -185,6 +186,7 @@ class OpenAICompatServer:
         delay_s: float = 0.0,
         echo: bool = True,
         top_logprobs: bool = True,
+        single_sample: bool = False,
         server_header: str | None = None,
         owned_by: str | None = None,
     ):
@@ -204,6 +206,7 @@ class OpenAICompatServer:
         self.no_logprobs = no_logprobs
         self.echo = echo
         self.top_logprobs = top_logprobs
+        self.single_sample = single_sample
         self.server_header = server_header
         self.owned_by = owned_by
         self.requests = 0
@@ -376,7 +379,9 @@ class OpenAICompatServer:
                 if failing:
                     self._send(503, {"error": {"message": "warming up, retry later"}})
                     return
-                if route == "/v1/completions":
+                if server.single_sample and int(body.get("n") or 1) > 1:
+                    self._send(400, {"error": {"message": f"Field 'n': Value must be 1, but got {body.get('n')}"}})
+                elif route == "/v1/completions":
                     if body.get("echo") and not server.echo:
                         self._send(400, {"error": {"message": "'echo' is not supported by this server"}})
                     elif server.lm is None:
