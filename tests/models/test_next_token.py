@@ -170,3 +170,29 @@ def test_a_prefill_echoed_in_the_chat_answer_is_dropped():
     assert _without_prefix(Generation("The answer is (c). Not known"), "The answer is (").text == "c). Not known"
     assert _without_prefix(Generation("c). Not known"), "The answer is (").text == "c). Not known"
     assert _without_prefix(Generation("anything"), "").text == "anything"
+
+
+def test_several_samples_share_one_prefill_and_match_the_plain_path(tiny, monkeypatch: pytest.MonkeyPatch):
+    import overseer.models._lm as lm_module
+    from overseer.models import GenerateConfig, generate
+
+    prompts = ["The answer is (", "Human: who was late, the nurse or the doctor?\n\nAssistant: The answer is (", "x"]
+    config = GenerateConfig(max_new_tokens=4, temperature=1.0, n=5, seed=3)
+    used = []
+    shared = lm_module._shared_prefill
+
+    def recording(model, ids, mask, copies):
+        found = shared(model, ids, mask, copies)
+        used.append(bool(found[2]))
+        return found
+
+    monkeypatch.setattr(lm_module, "_shared_prefill", recording)
+    fast = generate(tiny, prompts, config, batch_size=2)
+    assert used == [True, True]  # each batch's prompts ran once for their five samples
+    monkeypatch.setattr(lm_module, "_shared_prefill", lambda model, ids, mask, copies: (ids, mask, {}))
+    plain = generate(tiny, prompts, config, batch_size=2)
+    assert [[g.token_ids for g in row] for row in fast] == [[g.token_ids for g in row] for row in plain]
+    assert len({g.token_ids for g in fast[1]}) > 1
+    for row_fast, row_plain in zip(fast, plain, strict=True):
+        for a, b in zip(row_fast, row_plain, strict=True):
+            assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)

@@ -426,11 +426,13 @@ def generate(
             ids, mask = _left_pad([encoded[i] for i in chunk], pad)
             if config.stop:
                 extra["stopping_criteria"] = _stop_string_criteria(tok, config.stop, ids.shape[1])
+            ids, mask, shared = _shared_prefill(model, ids.to(device), mask.to(device), per_prompt)
             out = model.generate(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
+                input_ids=ids,
+                attention_mask=mask,
                 max_new_tokens=config.max_new_tokens,
-                num_return_sequences=per_prompt,
+                num_return_sequences=1 if shared else per_prompt,
+                **shared,
                 pad_token_id=pad,
                 eos_token_id=stops or None,
                 return_dict_in_generate=True,
@@ -447,6 +449,26 @@ def generate(
                 gen = _to_generation(tok, new[row].tolist(), chosen[row].tolist(), stops, config)
                 results[item] += [gen] * (config.n // per_prompt)
     return results
+
+
+def _shared_prefill(model: Any, ids: torch.Tensor, mask: torch.Tensor,
+                    copies: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """Run each prompt once for ``copies`` samples of it: its key/value cache is copied, not recomputed.
+
+    ``model.generate`` with ``num_return_sequences=n`` runs every prompt n times; here all but the last
+    prompt token run once and the cache is repeated per sample (the last token runs with each sample's
+    first step). Returns the repeated ids and mask and ``generate``'s cache argument; a model whose cache
+    cannot be copied row-wise, or a single copy, keeps the plain path (empty argument).
+    """
+    if copies <= 1 or ids.shape[1] < 2 or not _supports_cache_reorder(model):
+        return ids, mask, {}
+    head = mask[:, :-1]
+    cache_arg = "cache" if _accepts(model, "cache") else "past_key_values"
+    out = model(input_ids=ids[:, :-1], attention_mask=head, position_ids=_positions(head), use_cache=True,
+                **({"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}))
+    cache = _cache_of(out)
+    cache.batch_repeat_interleave(copies)
+    return ids.repeat_interleave(copies, dim=0), mask.repeat_interleave(copies, dim=0), {cache_arg: cache}
 
 
 def _stop_string_criteria(tok: Any, stop: Sequence[str], prompt_width: int) -> Any:
