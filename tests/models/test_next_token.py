@@ -137,6 +137,9 @@ def test_scoring_support_best_and_refusal():
         "first_token, sampled. Use --scoring first_token or --scoring auto")
     with pytest.raises(OverseerError, match="answers no scoring request"):
         ScoringSupport((), where="endpoint http://h/v1").best()
+    nothing = ScoringSupport((), where="endpoint http://h/v1", missing={"sampled": "refused the request (HTTP 403)"})
+    with pytest.raises(OverseerError, match=r"not even plain generation: refused the request \(HTTP 403\)$"):
+        nothing.best()
 
 
 def test_one_request_per_sample_where_the_server_refuses_n(tiny):

@@ -70,7 +70,8 @@ class ScoringSupport:
         for mode in SCORING_MODES:
             if mode in self.modes:
                 return mode
-        raise self._error("it answers no scoring request (not even plain generation)")
+        why = self.missing.get("sampled") or next(iter(self.missing.values()), "")
+        raise self._error(f"it answers no scoring request, not even plain generation{': ' + why if why else ''}")
 
     def refusal(self, mode: str) -> str:
         """One line: ``mode`` is not supported here, why, and which modes are."""
