@@ -852,7 +852,8 @@ def _(ctx: Ctx):
     from overseer.testing import OpenAICompatServer
 
     with OpenAICompatServer(ctx.bench.lm(), model_name="tiny", no_logprobs=True) as srv:
-        return refused(ctx, *_endpoint(srv.url), contains="logprobs")
+        # full scoring asked for by name (auto would fall back to sampled answers, which need no logprobs)
+        return refused(ctx, *_endpoint(srv.url), "--scoring", "full", contains="logprobs")
 
 
 @case("endpoint_failure_does_not_poison_rerun", quick=True)
@@ -860,9 +861,9 @@ def _(ctx: Ctx):
     from overseer.testing import OpenAICompatServer
 
     with OpenAICompatServer(ctx.bench.lm(), model_name="tiny", no_logprobs=True) as srv:
-        first, problems = refused(ctx, *_endpoint(srv.url), contains="logprobs")
+        first, problems = refused(ctx, *_endpoint(srv.url), "--scoring", "full", contains="logprobs")
         srv.no_logprobs = False  # the server is fixed; the same command must now work
-        res = ctx.cli(*_endpoint(srv.url))
+        res = ctx.cli(*_endpoint(srv.url), "--scoring", "full")
     problems += [f"after the fix: {p}" for p in check(res, "ok")] + finished_run(ctx.runs)
     res.err = first.err + res.err  # shown: the refusal, then whatever the rerun printed
     return res, problems

@@ -325,7 +325,7 @@ def test_own_post_init_runs_after_the_type_check() -> None:
 # checked on construction: a change here moves every default run to a new directory.
 _DEFAULT_HASHES = {
     "W2SConfig": ("7482392ebb1d", "ba6b3e21bea9"),  # since L2-penalised converged heads and baseline_draws (issue 26)
-    "SelfCorrectConfig": ("5f19c1ca1fc0", "bcbef40b783c"),  # with data_dir="/pinned/data"
+    "SelfCorrectConfig": ("24094021474e", "2cb3b371a6bd"),  # data_dir="/pinned/data"; since scoring (issue 26)
     "PVGConfig": ("d25a532f0371", "d25a532f0371"),  # since the window rules, budgets and thresholds (issue 23)
     "AuditConfig": ("ef8eb855267d", "9e890aac00ff"),  # since dimension_map and judge_max_tokens (issue 25)
     "PoisonConfig": ("5cf6855f8a80", "d57dd95307db"),

@@ -269,6 +269,26 @@ def test_llama_cpp_logprobs_and_token_ids_are_read_from_the_chat_layout(tiny):
     assert len(chat.token_ids) == len(chat.logprobs) > 0
 
 
+def test_llama_cpp_is_named_once_and_gets_untruncated_sampling_and_its_repeated_prefill_cut(tiny):
+    """One look-up names the server; llama.cpp's truncation is turned off and the prefill it repeats removed."""
+    from overseer.models import GenerateConfig
+
+    configs = (GenerateConfig(max_new_tokens=4), GenerateConfig(max_new_tokens=4, temperature=1.0, seed=1))
+    texts, bodies, names = [], [], []
+    for knobs in ({"llama_cpp": True}, {}):
+        with OpenAICompatServer(tiny, model_name="tiny", **knobs) as srv:
+            backend = _backend(srv.url, None)
+            texts.append([backend.generate(CHATS[:1], c)[0][0].text for c in configs])
+            names.append(backend.server_name())
+            bodies.append(list(srv.chat_requests))
+    assert names == ["llama.cpp", None]
+    # llama.cpp answers "The nurse said that ..."; the backend keeps the continuation, as from any server
+    assert texts[0] == texts[1] and not texts[0][0].startswith(CHATS[0].assistant_prefix)
+    (greedy, sampled), (plain_greedy, plain_sampled) = bodies
+    assert "top_k" not in greedy and (sampled["top_k"], sampled["min_p"], sampled["top_p"]) == (0, 0.0, 1.0)
+    assert not any(key in body for key in ("top_k", "min_p") for body in (plain_greedy, plain_sampled))
+
+
 def test_text_without_logprobs_is_warned_about_once(tiny):
     from overseer.models import GenerateConfig
 

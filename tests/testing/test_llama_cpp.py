@@ -71,6 +71,26 @@ def test_raw_and_chat_generations_come_with_log_probabilities_and_token_ids(serv
         assert all(lp <= 0 for lp in generation.logprobs)
 
 
+def test_the_server_is_named_and_scored_without_echo(server: LlamaCppServer) -> None:
+    """llama.cpp accepts echo but returns no prompt log-probabilities: first-token and sampled scoring remain."""
+    backend = _backend(server)
+    assert backend.server_name() == "llama.cpp"
+    support = backend.scoring_modes()
+    assert support.modes == ("first_token", "sampled") and support.server == "llama.cpp"
+    top = backend.next_token_logprobs([Chat.user("Is the sky blue? Answer yes or no.", assistant_prefix="Answer:")],
+                                      top_k=5)[0]
+    assert top.ok and 0 < len(top.logprobs) <= 5 and all(v <= 0 for v in top.logprobs.values())
+
+
+def test_a_prefilled_answer_comes_back_without_the_prefill(server: LlamaCppServer) -> None:
+    """llama.cpp's chat answer starts with the prefilled assistant text; the backend keeps only what follows."""
+    prefix = "The capital of France is"
+    ((gen,),) = _backend(server).generate([Chat.user("Name a capital.", assistant_prefix=prefix)],
+                                          GenerateConfig(max_new_tokens=6))
+    assert gen.ok and gen.text and not gen.text.startswith(prefix)
+    assert len(gen.logprobs) == len(gen.token_ids) > 0
+
+
 def test_generate_raw_prints_log_probabilities(server: LlamaCppServer, capsys: pytest.CaptureFixture) -> None:
     assert main(["generate", STORY, "--raw", "--json", "--model", f"openai/smollm2@{server.url}",
                  "--max-new-tokens", "5", "--n", "2", "--temperature", "1"]) == 0

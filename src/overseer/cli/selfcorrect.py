@@ -23,11 +23,49 @@ SELFCORRECT_RUN = ConfigCommand(
 )
 
 
+SELFCORRECT_AGREEMENT = ConfigCommand(
+    "overseer.selfcorrect", "SelfCorrectConfig", command="agreement",
+    help="compare first-token and sampled scoring with full log-prob scoring (local models)",
+    description="Python equivalent: overseer.selfcorrect.agreement.scoring_agreement(SelfCorrectConfig(...)). "
+    "Runs the configuration three times (--scoring full, first_token, sampled; each an ordinary reusable run; "
+    "--scoring itself is ignored) and prints, per suite and condition, the correlation of per-prompt option "
+    "probabilities with full scoring, how often the chosen option agrees, and the bias scores side by side.",
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``overseer selfcorrect ...``."""
     top_sub = command_group(sub, "selfcorrect",
                             "moral self-correction: BBQ, Winogender, law school (Ganguli et al. 2023)")
     SELFCORRECT_RUN.add_parser(top_sub, run_command)
+    SELFCORRECT_AGREEMENT.add_parser(top_sub, agreement_command, add_flags=_agreement_flags)
+
+
+def _agreement_flags(parser: argparse.ArgumentParser) -> None:
+    SELFCORRECT_AGREEMENT.add_flags(parser)
+    parser.add_argument("--json-out", metavar="PATH", help="also write the agreement figures to this JSON file")
+
+
+def agreement_command(args: argparse.Namespace) -> int:
+    """Run the three scoring modes (reusing finished runs) and print how the cheaper two agree with full scoring."""
+    from overseer.selfcorrect.checks import check_run
+
+    cfg = SELFCORRECT_AGREEMENT.from_args(args)
+    check_run(cfg)
+    from overseer.selfcorrect.agreement import agreement_table, scoring_agreement
+
+    found = scoring_agreement(cfg, force=args.force)
+    print(agreement_table(found))
+    for mode, path in found["runs"].items():
+        print(f"run ({mode}): {path}")
+    if args.json_out:
+        from pathlib import Path
+
+        from overseer._storage import write_json
+
+        write_json(Path(args.json_out).expanduser(), found)
+        print(f"agreement: {args.json_out}")
+    return 0
 
 
 def config_from_args(args: argparse.Namespace) -> Any:

@@ -61,6 +61,7 @@ from overseer.models._lm import (
 from overseer.models._load import LoadedModel, check_model, load_model, model_kind
 from overseer.models._lora import lora_config
 from overseer.models._mock import MockBackend
+from overseer.models._next_token import SCORING_MODES, ScoringSupport, TopTokens, parse_top_logprobs
 from overseer.models._tiny import build_tiny_causal_lm
 
 __all__ = [
@@ -139,6 +140,10 @@ __all__ = [
     "pool",
     "resolve_model",
     "score_options",
+    "SCORING_MODES",
+    "ScoringSupport",
+    "TopTokens",
+    "parse_top_logprobs",
 ]
 
 # The inspect_ai provider needs inspect_ai (an optional extra): imported on first use.

@@ -35,21 +35,27 @@ if TYPE_CHECKING:
     from overseer.models._generate import GenerateConfig, Generation
     from overseer.models._lm import Chat, OptionScores
     from overseer.models._load import LoadedModel
+    from overseer.models._next_token import ScoringSupport, TopTokens
 
 Prompt = "Chat | str"
 """A conversation (rendered through the model's chat format) or a string used verbatim."""
 
-CAPABILITIES = ("generate", "score_options", "count_tokens", "loaded_model")
+CAPABILITIES = ("generate", "score_options", "count_tokens", "loaded_model", "next_token")
 _CAPABILITY_WORDS = {
     "generate": "generate text",
     "score_options": "score answer options (prompt log-probabilities)",
     "count_tokens": "count tokens",
     "loaded_model": "provide a loaded local model (features, fine-tuning)",
+    "next_token": "give the next token's top log-probabilities",
 }
 
 
 class CapabilityError(OverseerError):
     """A backend was asked for something it cannot do (e.g. prompt log-probs from a chat-only server)."""
+
+
+class GaveUp(OverseerError):
+    """A remote request got no answer: the server is unreachable, or every retry failed (not a refusal)."""
 
 
 class Backend:
@@ -130,6 +136,25 @@ class Backend:
         self.require("count_tokens")
         raise NotImplementedError
 
+    def next_token_logprobs(self, prompts: Sequence[Chat | str], top_k: int = 20) -> list[TopTokens]:
+        """The ``top_k`` most likely tokens right after each prompt, with their log-probabilities."""
+        self.require("next_token")
+        raise NotImplementedError
+
+    def tokens_after(self, prompt: Chat | str, option: str) -> int | None:
+        """Tokens ``option`` takes right after ``prompt`` by the model's tokenizer; None when none is known."""
+        return None
+
+    def scoring_modes(self) -> ScoringSupport:
+        """Which option-scoring modes (:data:`~overseer.models.SCORING_MODES`) this backend supports.
+
+        Read from :attr:`capabilities` here; a server backend asks the server (see ``EndpointClient``).
+        """
+        from overseer.models._next_token import ScoringSupport
+
+        able = {"full": "score_options", "first_token": "next_token", "sampled": "generate"}
+        return ScoringSupport(tuple(m for m, cap in able.items() if self.supports(cap)), where=self.where())
+
     @property
     def loaded(self) -> LoadedModel:
         """The loaded model and tokenizer (local backends only), for features and fine-tuning."""
@@ -162,7 +187,7 @@ class Backend:
         try:
             body = send()
         except RetryableError as exc:
-            raise OverseerError(f"{self.where()} failed: {exc.reason}") from None
+            raise GaveUp(f"{self.where()} failed: {exc.reason}") from None
         if validate is not None:
             validate(body)
         return body

@@ -7,14 +7,25 @@ settings, stop strings and seeds are sent as given. Log-probabilities and token 
 either layout a server answers in: the completions form (``tokens``/``token_logprobs``, ids as
 vLLM's ``token_id:123`` with ``return_tokens_as_token_ids``) or the chat form (``content`` entries,
 ids in their ``id`` field, as llama.cpp's server sends them on both APIs); an answer with text but no
-log-probabilities is warned about once per endpoint. ``n`` samples of one prompt: a server that
-draws them from one seeded generator (vLLM, the loopback test server) gets one request with ``n``;
-llama.cpp's server (``owned_by: llamacpp`` in ``/v1/models``, asked once) seeds its i-th sample with
-``seed + i``, so seeds 0 and 1 would share samples, and it refuses ``n`` above its slot count: it
-gets one request per sample, with seed ``seed * n + i``, so that different seeds never share a
-sample. Option scoring uses the completions API with ``echo`` and ``logprobs``: the log-probability
-of every token of ``prompt + option`` is returned and the tokens inside the option's characters are
-summed (servers without ``echo``, such as llama.cpp's, are refused with a clear message).
+log-probabilities is warned about once per endpoint.
+
+What the server is (:meth:`EndpointClient.server_name`: vLLM, llama.cpp, ollama, OpenAI) is asked once
+per endpoint and used wherever servers differ. ``n`` samples of one prompt: a server that draws them
+from one seeded generator (vLLM, the loopback test server) gets one request with ``n``. llama.cpp's
+server seeds its i-th sample with ``seed + i``, so seeds 0 and 1 would share samples, and it refuses
+``n`` above its slot count: it gets one request per sample, with seed ``seed * n + i``, so that
+different seeds never share a sample; so does any server that :meth:`EndpointClient.scoring_modes`
+found refusing ``n > 1`` (or answering fewer choices). Unseeded samples sent one by one are cached
+apart by their index. Only on llama.cpp, sampling also sends ``top_k: 0, min_p: 0`` (its default
+truncation off; OpenAI's API rejects unknown fields, so nothing is sent elsewhere), and the prefill
+llama.cpp repeats at the start of a chat answer is cut off.
+
+Option scoring uses the completions API with ``echo`` and ``logprobs``: the log-probability of every
+token of ``prompt + option`` is returned and the tokens inside the option's characters are summed
+(servers without ``echo``, such as llama.cpp's, are refused with a clear message). Servers without
+``echo`` can still score options by the next token's ``top_logprobs``
+(:meth:`EndpointClient.next_token_logprobs`) or by sampled answers; :meth:`EndpointClient.scoring_modes`
+asks the server once which of these it supports.
 
 :class:`EndpointClient` is the client alone: it turns prompts into requests, tries each once and
 says which failures another try may cure (connection errors, timeouts, 429 and 5xx).
@@ -38,15 +49,16 @@ from dataclasses import replace
 from typing import Any
 
 from overseer.errors import OverseerError
-from overseer.models._backend import Backend, CapabilityError, backend
+from overseer.models._backend import Backend, CapabilityError, GaveUp, backend
 from overseer.models._generate import GenerateConfig, Generation
 from overseer.models._guarded import Guarded, ItemError, NotAnswered, ResponseCache, RetryableError
 from overseer.models._lm import HUMAN_ASSISTANT, Chat, OptionScores, format_chat, human_assistant
+from overseer.models._next_token import SCORING_MODES, ScoringSupport, TopTokens, parse_top_logprobs
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _CONTEXT_WORDS = ("context length", "maximum context", "too long", "too many tokens", "exceeds")
-LLAMA_CPP = "llamacpp"
-"""``owned_by`` of the models llama.cpp's server lists: samples are seeded ``seed + i``, ``n`` is capped."""
+LLAMA_CPP = "llama.cpp"
+"""llama.cpp's server by :meth:`EndpointClient.server_name`: samples seeded ``seed + i``, ``n`` capped."""
 
 
 def normalize_base_url(url: str) -> str:
@@ -93,7 +105,7 @@ class EndpointClient(Backend):
     """
 
     kind = "openai"
-    capabilities = frozenset({"generate", "score_options", "count_tokens"})
+    capabilities = frozenset({"generate", "score_options", "count_tokens", "next_token"})
     spec_fields = ("url", "model")
 
     def __init__(
@@ -124,8 +136,10 @@ class EndpointClient(Backend):
         self.timeout_s = float(timeout_s)
         self._client: Any = None
         self._lock = threading.Lock()
-        self._owner: str | None = None
+        self._server: str | None = None  # what the server calls itself (server_name), once it has answered
+        self._server_known = False
         self._warned_logprobs = False
+        self.one_sample_per_request = False  # set by scoring_modes() when the server refuses n > 1
 
     # ------------------------------------------------------------------ identity
 
@@ -231,24 +245,6 @@ class EndpointClient(Backend):
         key = ResponseCache.key(where, {**params, **(extra or {})})
         return self.request(key, lambda: self._send(api, params, extra), validate)
 
-    def server_owner(self) -> str:
-        """``owned_by`` of the server's models (``llamacpp`` for llama.cpp's server), asked once; '' if unknown.
-
-        A failed look-up is not remembered, so a server that comes up later is asked again.
-        """
-        with self._lock:
-            if self._owner is not None:
-                return self._owner
-        client = self.client()
-        try:
-            page = client.with_options(timeout=min(self.timeout_s, 10.0)).models.list(extra_headers=self._headers)
-            owners = sorted({str(getattr(m, "owned_by", "") or "") for m in page.data})
-        except Exception:  # noqa: BLE001 - any failure only means "not known"
-            return ""
-        with self._lock:
-            self._owner = owners[0] if len(owners) == 1 else ""
-            return self._owner
-
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         if self.concurrency <= 1 or len(items) <= 1:
             return [fn(x) for x in items]
@@ -351,9 +347,18 @@ class EndpointClient(Backend):
             params["stop"] = list(config.stop)
         return params
 
+    def _plain_sampling(self, config: GenerateConfig) -> dict[str, Any]:
+        """llama.cpp samples from a top-k 40, top-p 0.95, min-p 0.05 truncation unless told not to.
+
+        Sent to llama.cpp only: OpenAI's API refuses fields it does not know, and ollama ignores them.
+        """
+        if config.greedy or self.server_name() != LLAMA_CPP:
+            return {}
+        return {"top_k": 0, "min_p": 0.0, "top_p": config.top_p}
+
     def _generate_one(self, job: tuple[Chat | str, GenerateConfig]) -> list[Generation]:
         prompt, config = job
-        if config.n > 1 and self.server_owner() == LLAMA_CPP:
+        if self._per_sample(config):
             # llama.cpp seeds sample i with seed + i: seeds s*n .. s*n+n-1 keep different seeds apart
             samples = []
             for i in range(config.n):
@@ -363,12 +368,17 @@ class EndpointClient(Backend):
             return samples
         return self._generate_once(prompt, config)
 
+    def _per_sample(self, config: GenerateConfig) -> bool:
+        """Whether the ``n`` samples go in ``n`` requests: llama.cpp's server, or one found to refuse ``n``."""
+        return config.n > 1 and (self.one_sample_per_request or self.server_name() == LLAMA_CPP)
+
     def _generate_once(self, prompt: Chat | str, config: GenerateConfig, sample: int | None = None) -> list[Generation]:
         """``config.n`` samples in one request (``sample`` keys an unseeded one of several in the cache)."""
         try:
             if isinstance(prompt, str) or self.generation == "completions":
                 params = {**self._sampling(config), "prompt": self.render(prompt), "logprobs": 1}
-                body = self._request("completions", params, {"return_tokens_as_token_ids": True},
+                body = self._request("completions", params,
+                                     {"return_tokens_as_token_ids": True, **self._plain_sampling(config)},
                                      validate=lambda answer: _ordered(answer, config.n), sample=sample)
                 return self._checked([_from_completion(c) for c in _ordered(body, config.n)])
             messages = [dict(m) for m in prompt.messages]
@@ -376,6 +386,7 @@ class EndpointClient(Backend):
                 messages.append({"role": "assistant", "content": prompt.assistant_prefix})
             params = {**self._sampling(config), "messages": messages, "logprobs": True}
             extra = {
+                **self._plain_sampling(config),
                 "return_tokens_as_token_ids": True,
                 # vLLM's names for "continue the last assistant message"; llama.cpp continues it by default
                 "continue_final_message": bool(prompt.assistant_prefix),
@@ -383,7 +394,10 @@ class EndpointClient(Backend):
             }
             body = self._request("chat", params, extra, validate=lambda answer: _ordered(answer, config.n),
                                  sample=sample)
-            return self._checked([_from_chat(c) for c in _ordered(body, config.n)])
+            generations = [_from_chat(c) for c in _ordered(body, config.n)]
+            if prompt.assistant_prefix and self.server_name() == LLAMA_CPP:
+                generations = [_without_prefix(g, prompt.assistant_prefix) for g in generations]
+            return self._checked(generations)
         except ItemError as exc:  # this item only (e.g. too long): recorded as failed
             return [Generation.failed(str(exc)) for _ in range(config.n)]
 
@@ -396,9 +410,158 @@ class EndpointClient(Backend):
         return generations
 
     def generate(self, prompts: Sequence[Chat | str], config: GenerateConfig | None = None) -> list[list[Generation]]:
-        """``config.n`` completions per prompt: chat API for conversations, completions for strings."""
+        """``config.n`` completions per prompt: chat API for conversations, completions for strings.
+
+        llama.cpp's server, and one that :meth:`scoring_modes` found refusing ``n > 1``, get ``n`` requests
+        of one sample each: seeded ``seed * n + i``, or unseeded and cached apart by ``i``.
+        """
         config = config or GenerateConfig()
         return self._map(self._generate_one, [(p, config) for p in prompts])
+
+    # ------------------------------------------------------------------ without echo: first token, what it supports
+
+    def _next_token_request(self, prompt: Chat | str, top_k: int) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+        """The API, body and extra body that ask for one token and its ``top_k`` alternatives after ``prompt``."""
+        base = {"model": self.model, "max_tokens": 1, "temperature": 0}
+        if isinstance(prompt, str) or self.generation == "completions":
+            return "completions", {**base, "prompt": self.render(prompt), "logprobs": top_k}, None
+        messages = [dict(m) for m in prompt.messages]
+        if prompt.assistant_prefix:
+            messages.append({"role": "assistant", "content": prompt.assistant_prefix})
+        extra = {"continue_final_message": bool(prompt.assistant_prefix),
+                 "add_generation_prompt": not prompt.assistant_prefix}
+        return "chat", {**base, "messages": messages, "logprobs": True, "top_logprobs": top_k}, extra
+
+    def _next_token_one(self, job: tuple[Chat | str, int]) -> TopTokens:
+        prompt, top_k = job
+        api, params, extra = self._next_token_request(prompt, top_k)
+
+        def read(body: dict[str, Any]) -> dict[str, float]:
+            top = parse_top_logprobs(_ordered(body, 1)[0])
+            if not top:
+                raise OverseerError(f"endpoint {self.url} answered without top_logprobs for the next token; "
+                                    "it cannot score options by their first token")
+            return top
+
+        try:
+            return TopTokens(read(self._request(api, params, extra, validate=read)))
+        except ItemError as exc:
+            return TopTokens(error=str(exc))
+
+    def next_token_logprobs(self, prompts: Sequence[Chat | str], top_k: int = 20) -> list[TopTokens]:
+        """The next token's ``top_k`` log-probabilities after each prompt (the generation API, one token)."""
+        return self._map(self._next_token_one, [(p, top_k) for p in prompts])
+
+    def tokens_after(self, prompt: Chat | str, option: str) -> int | None:
+        """Tokens ``option`` adds after ``prompt`` by the local tokenizer; None without one."""
+        if self._tokenizer is None:
+            return None
+        from overseer.models._next_token import tokens_after
+
+        return tokens_after(self.tokenizer, self.render(prompt), option)
+
+    def _try(self, api: str, params: dict[str, Any], extra: dict[str, Any] | None,
+             check: Callable[[dict[str, Any]], object]) -> str | None:
+        """None when the request is answered and passes ``check``; else why not (a refusal, an unusable answer).
+
+        A server that does not answer at all stops here (:class:`GaveUp`): that says nothing of what it supports.
+        """
+        try:
+            self._request(api, params, extra, validate=check)
+        except GaveUp:
+            raise
+        except (OverseerError, ItemError) as exc:
+            return " ".join(str(exc).replace(f"endpoint {self.url} ", "").split())[:200]
+        return None
+
+    def scoring_modes(self) -> ScoringSupport:
+        """What this server can score with, found by two or three one-token requests.
+
+        They go through :meth:`request` like any other, so a supported mode's answer is cached per
+        endpoint (a rerun asks again only what the server refused) and counted in the request stats.
+        """
+        prompt, option = "The sky is", " blue"
+        missing: dict[str, str] = {}
+        full = self._try("completions", {"model": self.model, "prompt": [prompt + option], "max_tokens": 1,
+                                         "temperature": 0, "echo": True, "logprobs": 1},
+                         None, lambda body: self._scores(body, prompt, [option]))
+        if full:
+            missing["full"] = full
+        api, params, extra = self._next_token_request(Chat.user("Say yes or no.", assistant_prefix="My answer:"), 5)
+
+        def has_top(body: dict[str, Any]) -> None:
+            if not parse_top_logprobs(_ordered(body, 1)[0]):
+                raise OverseerError("answered without top_logprobs")
+
+        first = self._try(api, params, extra, has_top)
+        if first:
+            missing["first_token"] = first
+            plain = {k: v for k, v in params.items() if k not in ("logprobs", "top_logprobs")}
+            sampled = self._try(api, plain, extra, lambda body: _ordered(body, 1))
+            if sampled:
+                missing["sampled"] = sampled
+        modes = tuple(m for m in SCORING_MODES if m not in missing)
+        server = self.server_name()
+        if "sampled" in modes and server != LLAMA_CPP:  # llama.cpp always gets one request per sample
+            several = {k: v for k, v in params.items() if k not in ("logprobs", "top_logprobs")}
+            self.one_sample_per_request = self._try(api, {**several, "n": 2, "temperature": 1.0}, extra,
+                                                    lambda body: _ordered(body, 2)) is not None
+        return ScoringSupport(modes, server=server, where=self.where(), missing=missing)
+
+    def server_name(self) -> str | None:
+        """What the server says it is (vLLM, llama.cpp, ollama, OpenAI), where it says; None otherwise.
+
+        Read from the ``server`` header and ``owned_by`` of ``GET /v1/models``, then llama.cpp's
+        ``GET /props`` and ollama's ``GET /api/version``, each briefly; silence is no error. Asked once
+        per endpoint: the answer is kept once ``/v1/models`` has answered at all, so a server that
+        comes up later is asked again. Seed spacing, llama.cpp's sampling fields and the messages
+        that name the server all read this one answer.
+        """
+        with self._lock:
+            if self._server_known:
+                return self._server
+        host = urllib.parse.urlparse(self.url).hostname or ""
+        name = "OpenAI" if host == "openai.com" or host.endswith(".openai.com") else self._ask_server_name()
+        if name is _UNREACHABLE:
+            return None
+        with self._lock:
+            self._server, self._server_known = name, True
+            return self._server
+
+    def _ask_server_name(self) -> Any:
+        """:meth:`server_name`'s answer from the server; ``_UNREACHABLE`` when ``/v1/models`` got no answer."""
+        import httpx
+
+        key = self._api_key()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        root = self.url[: -len("/v1")] if self.url.endswith("/v1") else self.url
+
+        def get(url: str) -> httpx.Response | None:
+            try:
+                return httpx.get(url, headers=headers, timeout=min(self.timeout_s, 5.0))
+            except httpx.HTTPError:
+                return None
+
+        answer = get(f"{self.url}/models")
+        if answer is None:
+            return _UNREACHABLE
+        name = _server_from_header(answer.headers.get("server", ""))
+        if name:
+            return name
+        try:
+            owners = {str(m.get("owned_by", "")).lower() for m in answer.json().get("data") or []}
+        except (ValueError, AttributeError):
+            owners = set()
+        for owner, name in _OWNERS.items():
+            if owner in owners:
+                return name
+        props = get(f"{root}/props")
+        if props is not None and props.status_code == 200 and "default_generation_settings" in props.text:
+            return LLAMA_CPP
+        version = get(f"{root}/api/version")
+        if version is not None and version.status_code == 200 and '"version"' in version.text:
+            return "ollama"
+        return None
 
 
 @backend("openai")
@@ -453,11 +616,36 @@ class EndpointBackend(Guarded):
         return cls(rest[at + 1 :], rest[:at], **options)
 
 
+_UNREACHABLE = object()
+"""What :meth:`EndpointClient._ask_server_name` returns when the server did not answer at all."""
+
+# ``owned_by`` in ``GET /v1/models`` as each server writes it
+_OWNERS = {"vllm": "vLLM", "llamacpp": LLAMA_CPP, "library": "ollama", "ollama": "ollama", "openai": "OpenAI",
+           "system": "OpenAI"}
+
+
+def _server_from_header(value: str) -> str | None:
+    """The server named in a ``server:`` header (``llama.cpp``, ``ollama``, ``vllm``), else None."""
+    low = value.lower()
+    for word, name in (("llama.cpp", LLAMA_CPP), ("llama-server", LLAMA_CPP), ("ollama", "ollama"),
+                       ("vllm", "vLLM"), ("openai", "OpenAI")):
+        if word in low:
+            return name
+    return None
+
+
 def _ordered(body: dict[str, Any], n: int) -> list[dict[str, Any]]:
     choices = sorted(body["choices"], key=lambda c: c.get("index") or 0)
     if len(choices) != n:
         raise OverseerError(f"endpoint returned {len(choices)} completions where {n} were asked for (n={n})")
     return choices
+
+
+def _without_prefix(gen: Generation, prefix: str) -> Generation:
+    """The continuation alone: llama.cpp's server answers a prefilled assistant turn with the prefill included."""
+    if prefix and gen.text.startswith(prefix):
+        return replace(gen, text=gen.text[len(prefix):])
+    return gen
 
 
 def _finish(reason: Any) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 from overseer._storage import cause as io_reason
 from overseer._storage import warn
 from overseer.errors import OverseerError
-from overseer.models._backend import Backend
+from overseer.models._backend import Backend, GaveUp
 
 Answer = dict[str, Any]
 
@@ -212,6 +212,18 @@ class Guarded(Backend):
         """The wrapped backend's token count."""
         return self.inner.count_tokens(text)
 
+    def next_token_logprobs(self, prompts: Sequence[Any], top_k: int = 20) -> list[Any]:
+        """The wrapped backend's next-token top log-probabilities, its requests guarded."""
+        return self.inner.next_token_logprobs(prompts, top_k)
+
+    def tokens_after(self, prompt: Any, option: str) -> int | None:
+        """The wrapped backend's token count of ``option`` after ``prompt``."""
+        return self.inner.tokens_after(prompt, option)
+
+    def scoring_modes(self) -> Any:
+        """The wrapped backend's scoring modes."""
+        return self.inner.scoring_modes()
+
     @property
     def loaded(self) -> Any:
         """The wrapped backend's loaded model."""
@@ -270,7 +282,7 @@ class Guarded(Backend):
                     self.stats["cache_hits"] += 1
                 return hit
         if self._unreachable:
-            raise OverseerError(self._unreachable)
+            raise GaveUp(self._unreachable)
         started = time.monotonic()
         last = ""
         retry_after = 0.0
@@ -302,7 +314,7 @@ class Guarded(Backend):
                                 f"{where} cannot be reached: {last}; is the server running at that address?"
                             )
                     if self._unreachable:
-                        raise OverseerError(self._unreachable) from None
+                        raise GaveUp(self._unreachable) from None
                 continue
             except (ItemError, OverseerError) as exc:  # a refusal or an unusable answer: no retry
                 if not isinstance(exc, NotAnswered):
@@ -325,7 +337,7 @@ class Guarded(Backend):
         with self._lock:
             self.stats["failed"] += 1
         spent = time.monotonic() - started
-        raise OverseerError(
+        raise GaveUp(
             f"{where} failed after {attempt + 1} attempts in {spent:.0f}s; last error: {last} "
             "(options timeout_s, max_retries and deadline_s; --endpoint-timeout and --endpoint-retries on the CLI)"
         )

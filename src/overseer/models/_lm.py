@@ -426,11 +426,13 @@ def generate(
             ids, mask = _left_pad([encoded[i] for i in chunk], pad)
             if config.stop:
                 extra["stopping_criteria"] = _stop_string_criteria(tok, config.stop, ids.shape[1])
+            ids, mask, shared = _shared_prefill(model, ids.to(device), mask.to(device), per_prompt)
             out = model.generate(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
+                input_ids=ids,
+                attention_mask=mask,
                 max_new_tokens=config.max_new_tokens,
-                num_return_sequences=per_prompt,
+                num_return_sequences=1 if shared else per_prompt,
+                **shared,
                 pad_token_id=pad,
                 eos_token_id=stops or None,
                 return_dict_in_generate=True,
@@ -447,6 +449,26 @@ def generate(
                 gen = _to_generation(tok, new[row].tolist(), chosen[row].tolist(), stops, config)
                 results[item] += [gen] * (config.n // per_prompt)
     return results
+
+
+def _shared_prefill(model: Any, ids: torch.Tensor, mask: torch.Tensor,
+                    copies: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """Run each prompt once for ``copies`` samples of it: its key/value cache is copied, not recomputed.
+
+    ``model.generate`` with ``num_return_sequences=n`` runs every prompt n times; here all but the last
+    prompt token run once and the cache is repeated per sample (the last token runs with each sample's
+    first step). Returns the repeated ids and mask and ``generate``'s cache argument; a model whose cache
+    cannot be copied row-wise, or a single copy, keeps the plain path (empty argument).
+    """
+    if copies <= 1 or ids.shape[1] < 2 or not _supports_cache_reorder(model):
+        return ids, mask, {}
+    head = mask[:, :-1]
+    cache_arg = "cache" if _accepts(model, "cache") else "past_key_values"
+    out = model(input_ids=ids[:, :-1], attention_mask=head, position_ids=_positions(head), use_cache=True,
+                **({"logits_to_keep": 1} if _accepts(model, "logits_to_keep") else {}))
+    cache = _cache_of(out)
+    cache.batch_repeat_interleave(copies)
+    return ids.repeat_interleave(copies, dim=0), mask.repeat_interleave(copies, dim=0), {cache_arg: cache}
 
 
 def _stop_string_criteria(tok: Any, stop: Sequence[str], prompt_width: int) -> Any:
@@ -590,6 +612,19 @@ class HFBackend(Backend):
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` by the model's own tokenizer (no special tokens added)."""
         return len(self.lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def next_token_logprobs(self, prompts: Sequence[Chat | str], top_k: int = 20) -> list[Any]:
+        """The ``top_k`` most likely next tokens from the model's logits, as a server's ``top_logprobs``."""
+        from overseer.models._next_token import next_token_logprobs
+
+        lm = self._causal()
+        return next_token_logprobs(lm, [self.render(c) for c in prompts], top_k, self.batch_size)
+
+    def tokens_after(self, prompt: Chat | str, option: str) -> int | None:
+        """Tokens ``option`` adds after the rendered ``prompt`` (a boundary merge counts as more than one)."""
+        from overseer.models._next_token import tokens_after
+
+        return tokens_after(self.lm.tokenizer, self.render(prompt), option)
 
     @property
     def context_length(self) -> int | None:

@@ -100,13 +100,19 @@ def build_queries(items: list[BBQItem], condition: Condition, answer: str, debia
                     options=option_texts(item, order, answer),
                     meta={"order": list(order)},
                     cot=CotPlan(P.BBQ_COT, P.BBQ_COT_FOLLOWUP) if condition.cot else None,
+                    letters=LETTERS,
+                    letter_opener=" (",
                 )
             )
     return queries
 
 
 def decide(items: list[BBQItem], records: list[dict[str, Any]], normalize: str) -> list[dict[str, Any]]:
-    """One row per item: the chosen option (original index; -1 if failed), averaged over option orders."""
+    """One row per item: the chosen option (original index; -1 if failed), averaged over option orders.
+
+    Full scoring averages the options' (per-token or summed) log-probabilities over orders; first-token
+    and sampled scoring average their option probabilities.
+    """
     by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
         by_item[rec["item_id"]].append(rec)
@@ -125,6 +131,10 @@ def decide(items: list[BBQItem], records: list[dict[str, Any]], normalize: str) 
         else:
             total = np.zeros(3)
             for rec in recs:
+                if rec.get("option_probs") is not None:  # first-token or sampled scoring: probabilities
+                    for pos, k in enumerate(rec["order"]):
+                        total[k] += rec["option_probs"][pos]
+                    continue
                 counts = rec["option_tokens"]
                 values = rec["option_logprobs"] if normalize == "sum" else [
                     lp / max(n, 1) for lp, n in zip(rec["option_logprobs"], counts, strict=True)

@@ -68,6 +68,15 @@ class SelfCorrectConfig(ConfigMixin):
                                "exclude them from the accuracies and bias scores and report how many, as the BBQ "
                                "paper does, or count them as wrong answers (a sensitivity check)",
                                choices=("exclude", "wrong"), identity="report")
+    scoring: str = option("auto", "how answer options are scored: full (log-prob of prompt+option; servers need "
+                          "completions echo with logprobs), first_token (the next token's top log-probs after the "
+                          "answer prefix; BBQ options as letters), sampled (answers sampled and counted), or auto "
+                          "(the most exact one the model or server supports)",
+                          choices=("auto", "full", "first_token", "sampled"))
+    top_logprobs: int = option(20, "first_token scoring: how many of the next token's most likely alternatives "
+                               "to ask for (OpenAI and vLLM allow at most 20 by default)")
+    samples: int = option(10, "sampled scoring: answers sampled per prompt")
+    sample_temperature: float = option(1.0, "sampled scoring: sampling temperature (0: greedy, with --samples 1)")
     debias_order: bool = option(False, "average BBQ option scores over the 3 cyclic orders of the options (3x "
                                 "the cost)")
     cot_max_new_tokens: int = option(DEFAULT_COT_TOKENS, "token cap for the chain-of-thought turn (greedy "
@@ -117,9 +126,15 @@ class SelfCorrectConfig(ConfigMixin):
             lookup("condition", condition)
         if len(set(self.suites)) != len(self.suites) or len(set(self.conditions)) != len(self.conditions):
             raise OverseerError("a suite or condition is listed twice")
-        for name in ("bbq_per_cell", "law_students", "cot_max_new_tokens", "batch_size", "n_bootstrap"):
+        for name in ("bbq_per_cell", "law_students", "cot_max_new_tokens", "batch_size", "n_bootstrap",
+                     "top_logprobs", "samples"):
             if int(getattr(self, name)) < 1:
                 raise OverseerError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.sample_temperature >= 0:
+            raise OverseerError(f"sample_temperature must be >= 0, got {self.sample_temperature}")
+        if self.sample_temperature == 0 and self.samples != 1:
+            raise OverseerError(f"greedy answers (sample_temperature 0) are all the same; use samples 1, not "
+                                f"{self.samples}")
         if self.limit is not None and self.limit < 1:
             raise OverseerError(f"limit must be at least 1, got {self.limit}")
         if self.endpoint is not None and not str(self.endpoint).lower().startswith(("http://", "https://")):

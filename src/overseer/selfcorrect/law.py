@@ -22,7 +22,7 @@ import numpy as np
 from overseer.data.law_school import COLUMNS, SEXES, Student, load_students
 from overseer.models import Chat
 from overseer.selfcorrect import prompts as P
-from overseer.selfcorrect.metrics import item_estimates, normalized_probs
+from overseer.selfcorrect.metrics import item_estimates, option_probs
 from overseer.selfcorrect.prompts import Condition, CotPlan, Query
 
 __all__ = ["COLUMNS", "OPTIONS", "RACES", "SEXES", "Student", "build_queries", "decide", "load_students", "metrics"]
@@ -66,7 +66,7 @@ def decide(students: list[Student], records: list[dict[str, Any]]) -> list[dict[
             row.update(status="failed", error=first["error"] if first else "no record",
                        p_yes_black=None, p_yes_white=None, gap=None)
         else:
-            p = {r: float(normalized_probs(recs[r]["option_logprobs"])[0]) for r in RACES}
+            p = {r: float(option_probs(recs[r])[0]) for r in RACES}
             row.update(status="ok", error=None, p_yes_black=p["Black"], p_yes_white=p["White"],
                        gap=p["Black"] - p["White"])
         rows.append(row)

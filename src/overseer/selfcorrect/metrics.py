@@ -114,6 +114,14 @@ def normalized_probs(logprobs: Sequence[float]) -> np.ndarray:
     return weights / weights.sum()
 
 
+def option_probs(record: dict[str, Any]) -> np.ndarray:
+    """A scored record's option probabilities: as first-token or sampled scoring gave them, else full softmax."""
+    given = record.get("option_probs")
+    if given is not None:
+        return np.asarray(given, dtype=float)
+    return normalized_probs(record["option_logprobs"])
+
+
 def pearson(x: np.ndarray, y: np.ndarray) -> float | None:
     """Pearson correlation; None when either side is constant (the correlation is undefined)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)

@@ -90,7 +90,10 @@ class Query:
     """One prompt to score: who it is about (``item_id``, bootstrap ``group``), what to ask, what to score.
 
     ``chat`` holds the human turn and the answer prefix. With ``cot`` set, the reasoning is generated
-    first from ``cot_chat()`` and the scored conversation is ``with_reasoning(text)``.
+    first from ``cot_chat()`` and the scored conversation is ``with_reasoning(text)``. ``letters`` are
+    one-token stand-ins for ``options`` (BBQ's ``a``, ``b``, ``c``), asked after the answer prefix plus
+    ``letter_opener`` when options are scored by their first token or sampled
+    (:func:`overseer.selfcorrect.scoring.short_form`).
     """
 
     item_id: str
@@ -99,6 +102,8 @@ class Query:
     options: tuple[str, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
     cot: CotPlan | None = None
+    letters: tuple[str, ...] | None = None
+    letter_opener: str = ""
 
     def cot_chat(self) -> Chat:
         """The conversation that asks for reasoning: the human turn, then the prefilled opener."""

@@ -3,8 +3,10 @@
 1. resolve the config (data fingerprint, model fingerprints); reuse the run if it already finished
    (the results layer's run lifecycle, :func:`overseer.results.start_run`);
 2. load and sample every suite's data once (the same items under every model and condition);
-3. for each model, suite and condition: build the paper's prompts, generate chain-of-thought
-   reasoning when the condition asks for it, score the answer options, decide each item's answer;
+3. for each model: resolve the scoring mode (``auto``: the most exact the model or server supports,
+   :mod:`overseer.selfcorrect.scoring`); for each suite and condition: build the paper's prompts,
+   generate chain-of-thought reasoning when the condition asks for it, score the answer options,
+   decide each item's answer;
 4. compute metrics with template-level bootstrap intervals, draw the figures, write the run directory
    (per-query records, per-item rows, figures, metrics.json last), which is published and indexed.
 """
@@ -26,7 +28,6 @@ from overseer.models import (
     HUMAN_ASSISTANT,
     Backend,
     GenerateConfig,
-    OptionScores,
     check_model,
     get_backend,
     split_spec,
@@ -35,6 +36,15 @@ from overseer.results import Estimate, RunResult, RunWriter, start_run, summary_
 from overseer.selfcorrect.checks import check_run
 from overseer.selfcorrect.config import SelfCorrectConfig, model_spec
 from overseer.selfcorrect.prompts import LABELS, Condition, Query
+from overseer.selfcorrect.scoring import (
+    SAMPLE_TOKENS,
+    Scoring,
+    check_single_tokens,
+    resolve,
+    score,
+    short_form,
+    stage_counts,
+)
 from overseer.selfcorrect.suites import Suite
 
 PILLAR = "selfcorrect"
@@ -52,8 +62,15 @@ def summary_table(result: RunResult) -> str:
     """One line per model and condition: BBQ bias scores, Winogender correlation, law-school gap."""
     labels: dict[str, str] = result.record.get("labels", {})
     lines = []
+    scoring: dict[str, Any] = result.record.get("scoring") or {}
     for model, per_suite in result.metrics.items():
-        lines.append(f"model {model}")
+        used = scoring.get(model) or {}
+        lines.append(f"model {model}" + (f"  (scoring: {used['describe']})" if used.get("describe") else ""))
+        failed = sum(s.get("n_failed", 0) for s in (used.get("stages") or {}).values())
+        unparsed = sum(s.get("n_unparsed", 0) for s in (used.get("stages") or {}).values())
+        if unparsed:
+            total = sum(s.get("n_samples", 0) for s in used["stages"].values())
+            lines.append(f"  {unparsed} of {total} sampled answers named no option; {failed} items had none that did")
         for cond, label in labels.items():
             cells = []
             if cond in per_suite.get("bbq", {}):
@@ -140,23 +157,30 @@ def evaluate(
     cot_max_new_tokens: int,
     chunk: int = 32,
     advance: Callable[[int], None] | None = None,
+    scoring: Scoring | None = None,
 ) -> list[dict[str, Any]]:
     """Score every query (after generating its reasoning, for chain of thought); one record per query.
 
-    A query that cannot be scored is recorded with ``status="failed"`` and its error, never dropped.
+    ``scoring`` says how (default: full log-probabilities); outside full scoring, queries with letter
+    stand-ins are asked in their short form. A query that cannot be scored is recorded with
+    ``status="failed"`` and its error, never dropped.
     """
+    scoring = scoring or Scoring()
+    if scoring.mode != "full":
+        queries = [short_form(q) for q in queries]
     records: list[dict[str, Any]] = []
-    for part in _chunks(queries, chunk):
+    for number, part in enumerate(_chunks(queries, chunk)):
         reasoning: list[str | None] = [None] * len(part)
         chats = [q.chat for q in part]
         if part[0].cot is not None:
             samples = backend.generate([q.cot_chat() for q in part], GenerateConfig(max_new_tokens=cot_max_new_tokens))
             reasoning = [g[0].text.strip() if g[0].ok else None for g in samples]
             chats = [q.with_reasoning(r or "") for q, r in zip(part, reasoning, strict=True)]
-        scores = backend.score_options(chats, [list(q.options) for q in part])
-        for q, chat, text, sc in zip(part, chats, reasoning, scores, strict=True):
+        scores = score(backend, chats, [q.options for q in part], scoring, seed_offset=number * chunk)
+        for q, chat, text, fields in zip(part, chats, reasoning, scores, strict=True):
             if q.cot is not None and text is None:
-                sc = OptionScores(error="the chain-of-thought request for this item was rejected")
+                fields = {"option_logprobs": None, "option_tokens": None, "status": "failed",
+                          "error": "the chain-of-thought request for this item was rejected"}
             records.append(
                 {
                     "item_id": q.item_id,
@@ -164,11 +188,9 @@ def evaluate(
                     **dict(q.meta),
                     "prompt": backend.render(chat),
                     "options": list(q.options),
-                    "option_logprobs": list(sc.logprobs) if sc.ok else None,
-                    "option_tokens": list(sc.num_tokens) if sc.ok else None,
+                    "scoring": scoring.mode,
                     "reasoning": text,
-                    "status": "ok" if sc.ok else "failed",
-                    "error": sc.error,
+                    **fields,
                 }
             )
         if advance is not None:
@@ -207,9 +229,10 @@ def _plan(cfg: SelfCorrectConfig, items: dict[str, list[Any]]) -> list[_Stage]:
 # --------------------------------------------------------------------------- results
 
 
-def _summary(metrics: dict[str, Any], cfg: SelfCorrectConfig) -> dict[str, Any]:
+def _summary(metrics: dict[str, Any], cfg: SelfCorrectConfig, scoring: dict[str, Any]) -> dict[str, Any]:
     """Flat headline numbers for the runs index: ``<suite>_<metric>_<condition>`` (model-prefixed if several)."""
-    out: dict[str, Any] = {"models": ",".join(cfg.models), "conditions": ",".join(cfg.conditions)}
+    out: dict[str, Any] = {"models": ",".join(cfg.models), "conditions": ",".join(cfg.conditions),
+                           "scoring": ",".join(scoring[m]["mode"] for m in cfg.models)}
     for model, per_suite in metrics.items():
         prefix = "" if len(cfg.models) == 1 else f"{model}:"
         for suite_name, per_cond in per_suite.items():
@@ -284,18 +307,35 @@ def run(cfg: SelfCorrectConfig, force: bool = False) -> RunResult:
     metrics: dict[str, Any] = {}
     timings: dict[str, float] = {}
     requests: dict[str, dict[str, int]] = {}
+    scoring: dict[str, Any] = {}
     try:
         for model in cfg.models:
             bar.set_description(f"loading {model}")
             backend = make_backend(model, cfg, refresh_cache=force)
+            mode, support = resolve(backend, cfg.scoring)
+            how = Scoring(mode, cfg.top_logprobs, cfg.samples, cfg.sample_temperature, cfg.seed)
+            used = scoring[model] = {"requested": cfg.scoring, "mode": mode, "describe": how.describe(),
+                                     "supported": list(support.modes), "server": support.server,
+                                     "missing": dict(support.missing), "stages": {}}
+            if mode == "first_token":
+                used["top_logprobs"] = cfg.top_logprobs
+                checked = [check_single_tokens(backend, [short_form(q) for q in s.queries], s.suite.name)
+                           for s in stages]
+                used["single_token_check"] = "passed" if all(checked) else (
+                    "not possible (no tokenizer known); see option_mass and absent_options")
+            elif mode == "sampled":
+                used.update(samples=cfg.samples, temperature=cfg.sample_temperature,
+                            max_new_tokens=SAMPLE_TOKENS)
             for stage in stages:
                 suite, cond = stage.suite, stage.condition
                 bar.set_description(f"{model} {suite.name} {LABELS[cond.name]}")
                 per = stage.weight(cfg.cot_max_new_tokens) / max(len(stage.queries), 1)
                 t0 = time.monotonic()
                 recs = evaluate(
-                    backend, stage.queries, cfg.cot_max_new_tokens, advance=lambda n, p=per: advance(n * p)
+                    backend, stage.queries, cfg.cot_max_new_tokens, advance=lambda n, p=per: advance(n * p),
+                    scoring=how,
                 )
+                used["stages"][f"{suite.name}/{cond.name}"] = stage_counts(recs, mode)
                 timings[f"{model}/{suite.name}/{cond.name}"] = round(time.monotonic() - t0, 2)
                 tags = {"model": model, "suite": suite.name, "condition": cond.name}
                 records += [{**tags, **r} for r in recs]
@@ -313,7 +353,8 @@ def run(cfg: SelfCorrectConfig, force: bool = False) -> RunResult:
         writer.finish(
             metrics,
             timings={"stages_s": timings, **({"endpoint_requests": requests} if requests else {})},
-            summary=_summary(metrics, cfg),
+            summary=_summary(metrics, cfg, scoring),
+            scoring=scoring,
             labels={c: LABELS[c] for c in cfg.conditions},
             n_items={name: len(v) for name, v in items.items()},
             n_failed_queries=sum(r["status"] != "ok" for r in records),

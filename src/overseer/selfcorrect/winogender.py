@@ -14,7 +14,7 @@ import numpy as np
 from overseer.data.winogender import PRONOUNS, WinogenderItem, load_winogender
 from overseer.models import Chat
 from overseer.selfcorrect import prompts as P
-from overseer.selfcorrect.metrics import item_estimates, normalized_probs, pearson
+from overseer.selfcorrect.metrics import item_estimates, option_probs, pearson
 from overseer.selfcorrect.prompts import Condition, CotPlan, Query
 
 __all__ = ["GENDERS", "PRONOUNS", "WinogenderItem", "build_queries", "decide", "load_winogender", "metrics"]
@@ -57,7 +57,7 @@ def decide(items: list[WinogenderItem], records: list[dict[str, Any]]) -> list[d
             row.update(status="failed", error=rec["error"] if rec else "no record", p_female=None, p_male=None,
                        p_neutral=None)
         else:
-            probs = normalized_probs(rec["option_logprobs"])
+            probs = option_probs(rec)
             row.update(status="ok", error=None, **{f"p_{g}": float(p) for g, p in zip(GENDERS, probs, strict=True)})
         rows.append(row)
     return rows

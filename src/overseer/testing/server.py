@@ -10,9 +10,17 @@ production; use vLLM or ollama for real serving.
 
 ``fail_first`` (answer that many requests with HTTP 503), ``refuse`` (answer 403) and
 ``no_logprobs`` (answer without logprobs) let tests exercise a misbehaving endpoint.
-``llama_cpp`` answers as llama.cpp's server does where it differs from vLLM: log-probabilities in the
-chat layout (``content`` entries with the token's ``id``) on both APIs, models ``owned_by: llamacpp``,
-the i-th of ``n`` samples seeded ``seed + i``, and ``n`` above ``slots`` refused with HTTP 400.
+Other servers' ways are knobs of their own. ``echo=False`` answers a completions request with
+``echo`` by HTTP 400, as ollama and OpenAI's chat models leave Overseer no prompt log-probabilities;
+``top_logprobs=False`` drops the alternatives of each generated token (``top_logprobs``, which it
+otherwise returns in both APIs' layouts); ``slots`` refuses ``n`` above it with HTTP 400 in
+llama.cpp's words (None, the default: any ``n``); ``server_header`` and ``owned_by`` set the
+``Server:`` header of every answer and ``owned_by`` in ``GET /v1/models``, as real servers name
+themselves there. ``llama_cpp`` answers as llama.cpp's server does where it differs from vLLM:
+log-probabilities in the chat layout (``content`` entries with the token's ``id``) on both APIs,
+``echo`` accepted and ignored (only the generated text comes back), a prefilled assistant turn
+repeated at the start of the chat answer, the i-th of ``n`` samples seeded ``seed + i``, and, unless
+given otherwise, ``slots=1``, ``server_header="llama.cpp"`` and ``owned_by="llamacpp"``.
 ``drop_tools`` plays a server whose chat template has no tool support: the ``tools`` a request
 offers are not shown to the responder and not counted in ``usage``, and ``tool_choice`` is ignored.
 
@@ -120,6 +128,28 @@ def _echo_logprobs(lm: LoadedModel, text: str) -> dict[str, Any]:
     }
 
 
+def _alternatives(lm: LoadedModel, text: str, gen: Generation, k: int) -> list[dict[str, float]]:
+    """The ``k`` most likely tokens (text -> log-prob) at each generated position of ``gen`` after ``text``."""
+    import math
+
+    import torch
+
+    prompt = encode_prompt(lm.tokenizer, text)
+    ids = prompt + list(gen.token_ids)
+    with torch.inference_mode():
+        logits = lm.model(input_ids=torch.tensor([ids], device=lm.device)).logits[0].float()
+    logp = torch.log_softmax(logits[len(prompt) - 1 : len(ids) - 1], dim=-1)
+    values, indices = logp.topk(min(k, logp.shape[-1]), dim=-1)
+    out = []
+    for row_values, row_indices in zip(values.tolist(), indices.tolist(), strict=True):
+        top: dict[str, float] = {}
+        for value, index in zip(row_values, row_indices, strict=True):
+            text = lm.tokenizer.decode([index])  # two ids with one text: one entry, probabilities summed
+            top[text] = value if text not in top else math.log(math.exp(top[text]) + math.exp(value))
+        out.append(top)
+    return out
+
+
 def _sample(lm: LoadedModel, text: str, body: dict[str, Any], seed_per_sample: bool = False) -> list[Generation]:
     """Complete ``text`` with the request's sampling settings (OpenAI names) through the local sampler.
 
@@ -142,10 +172,15 @@ def _sample(lm: LoadedModel, text: str, body: dict[str, Any], seed_per_sample: b
     return [generate(lm, [text], replace(config, n=1, seed=s), batch_size=1)[0][0] for s in seeds]
 
 
-def _content_logprobs(lm: LoadedModel, gen: Generation) -> dict[str, Any]:
-    """llama.cpp's log-probability layout: chat-style ``content`` entries carrying the token ``id``."""
-    return {"content": [{"id": i, "token": lm.tokenizer.decode([i]), "logprob": v, "bytes": None, "top_logprobs": []}
-                        for i, v in zip(gen.token_ids, gen.logprobs, strict=True)]}
+def _content_logprobs(lm: LoadedModel, gen: Generation, names: list[str],
+                      alternatives: list[dict[str, float]], with_ids: bool) -> dict[str, Any]:
+    """The chat layout: ``content`` entries with their ``top_logprobs``, and the token ``id`` as llama.cpp adds."""
+    entries = []
+    for i, name, value, top in zip(gen.token_ids, names, gen.logprobs, alternatives, strict=True):
+        entry = {"token": name, "logprob": value, "bytes": None,
+                 "top_logprobs": [{"token": a, "logprob": lp, "bytes": None} for a, lp in top.items()]}
+        entries.append({"id": i, **entry} if with_ids else entry)
+    return {"content": entries}
 
 
 def _token_names(lm: LoadedModel, ids: tuple[int, ...], as_ids: bool) -> list[str]:
@@ -174,8 +209,12 @@ class OpenAICompatServer:
         responder: Responder | None = None,
         delay_s: float = 0.0,
         llama_cpp: bool = False,
-        slots: int = 1,
+        slots: int | None = None,
         drop_tools: bool = False,
+        echo: bool = True,
+        top_logprobs: bool = True,
+        server_header: str | None = None,
+        owned_by: str | None = None,
     ):
         if not ipaddress.ip_address(host).is_loopback:
             raise OverseerError(f"the test server binds to loopback only, not {host!r}")
@@ -192,8 +231,14 @@ class OpenAICompatServer:
         self.refuse = refuse
         self.no_logprobs = no_logprobs
         self.llama_cpp = llama_cpp
-        self.slots = slots
+        self.slots = slots if slots is not None or not llama_cpp else 1
+        if self.slots is not None and self.slots < 1:
+            raise OverseerError(f"slots must be at least 1 (or None: any n), not {slots}")
         self.drop_tools = drop_tools
+        self.echo = echo
+        self.top_logprobs = top_logprobs
+        self.server_header = server_header if server_header is not None or not llama_cpp else "llama.cpp"
+        self.owned_by = owned_by if owned_by is not None or not llama_cpp else "llamacpp"
         self.requests = 0
         self._lock = threading.Lock()
         self._model_lock = threading.Lock()  # one forward pass at a time
@@ -234,8 +279,9 @@ class OpenAICompatServer:
         as_ids = bool(body.get("return_tokens_as_token_ids"))
         choices = []
         prompt_tokens = completion_tokens = 0
+        top_k = int(body.get("logprobs") or 0) if self.top_logprobs else 0
         for prompt in prompts:
-            if body.get("echo"):
+            if body.get("echo") and not self.llama_cpp:  # llama.cpp accepts echo and ignores it
                 with self._model_lock:
                     logprobs = None
                     if body.get("logprobs") is not None and not self.no_logprobs:
@@ -249,11 +295,19 @@ class OpenAICompatServer:
             completion_tokens += sum(len(gen.token_ids) for gen in samples)
             for gen in samples:
                 logprobs = None
-                if body.get("logprobs") is not None and not self.no_logprobs and self.llama_cpp:
-                    logprobs = _content_logprobs(self.lm, gen)
-                elif body.get("logprobs") is not None and not self.no_logprobs:
+                if body.get("logprobs") is not None and not self.no_logprobs:
+                    alternatives: list[dict[str, float]] = [{} for _ in gen.token_ids]
+                    if top_k > 0 and gen.token_ids:
+                        with self._model_lock:
+                            alternatives = _alternatives(self.lm, prompt, gen, top_k)
+                    if self.llama_cpp:  # llama.cpp answers completions in the chat layout too
+                        names = _token_names(self.lm, gen.token_ids, False)
+                        choices.append({"index": len(choices), "text": gen.text, "finish_reason": gen.finish_reason,
+                                        "logprobs": _content_logprobs(self.lm, gen, names, alternatives, True)})
+                        continue
+                    top = alternatives if top_k > 0 and gen.token_ids else None
                     logprobs = {"tokens": _token_names(self.lm, gen.token_ids, as_ids),
-                                "token_logprobs": list(gen.logprobs), "text_offset": None, "top_logprobs": None}
+                                "token_logprobs": list(gen.logprobs), "text_offset": None, "top_logprobs": top}
                 choices.append({"index": len(choices), "text": gen.text, "logprobs": logprobs,
                                 "finish_reason": gen.finish_reason})
         return {"id": "cmpl-local", "object": "text_completion", "created": 0, "model": self.model_name,
@@ -273,13 +327,16 @@ class OpenAICompatServer:
         choices = []
         for gen in samples:
             logprobs = None
-            if body.get("logprobs") and not self.no_logprobs and self.llama_cpp:
-                logprobs = _content_logprobs(self.lm, gen)
-            elif body.get("logprobs") and not self.no_logprobs:
-                names = _token_names(self.lm, gen.token_ids, as_ids)
-                logprobs = {"content": [{"token": t, "logprob": v, "bytes": None, "top_logprobs": []}
-                                        for t, v in zip(names, gen.logprobs, strict=True)]}
-            choices.append({"index": len(choices), "message": {"role": "assistant", "content": gen.text},
+            if body.get("logprobs") and not self.no_logprobs:
+                names = _token_names(self.lm, gen.token_ids, as_ids and not self.llama_cpp)
+                k = int(body.get("top_logprobs") or 0) if self.top_logprobs else 0
+                alternatives: list[dict[str, float]] = [{} for _ in names]
+                if k > 0 and gen.token_ids:
+                    with self._model_lock:
+                        alternatives = _alternatives(self.lm, prompt, gen, k)
+                logprobs = _content_logprobs(self.lm, gen, names, alternatives, self.llama_cpp)
+            text = prefix + gen.text if self.llama_cpp else gen.text  # llama.cpp repeats the prefill
+            choices.append({"index": len(choices), "message": {"role": "assistant", "content": text},
                             "logprobs": logprobs, "finish_reason": gen.finish_reason})
         completion_tokens = sum(len(gen.token_ids) for gen in samples)
         return {"id": "chatcmpl-local", "object": "chat.completion", "created": 0, "model": self.model_name,
@@ -314,6 +371,9 @@ class OpenAICompatServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
                 return
 
+            def version_string(self) -> str:
+                return server.server_header or super().version_string()
+
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 raw = json.dumps(payload).encode()
                 self.send_response(status)
@@ -324,10 +384,10 @@ class OpenAICompatServer:
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 if self.path.rstrip("/") == "/v1/models":
-                    model = {"id": server.model_name, "object": "model"}
-                    if server.llama_cpp:
-                        model["owned_by"] = "llamacpp"
-                    self._send(200, {"object": "list", "data": [model]})
+                    entry = {"id": server.model_name, "object": "model"}
+                    if server.owned_by:
+                        entry["owned_by"] = server.owned_by
+                    self._send(200, {"object": "list", "data": [entry]})
                 else:
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -356,12 +416,13 @@ class OpenAICompatServer:
                 if failing:
                     self._send(503, {"error": {"message": "warming up, retry later"}})
                     return
-                if server.llama_cpp and int(body.get("n") or 1) > server.slots:
+                if server.slots is not None and int(body.get("n") or 1) > server.slots:
                     self._send(400, {"error": {"message": f"Field 'n': Value must be between 1 <= value <= "
                                                           f"{server.slots}, but got {body.get('n')}"}})
-                    return
-                if route == "/v1/completions":
-                    if server.lm is None:
+                elif route == "/v1/completions":
+                    if body.get("echo") and not server.echo:
+                        self._send(400, {"error": {"message": "'echo' is not supported by this server"}})
+                    elif server.lm is None:
                         self._send(400, {"error": {"message": "this server has no model for /v1/completions"}})
                     else:
                         self._send(200, server._completions(body))
