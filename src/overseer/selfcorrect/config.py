@@ -7,12 +7,12 @@ are not, so re-running with a different batch size reuses the finished run.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from overseer._config import ConfigMixin, bootstrap_option, option, progress_option, runs_dir_option
+from overseer.data import shared_data_dir
 from overseer.errors import OverseerError
 
 SUITES = ("bbq", "winogender", "law")
@@ -21,18 +21,6 @@ DEFAULT_CONDITIONS = ("q", "if")
 # Greedy chain-of-thought is capped at this many new tokens by default: the paper sampled up to 256, which
 # on a 2-core CPU would take hours; 64 keeps Q+IF+CoT for the default sample under an hour.
 DEFAULT_COT_TOKENS = 64
-
-def default_data_dir() -> Path:
-    """Where the datasets live: ``$OVERSEER_DATA_DIR``, else ``../shared/data`` beside the checkout."""
-    env = os.environ.get("OVERSEER_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    here = Path.cwd() / ".." / "shared" / "data"
-    if here.is_dir():
-        return here.resolve()
-    repo = Path(__file__).resolve().parents[3]  # src/overseer/selfcorrect/config.py -> checkout root
-    return (repo / ".." / "shared" / "data").resolve()
-
 
 @dataclass(frozen=True)
 class SelfCorrectConfig(ConfigMixin):
@@ -143,7 +131,7 @@ class SelfCorrectConfig(ConfigMixin):
     @property
     def data_path(self) -> Path:
         """The resolved data folder."""
-        return Path(self.data_dir).expanduser().resolve() if self.data_dir else default_data_dir()
+        return Path(self.data_dir).expanduser().resolve() if self.data_dir else shared_data_dir()
 
     def identity(self, scope: str = "report") -> dict[str, Any]:
         """The fields that change results: hashed into the run directory's name."""
