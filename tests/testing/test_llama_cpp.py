@@ -149,3 +149,27 @@ def test_an_audit_with_tools_finds_that_the_template_drops_them(server: LlamaCpp
     assert not probe["seen"] and probe["prompt_tokens_with_tools"] == probe["prompt_tokens_without_tools"] > 0
     assert result.metrics["tool_warnings"]["tools_not_seen"] == {target: ["disable_logging#0"]}
     assert result.metrics["elicitation"][target]["all"]["n"] == 1
+
+
+def test_selfcorrect_runs_without_prompt_echo_in_both_new_modes(server: LlamaCppServer, tmp_path: Path, capsys,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """llama.cpp gives no prompt log-probabilities: auto picks first-token scoring; sampled works on request."""
+    from overseer.data import shared_data_dir
+
+    if not (shared_data_dir() / "bbq").is_dir():
+        pytest.skip(f"BBQ is read from {shared_data_dir() / 'bbq'}, which is absent")
+    monkeypatch.setenv("OVERSEER_CACHE_DIR", str(tmp_path / "cache"))
+    model = f"openai/smollm2@{server.url}"
+    common = ["selfcorrect", "run", "--model", model, "--suite", "bbq", "--conditions", "q", "--limit", "2",
+              "--n-bootstrap", "20", "--no-progress", "--out", str(tmp_path / "runs")]
+    assert main([*common, "--scoring", "full"]) == 2
+    assert "(llama.cpp) cannot score answer options in mode 'full'" in capsys.readouterr().err
+    for mode, extra in (("first_token", []), ("sampled", ["--scoring", "sampled", "--samples", "3"])):
+        assert main([*common, *extra]) == 0
+        run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("run: "))
+        used = json.loads((run_dir / "metrics.json").read_text())["scoring"][model]
+        assert used["mode"] == mode and used["server"] == "llama.cpp"
+        records = [json.loads(line) for line in (run_dir / "records.jsonl").read_text().splitlines()]
+        assert len(records) == 2 and all(r["scoring"] == mode for r in records)
+        scored = [r for r in records if r["status"] == "ok"]
+        assert scored and all(sum(r["option_probs"]) == pytest.approx(1.0) for r in scored)
