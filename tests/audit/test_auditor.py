@@ -297,3 +297,24 @@ def test_resume_with_nothing_to_continue_is_refused_and_a_script_records_the_ski
                        "A prefill starts a new reply, but the conversation ends in the target's reply; send a message "
                        "first."]
     assert requests == 1 and conversation.staged_prefill is None
+
+
+def test_a_local_target_continues_a_prefill_and_its_own_reply(chat_model: str) -> None:
+    """Overseer's own models take the trailing assistant message as the start of their answer."""
+    conversation = TargetConversation(get_role_model(chat_model), GenerateConfig(max_tokens=6, seed=0),
+                                      native_tools=False)
+
+    async def talk() -> None:
+        conversation.prefill("The answer is")
+        await conversation.send_message("Is there a fee?")
+        first = conversation.messages[-1].text
+        await conversation.resume()
+        assert conversation.messages[-1].text.startswith(first)
+
+    asyncio.run(talk())
+    roles = [m.role for m in conversation.transcript()]
+    reply = conversation.messages[-1]
+    assert roles == ["user", "assistant"] and reply.text.startswith("The answer is")
+    assert reply.metadata == {"prefill": "The answer is"} and conversation.turns == 2
+    generated = [e["text"] for e in conversation.events if e["action"] == "target_reply"]
+    assert reply.text == "The answer is" + "".join(generated)
