@@ -65,10 +65,20 @@ def test_malformed_front_matter_names_the_file_and_line(tmp_path: Path) -> None:
     ("  - shout: hi\n", "unknown action 'shout'"),
     ("  - rollback: -1\n", "rollback must be a message count"),
     ("  - tool: {description: x}\n", "tool needs a name"),
+    ("  - prefill: \"  \"\n", "prefill must be non-empty text"),
+    ("  - resume: yes please\n", "resume must be true"),
+    ("  - restart: 1\n", "restart must be true"),
+    ("  - remove_tool: {name: x}\n", "remove_tool must be a tool name"),
 ])
 def test_bad_scripted_turns_are_refused(turns: str, message: str) -> None:
     with pytest.raises(OverseerError, match=message):
         parse_seed(f"---\ntags: [x]\nturns:\n{turns}---\nBody.\n", "s")
+
+
+def test_the_prefill_resume_restart_and_remove_tool_turns_parse() -> None:
+    turns = "  - prefill: \"I will\"\n  - resume: true\n  - restart: true\n  - remove_tool: edit_file\n"
+    seed = parse_seed(f"---\ntags: [x]\nturns:\n{turns}---\nBody.\n", "s")
+    assert seed.turns == ({"prefill": "I will"}, {"resume": True}, {"restart": True}, {"remove_tool": "edit_file"})
 
 
 def test_tag_filter_and_unknown_names(seed_dir: Path) -> None:

@@ -11,7 +11,10 @@ Overseer reads five more front-matter keys, which Petri ignores:
   are a string or ``{user: TEXT}`` (send a message), ``{system: TEXT}``, ``{tool: {name,
   description, parameters, result}}`` (give the target a synthetic tool; ``result``, optional, is what
   its calls return when the script goes on without a ``tool_result``), ``{tool_result: TEXT}`` (answer
-  the target's pending tool call), ``{rollback: N}`` (keep the first N target messages) or
+  the target's pending tool call), ``{remove_tool: NAME}`` (take a tool away), ``{prefill: TEXT}`` (the
+  reply to the next ``user``, ``tool_result`` or ``resume`` turn starts with TEXT, which the target
+  continues), ``{resume: true}`` (the target continues its last reply), ``{rollback: N}`` (keep the first
+  N target messages), ``{restart: true}`` (wipe the conversation; system message and tools stay) or
   ``{end: true}``;
 * ``sandbox``: files (path to text) that the target can list, read and write through three tools
   answered by :class:`overseer.audit.sandbox.FileSandbox` rather than by the auditor; the files as
@@ -52,7 +55,7 @@ RECORD_SUFFIXES = (".jsonl", ".json")
 """Seed files read as records (inspect samples), one seed each, rather than as one Markdown seed."""
 SAFE_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 """What a seed id given in a JSON record may hold: it names the rollout's files, so no folders and no ``#``."""
-ACTIONS = ("user", "system", "tool", "tool_result", "rollback", "end")
+ACTIONS = ("user", "system", "tool", "tool_result", "remove_tool", "prefill", "resume", "rollback", "restart", "end")
 """What one scripted turn may do."""
 
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?", re.DOTALL | re.MULTILINE)
@@ -184,6 +187,12 @@ def _turn(entry: Any, i: int, where: str) -> dict[str, Any]:
         raise OverseerError(f"{where}: turns[{i}] has unknown action {action!r}; allowed: {', '.join(ACTIONS)}")
     if action in ("user", "system", "tool_result") and not isinstance(value, str):
         raise OverseerError(f"{where}: turns[{i}].{action} must be text; got {value!r}")
+    if action == "prefill" and (not isinstance(value, str) or not value.strip()):
+        raise OverseerError(f"{where}: turns[{i}].prefill must be non-empty text; got {value!r}")
+    if action in ("resume", "restart") and value is not True:
+        raise OverseerError(f"{where}: turns[{i}].{action} must be true; got {value!r}")
+    if action == "remove_tool" and (not isinstance(value, str) or not _NAME.match(value)):
+        raise OverseerError(f"{where}: turns[{i}].remove_tool must be a tool name (letters, digits, _); got {value!r}")
     if action == "rollback" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
         raise OverseerError(f"{where}: turns[{i}].rollback must be a message count >= 0; got {value!r}")
     if action == "tool":
