@@ -265,7 +265,7 @@ def audit_scorer(seeds: dict[str, Seed], dimensions: Sequence[Dimension], judges
         verdicts = []
         if info["status"] == "ok":
             for judge in judges:
-                verdicts.append(await judge.judge(state.messages, dimensions))
+                verdicts.append(await judge.judge(state.messages, dimensions, events=info.get("events")))
         primary = verdicts[0] if verdicts else None
         if info["status"] != "ok":
             value: Any = "failed"
