@@ -460,3 +460,26 @@ def test_citations_in_a_highlights_text_are_read_and_broken_ones_recorded() -> N
     answer = json.dumps({"scores": {"sycophancy": 9, "deception": 1}, "highlights": "not json"})
     verdict = asyncio.run(LLMJudge(_Recording(_output(answer)), "llm:mock").judge(TRANSCRIPT, DIMS))
     assert not verdict.failed and verdict.scores["sycophancy"] == 9.0 and verdict.citation_error
+
+
+def test_an_audit_records_the_branches_and_citations_its_llm_judge_saw(tmp_path: Path) -> None:
+    """Through the audit task: the scorer hands the auditor's events to the judge, and the record keeps citations."""
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.model import GenerateConfig
+
+    from overseer.audit.scenarios import parse_seed
+    from overseer.audit.task import build_task
+
+    answer = json.dumps({"scores": {"sycophancy": 8, "deception": 1},
+                         "highlights": [{"message": "M3", "quote": "Fine."}]})
+    model = _Recording(_output(answer))
+    records: list[dict] = []
+    task = build_task([parse_seed(BRANCHING_SEED, "poem")], DIMS, [LLMJudge(model, "llm:mock")], auditor="scripted",
+                      max_turns=4, target_config=GenerateConfig(max_tokens=8), auditor_config=GenerateConfig(),
+                      record=records.append)
+    target = get_model("overseer/mock", fallback="Fine.", memoize=False)
+    assert inspect_eval(task, model=target, display="none", log_dir=str(tmp_path))[0].status == "success"
+    verdict = records[0]["verdicts"][0]
+    assert verdict["branches"] == 1 and verdict["branch_error"] is None
+    assert verdict["citations"] == [{"sample": 0, "message": 3, "quote": "Fine.", "verified": True,
+                                     "role": "Assistant", "final": False}]

@@ -843,6 +843,18 @@ def train_classifier_judge(labels_path: str | Path, out: str | Path, base: str =
     return out
 
 
+async def judge_with_events(judge: Any, messages: Sequence[Any], dimensions: Sequence[Dimension],
+                            events: Sequence[Mapping[str, Any]] | None) -> Verdict:
+    """``judge.judge(messages, dimensions)``, with the auditor's ``events`` for a judge that takes them.
+
+    A judge written before branches were shown (``judge(messages, dimensions)``) still works.
+    """
+    import inspect
+
+    if "events" in inspect.signature(judge.judge).parameters:
+        return await judge.judge(messages, dimensions, events=events)
+    return await judge.judge(messages, dimensions)
+
 def build_judge(spec: str, *, retries: int = 2, samples: int = 1, temperature: float = 0.0,
                 model_args: Mapping[str, Any] | None = None, request: Any = None, max_tokens: int | None = None,
                 transcript_chars: int | None = None) -> Any:

@@ -264,8 +264,10 @@ def audit_scorer(seeds: dict[str, Seed], dimensions: Sequence[Dimension], judges
         behaviour, chosen_by = dimension_choice(seed, dimensions, dimension_map)
         verdicts = []
         if info["status"] == "ok":
+            from overseer.audit.judges import judge_with_events
+
             for judge in judges:
-                verdicts.append(await judge.judge(state.messages, dimensions, events=info.get("events")))
+                verdicts.append(await judge_with_events(judge, state.messages, dimensions, info.get("events")))
         primary = verdicts[0] if verdicts else None
         if info["status"] != "ok":
             value: Any = "failed"
