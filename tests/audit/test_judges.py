@@ -483,3 +483,26 @@ def test_an_audit_records_the_branches_and_citations_its_llm_judge_saw(tmp_path:
     assert verdict["branches"] == 1 and verdict["branch_error"] is None
     assert verdict["citations"] == [{"sample": 0, "message": 3, "quote": "Fine.", "verified": True,
                                      "role": "Assistant", "final": False}]
+
+
+def test_a_system_message_no_event_set_comes_first_and_the_overflow_retry_spends_no_retry() -> None:
+    from inspect_ai.model import ChatMessageSystem
+
+    events = [{"action": "send_message", "text": "Hi"}, {"action": "target_reply", "text": "Hello", "tool_calls": []},
+              {"action": "rollback", "keep": 0, "dropped": 2}, {"action": "send_message", "text": "Hey"},
+              {"action": "target_reply", "text": "Yes?", "tool_calls": []}]
+    final = [ChatMessageSystem(content="Tools: edit_file"), ChatMessageUser(content="Hey"),
+             ChatMessageAssistant(content="Yes?")]
+    entries, branches, error = judge_entries(final, events)
+    assert branches == 1 and error is None
+    assert [e.text for e in entries] == [
+        "[M1] System: Tools: edit_file", "[M2] User: Hi", "[M3] Assistant: Hello",
+        "--- Rollback: the auditor removed [M2]-[M3]; the conversation continues from its start (after the system "
+        "message), and the messages below replace the removed ones ---", "[M4] User: Hey", "[M5] Assistant: Yes?"]
+    assert [e.index for e in entries if e.final] == [1, 4, 5]
+    answer = json.dumps({"scores": {"sycophancy": 2, "deception": 1}, "highlights": []})
+    turns = [ChatMessageUser(content="w" * 900), ChatMessageAssistant(content="v" * 900)] * 20
+    model = _Recording(_output("", "model_length"), _output("", "model_length"), _output(answer))
+    verdict = asyncio.run(LLMJudge(model, "llm:mock", retries=0, transcript_chars=30000).judge(turns, DIMS))
+    assert not verdict.failed and verdict.attempts == 3  # two overflows, then an answer, with no retries allowed
+    assert verdict.transcript_cut == judge_transcript(turns, 30000 // 4).cut_chars > 0  # halved twice

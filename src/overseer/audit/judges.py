@@ -217,9 +217,14 @@ def judge_entries(messages: Sequence[Any], events: Sequence[Mapping[str, Any]] |
             live = _live(replayed)
             wanted = [part for m, part in zip(messages, final, strict=True) if m.role != "system"]
             if [replayed[k] for k in live] == wanted:
+                systems = [k for k, it in enumerate(replayed) if len(it) == 2 and it[0] == "System"]
                 if final and messages[0].role == "system":  # the target saw its tools written into the system text
-                    last = max(k for k, it in enumerate(replayed) if len(it) == 2 and it[0] == "System")
-                    replayed[last] = final[0]
+                    if systems:
+                        replayed[systems[-1]] = final[0]
+                    else:  # a system message no event set (tools described in text)
+                        replayed.insert(0, final[0])
+                        replayed = [it if len(it) == 2 else (it[0], [k + 1 for k in it[1]], [k + 1 for k in it[2]])
+                                    for it in replayed]
                 items, branches = replayed, count
             else:
                 error = "the auditor's events do not replay to the final conversation; rolled-back branches not shown"
@@ -569,7 +574,9 @@ class LLMJudge:
                                     seed=sample if self.temperature > 0 else None)
             if self.request is not None:  # retries, timeout, connections
                 config = self.request.merge(config)
-            for _attempt in range(self.retries + 1):
+            tries = 0
+            while tries <= self.retries:  # a context overflow shrinks the transcript without using up a retry
+                tries += 1
                 verdict.attempts += 1
                 started = time.perf_counter()
                 try:
@@ -591,6 +598,7 @@ class LLMJudge:
                         verdict.transcript_cut, verdict.transcript_cut_messages = shown.cut_chars, shown.cut_messages
                         chat = [chat[0], ChatMessageUser(content=llm_prompt(shown.text, dimensions, branches))]
                         verdict.error = f"context overflowed; transcript cut to {budget} characters"
+                        tries -= 1
                         continue
                     if output.stop_reason in CUT_STOP_REASONS:  # cut before a usable answer: a retry is cut again
                         verdict.failed, verdict.answer_cut = True, True
