@@ -137,7 +137,7 @@ class Entry:
     """The message is part of the conversation as it ended (not a rolled-back branch)."""
 
 
-def _body(role: str, text: str, calls: Sequence[tuple[str, Any]] = ()) -> str:
+def _body(text: str, calls: Sequence[tuple[str, Any]] = ()) -> str:
     """A message's text as the judge reads it (tool calls written out)."""
     return (text.strip() + "".join(f"\n[calls {name}({json.dumps(args)})]" for name, args in calls)).strip()
 
@@ -148,7 +148,7 @@ def _message_parts(m: Any) -> tuple[str, str]:
     calls = [(c.function, c.arguments) for c in (getattr(m, "tool_calls", None) or [])] if m.role == "assistant" else []
     if m.role == "tool" and getattr(m, "function", None):
         role = f"Tool result ({m.function})"
-    return role, _body(m.role, m.text, calls)
+    return role, _body(m.text, calls)
 
 
 def _span(indices: Sequence[int]) -> str:
@@ -175,22 +175,22 @@ def _replay(events: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[str, str] |
                 items.append(("restart", list(live), []))
                 live = []
             if items and isinstance(items[-1], tuple) and items[-1][0] == "System" and len(items[-1]) == 2:
-                items[-1] = ("System", _body("system", str(event.get("text") or "")))
+                items[-1] = ("System", _body(str(event.get("text") or "")))
             else:
-                items.append(("System", _body("system", str(event.get("text") or ""))))
+                items.append(("System", _body(str(event.get("text") or ""))))
         elif action == "send_message":
             live.append(len(items))
-            items.append(("User", _body("user", str(event.get("text") or ""))))
+            items.append(("User", _body(str(event.get("text") or ""))))
         elif action == "target_reply":
             calls = [(c.get("function", "?"), c.get("arguments", {})) for c in event.get("tool_calls") or []]
             functions.update({str(c.get("id")): str(c.get("function")) for c in event.get("tool_calls") or []})
             live.append(len(items))
-            items.append(("Assistant", _body("assistant", str(event.get("text") or ""), calls)))
+            items.append(("Assistant", _body(str(event.get("text") or ""), calls)))
         elif action in ("send_tool_call_result", "tool_answered"):
             function = event.get("function") or functions.get(str(event.get("tool_call_id")))
             live.append(len(items))
             items.append((f"Tool result ({function})" if function else "Tool result",
-                          _body("tool", str(event.get("result") or ""))))
+                          _body(str(event.get("result") or ""))))
         elif action == "rollback":
             keep = max(0, min(int(event.get("keep", 0)), len(live)))
             if keep < len(live):
