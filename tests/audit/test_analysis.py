@@ -36,6 +36,17 @@ def test_failed_scenarios_and_judge_failures_are_counted_not_scored() -> None:
     found = failures(RECORDS, ["j1", "j2"])
     assert found["scenarios_failed"] == 1 and found["judge_failed"] == {"j1": 1, "j2": 0}
     assert found["judged"] == {"j1": 5, "j2": 6}
+    assert found["judge_citations"]["j2"] == {"cited": 0, "verified": 0, "unreadable": 0}
+
+
+def test_citations_are_counted_per_judge() -> None:
+    record = _record("a", "s1", 9, second=8)
+    record["verdicts"][0].update(citations=[{"message": 2, "quote": "x", "verified": True},
+                                            {"message": 9, "quote": "y", "verified": False}], citation_error=None)
+    record["verdicts"][1].update(citations=[], citation_error="the answer has no highlights")
+    found = failures([record, _record("a", "s2", 2, second=3)], ["j1", "j2"])
+    assert found["judge_citations"] == {"j1": {"cited": 2, "verified": 1, "unreadable": 0},
+                                        "j2": {"cited": 0, "verified": 0, "unreadable": 1}}
 
 
 def test_comparison_is_paired_over_scenarios_judged_for_both() -> None:

@@ -110,12 +110,17 @@ def failures(records: Sequence[Mapping[str, Any]], judges: Sequence[str]) -> dic
     judge_failed: Counter[str] = Counter()
     answer_cut: Counter[str] = Counter()
     transcript_cut: Counter[str] = Counter()
+    citations: dict[str, Counter[str]] = {}
     examples: dict[str, str] = {}
     for r in records:
         for k, v in enumerate(r.get("verdicts") or []):
             name = judges[k] if k < len(judges) else v["judge"]
             answer_cut[name] += bool(v.get("answer_cut"))
             transcript_cut[name] += bool(v.get("transcript_cut"))
+            cited = citations.setdefault(name, Counter())
+            cited["cited"] += len(v.get("citations") or [])
+            cited["verified"] += sum(bool(c.get("verified")) for c in v.get("citations") or [])
+            cited["unreadable"] += bool(v.get("citation_error"))
             if v["failed"]:
                 judge_failed[name] += 1
                 examples.setdefault(name, f"{r['seed']}: {v['error']}")
@@ -129,6 +134,8 @@ def failures(records: Sequence[Mapping[str, Any]], judges: Sequence[str]) -> dic
         "judged": {j: judged[j] for j in judges}, "judge_failed": {j: judge_failed[j] for j in judges},
         "judge_answer_cut": {j: answer_cut[j] for j in judges},
         "judge_transcript_cut": {j: transcript_cut[j] for j in judges},
+        "judge_citations": {j: {k: citations.get(j, Counter())[k] for k in ("cited", "verified", "unreadable")}
+                            for j in judges},
         "judge_failed_example": examples,
     }
 

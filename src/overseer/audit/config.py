@@ -63,6 +63,9 @@ class AuditConfig(ConfigMixin):
     judge_temperature: float = option(0.0, "LLM judges: sampling temperature")
     judge_max_tokens: int | None = option(None, "LLM judges: most tokens of an answer (default: sized to the "
                                           "dimensions, at least 400); a cut answer is a judge failure")
+    judge_transcript_chars: int | None = option(None, "LLM judges: most characters of transcript shown (default: "
+                                                "fitted to the judge's context where known, else 200,000); the "
+                                                "middle messages are cut and the cut recorded")
     labels: str | None = option(None, "JSON lines of human labels ({scenario, dimension, score|label}) to "
                                 "measure each judge against", identity="report")
     max_retries: int = option(3, "retries of a model request that failed (server errors, timeouts) before the "
@@ -92,9 +95,9 @@ class AuditConfig(ConfigMixin):
         if not self.judges:
             raise OverseerError("give at least one judge (--judge KIND:MODEL)")
         for name in ("rollouts", "max_turns", "target_max_tokens", "auditor_max_tokens", "judge_samples",
-                     "bootstrap", "max_in_flight", "judge_max_tokens"):
+                     "bootstrap", "max_in_flight", "judge_max_tokens", "judge_transcript_chars"):
             value = getattr(self, name)
-            if name == "judge_max_tokens" and value is None:
+            if name in ("judge_max_tokens", "judge_transcript_chars") and value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OverseerError(f"{name} must be a whole number >= 1; got {value!r}")

@@ -288,7 +288,8 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
                               max_connections=cfg.max_in_flight)
     judges = [] if cfg.engine == "petri" else [
         build_judge(j, retries=cfg.judge_retries, samples=cfg.judge_samples, temperature=cfg.judge_temperature,
-                    request=requests, max_tokens=cfg.judge_max_tokens) for j in cfg.judges]
+                    request=requests, max_tokens=cfg.judge_max_tokens,
+                    transcript_chars=cfg.judge_transcript_chars) for j in cfg.judges]
     target_config = requests.merge(GenerateConfig(max_tokens=cfg.target_max_tokens, temperature=cfg.target_temperature,
                                                   seed=cfg.seed))
     auditor_config = requests.merge(GenerateConfig(max_tokens=cfg.auditor_max_tokens))

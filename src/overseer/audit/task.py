@@ -264,8 +264,10 @@ def audit_scorer(seeds: dict[str, Seed], dimensions: Sequence[Dimension], judges
         behaviour, chosen_by = dimension_choice(seed, dimensions, dimension_map)
         verdicts = []
         if info["status"] == "ok":
+            from overseer.audit.judges import judge_with_events
+
             for judge in judges:
-                verdicts.append(await judge.judge(state.messages, dimensions))
+                verdicts.append(await judge_with_events(judge, state.messages, dimensions, info.get("events")))
         primary = verdicts[0] if verdicts else None
         if info["status"] != "ok":
             value: Any = "failed"
@@ -336,7 +338,7 @@ def build_task(seeds: Sequence[Seed], dimensions: Sequence[Dimension], judges: S
 def audit(seeds: str = BUILTIN, tags: str = "", auditor: str = "scripted",
           judges: str = "logprob:smollm2-135m", dimensions: str = BUILTIN, max_turns: int = 4,
           target_max_tokens: int = 96, rollouts: int = 1, dimension_map: str = "",
-          judge_max_tokens: int | None = None) -> Task:
+          judge_max_tokens: int | None = None, judge_transcript_chars: int | None = None) -> Task:
     """``inspect eval overseer/audit``: the audit on the eval's model (see :mod:`overseer.audit`).
 
     ``-T auditor=model`` uses the eval's ``auditor`` model role; ``-T judges=A,B`` takes judge specs;
@@ -346,7 +348,8 @@ def audit(seeds: str = BUILTIN, tags: str = "", auditor: str = "scripted",
 
     chosen = load_seeds(seeds, tags=[t for t in tags.split(",") if t])
     dims = load_dimensions(dimension_source(seeds, dimensions))
-    built = [build_judge(j, max_tokens=judge_max_tokens) for j in judges.split(",") if j.strip()]
+    built = [build_judge(j, max_tokens=judge_max_tokens, transcript_chars=judge_transcript_chars)
+             for j in judges.split(",") if j.strip()]
     return build_task(chosen, dims, built, auditor="scripted" if auditor == "scripted" else "model",
                       max_turns=max_turns, target_config=GenerateConfig(max_tokens=target_max_tokens, temperature=0.0),
                       auditor_config=GenerateConfig(max_tokens=1024), rollouts=rollouts,
