@@ -142,13 +142,19 @@ def _body(text: str, calls: Sequence[tuple[str, Any]] = ()) -> str:
     return (text.strip() + "".join(f"\n[calls {name}({json.dumps(args)})]" for name, args in calls)).strip()
 
 
+def _prefill_note(prefill: str | None) -> str:
+    """The line that tells the judge which start of a reply the auditor wrote (a prefill), not the target."""
+    return f"(the auditor wrote the start of this reply: {json.dumps(prefill)})\n" if prefill else ""
+
+
 def _message_parts(m: Any) -> tuple[str, str]:
     """``(role label, body)`` of an inspect chat message."""
     role = ROLE_NAMES[m.role]
     calls = [(c.function, c.arguments) for c in (getattr(m, "tool_calls", None) or [])] if m.role == "assistant" else []
     if m.role == "tool" and getattr(m, "function", None):
         role = f"Tool result ({m.function})"
-    return role, _body(m.text, calls)
+    prefill = (getattr(m, "metadata", None) or {}).get("prefill") if m.role == "assistant" else None
+    return role, _prefill_note(prefill) + _body(m.text, calls)
 
 
 def _span(indices: Sequence[int]) -> str:
@@ -158,14 +164,16 @@ def _span(indices: Sequence[int]) -> str:
 def _replay(events: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[str, str] | str], int]:
     """The target's messages in the order they were made, with a marker at each rollback or restart.
 
-    Read from the auditor's events: each message event adds a message, ``rollback`` (``keep``) drops the
-    live messages after the first ``keep``, and a new system message over a non-empty conversation is a
-    restart. Returns ``(items, branches)``: an item is ``(role label, body)`` or a marker template with
+    Read from the auditor's events: each message event adds a message (a reply with the auditor's prefill
+    marked as such; a resumed reply replaces the one it continues), ``rollback`` (``keep``) drops the live
+    messages after the first ``keep``, and ``restart`` or a new system message over a non-empty conversation
+    is a restart. Returns ``(items, branches)``: an item is ``(role label, body)`` or a marker template with
     ``{dropped}`` / ``{kept}`` slots filled once message numbers are known.
     """
     items: list[Any] = []
     live: list[int] = []  # positions in items of the live conversation's non-system messages
     functions: dict[str, str] = {}
+    prefills: dict[int, str | None] = {}  # item position -> the auditor's prefill of that reply
     branches = 0
     for event in events:
         action = event.get("action")
@@ -184,8 +192,21 @@ def _replay(events: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[str, str] |
         elif action == "target_reply":
             calls = [(c.get("function", "?"), c.get("arguments", {})) for c in event.get("tool_calls") or []]
             functions.update({str(c.get("id")): str(c.get("function")) for c in event.get("tool_calls") or []})
-            live.append(len(items))
-            items.append(("Assistant", _body(str(event.get("text") or ""), calls)))
+            text = str(event.get("text") or "")
+            if "continues" in event and live:  # a resumed reply takes the place of the one it continues
+                earlier = live[-1]
+                note = prefills.get(earlier)
+                items[earlier] = ("Assistant", _prefill_note(note) + _body(str(event["continues"]) + text, calls))
+            else:
+                prefill = event.get("prefill")
+                live.append(len(items))
+                prefills[len(items)] = prefill
+                items.append(("Assistant", _prefill_note(prefill) + _body((prefill or "") + text, calls)))
+        elif action == "restart":
+            if live:
+                branches += 1
+                items.append(("restart", list(live), []))
+                live = []
         elif action in ("send_tool_call_result", "tool_answered"):
             function = event.get("function") or functions.get(str(event.get("tool_call_id")))
             live.append(len(items))
@@ -211,7 +232,7 @@ def judge_entries(messages: Sequence[Any], events: Sequence[Mapping[str, Any]] |
     final = [_message_parts(m) for m in messages]
     items: list[Any] = list(final)
     branches, error = 0, None
-    if events and any(e.get("action") in ("rollback", "set_system_message") for e in events):
+    if events and any(e.get("action") in ("rollback", "set_system_message", "restart") for e in events):
         replayed, count = _replay(events)
         if count:
             live = _live(replayed)
