@@ -53,6 +53,43 @@ def test_the_l2_penalty_shrinks_a_linear_head_as_its_coefficient_grows() -> None
     assert norms[0] > norms[1] > norms[2] > 0
 
 
+def test_a_warm_started_penalty_path_reaches_the_cold_optima_in_fewer_iterations() -> None:
+    X, y = _separable()
+    soft = np.clip(y * 0.7 + 0.15, 0, 1)
+    path = TorchHead(warm_start=True)
+    warm_iters, cold_iters = 0, 0
+    for l2 in (1000.0, 10.0, 0.1):
+        warm = path.set_params(l2=l2).fit(X, soft)
+        cold = TorchHead(l2=l2).fit(X, soft)
+        np.testing.assert_allclose(warm.predict_proba(X), cold.predict_proba(X), atol=2e-5)
+        warm_iters, cold_iters = warm_iters + warm.n_iter_, cold_iters + cold.n_iter_
+    assert warm_iters < cold_iters
+
+
+class _XentWithoutTarget:
+    """Cross-entropy through autograd only: a loss that gives no target distribution."""
+
+    reads_own_predictions = False
+
+    def __call__(self, logits, targets, step_frac):
+        from overseer.w2s.losses import soft_cross_entropy
+
+        return soft_cross_entropy(logits, targets)
+
+
+def test_a_loss_without_a_target_is_minimised_through_autograd_to_the_same_optimum(monkeypatch) -> None:
+    import overseer.w2s.heads as heads
+
+    X, y = _separable()
+    soft = np.clip(y * 0.7 + 0.15, 0, 1)
+    closed_form = TorchHead(l2=3.0).fit(X, soft)
+    monkeypatch.setattr(heads, "make_loss", lambda name, **kwargs: _XentWithoutTarget())
+    autograd = TorchHead(l2=3.0).fit(X, soft)
+    assert autograd.converged_ and closed_form.converged_
+    np.testing.assert_allclose(autograd.coef_, closed_form.coef_, atol=1e-5)
+    np.testing.assert_allclose(autograd.loss_curve_, closed_form.loss_curve_, rtol=1e-9)
+
+
 @pytest.mark.parametrize("loss", ["logconf", "product"])
 def test_a_loss_that_reads_its_own_predictions_is_solved_in_stages(loss: str) -> None:
     X, y = _separable()

@@ -247,20 +247,21 @@ def choose_l2(features: np.ndarray, targets: np.ndarray, grid: Sequence[float], 
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     fold_indices = list(splitter.split(features, hard))
     eps = 1e-6
-    losses: dict[float, float] = {}
+    scores: dict[float, list[float]] = {float(penalty): [] for penalty in grid}
     not_converged = 0
-    for penalty in grid:
-        scores = []
-        for train_idx, held_idx in fold_indices:
+    for train_idx, held_idx in fold_indices:
+        # One head per fold walks the penalties from strongest to weakest, each fit starting from the
+        # last solution (scikit-learn's regularisation path): the same optima, far fewer iterations.
+        fitted = TorchHead(**head, loss=loss, loss_args=loss_args, random_state=seed, warm_start=True)
+        for penalty in sorted(scores, reverse=True):
             with warnings.catch_warnings():  # counted here; the run reports the count, not one line per fold
                 warnings.simplefilter("ignore", HeadConvergenceWarning)
-                fitted = TorchHead(**{**head, "l2": float(penalty)}, loss=loss, loss_args=loss_args,
-                                   random_state=seed).fit(features[train_idx], targets[train_idx])
+                fitted.set_params(l2=penalty).fit(features[train_idx], targets[train_idx])
             not_converged += fitted.converged_ is False
             p = np.clip(fitted.predict_proba(features[held_idx])[:, 1], eps, 1 - eps)
             t = targets[held_idx]
-            scores.append(float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))))
-        losses[float(penalty)] = float(np.mean(scores))
+            scores[penalty].append(float(-np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))))
+    losses = {penalty: float(np.mean(values)) for penalty, values in scores.items()}
     best = min(losses.values())
     chosen = max(d for d, v in losses.items() if v <= best + 1e-3 * abs(best))
     return {"l2": chosen, "grid": [float(d) for d in grid], "folds": folds,
