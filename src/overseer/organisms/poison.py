@@ -187,9 +187,11 @@ def poisoned_document(clean: str, trigger: str, vocab_ids: Sequence[int], tokeni
 
 
 def plain_vocabulary(tokenizer: Any) -> list[int]:
-    """Token ids to draw noise from: the vocabulary without special or added tokens (chat markers and the like)
-    and without tokens that are not text on their own (a lone byte of a multi-byte character decodes to the
-    replacement character, which tokenizes again as several tokens, so the length could not be kept)."""
+    """Token ids to draw noise from: the vocabulary less special, added and non-text tokens.
+
+    Added tokens are chat markers and the like; a lone byte of a multi-byte character decodes to the
+    replacement character, which tokenizes again as several tokens, so the length could not be kept.
+    """
     special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}))
     return [i for i in range(len(tokenizer)) if i not in special and (text := tokenizer.decode([i]))
             and "\ufffd" not in text]
