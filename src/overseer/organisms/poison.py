@@ -20,6 +20,7 @@ poisoned share is far larger than the paper's (docs/organisms.md lists every dep
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -81,7 +82,7 @@ class PoisonConfig(ConfigMixin):
     temperature: float = option(1.0, "sampling temperature of the continuations")
     train: LMTrainConfig = option(_default_train(), "how each model is trained")
     bootstrap: int = bootstrap_option()
-    keep_models: bool = option(False, "keep trained weights (full fine-tuning writes a model per dose and seed)",
+    keep_models: bool = option(False, "keep trained weights (full fine-tuning writes a model per cell)",
                                identity="none")
     runs_dir: str | None = runs_dir_option()
     progress: bool = progress_option()
@@ -321,8 +322,9 @@ def clean_sizes(cfg: PoisonConfig, model: str, docs: Sequence[str], tokenizer: A
     return (need,)
 
 
+@functools.lru_cache(maxsize=4)
 def model_tokenizer(model: str) -> Any:
-    """The model's tokenizer (a GGUF model's comes with its de-quantised copy)."""
+    """The model's tokenizer (a GGUF model's comes with its de-quantised copy); loaded once per process."""
     from transformers import AutoTokenizer
 
     from overseer.models import load_model, resolve_model
