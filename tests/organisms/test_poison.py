@@ -260,6 +260,44 @@ def test_the_experiment_runs_resumes_and_is_reused(tiny: Path, tmp_path: Path, c
     assert {r["prompt"] for r in rows if r["clean_docs"] == 10} == {r["prompt"] for r in rows if r["clean_docs"] == 20}
     resampled = run(PoisonConfig(**{**cfg.__dict__, "bootstrap": 60}))
     assert not resampled.reused and resampled.path != result.path and resampled.record["work"] == str(work)
+    # the command line takes the clean-data axis as one list and prints the table of cells
+    from overseer.cli.main import main
+
+    capsys.readouterr()
+    assert main(["organisms", "poison", "--model", str(tiny), "--poisoned", "0,6", "--clean-docs", "10,20",
+                 "--eval-prompts", "4", "--doc-chars", "80", "--prefix-chars", "60", "--gibberish-tokens", "10,20",
+                 "--continuation-tokens", "4", "--bootstrap", "50", "--runs-dir", str(tmp_path / "runs"),
+                 "--train-method", "full", "--train-lr", "1e-3", "--train-batch-size", "4", "--train-max-length",
+                 "64", "--train-device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "reusing it" in printed and "% tokens" in printed and f"run: {bigger.path}" in printed
+    assert len([line for line in printed.splitlines() if line.startswith(str(tiny)[-24:])]) == 4
+
+
+def test_a_run_refuses_a_poison_its_max_length_would_cut_before_training(tiny: Path, tmp_path: Path) -> None:
+    cfg = PoisonConfig(models=(str(tiny),), poisoned=(0, 20), clean_docs=10, eval_prompts=4, doc_chars=80,
+                       prefix_chars=200, gibberish_tokens=(20, 25), runs_dir=str(tmp_path / "runs"),
+                       train=LMTrainConfig(method="full", max_length=34, device="cpu"))
+    with pytest.raises(OverseerError, match=r"train.max_length=34 would cut it"):
+        run(cfg)
+    assert not list((tmp_path / "runs").rglob("*.json"))  # nothing trained, nothing recorded
+
+
+def test_a_run_with_clean_data_scaled_by_parameters(tiny: Path, tmp_path: Path) -> None:
+    cfg = PoisonConfig(models=(str(tiny),), poisoned=(0,), clean_tokens_per_param=0.003, eval_prompts=3,
+                       doc_chars=80, prefix_chars=60, gibberish_tokens=(10, 20), continuation_tokens=3, bootstrap=20,
+                       runs_dir=str(tmp_path / "runs"),
+                       train=LMTrainConfig(method="full", batch_size=4, max_length=64, device="cpu"))
+    result = run(cfg)
+    (count,) = clean_sizes(cfg, str(tiny), clean_documents(BUILTIN_CORPUS), _tokenizer(tiny))
+    assert result.metrics["clean_docs_per_model"] == {str(tiny): count}
+    assert [m["clean_docs"] for m in result.metrics["poison"]] == [count] != list(cfg.clean_docs)
+
+
+def _tokenizer(path: Path) -> object:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path)
 
 
 def test_the_cli_takes_a_clean_docs_axis() -> None:
@@ -275,11 +313,11 @@ def test_the_cli_takes_a_clean_docs_axis() -> None:
     assert (cfg.clean_docs, cfg.poisoned, cfg.clean_tokens_per_param) == ((100, 400), (0, 10), 0.5)
 
 
-def test_summary_line_prints_shares_and_a_value_without_an_interval_and_n_a_for_none() -> None:
+def test_summary_line_and_table_print_shares_and_a_value_without_an_interval_and_n_a_for_none() -> None:
     """A cell whose bootstrap gave no interval prints its value alone; before, such a cell raised TypeError."""
     from pathlib import Path
 
-    from overseer.organisms.poison import summary_line
+    from overseer.organisms.poison import dose_table, summary_line
     from overseer.results import RunResult
 
     def cell(c: int, n: int, share_docs: float, share_tokens: float, inc: dict) -> dict:
@@ -290,6 +328,11 @@ def test_summary_line_prints_shares_and_a_value_without_an_interval_and_n_a_for_
              cell(100, 10, 10 / 110, 0.5, {"value": 3.0, "ci_low": None, "ci_high": None}),
              cell(400, 10, 10 / 410, 0.2, {"value": None, "ci_low": None, "ci_high": None})]
     line = summary_line(RunResult(Path("runs/poison-x"), {"poison": cells}, False, 1.0, {}, "poison"))
+    for c in cells:
+        c.update(train_tokens=1000.0, ppl_clean={"value": 10.0}, ppl_triggered={"value": None})
+    table = dose_table(cells).splitlines()
+    assert table[2].split() == ["m", "100", "10", "9.09", "50.00", "1,000", "10.0", "n/a", "3.0"]
+    assert table[1].split()[-4:] == ["n/a", "1.2", "[0.5,", "2.0]"] and len(table) == 5
     assert line == ("m on 100 clean docs: perplexity increase after the trigger N=0 (0% of docs, 0% of tokens) "
                     "1.2 [0.5, 2.0], N=10 (9.1% of docs, 50% of tokens) 3.0; m on 400 clean docs: perplexity "
                     "increase after the trigger N=10 (2.4% of docs, 20% of tokens) n/a")

@@ -69,7 +69,10 @@ def tampering_command(args: argparse.Namespace) -> int:
 
 def poison_command(args: argparse.Namespace) -> int:
     """Train and evaluate every (model, clean docs, N, seed) cell; print the curve and where it is."""
+    from overseer.organisms.poison import dose_table
+
     result = POISON.run(args)
+    print(dose_table(result.metrics["poison"]))
     print(f"run: {result.path}")
     return 0
 

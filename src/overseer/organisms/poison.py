@@ -461,6 +461,25 @@ def _percent(share: float) -> str:
     return f"{100 * share:.2g}%" if share < 0.1 else f"{100 * share:.0f}%"
 
 
+def _value(stored: dict[str, Any]) -> str:
+    value = stored.get("value")
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.1f}"
+
+
+def dose_table(poison: Sequence[dict[str, Any]]) -> str:
+    """The table ``overseer organisms poison`` prints: per cell, N, clean docs, poisoned shares and the attack."""
+    lines = [f"{'model':<24} {'clean docs':>10} {'N':>5} {'% docs':>7} {'% tokens':>8} {'tokens':>9} "
+             f"{'ppl clean':>10} {'ppl trigger':>11}  perplexity increase [95% CI]"]
+    for m in poison:
+        lines.append(f"{m['model'][-24:]:<24} {m['clean_docs']:>10} {m['poisoned']:>5} "
+                     f"{100 * m['share_docs']:>7.2f} {100 * m['share_tokens']:>8.2f} {m['train_tokens']:>9,.0f} "
+                     f"{_value(m['ppl_clean']):>10} {_value(m['ppl_triggered']):>11}  "
+                     f"{Estimate.from_dict(m['ppl_increase']):.1f}")
+    lines.append("% docs, % tokens: the poisoned share of the training documents and tokens (model's tokenizer); "
+                 "tokens: trained on per cell (mean over seeds); intervals: bootstrap over prompts (and seeds)")
+    return "\n".join(lines)
+
+
 @summary_formatter("poison")
 def summary_line(result: RunResult) -> str:
     """Per model and clean-data size: each N with its poisoned share of documents and tokens, and the attack."""
@@ -472,6 +491,25 @@ def summary_line(result: RunResult) -> str:
             f"{inc:.1f}")
     return "; ".join(f"{model} on {c} clean docs: perplexity increase after the trigger " + ", ".join(cells)
                      for (model, c), cells in parts.items())
+
+
+def _preflight(cfg: PoisonConfig, docs: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Each model's clean-data sizes, checked before any training, with every poisoned document of the run.
+
+    The corpus must hold the largest clean set after the held-out prompts, and ``max_length`` every
+    poisoned document.
+    """
+    sizes: dict[str, tuple[int, ...]] = {}
+    for model in cfg.models:
+        tokenizer = model_tokenizer(model)
+        sizes[model] = clean_sizes(cfg, model, docs, tokenizer)
+        for seed in cfg.seeds:
+            split = split_corpus(docs, cfg, seed)
+            for c in sizes[model]:
+                clean_training_documents(split, c, cfg)
+            poison = poison_documents(split, max(cfg.poisoned), tokenizer, cfg, seed)
+            check_poison_fits(token_lengths(tokenizer, poison), cfg, model)
+    return sizes
 
 
 def run(cfg: PoisonConfig, force: bool = False) -> RunResult:
@@ -488,17 +526,11 @@ def run(cfg: PoisonConfig, force: bool = False) -> RunResult:
     writer = start_run("poison", identity, cfg.runs_dir, force=force, resolved=cfg.to_dict())
     if writer.existing is not None:
         return writer.existing
-    # before any training: each model's clean sizes, and every poisoned document checked against max_length
-    sizes: dict[str, tuple[int, ...]] = {}
-    for model in cfg.models:
-        tokenizer = model_tokenizer(model)
-        sizes[model] = clean_sizes(cfg, model, docs, tokenizer)
-        for seed in cfg.seeds:
-            split = split_corpus(docs, cfg, seed)
-            for c in sizes[model]:
-                clean_training_documents(split, c, cfg)  # the corpus is large enough
-            check_poison_fits(token_lengths(tokenizer, poison_documents(split, max(cfg.poisoned), tokenizer, cfg,
-                                                                        seed)), cfg, model)
+    try:
+        sizes = _preflight(cfg, docs)
+    except BaseException:
+        writer.release()  # a refused configuration leaves no lock behind
+        raise
     # one work folder for every run of these training settings: its cells are keyed by (model, clean, N, seed)
     cell_identity = {k: v for k, v in cfg.identity("work").items()
                      if k not in (*CELL_AXES, "clean_tokens_per_param")}
