@@ -538,7 +538,9 @@ def run(cfg: PoisonConfig, force: bool = False) -> RunResult:
     work = WorkDir(runs, f"poison-{config_hash(cell_identity)}", waiting_for="another run")
     records = []
     with work:
-        cells = [(m, c, n, s) for m in cfg.models for s in cfg.seeds for c in sizes[m] for n in cfg.poisoned]
+        once = dict.fromkeys  # a value given twice is one cell, not two copies of its prompts
+        cells = [(m, c, n, s) for m in once(cfg.models) for s in once(cfg.seeds) for c in once(sizes[m])
+                 for n in once(cfg.poisoned)]
         for k, (model, c, n, seed) in enumerate(cells, 1):
             record = _one_cell(cfg, model, c, n, seed, docs, work, redo=force)
             records.append(record)
