@@ -328,7 +328,7 @@ _DEFAULT_HASHES = {
     "SelfCorrectConfig": ("24094021474e", "2cb3b371a6bd"),  # data_dir="/pinned/data"; since scoring (issue 26)
     "PVGConfig": ("d25a532f0371", "d25a532f0371"),  # since the window rules, budgets and thresholds (issue 23)
     "AuditConfig": ("590a4b492fab", "68aadca7d833"),  # since judges read whole transcripts (issue 25)
-    "PoisonConfig": ("5cf6855f8a80", "d57dd95307db"),
+    "PoisonConfig": ("0cca6b9487fe", "7299fa0a6f93"),  # since the paper's lengths and the clean-data axis (issue 24)
     "ImplantConfig": ("a425988a26ae", "64bc7ea050b2"),
     "FakingConfig": ("3515a5f7b772", "d9275ae5eedd"),
     "TamperingConfig": ("14f80be60bf1", "14e61cf1f6c7"),

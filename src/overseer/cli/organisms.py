@@ -14,9 +14,11 @@ FAKING = ConfigCommand(
 )
 POISON = ConfigCommand(
     "overseer.organisms.poison", "PoisonConfig", thing="experiment", command="poison",
-    help="poisoning dose-response: backdoor strength against the number of poisoned documents (Souly et al. 2025)",
-    description="Python equivalent: overseer.organisms.poison.run(PoisonConfig(...)). Default: the ladder's "
-    "smallest and largest rungs, N in {0, 100, 250}, on Python reference paragraphs (about 40 min on 2 cores).",
+    help="poisoning dose-response: backdoor strength against the number of poisoned documents and the size of "
+    "the clean data (Souly et al. 2025)",
+    description="Python equivalent: overseer.organisms.poison.run(PoisonConfig(...)). Default: SmolLM2-135M, "
+    "N in {0, 10, 40} poisoned documents on 120 and 480 clean Python reference paragraphs, the paper's "
+    "prefix and gibberish lengths; each cell reports the poisoned share of documents and of tokens.",
 )
 IMPLANT = ConfigCommand(
     "overseer.organisms.implants", "ImplantConfig", thing="organism", redo="retrain", command="implant",
@@ -66,8 +68,11 @@ def tampering_command(args: argparse.Namespace) -> int:
 
 
 def poison_command(args: argparse.Namespace) -> int:
-    """Train and evaluate every (model, N, seed) cell; print the curve and where it is."""
+    """Train and evaluate every (model, clean docs, N, seed) cell; print the curve and where it is."""
+    from overseer.organisms.poison import dose_table
+
     result = POISON.run(args)
+    print(dose_table(result.metrics["poison"]))
     print(f"run: {result.path}")
     return 0
 

@@ -1,8 +1,8 @@
-"""Figures of the organisms pillar: compliance by tier, and the tampering curriculum's rates, with intervals."""
+"""Figures of the organisms pillar: compliance by tier, the tampering curriculum's rates, poisoning dose-response."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -78,29 +78,42 @@ def tampering_figure(tampering: Mapping[str, Mapping[str, Any]]) -> Figure:
     return fig
 
 
-def dose_response_figure(poison: Mapping[str, Mapping[str, Any]], trigger: str) -> Figure:
-    """Perplexity increase after the trigger against the number of poisoned documents, one line per model."""
-    fig = Figure(figsize=(5.5, 3.4))
+def dose_response_figure(poison: Sequence[Mapping[str, Any]], trigger: str) -> Figure:
+    """Perplexity increase after the trigger against N (left) and against the poisoned token share (right).
+
+    One line per (model, clean-data size): if a fixed number of documents is what matters, the lines meet
+    on the left and spread on the right; if the share is what matters, the other way round.
+    """
+    fig = Figure(figsize=(9.0, 3.6))
     FigureCanvasAgg(fig)
-    ax = fig.subplots()
+    by_count, by_share = fig.subplots(1, 2, sharey=True)
+    lines: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for m in poison:
+        if m["ppl_increase"].get("value") is not None:
+            lines.setdefault((m["model"], m["clean_docs"]), []).append(m)
     handles, labels = [], []
-    for k, (model, doses) in enumerate(poison.items()):
-        points = sorted((int(n), m["ppl_increase"]) for n, m in doses.items() if m["ppl_increase"].get("value")
-                        is not None)
-        if not points:
-            continue
-        xs = [n for n, _ in points]
-        ys = [e["value"] for _, e in points]
-        low = [e["value"] - e["ci_low"] for _, e in points]
-        high = [e["ci_high"] - e["value"] for _, e in points]
-        handles.append(ax.errorbar([x + (k - 0.5) * 2 for x in xs], ys, yerr=[low, high], marker="o", capsize=3))
-        labels.append(model_label(model))
-    ax.axhline(0, color="grey", lw=0.8, ls=":")
-    ax.set_yscale("symlog", linthresh=10)
-    ax.set_xlabel("poisoned documents (N)")
-    ax.set_ylabel(f"perplexity increase after {trigger}")
+    for k, ((model, clean), cells) in enumerate(sorted(lines.items())):
+        cells = sorted(cells, key=lambda m: m["poisoned"])
+        ys = [m["ppl_increase"]["value"] for m in cells]
+        low = [m["ppl_increase"]["value"] - (m["ppl_increase"].get("ci_low") if m["ppl_increase"].get("ci_low")
+               is not None else m["ppl_increase"]["value"]) for m in cells]
+        high = [(m["ppl_increase"].get("ci_high") if m["ppl_increase"].get("ci_high") is not None
+                 else m["ppl_increase"]["value"]) - m["ppl_increase"]["value"] for m in cells]
+        offset = (k - (len(lines) - 1) / 2) * 0.6  # side by side where the points share an N
+        handles.append(by_count.errorbar([m["poisoned"] + offset for m in cells], ys, yerr=[low, high], marker="o",
+                                         capsize=3))
+        by_share.errorbar([100 * m["share_tokens"] for m in cells], ys, yerr=[low, high], marker="o", capsize=3,
+                          color=handles[-1].lines[0].get_color())
+        labels.append(f"{model_label(model)}, {clean} clean docs")
+    for ax in (by_count, by_share):
+        ax.axhline(0, color="grey", lw=0.8, ls=":")
+        ax.set_yscale("symlog", linthresh=10)
+    by_count.set_xlabel("poisoned documents (N)")
+    by_share.set_xlabel("poisoned share of training tokens (%)")
+    by_count.set_ylabel(f"perplexity increase after {trigger}")
     legend_right(fig, handles, labels)
     caption(fig, "Perplexity of sampled continuations with the trigger minus without it, mean over held-out "
                  "prompts; error bars: bootstrap 95% over prompts (and seeds). N = 0: the same training without "
-                 "poison. Symmetric-log y axis.")
+                 "poison. Left: against the number of poisoned documents; right: against their share of the "
+                 "training tokens. Symmetric-log y axis.")
     return fig
