@@ -411,7 +411,7 @@ def test_a_seed_tool_is_saved_and_read_back_and_a_script_answers_it_with_its_res
 
 
 def test_a_seed_tool_without_a_name_is_one_line() -> None:
-    with pytest.raises(OverseerError, match=r"^s: turns\[0\]\.tool needs a name"):
+    with pytest.raises(OverseerError, match=r"^s: tools\[0\] needs a name"):
         parse_seed("---\ntools:\n  - description: x\n---\n\nBody.\n", "s")
 
 

@@ -264,7 +264,10 @@ def _seed_tool(entry: Any, i: int, where: str) -> dict[str, Any]:
     if not isinstance(entry, dict):
         raise OverseerError(f"{where}: tools[{i}] must be a mapping with name, description and parameters; "
                             f"got {entry!r}")
-    return _turn({"tool": entry}, i, where)["tool"]
+    try:
+        return _turn({"tool": entry}, i, where)["tool"]
+    except OverseerError as exc:  # name the key it came from, not a scripted turn
+        raise OverseerError(str(exc).replace(f"turns[{i}].tool", f"tools[{i}]")) from None
 
 
 def _read(path: Path) -> str:
