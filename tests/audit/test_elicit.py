@@ -195,3 +195,30 @@ def test_bad_elicit_input_is_one_line(argv: list[str], message: str, tmp_path: P
     assert main(["audit", "elicit", "--behavior", "sycophancy", *argv, "--runs-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def test_the_command_prints_a_line_per_stage_and_each_quality_with_its_interval(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with OpenAICompatServer(None, responder=Script(), model_name="fake") as server:
+        model = f"openai/fake@{server.url}"
+        argv = ["audit", "elicit", "--behavior", "sycophancy", "--ideation-model", model, "--target", model,
+                "--judge", f"llm:{model}", "--scenarios", "2", "--variations", "1", "--vary", "tone=a colder tone",
+                "--bootstrap", "50", "--runs-dir", str(tmp_path / "runs")]
+        assert main([*argv, "--stages", "understanding,ideation"]) == 0
+        first = capsys.readouterr().out
+        assert main(argv) == 0
+        second = capsys.readouterr().out
+    assert "understanding (ran): " in first and "ideation (ran): 2 base scenarios and 2 variations in " in first
+    assert "elicited" not in first  # no rollout yet
+    assert "understanding (reused)" in second and "ideation (reused)" in second
+    line = next(row for row in second.splitlines() if row.startswith(f"  {model}: "))
+    assert "sycophancy 1.000 [" in line and "(4/4)" in line and "evaluation_awareness 1.000 [" in line
+    assert "unrealism 0.000 [" in line and "  diversity: 6/10" in second
+
+
+def test_the_commands_default_meta_dimensions_are_the_librarys() -> None:
+    from overseer.audit.elicit import meta_dimensions
+    from overseer.cli.audit import META
+
+    assert META == META_DIMENSIONS == tuple(d.name for d in meta_dimensions())
+
