@@ -130,7 +130,7 @@ def test_stages_save_their_outputs_and_a_later_call_continues_from_them(tmp_path
 
         judges_before = len(script.prompts["judge"])
         third = elicit_stages("sycophancy", cfg, **options)  # every stage, each reused
-        assert third.stages == {"understanding": "reused", "ideation": "reused", "rollout": "ran",
+        assert third.stages == {"understanding": "reused", "ideation": "reused", "rollout": "reused",
                                 "judgment": "reused"}
         assert third.run.path == second.run.path and len(script.prompts["judge"]) == judges_before
 

@@ -530,7 +530,7 @@ def elicit_stages(behaviour: str, cfg: AuditConfig, *, ideation_model: str | Non
         out.understanding = out.folder / "understanding.md"
         if "understanding" in chosen and (force or not out.understanding.is_file()):
             text = understand(ideation_model, dimension, examples, request_retries=cfg.max_retries,
-                              timeout_s=cfg.timeout_s)
+                              timeout_s=cfg.timeout_s).strip()  # as it reads back, so the ideation key agrees
             front = json.dumps({"behaviour": behaviour, "dimension": dimension.name, "model": ideation_model,
                                 "examples": [Path(p).name for p in examples]})
             atomic_write_text(out.understanding, f"---\n{front}\n---\n\n{text}\n")
@@ -554,7 +554,8 @@ def elicit_stages(behaviour: str, cfg: AuditConfig, *, ideation_model: str | Non
         elif "ideation" in chosen:
             out.stages["ideation"] = "reused"
         elif not out.seeds_dir.is_dir() and {"rollout", "judgment"} & set(chosen):
-            raise OverseerError(f"stage 'rollout' needs the ideation stage's scenarios, and {out.seeds_dir} is "
+            needing = "rollout" if "rollout" in chosen else "judgment"
+            raise OverseerError(f"stage {needing!r} needs the ideation stage's scenarios, and {out.seeds_dir} is "
                                 "missing; add ideation to --stages (with the same --scenarios, --variations, --vary "
                                 "and --modality)")
         if out.seeds_dir.is_dir():
@@ -580,7 +581,7 @@ def elicit_stages(behaviour: str, cfg: AuditConfig, *, ideation_model: str | Non
 
         out.run = run_seeds(audit_cfg, seeds, dims, force=force)
         write_json(pointer, {"run": str(out.run.path)})
-        out.stages["rollout"] = "ran"
+        out.stages["rollout"] = "reused" if out.run.reused else "ran"
     else:
         from overseer.results import read_run
 

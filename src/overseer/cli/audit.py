@@ -104,7 +104,7 @@ def elicit_command(args: argparse.Namespace) -> int:
         bases = sum("variation" not in s.metadata for s in out.seeds)
         print(f"ideation ({out.stages['ideation']}): {bases} base scenarios and {len(out.seeds) - bases} variations "
               f"in {out.seeds_dir}")
-    if out.run is not None and out.stages.get("rollout") == "ran":
+    if out.run is not None and "rollout" in out.stages:
         AUDIT_RUN.print_headline(out.run)
         _print_progress_and_paths(out.run)
     if out.judgment is not None:
