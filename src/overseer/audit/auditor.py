@@ -690,7 +690,7 @@ async def run_model_auditor(conversation: TargetConversation, seed: Seed, audito
         messages.append(output.message)
         calls = output.message.tool_calls or []
         if not calls:
-            if required:
+            if required and native_tools:  # a text-only auditor is never sent tool_choice
                 conversation._log("tool_choice_ignored", role="auditor", model=auditor.name)
                 _warn_once(f"tool_choice|{_endpoint(auditor)}", f"auditor {auditor.name} answered without a tool "
                            "call although one was required (tool_choice); its server does not enforce tool_choice")
