@@ -327,7 +327,7 @@ _DEFAULT_HASHES = {
     "W2SConfig": ("7482392ebb1d", "ba6b3e21bea9"),  # since L2-penalised converged heads and baseline_draws (issue 26)
     "SelfCorrectConfig": ("24094021474e", "2cb3b371a6bd"),  # data_dir="/pinned/data"; since scoring (issue 26)
     "PVGConfig": ("d25a532f0371", "d25a532f0371"),  # since the window rules, budgets and thresholds (issue 23)
-    "AuditConfig": ("590a4b492fab", "68aadca7d833"),  # since judges read whole transcripts (issue 25)
+    "AuditConfig": ("b7349f167c54", "8fbb4f46945a"),  # since the default auditor is auto (issue 25)
     "PoisonConfig": ("0cca6b9487fe", "7299fa0a6f93"),  # since the paper's lengths and the clean-data axis (issue 24)
     "ImplantConfig": ("a425988a26ae", "64bc7ea050b2"),
     "FakingConfig": ("3515a5f7b772", "d9275ae5eedd"),

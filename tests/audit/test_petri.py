@@ -119,7 +119,7 @@ def test_petri_seeds_run_end_to_end_each_rate_on_its_mapped_dimension(tmp_path: 
 @needs_petri
 def test_petri_seeds_with_the_scripted_auditor_say_to_pass_an_auditor(tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["audit", "run", "--seeds", "petri", "--runs-dir", str(tmp_path)]) == 2
+    assert main(["audit", "run", "--seeds", "petri", "--auditor", "scripted", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "173 of 173 seeds have no turns" in err and "pass --auditor MODEL" in err
 

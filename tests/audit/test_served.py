@@ -95,7 +95,8 @@ def test_elicit_with_an_ideation_model_saves_its_scenarios_as_seed_files(tmp_pat
         if "You design test scenarios" in text:
             return "Here they are: " + json.dumps(scenarios)
         if "Reply with one JSON object" in text:
-            return json.dumps({"scores": {"sycophancy": 9}})
+            return json.dumps({"scores": {"sycophancy": 9, "unrealism": 2, "evaluation_awareness": 1,
+                                          "evaluation_invalidity": 1, "elicitation_difficulty": 2}})
         return "It is wonderful."
 
     with OpenAICompatServer(None, responder=respond, model_name="fake") as server:
@@ -103,7 +104,8 @@ def test_elicit_with_an_ideation_model_saves_its_scenarios_as_seed_files(tmp_pat
         cfg = AuditConfig(targets=(model,), judges=(f"llm:{model}",), runs_dir=str(tmp_path / "runs"),
                           progress=False, bootstrap=100)
         result = elicit("sycophancy", cfg, ideation_model=model, scenarios=2)
-    saved = sorted((tmp_path / "runs").glob(".elicit-sycophancy-*/seeds/*.md"))
+    saved = sorted((tmp_path / "runs").glob(".elicit-sycophancy-*/ideation-*/seeds/*.md"))
     assert [p.name for p in saved] == ["00_ask_0.md", "01_ask_1.md"]
     assert result.metrics["elicitation"][model]["sycophancy"]["successes"] == 2
-    assert result.record["dimensions"] == ["sycophancy"]
+    assert result.record["dimensions"] == ["sycophancy", "unrealism", "evaluation_awareness",
+                                           "evaluation_invalidity", "elicitation_difficulty"]

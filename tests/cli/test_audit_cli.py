@@ -28,7 +28,7 @@ def test_bad_audit_inputs_are_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     unscripted = tmp_path / "free.md"
     unscripted.write_text("Probe the target.\n")
     assert "has no scripted turns; give an auditor model" in _fails(["audit", "run", "--seeds", str(unscripted),
-                                                                      *out], capsys)
+                                                                      "--auditor", "scripted", *out], capsys)
     assert "unknown role 'critic' in prices" in _fails(["audit", "run", "--prices", "critic=1/2", *out], capsys)
     assert "budget_usd needs prices" in _fails(["audit", "run", "--budget-usd", "1", *out], capsys)
     assert "threshold must be a number in 1-10" in _fails(["audit", "run", "--threshold", "11", *out], capsys)

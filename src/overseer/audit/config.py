@@ -38,8 +38,9 @@ class AuditConfig(ConfigMixin):
     targets: tuple[str, ...] = option((DEFAULT_TARGET,), "models under audit (comma-separated): Overseer specs "
                                       "(smollm2-135m, hf/NAME, a folder, openai/NAME@URL) or inspect model strings; "
                                       "two or more are compared pairwise over scenarios", flag="--target")
-    auditor: str = option("scripted", "scripted (play each seed's turns) or a model with tool calling "
-                          "(openai/NAME@URL, an inspect model string)")
+    auditor: str = option("auto", "auto (seeds with turns: scripted; seeds without: the target model itself as "
+                          "auditor), scripted (play each seed's turns; refuses seeds without), or a model with tool "
+                          "calling that audits every seed (openai/NAME@URL, an inspect model string)")
     judges: tuple[str, ...] = option(DEFAULT_JUDGES, "judges (comma-separated), each llm:MODEL, logprob:SPEC, "
                                      "logprob-scale:SPEC or classifier:DIR; the first is primary (rates use it)",
                                      flag="--judge")

@@ -100,10 +100,10 @@ def petri_files(kind: str) -> Path:
 def check_petri_engine(cfg: Any) -> None:
     """What ``--engine petri`` needs, refused in one line before anything runs."""
     from overseer.audit.judges import parse_judge_spec
-    from overseer.audit.roles import SCRIPTED
+    from overseer.audit.roles import AUTO, SCRIPTED
 
     require_petri()
-    if cfg.auditor == SCRIPTED:
+    if cfg.auditor in (SCRIPTED, AUTO):
         raise OverseerError("engine 'petri' runs Petri's auditor, a model: pass --auditor MODEL (openai/NAME@URL or "
                             "an inspect model string)")
     kinds = [parse_judge_spec(j)[0] for j in cfg.judges]

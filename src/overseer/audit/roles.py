@@ -18,6 +18,8 @@ from overseer.errors import OverseerError
 
 SCRIPTED = "scripted"
 """Auditor meaning: play each seed's scripted turns (no model)."""
+AUTO = "auto"
+"""Auditor meaning: scripted for seeds with turns; for seeds without, the target model itself as a model auditor."""
 INSPECT_PROVIDERS = frozenset({
     "anthropic", "azureai", "bedrock", "cloudflare", "deepseek", "fireworks", "google", "grok", "groq",
     "hf-inference-providers", "litellm", "llama-cpp-python", "mistral", "mockllm", "moonshot", "none", "ollama",

@@ -105,7 +105,7 @@ def _check(cfg: AuditConfig, given: tuple[Sequence[Seed], Sequence[Dimension]] |
            ) -> tuple[list[Seed], list[Dimension], list[dict[str, Any]]]:
     """Everything that can be refused before a model loads; ``given``: the seeds and dimensions, else cfg's."""
     from overseer.audit.judges import parse_judge_spec, read_labels
-    from overseer.audit.roles import SCRIPTED, check_model
+    from overseer.audit.roles import AUTO, SCRIPTED, check_model
     from overseer.audit.task import check_dimension_map, check_scripted
     from overseer.results import check_runs_dir
 
@@ -136,10 +136,11 @@ def _check(cfg: AuditConfig, given: tuple[Sequence[Seed], Sequence[Dimension]] |
         check_petri_engine(cfg)
     if cfg.auditor == SCRIPTED:
         check_scripted(seeds)
-    else:
+    elif cfg.auditor != AUTO:
         check_model(cfg.auditor, "auditor")
     check_dimension_map(seeds, dims, cfg.dimension_map)
-    if cfg.rollouts > 1 and cfg.target_temperature == 0 and cfg.auditor == SCRIPTED:
+    scripted = cfg.auditor == SCRIPTED or (cfg.auditor == AUTO and any(s.scripted for s in seeds))
+    if cfg.rollouts > 1 and cfg.target_temperature == 0 and scripted:
         raise OverseerError(f"rollouts={cfg.rollouts} with a scripted auditor and target_temperature 0 would repeat "
                             "one conversation; set --target-temperature > 0 or use one rollout")
     for spec in cfg.judges:
@@ -173,6 +174,24 @@ def run(cfg: AuditConfig, force: bool = False) -> RunResult:
     return _audit(cfg, seeds, dims, labels, force)
 
 
+def auditor_line(cfg: AuditConfig, seeds: Sequence[Seed]) -> str | None:
+    """One line saying which auditor plays which seeds under ``--auditor auto``; None when every seed is scripted.
+
+    A target as small as the offline tier's (135M) cannot follow an auditor's instructions: the line says so.
+    """
+    from overseer.audit.roles import AUTO
+
+    if cfg.auditor != AUTO or cfg.engine == "petri":
+        return None
+    free = [s.id for s in seeds if not s.scripted]
+    if not free:
+        return None
+    scripted = len(seeds) - len(free)
+    who = "each target itself" if len(cfg.targets) > 1 else f"the target {cfg.targets[0]} itself"
+    return (f"auditor: scripted for {scripted} seeds with turns; {who} as model auditor for {len(free)} seeds "
+            "without (--auditor MODEL names another); a 135M model as auditor is a plumbing check, not an audit")
+
+
 def run_seeds(cfg: AuditConfig, seeds: Sequence[Seed], dimensions: Sequence[Dimension],
               force: bool = False) -> RunResult:
     """Run (or resume, or reuse) an audit of ``seeds`` judged on ``dimensions``, with ``cfg``'s roles and settings.
@@ -191,7 +210,12 @@ def run_seeds(cfg: AuditConfig, seeds: Sequence[Seed], dimensions: Sequence[Dime
 def _audit(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], labels: list[dict[str, Any]],
            force: bool) -> RunResult:
     """The audit of checked ``seeds`` and ``dims``: identity, resumable rollouts, metrics, the published run."""
+    import sys
+
     from overseer.audit.task import seed_digest
+
+    if line := auditor_line(cfg, seeds):
+        print(line, file=sys.stderr, flush=True)
 
     digests = {f"{s.id}#{k}": seed_digest(s) for s in seeds for k in range(cfg.rollouts)}
     dim_text = _digest([f"{d.name}\n{d.display_name}\n{d.description}\n{d.question}\n{d.rubric}" for d in dims])
@@ -280,7 +304,7 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
 
     from overseer._progress import start_progress
     from overseer.audit.judges import build_judge
-    from overseer.audit.roles import SCRIPTED, get_role_model
+    from overseer.audit.roles import AUTO, SCRIPTED, get_role_model
     from overseer.audit.task import Budget, build_task
 
     budget = Budget(tokens=cfg.budget_tokens, usd=cfg.budget_usd, seconds=cfg.budget_seconds)
@@ -293,7 +317,9 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
     target_config = requests.merge(GenerateConfig(max_tokens=cfg.target_max_tokens, temperature=cfg.target_temperature,
                                                   seed=cfg.seed))
     auditor_config = requests.merge(GenerateConfig(max_tokens=cfg.auditor_max_tokens))
-    roles = {} if cfg.auditor == SCRIPTED or cfg.engine == "petri" else {"auditor": get_role_model(cfg.auditor)}
+    roles = ({} if cfg.auditor in (SCRIPTED, AUTO) or cfg.engine == "petri"
+             else {"auditor": get_role_model(cfg.auditor)})
+    unscripted = any(not s.scripted for s in seeds)
     timings: dict[str, Any] = {}
     logs: list[Path] = []
     for target in cfg.targets:
@@ -332,7 +358,9 @@ def _run_targets(cfg: AuditConfig, seeds: list[Seed], dims: list[Dimension], wor
             timings[f"target_s[{target}]"] = round(seconds, 2)
             logs += [log_path] if log_path else []
             continue
-        task = build_task(seeds, dims, judges, auditor=SCRIPTED if cfg.auditor == SCRIPTED else "model",
+        if cfg.auditor == AUTO and unscripted:  # the target audits the seeds that have no script
+            roles = {"auditor": get_role_model(target)}
+        task = build_task(seeds, dims, judges, auditor=cfg.auditor if cfg.auditor in (SCRIPTED, AUTO) else "model",
                           max_turns=cfg.max_turns, target_config=target_config, auditor_config=auditor_config,
                           rollouts=cfg.rollouts, done=done, record=record, budget=budget,
                           dimension_map=cfg.dimension_map)

@@ -91,6 +91,9 @@ class Seed:
     """Files the target's sandbox tools act on (path to text); empty: no sandbox."""
     dimension: str | None = None
     """The judge dimension this seed's rate is read on (front-matter ``dimension``); None: found from its tags."""
+    tools: tuple[dict[str, Any], ...] = ()
+    """Tools the target has from the start (``{name, description, parameters, result?}``), whose calls the
+    auditor answers (a model auditor simulates them; a script gives ``result`` or a default)."""
 
     @property
     def scripted(self) -> bool:
@@ -110,6 +113,8 @@ class Seed:
             front["sandbox"] = {path: _FileText(text) for path, text in self.sandbox.items()}
         if self.dimension is not None:
             front["dimension"] = self.dimension
+        if self.tools:
+            front["tools"] = [dict(t) for t in self.tools]
         front.update(self.metadata)
         text = yaml.dump(front, Dumper=_SeedDumper, sort_keys=False, allow_unicode=True, width=100)
         return f"---\n{text}---\n\n{self.instruction.strip()}\n"
@@ -238,11 +243,31 @@ def seed_from_fields(front: Mapping[str, Any], instruction: str, seed_id: str, w
     dimension = front.pop("dimension", None)
     if dimension is not None and not (isinstance(dimension, str) and dimension.strip()):
         raise OverseerError(f"{where}: dimension must be the name of a judge dimension; got {dimension!r}")
+    tools = tuple(_seed_tool(t, i, where) for i, t in enumerate(_list(front.pop("tools", None), "tools", where)))
     behavior = behavior or (tags[0] if tags else None)
     if behavior == "all":
         raise OverseerError(f"{where}: 'all' is reserved (the rate over every behaviour); name the behaviour")
     return Seed(id=seed_id, instruction=instruction, tags=tags, behavior=behavior, target_system=system,
-                turns=turns, metadata=front, path=where, sandbox=dict(sandbox), dimension=dimension)
+                turns=turns, metadata=front, path=where, sandbox=dict(sandbox), dimension=dimension, tools=tools)
+
+
+def _list(value: Any, key: str, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise OverseerError(f"{where}: {key} must be a list; got {value!r}")
+    return value
+
+
+def _seed_tool(entry: Any, i: int, where: str) -> dict[str, Any]:
+    """One tool a seed gives the target, checked like a scripted ``tool`` turn."""
+    if not isinstance(entry, dict):
+        raise OverseerError(f"{where}: tools[{i}] must be a mapping with name, description and parameters; "
+                            f"got {entry!r}")
+    try:
+        return _turn({"tool": entry}, i, where)["tool"]
+    except OverseerError as exc:  # name the key it came from, not a scripted turn
+        raise OverseerError(str(exc).replace(f"turns[{i}].tool", f"tools[{i}]")) from None
 
 
 def _read(path: Path) -> str:

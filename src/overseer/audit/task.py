@@ -157,7 +157,11 @@ def seed_samples(seeds: Sequence[Seed], rollouts: int, done: set[str] = frozense
 @solver
 def audit_solver(seeds: dict[str, Seed], auditor: str, max_turns: int, target_config: GenerateConfig,
                  auditor_config: GenerateConfig, native_tools: bool | None = None, budget: Budget | None = None) -> Any:
-    """Run one scenario: the scripted or model auditor against the target; failures are recorded, not raised."""
+    """Run one scenario: the scripted or model auditor against the target; failures are recorded, not raised.
+
+    ``auditor`` is ``scripted``, ``model`` (the ``auditor`` model role) or ``auto`` (scripted for seeds with
+    turns, the ``auditor`` role for the others).
+    """
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         seed = seeds[state.metadata["seed_id"]]
@@ -180,14 +184,18 @@ def audit_solver(seeds: dict[str, Seed], auditor: str, max_turns: int, target_co
             for spec in TOOL_SPECS:
                 conversation.create_tool(spec["name"], spec["description"], spec["parameters"])
             conversation.tool_answerer = sandbox.answer
+        for spec in seed.tools:  # the seed's own tools: the target has them from the start
+            conversation.create_tool(spec["name"], str(spec.get("description") or ""), spec.get("parameters"))
         started = time.perf_counter()
         auditor_messages: list[Any] = []
         try:
-            if auditor == "scripted":
+            if auditor == "scripted" or (auditor == "auto" and seed.scripted):
                 await play_script(conversation, seed)
             else:
-                auditor_messages = await run_model_auditor(conversation, seed, get_model(role="auditor"),
-                                                           info["auditor_usage"], auditor_config)
+                model = get_model(role="auditor")
+                auditor_messages = await run_model_auditor(
+                    conversation, seed, model, info["auditor_usage"], auditor_config,
+                    native_tools=type(model.api).__name__ != "OverseerModelAPI")
         except (TargetFailed, OverseerError) as exc:
             info["status"], info["reason"] = "failed", str(exc)
         state.messages = conversation.transcript()
@@ -350,7 +358,7 @@ def audit(seeds: str = BUILTIN, tags: str = "", auditor: str = "scripted",
     dims = load_dimensions(dimension_source(seeds, dimensions))
     built = [build_judge(j, max_tokens=judge_max_tokens, transcript_chars=judge_transcript_chars)
              for j in judges.split(",") if j.strip()]
-    return build_task(chosen, dims, built, auditor="scripted" if auditor == "scripted" else "model",
+    return build_task(chosen, dims, built, auditor=auditor if auditor in ("scripted", "auto") else "model",
                       max_turns=max_turns, target_config=GenerateConfig(max_tokens=target_max_tokens, temperature=0.0),
                       auditor_config=GenerateConfig(max_tokens=1024), rollouts=rollouts,
                       name="audit", dimension_map=parse_dimension_map(dimension_map))

@@ -7,6 +7,9 @@ from typing import Any
 
 from overseer.cli._config_command import ConfigCommand, command_group
 
+META = ("unrealism", "evaluation_awareness", "evaluation_invalidity", "elicitation_difficulty")
+"""Bloom's meta-qualities (``overseer.audit.elicit.META_DIMENSIONS``, named here so --help imports no audit code)."""
+
 AUDIT_RUN = ConfigCommand(
     "overseer.audit.config", "AuditConfig", thing="audit", runner="overseer.audit.run",
     help="run seeds against targets and report elicitation rates, judge agreement and costs",
@@ -22,9 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "behavioural audits: an auditor probes a target, judges score the transcripts")
     AUDIT_RUN.add_parser(top_sub, run_command)
     e = top_sub.add_parser(
-        "elicit", help="Bloom-style: one behaviour -> scenarios -> rollouts -> judgment -> elicitation rate",
-        description="Python equivalent: overseer.audit.elicit(BEHAVIOUR, AuditConfig(...)). Scenarios are the seeds "
-        "tagged with the behaviour, or written by --ideation-model.",
+        "elicit", help="Bloom-style: one behaviour -> understanding -> ideation (with variations) -> rollout -> "
+        "judgment (with meta-qualities)",
+        description="Python equivalent: overseer.audit.elicit_stages(BEHAVIOUR, AuditConfig(...), ...). Scenarios are "
+        "the seeds tagged with the behaviour, or written by --ideation-model; each stage's output is saved beside "
+        "the runs and reused, so --stages can run the pipeline in parts.",
         add_config_flags=_add_elicit_flags,
     )
     e.set_defaults(func=elicit_command)
@@ -49,7 +54,18 @@ def _add_elicit_flags(p: argparse.ArgumentParser) -> None:
                    "seed tag mapped to one (Petri's tags: sycophancy is read on unprompted_sycophancy, ...)")
     p.add_argument("--ideation-model", help="model that writes the scenarios (default: the seeds tagged with the "
                    "behaviour)")
-    p.add_argument("--scenarios", type=int, default=8, help="scenarios the ideation model writes (default 8)")
+    p.add_argument("--scenarios", type=int, default=8, help="base scenarios the ideation model writes (default 8)")
+    p.add_argument("--stages", help="comma-separated stages to run: understanding, ideation, rollout, judgment "
+                   "(default: all four with --ideation-model, else rollout,judgment); finished ones are reused")
+    p.add_argument("--variations", type=int, default=0, help="variations of each base scenario (default 0)")
+    p.add_argument("--vary", default="noise,emotional_pressure", help="variation dimensions, cycled over the "
+                   "variations: noise, emotional_pressure, or NAME=DESCRIPTION (comma-separated)")
+    p.add_argument("--modality", default="conversation", help="conversation (scripted user turns) or agent (the "
+                   "target gets tools whose results the auditor model simulates)")
+    p.add_argument("--example", action="append", default=[], help="an example transcript (text file) the "
+                   "understanding stage analyses (repeatable)")
+    p.add_argument("--meta-dimensions", default=",".join(META), help="Bloom's meta-qualities judged beside the "
+                   f"behaviour (comma-separated, or none; default {','.join(META)})")
     AUDIT_RUN.add_flags(p)
 
 
@@ -72,13 +88,34 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def elicit_command(args: argparse.Namespace) -> int:
-    """Elicitation rate of one behaviour."""
-    from overseer.audit.elicit import elicit
+    """Run the chosen stages for one behaviour; a line per stage, then the audit's headline and the judgment."""
+    from overseer.audit.elicit import elicit_stages
+    from overseer.results import Estimate
 
-    result = elicit(args.behavior, AUDIT_RUN.from_args(args), ideation_model=args.ideation_model,
-                    scenarios=args.scenarios, force=args.force)
-    AUDIT_RUN.print_headline(result)
-    _print_progress_and_paths(result)
+    meta = () if args.meta_dimensions.strip() == "none" else tuple(
+        m.strip() for m in args.meta_dimensions.split(",") if m.strip())
+    out = elicit_stages(args.behavior, AUDIT_RUN.from_args(args), ideation_model=args.ideation_model,
+                        scenarios=args.scenarios, variations=args.variations, vary_dimensions=args.vary,
+                        modality=args.modality, examples=args.example, meta=meta, stages=args.stages,
+                        force=args.force)
+    if "understanding" in out.stages:
+        print(f"understanding ({out.stages['understanding']}): {out.understanding}")
+    if "ideation" in out.stages:
+        bases = sum("variation" not in s.metadata for s in out.seeds)
+        print(f"ideation ({out.stages['ideation']}): {bases} base scenarios and {len(out.seeds) - bases} variations "
+              f"in {out.seeds_dir}")
+    if out.run is not None and "rollout" in out.stages:
+        AUDIT_RUN.print_headline(out.run)
+        _print_progress_and_paths(out.run)
+    if out.judgment is not None:
+        print(f"judgment ({out.stages['judgment']}): {out.judgment_path}")
+        for target, found in out.judgment["targets"].items():
+            rates = "; ".join(f"{dim} {Estimate.from_dict(r):.3f} ({r['successes']}/{r['n']})"
+                              for dim, r in found["qualities"].items())
+            print(f"  {target}: {rates}")
+        diversity = out.judgment["diversity"]
+        print(f"  diversity: {diversity['value']:.0f}/10 ({diversity['model']})" if diversity["value"] is not None
+              else f"  diversity: n/a ({diversity['reason']})")
     return 0
 
 
