@@ -23,15 +23,19 @@ from overseer.w2s.losses import make_loss
 
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    """Run tiny tensor ops on one thread.
+    """Run tiny tensor and BLAS ops on one thread.
 
     Thread hand-offs cost more than a (64, 576) matmul, and on a busy machine spinning intra-op
-    threads made each step about 100x slower.
+    threads made each step about 100x slower; after a model's forward pass has run torch's threads,
+    numpy's BLAS threads made a full-batch solve about 10x slower too, so both are held to one.
     """
+    from threadpoolctl import threadpool_limits
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(limits=1):
+            yield
     finally:
         torch.set_num_threads(before)
 
