@@ -328,7 +328,7 @@ _DEFAULT_HASHES = {
     "SelfCorrectConfig": ("24094021474e", "2cb3b371a6bd"),  # data_dir="/pinned/data"; since scoring (issue 26)
     "PVGConfig": ("d25a532f0371", "d25a532f0371"),  # since the window rules, budgets and thresholds (issue 23)
     "AuditConfig": ("b7349f167c54", "8fbb4f46945a"),  # since the default auditor is auto (issue 25)
-    "PoisonConfig": ("0e32c22900f1", "b304502d16a5"),  # since the paper's lengths and the clean-data axis (issue 24)
+    "PoisonConfig": ("ce8a1e52f528", "4abb3f35b5fd"),  # since the paper's lengths and the clean-data axis (issue 24)
     "ImplantConfig": ("a425988a26ae", "64bc7ea050b2"),
     "FakingConfig": ("3515a5f7b772", "d9275ae5eedd"),
     "TamperingConfig": ("14f80be60bf1", "14e61cf1f6c7"),

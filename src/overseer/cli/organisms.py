@@ -17,7 +17,7 @@ POISON = ConfigCommand(
     help="poisoning dose-response: backdoor strength against the number of poisoned documents and the size of "
     "the clean data (Souly et al. 2025)",
     description="Python equivalent: overseer.organisms.poison.run(PoisonConfig(...)). Default: SmolLM2-135M, "
-    "N in {0, 10, 40} poisoned documents on 60 and 240 clean Python reference paragraphs, the paper's "
+    "N in {0, 10, 40} poisoned documents on 40 and 160 clean Python reference paragraphs, the paper's "
     "prefix and gibberish lengths; each cell reports the poisoned share of documents and of tokens.",
 )
 IMPLANT = ConfigCommand(

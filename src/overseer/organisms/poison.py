@@ -66,7 +66,7 @@ class PoisonConfig(ConfigMixin):
     seeds: tuple[int, ...] = option((0,), "training seeds (each draws its own poison and data order)")
     corpus: str = option(BUILTIN_CORPUS, f"clean text: {BUILTIN_CORPUS!r} or a local file (.jsonl/.csv/.txt/...)")
     text_field: str = option("text", "the field holding the text in a .jsonl/.csv corpus (e.g. context)")
-    clean_docs: tuple[int, ...] = option((60, 240), "clean training documents, one cell per size (smaller "
+    clean_docs: tuple[int, ...] = option((40, 160), "clean training documents, one cell per size (smaller "
                                          "sets are subsets of larger ones); e.g. 100,400")
     clean_tokens_per_param: float = option(0.0, "if > 0: each model's clean data is this many tokens per model "
                                            "parameter (the paper: 20), replacing clean_docs")
