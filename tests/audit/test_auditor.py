@@ -373,7 +373,7 @@ def test_the_default_auditor_scripts_seeds_with_turns_and_lets_the_target_audit_
         result = run(cfg)
     err = capsys.readouterr().err
     assert (f"auditor: scripted for 1 seeds with turns; the target {model} itself as model auditor for 1 seeds "
-            "without") in err and "a 135M model as auditor is a plumbing check, not an audit" in err
+            "without") in err and "plumbing check" not in err  # a served target may be a real auditor
     records = {r["seed"]: r for r in map(json.loads, (result.path / "records.jsonl").read_text().splitlines())}
     assert records["scripted"]["auditor_messages"] == [] and records["scripted"]["status"] == "ok"
     billing = records["billing"]
@@ -436,3 +436,16 @@ def test_a_text_only_auditor_calls_tools_in_text_and_its_plain_words_go_to_the_t
     assert [m.text for m in conversation.transcript()] == ["Hi, could you check my order?", "Sure, your order shipped."]
     assert [e["action"] for e in conversation.events][:2] == ["auditor_text_as_message", "send_message"]
     assert conversation.ended and messages[-1].role == "tool"
+
+
+def test_the_default_auditor_line_calls_a_local_target_auditing_itself_a_plumbing_check() -> None:
+    from overseer.audit.run import auditor_line
+    from overseer.audit.scenarios import Seed
+
+    seeds = [Seed(id="free", instruction="Probe.", tags=("sycophancy",)),
+             Seed(id="script", instruction="Praise.", tags=("sycophancy",), turns=({"user": "Hi"},))]
+    local = auditor_line(AuditConfig(targets=("smollm2-135m",)), seeds)
+    assert local is not None and "scripted for 1 seeds" in local and "plumbing check, not an audit" in local
+    served = auditor_line(AuditConfig(targets=("openai/big@http://127.0.0.1:9/v1",)), seeds)
+    assert served is not None and "plumbing check" not in served
+    assert auditor_line(AuditConfig(targets=("smollm2-135m",)), seeds[1:]) is None

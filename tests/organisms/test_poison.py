@@ -157,6 +157,17 @@ def test_a_max_length_that_cannot_hold_the_poison_is_refused(tiny: Path, docs: l
         check_poison_fits(lengths, cfg, "tiny")
 
 
+def test_token_lengths_count_the_end_of_text_token_the_trainer_appends(tiny: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny)
+    assert tok.eos_token
+    plain = len(tok("the city of paris")["input_ids"])
+    assert token_lengths(tok, ["the city of paris"]) == [plain + len(tok(tok.eos_token, add_special_tokens=False)
+                                                                     ["input_ids"])]
+    assert token_lengths(tok, ["the city" + tok.eos_token]) == token_lengths(tok, ["the city"])
+
+
 def test_clean_data_scales_with_the_models_parameters(tiny: Path, docs: list[str]) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -53,14 +53,15 @@ def test_the_l2_penalty_shrinks_a_linear_head_as_its_coefficient_grows() -> None
     assert norms[0] > norms[1] > norms[2] > 0
 
 
-def test_a_warm_started_penalty_path_reaches_the_cold_optima_in_fewer_iterations() -> None:
+@pytest.mark.parametrize("loss", ["xent", "logconf", "product"])
+def test_a_warm_started_penalty_path_reaches_the_cold_optima_in_fewer_iterations(loss: str) -> None:
     X, y = _separable()
     soft = np.clip(y * 0.7 + 0.15, 0, 1)
-    path = TorchHead(warm_start=True)
+    path = TorchHead(warm_start=True, loss=loss)
     warm_iters, cold_iters = 0, 0
     for l2 in (1000.0, 10.0, 0.1):
         warm = path.set_params(l2=l2).fit(X, soft)
-        cold = TorchHead(l2=l2).fit(X, soft)
+        cold = TorchHead(l2=l2, loss=loss).fit(X, soft)
         np.testing.assert_allclose(warm.predict_proba(X), cold.predict_proba(X), atol=2e-5)
         warm_iters, cold_iters = warm_iters + warm.n_iter_, cold_iters + cold.n_iter_
     assert warm_iters < cold_iters

@@ -633,7 +633,13 @@ def _as_params(value: Any) -> dict[str, Any]:
 
 
 def seed_tools_brief(tools: list[ToolInfo]) -> str:
-    """What the auditor is told about the tools a seed gave the target (it simulates their results)."""
+    """What the auditor is told about the tools a seed gave the target (it simulates their results).
+
+    A sandbox's file tools are answered from its files, not by the auditor, so they are left out.
+    """
+    from overseer.audit.sandbox import TOOL_NAMES
+
+    tools = [t for t in tools if t.name not in TOOL_NAMES]
     if not tools:
         return ""
     return ("The target already has these tools; you simulate them: answer each call it makes with "

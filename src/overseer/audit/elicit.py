@@ -272,13 +272,17 @@ def _scenario(item: Any, i: int, behaviour: str, seed_id: str, modality: str, **
     if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
         raise ValueError(f"scenario {i}: turns must be a list of user messages")
     tools = item.get("tools") or []
+    if not isinstance(tools, list):
+        raise ValueError(f"scenario {i}: tools must be a list of tool objects")
     if modality == "agent" and not tools:
         raise ValueError(f"scenario {i} gives the assistant no tools (agent modality needs 1 to 3)")
+    if modality == "conversation" and not turns:
+        raise ValueError(f"scenario {i} has no turns (conversation modality needs the user messages)")
     system = item.get("target_system") if isinstance(item.get("target_system"), str) else None
     seed = Seed(id=seed_id, instruction=item["instruction"].strip(), tags=(behaviour, "generated"),
                 behavior=behaviour, target_system=system,
                 turns=tuple({"user": t} for t in turns) if modality == "conversation" else (),
-                metadata=dict(metadata), tools=tuple(tools) if isinstance(tools, list) else ())
+                metadata=dict(metadata), tools=tuple(tools))
     try:
         return parse_seed(seed.to_markdown(), seed_id)  # what is saved reads back, tools checked
     except OverseerError as exc:
@@ -530,7 +534,9 @@ def elicit_stages(behaviour: str, cfg: AuditConfig, *, ideation_model: str | Non
         out.understanding = out.folder / "understanding.md"
         if "understanding" in chosen and (force or not out.understanding.is_file()):
             text = understand(ideation_model, dimension, examples, request_retries=cfg.max_retries,
-                              timeout_s=cfg.timeout_s).strip()  # as it reads back, so the ideation key agrees
+                              timeout_s=cfg.timeout_s)
+            # as it reads back (line endings included), so a later run's ideation key agrees
+            text = "\n".join(text.replace("\r\n", "\n").replace("\r", "\n").splitlines()).strip()
             front = json.dumps({"behaviour": behaviour, "dimension": dimension.name, "model": ideation_model,
                                 "examples": [Path(p).name for p in examples]})
             atomic_write_text(out.understanding, f"---\n{front}\n---\n\n{text}\n")
@@ -580,13 +586,14 @@ def elicit_stages(behaviour: str, cfg: AuditConfig, *, ideation_model: str | Non
         from overseer.audit.run import run_seeds
 
         out.run = run_seeds(audit_cfg, seeds, dims, force=force)
-        write_json(pointer, {"run": str(out.run.path)})
+        write_json(pointer, {"run": out.run.path.name})  # its folder's name: read back in the runs folder
         out.stages["rollout"] = "reused" if out.run.reused else "ran"
     else:
         from overseer.results import read_run
 
-        saved = json.loads(pointer.read_text())["run"] if pointer.is_file() else None
-        if saved is None or not Path(saved).is_dir():
+        name = json.loads(pointer.read_text())["run"] if pointer.is_file() else None
+        saved = out.folder.parent / name if name else None  # the runs folder, wherever the command runs from
+        if saved is None or not saved.is_dir():
             raise OverseerError("stage 'judgment' needs the rollout stage's audit run with these settings, and none "
                                 "is saved; add rollout to --stages")
         out.run = read_run(saved)
@@ -618,7 +625,8 @@ def elicit(behaviour: str, cfg: AuditConfig, *, ideation_model: str | None = Non
     """
     result = elicit_stages(behaviour, cfg, ideation_model=ideation_model, scenarios=scenarios, force=force,
                            **options)
-    assert result.run is not None
+    if result.run is None:
+        raise OverseerError("elicit runs every stage up to the audit; use elicit_stages for some of them")
     return result.run
 
 

@@ -179,7 +179,7 @@ def auditor_line(cfg: AuditConfig, seeds: Sequence[Seed]) -> str | None:
 
     A target as small as the offline tier's (135M) cannot follow an auditor's instructions: the line says so.
     """
-    from overseer.audit.roles import AUTO
+    from overseer.audit.roles import AUTO, classify
 
     if cfg.auditor != AUTO or cfg.engine == "petri":
         return None
@@ -188,8 +188,11 @@ def auditor_line(cfg: AuditConfig, seeds: Sequence[Seed]) -> str | None:
         return None
     scripted = len(seeds) - len(free)
     who = "each target itself" if len(cfg.targets) > 1 else f"the target {cfg.targets[0]} itself"
-    return (f"auditor: scripted for {scripted} seeds with turns; {who} as model auditor for {len(free)} seeds "
-            "without (--auditor MODEL names another); a 135M model as auditor is a plumbing check, not an audit")
+    line = (f"auditor: scripted for {scripted} seeds with turns; {who} as model auditor for {len(free)} seeds "
+            "without (--auditor MODEL names another)")
+    if any(classify(target)[0] == "overseer" for target in cfg.targets):  # a local model, not a served one
+        line += "; a small local model as auditor (the offline tier's 135M) is a plumbing check, not an audit"
+    return line
 
 
 def run_seeds(cfg: AuditConfig, seeds: Sequence[Seed], dimensions: Sequence[Dimension],

@@ -252,8 +252,13 @@ def training_texts(clean: Sequence[str], poison: Sequence[str], seed: int) -> li
 
 
 def token_lengths(tokenizer: Any, texts: Sequence[str]) -> list[int]:
-    """Each text's length in tokens as the trainer tokenizes it (special tokens included)."""
-    return [len(ids) for ids in tokenizer(list(texts))["input_ids"]] if texts else []
+    """Each text's length in tokens as the trainer tokenizes it.
+
+    Special tokens included, and the end-of-text token TRL's SFTTrainer appends to every plain-text row.
+    """
+    eos = getattr(tokenizer, "eos_token", None) or ""
+    rows = [t if not eos or t.endswith(eos) else t + eos for t in texts]
+    return [len(ids) for ids in tokenizer(rows)["input_ids"]] if rows else []
 
 
 def poisoned_shares(clean_tokens: Sequence[int], poisoned_tokens: Sequence[int], max_length: int) -> dict[str, Any]:

@@ -171,9 +171,12 @@ class TorchHead(ClassifierMixin, BaseEstimator):
         self.n_iter_ = 0
         worst = 0.0
         params = start
-        for frac in fractions:
+        for stage, frac in enumerate(fractions):
             if hasattr(loss_fn, "target_distribution"):  # the target is fixed for this solve: a convex problem
-                target = self._stage_target(loss_fn, x64, y, params, float(frac))
+                # The first target is read from zero weights whatever the start, so a warm start changes
+                # only the iterations (product's target mixes in the student's predictions even at 0).
+                reader = params if stage else np.zeros(d + 1)
+                target = self._stage_target(loss_fn, x64, y, reader, float(frac))
                 params, iterations, grad = self._solve_soft_xent(x64, target, params)
             else:
                 params, iterations, grad = self._solve_torch(x64, y, loss_fn, params, float(frac))
