@@ -69,7 +69,7 @@ def main() -> None:
     def ours() -> float:
         start = time.perf_counter()
         players.train_prover(cfg, prover, problems, "src", work / "unused", seed=0, verifier=verifier,
-                             stop=lambda summary, step: False, save=False)
+                             stop=lambda history: False, save=False)
         return completions / (time.perf_counter() - start)
 
     bare_rates, our_rates = [], []

@@ -83,11 +83,14 @@ def test_two_round_game_end_to_end(game: dict[str, Any]) -> None:
     kept = result.path / "players" / "seed-0"
     verifier = players.load_verifier(kept / "round-2" / "verifier", game["cfg"])  # loads without the work dir
     assert verifier.scores(["Start at 1. Add 2. Work mod 10.\n1 + 2 = 3\nAnswer: 3"]).shape == (1,)
-    assert (kept / "judge" / "classifier").is_dir() and (kept / "warm-start" / "player.json").is_file()
+    shared = result.path / "players"  # one warm start for every seed
+    assert (kept / "judge" / "classifier").is_dir() and (shared / "warm-start" / "player.json").is_file()
     # the baseline trains for the game's whole budget (2 rounds x 2 steps), the judge on its own body and data
     assert players.read_player(kept / "baseline")["steps"] == 4
     judge = players.read_player(kept / "judge")
     assert judge["base"].endswith("judge-body") and judge["data"] == "base prover, prover split"
+    judge_config = json.loads((kept / "judge" / "classifier" / "classifier.json").read_text())["config"]
+    assert judge_config["model"] == str((shared / "judge-body").resolve())  # its own body, as kept in the run
     # every round's verifier trains on the same number of pairs (at most 60, capped by what round 1 can draw),
     # so on the same number of gradient steps
     trained = [players.read_player(kept / f"round-{r}" / "verifier") for r in (1, 2)]
@@ -136,3 +139,18 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path: Path, capsys: pytest.Captur
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], (argv, err)
+
+
+@pytest.mark.slow
+def test_two_seeds_in_two_worker_processes_share_one_warm_start(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, rounds=1, seeds=(0, 1), workers=2, baseline=False, attacks=())
+    result = run(cfg)
+    samples = pd.read_parquet(result.path / "samples.parquet")
+    assert set(samples["seed"]) == {0, 1}
+    for seed in (0, 1):
+        assert (result.path / "players" / f"seed-{seed}" / "round-1" / "prover" / "player.json").is_file()
+    assert not (result.path / "players" / "seed-1" / "warm-start").exists()  # one warm start, kept once
+    assert (result.path / "players" / "warm-start" / "player.json").is_file()
+    # the seeds drew different test splits from the one pool
+    tests = samples[samples["split"] == "test"].groupby("seed")["problem_id"].agg(frozenset)
+    assert tests[0] != tests[1]

@@ -216,3 +216,28 @@ def test_every_rounds_verifier_gets_the_same_number_of_pairs() -> None:
     assert sizes == [budget] * 4
     pooled = players.round_pairs([samples("a", 10), samples("b", 10)], budget, "pooled", seed=0)
     assert len(pooled) == budget and set(pooled["from_round"]) == {0, 1}
+
+
+def test_every_seed_shares_the_warm_up_problems_and_none_of_them_is_in_a_split() -> None:
+    from overseer.pvg.game import task_data
+
+    cfg = PVGConfig(n_problems=200, warmup_problems=100)
+    games = [task_data(cfg, seed) for seed in (0, 1, 2)]
+    warmup = {p.input for p in games[0].warmup}
+    for data in games:
+        assert {p.input for p in data.warmup} == warmup  # one warm start serves every seed
+        played = {p.input for part in (data.prover, data.verifier, data.test) for p in part}
+        assert len(played) == 200 and not played & warmup
+    assert {p.input for p in games[0].test} != {p.input for p in games[1].test}  # the seed draws the split
+
+
+def test_seeds_play_in_parallel_only_on_the_cpu_and_never_more_than_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from overseer.pvg.run import workers_of
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert workers_of(PVGConfig(seeds=(0, 1, 2), device="cpu")) == 2
+    assert workers_of(PVGConfig(seeds=(0,), device="cpu")) == 1
+    assert workers_of(PVGConfig(seeds=(0, 1, 2), device="cuda")) == 1  # one accelerator: one game at a time
+    assert workers_of(PVGConfig(seeds=(0, 1), workers=5)) == 2
+    with pytest.raises(OverseerError, match="workers must be a whole number >= 1"):
+        PVGConfig(workers=0)

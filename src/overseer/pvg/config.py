@@ -111,6 +111,10 @@ class PVGConfig(ConfigMixin):
                                 "legibility judge (its own data, not the verifiers')")
     seeds: tuple[int, ...] = option((0,), "seeds (each a whole game; intervals cover problems and seeds)")
     device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: cuda if available", identity="none")
+    workers: int | None = option(None, "seeds played at once, each in its own process with an equal share of the "
+                                 "CPU threads; default: as many as seeds and CPU cores allow when the players run on "
+                                 "the CPU, else 1 (the thread count can change the last bits of the numbers)",
+                                 identity="none")
     generation_batch_size: int = option(64, "prompts per generation batch outside RL (seeded samples depend on it)")
     runs_dir: str | None = runs_dir_option()
     progress: bool = progress_option("print one line per stage")
@@ -137,6 +141,9 @@ class PVGConfig(ConfigMixin):
             raise OverseerError(
                 f"num_generations must be at least 2 (groups need a spread); got {self.num_generations}"
             )
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 1):
+            raise OverseerError(f"workers must be a whole number >= 1 (or left out); got {self.workers!r}")
         for name in ("warmup_epochs", "warmup_lr", "verifier_epochs", "verifier_lr", "temperature"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):

@@ -3,8 +3,9 @@
 One seed's game, in order (each stage is a directory or file written atomically under the game's
 work directory, so a killed run resumes at the stage in flight and recomputes nothing finished):
 
-1. ``players/``: build (tiny) and warm-start the prover on correct solutions of the warm-up
-   problems; for a tiny verifier, warm-start its body as a language model on the same solutions.
+1. ``players/`` (one for every seed of a run): build (tiny) and warm-start the prover on correct
+   solutions of the warm-up problems; for a tiny verifier, warm-start its body and the judge's as
+   language models on the same solutions.
 2. ``round-0/``: the base prover's solutions on the verifier split.
 3. For each round ``r = 1..R``:
    ``verifier/``: a verifier trained from its initial weights on ``verifier_pairs`` (correct,
@@ -51,10 +52,55 @@ def _say(cfg: PVGConfig, text: str) -> None:
         print(f"[pvg {time.perf_counter() - _STARTED:6.0f} s] {text}", flush=True)
 
 
+WARMUP_SEED = 0
+"""Seed of the warm-started players every seed's game starts from (built once per run)."""
+
+
 def task_data(cfg: PVGConfig, seed: int) -> TaskData:
-    """The seed's problems, split into warm-up, prover, verifier and test parts."""
-    problems = load_task(cfg.task, cfg.warmup_problems + cfg.n_problems, seed, cfg.data_path)
+    """The seed's problems: one pool for every seed (its first problems warm-start the players), split by the seed."""
+    problems = load_task(cfg.task, cfg.warmup_problems + cfg.n_problems, WARMUP_SEED, cfg.data_path)
     return split_parts(problems, cfg.warmup_problems, tuple(cfg.split), seed)
+
+
+def players_of(cfg: PVGConfig, players_dir: Path) -> dict[str, str]:
+    """Where the warm-started players are: the prover, and the verifier's and judge's bases (tiny or named)."""
+    tiny = cfg.verifier == TINY
+    return {"prover": str(players_dir / "prover"),
+            "verifier": str(players_dir / "verifier-body") if tiny else cfg.verifier,
+            "judge": str(players_dir / "judge-body") if tiny else cfg.verifier}
+
+
+def warm_start_players(cfg: PVGConfig, players_dir: Path) -> dict[str, float]:
+    """Build and warm-start the prover (and tiny verifier and judge bodies) once, for every seed's game.
+
+    The warm-up problems are the same for every seed (the pool's first ``warmup_problems``), so the
+    seeds' games start from the same players, as the paper's rounds start from one supervised
+    prover; the seeds differ in their splits, verifiers, RL and attackers. Returns seconds spent.
+    """
+    warmup = task_data(cfg, WARMUP_SEED).warmup
+    where = players_of(cfg, players_dir)
+    seconds = 0.0
+    if not Path(where["prover"]).exists():
+        t = time.perf_counter()
+        _say(cfg, f"warm-starting the prover on {len(warmup)} correct solutions")
+        base: str | Path = cfg.prover
+        if cfg.prover == TINY:
+            base = players.build_tiny(players_dir / "prover-random", warmup, cfg.prover_width, cfg.prover_layers,
+                                      WARMUP_SEED)
+        players.warm_start(cfg, str(base), Path(where["prover"]), warmup, WARMUP_SEED)
+        seconds += time.perf_counter() - t
+    if cfg.verifier != TINY:
+        return {"warm_start": seconds}
+    for name, offset in (("verifier", 1), ("judge", 2)):
+        if Path(where[name]).exists():
+            continue
+        t = time.perf_counter()
+        _say(cfg, f"warm-starting the tiny {name}'s body on the worked solutions")
+        random = players.build_tiny(players_dir / f"{name}-random", warmup, cfg.verifier_width, cfg.verifier_layers,
+                                    WARMUP_SEED + offset)
+        players.warm_start(cfg, str(random), Path(where[name]), warmup, WARMUP_SEED + offset, lm_only=True)
+        seconds += time.perf_counter() - t
+    return {"warm_start": seconds}
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -65,10 +111,11 @@ def _write_parquet(df: pd.DataFrame, path: Path) -> None:
 class Game:
     """One seed's game in ``work`` (see the module docstring for the stages and their files)."""
 
-    def __init__(self, cfg: PVGConfig, seed: int, work: Path):
+    def __init__(self, cfg: PVGConfig, seed: int, work: Path, players_dir: Path | None = None):
         self.cfg = cfg
         self.seed = seed
         self.work = Path(work)
+        self.players_dir = Path(players_dir) if players_dir is not None else self.work / "players"
         self.data = task_data(cfg, seed)
         self.timings: dict[str, float] = {}
         self.criteria = criteria_of(cfg)
@@ -83,44 +130,22 @@ class Game:
     @property
     def prover_init(self) -> Path:
         """The warm-started prover every round's RL starts from."""
-        return self.work / "players" / "prover"
+        return Path(players_of(self.cfg, self.players_dir)["prover"])
 
     @property
     def verifier_base(self) -> str:
         """The verifier's initial weights: the warm-started tiny body, or the named model."""
-        return str(self.work / "players" / "verifier-body") if self.cfg.verifier == TINY else self.cfg.verifier
+        return players_of(self.cfg, self.players_dir)["verifier"]
 
     @property
     def judge_base(self) -> str:
         """The judge's initial weights: a tiny body of its own, or the verifier's (untrained) named model."""
-        return str(self.work / "players" / "judge-body") if self.cfg.verifier == TINY else self.cfg.verifier
+        return players_of(self.cfg, self.players_dir)["judge"]
 
     def players(self) -> None:
-        """Build and warm-start the prover (and a tiny verifier's body)."""
-        cfg, seed, warmup = self.cfg, self.seed, self.data.warmup
-        if not self.prover_init.exists():
-            t = time.perf_counter()
-            _say(cfg, f"seed {seed}: warm-starting the prover on {len(warmup)} correct solutions")
-            base: str | Path = cfg.prover
-            if cfg.prover == TINY:
-                base = players.build_tiny(self.work / "players" / "prover-random", warmup, cfg.prover_width,
-                                          cfg.prover_layers, seed)
-            players.warm_start(cfg, str(base), self.prover_init, warmup, seed)
-            self._timed("warm_start", t)
-        if cfg.verifier == TINY and not Path(self.verifier_base).exists():
-            t = time.perf_counter()
-            _say(cfg, f"seed {seed}: warm-starting the tiny verifier's body")
-            random = players.build_tiny(self.work / "players" / "verifier-random", warmup, cfg.verifier_width,
-                                        cfg.verifier_layers, seed + 1)
-            players.warm_start(cfg, str(random), Path(self.verifier_base), warmup, seed, lm_only=True)
-            self._timed("warm_start", t)
-        if cfg.verifier == TINY and not Path(self.judge_base).exists():
-            t = time.perf_counter()
-            _say(cfg, f"seed {seed}: warm-starting the legibility judge's own body")
-            random = players.build_tiny(self.work / "players" / "judge-random", warmup, cfg.verifier_width,
-                                        cfg.verifier_layers, seed + 2)
-            players.warm_start(cfg, str(random), Path(self.judge_base), warmup, seed + 2, lm_only=True)
-            self._timed("warm_start", t)
+        """The warm-started players (built here unless a run built them for every seed first)."""
+        for key, value in warm_start_players(self.cfg, self.players_dir).items():
+            self.timings[key] = self.timings.get(key, 0.0) + value
 
     # -- stages -----------------------------------------------------------------------------------
 

@@ -10,10 +10,12 @@ prover, and the figures; then the work directory is removed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import pandas as pd
 from overseer._storage import WorkDir, atomic_write_text
 from overseer.errors import OverseerError
 from overseer.pvg.config import TINY, PVGConfig
-from overseer.pvg.game import Game, check_work
+from overseer.pvg.game import Game, check_work, warm_start_players
 from overseer.results import Estimate, RunResult, start_run, summary_formatter
 
 
@@ -54,18 +56,81 @@ def _link_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=link)
 
 
-def _rebase_classifier(saved: Path, final_players: Path, cfg: PVGConfig) -> None:
-    """Point a saved tiny-verifier classifier at the verifier body kept in the run (the work copy is removed).
+def _rebase_classifier(saved: Path, body: Path, cfg: PVGConfig) -> None:
+    """Point a saved tiny-verifier (or judge) classifier at its body as kept in the run (the work copy is removed).
 
-    ``final_players`` is where the seed's players will be once the run is published.
+    ``body`` is where that body will be once the run is published.
     """
     if cfg.verifier != TINY:
         return
     file = saved / "classifier" / "classifier.json"
     meta = json.loads(file.read_text())
-    meta["config"]["model"] = str((final_players / "verifier-body").resolve())
+    meta["config"]["model"] = str(body.resolve())
     # a hard link to the work copy: the atomic write puts a new file in its place instead of changing both
     atomic_write_text(file, json.dumps(meta, indent=2) + "\n")
+
+
+def workers_of(cfg: PVGConfig) -> int:
+    """How many seeds play at once: ``cfg.workers``, else one per seed and CPU core when the players run on the CPU.
+
+    Tiny players on a CPU gain almost nothing from a second thread (an RL step of the toy tier:
+    57 completions/s on one thread, 58-65 on two, ``benchmarks/bench_pvg.py``), so two seeds in two
+    processes of one thread each play about twice as fast as one after the other.
+    """
+    if cfg.workers is not None:
+        return min(cfg.workers, len(cfg.seeds))
+    import torch
+
+    on_cpu = cfg.device == "cpu" or (cfg.device is None and not torch.cuda.is_available())
+    return min(len(cfg.seeds), os.cpu_count() or 1) if on_cpu else 1
+
+
+def play_seed(cfg: PVGConfig, seed: int, work: Path, players_dir: Path, threads: int | None = None) -> dict[str, Any]:
+    """One seed's whole game in ``work`` from the run's warm-started players (a worker process's job)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    check_work(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "config.json").write_text(pd.Series(cfg.identity()).to_json() + "\n")
+    with _out_of_memory_is_an_error(f"seed {seed}'s game"):
+        return Game(cfg, seed, work, players_dir).play()
+
+
+@contextlib.contextmanager
+def _out_of_memory_is_an_error(where: str) -> Iterator[None]:
+    """An accelerator out of memory becomes one line saying what to lower (finished stages are kept)."""
+    import torch
+
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise OverseerError(
+            f"out of memory in {where} (finished stages are kept); lower --prompts-per-step, "
+            "--num-generations, --max-completion-tokens or --generation-batch-size, or pass --lora"
+        ) from None
+
+
+def _play_seeds(cfg: PVGConfig, work_root: Path, players_dir: Path) -> dict[int, dict[str, Any]]:
+    """Every seed's game: in this process one after the other, or in ``workers_of(cfg)`` processes at once."""
+    workers = workers_of(cfg)
+    if workers == 1:
+        return {seed: play_seed(cfg, seed, work_root / f"seed-{seed}", players_dir) for seed in cfg.seeds}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = {seed: pool.submit(play_seed, cfg, seed, work_root / f"seed-{seed}", players_dir, threads)
+                   for seed in cfg.seeds}
+        results = {seed: future.result() for seed, future in futures.items()}
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # finished stages are kept; a rerun resumes
+        raise
+    pool.shutdown()
+    return results
 
 
 def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
@@ -80,8 +145,6 @@ def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
 
     cfg = cfg or PVGConfig()
     check_run(cfg)  # names and paths, before torch is imported
-    import torch
-
     from overseer.models import check_model
 
     for name in (cfg.prover, cfg.verifier):
@@ -96,23 +159,13 @@ def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
     work_root = WorkDir(writer.path.parent, writer.path.name).path
     if force:
         shutil.rmtree(work_root, ignore_errors=True)
-    results = {}
-    timings: dict[str, float] = {}
+    players_dir = work_root / "players"
     with writer:
-        for seed in cfg.seeds:
-            work = work_root / f"seed-{seed}"
-            check_work(work)
-            work.mkdir(parents=True, exist_ok=True)
-            (work / "config.json").write_text(pd.Series(identity).to_json() + "\n")
-            game = Game(cfg, seed, work)
-            try:
-                results[seed] = game.play()
-            except torch.OutOfMemoryError:
-                raise OverseerError(
-                    f"out of memory in seed {seed}'s game (finished stages are kept); lower --prompts-per-step, "
-                    "--num-generations, --max-completion-tokens or --generation-batch-size, or pass --lora"
-                ) from None
-            for key, value in game.timings.items():
+        with _out_of_memory_is_an_error("the players' warm start"):
+            timings: dict[str, float] = warm_start_players(cfg, players_dir)
+        results = _play_seeds(cfg, work_root, players_dir)
+        for result in results.values():
+            for key, value in result["timings"].items():
                 timings[key] = timings.get(key, 0.0) + value
         evals = pd.concat([r["evals"].assign(seed=s) for s, r in results.items()], ignore_index=True)
         baseline = (pd.concat([r["baseline"].assign(seed=s) for s, r in results.items()], ignore_index=True)
@@ -146,20 +199,24 @@ def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
             samples.append(baseline.assign(split="test", round=-1, role="baseline"))
         pd.concat(samples, ignore_index=True).to_parquet(writer.file("samples.parquet"), index=False)
         history.to_parquet(writer.file("history.parquet"), index=False)
+        kept_players = writer.file("players")
+        _link_tree(players_dir / "prover", kept_players / "warm-start")
+        bodies = {}
+        if cfg.verifier == TINY:  # the verifiers' and the judges' bases: kept, and pointed at by them
+            for name in ("verifier-body", "judge-body"):
+                _link_tree(players_dir / name, kept_players / name)
+                bodies[name] = writer.path / "players" / name
         for seed in cfg.seeds:
             work = work_root / f"seed-{seed}"
-            kept = writer.file(f"players/seed-{seed}")
-            if cfg.verifier == TINY:  # the verifiers' and the judge's base: kept, and pointed at by them
-                _link_tree(work / "players" / "verifier-body", kept / "verifier-body")
+            kept = kept_players / f"seed-{seed}"
             for r in range(1, cfg.rounds + 1):
                 for part in ("verifier", "prover"):
                     _link_tree(work / f"round-{r}" / part, kept / f"round-{r}" / part)
-                _rebase_classifier(kept / f"round-{r}" / "verifier", writer.path / f"players/seed-{seed}", cfg)
+                _rebase_classifier(kept / f"round-{r}" / "verifier", bodies.get("verifier-body", Path()), cfg)
             _link_tree(work / "judge", kept / "judge")
-            _rebase_classifier(kept / "judge", writer.path / f"players/seed-{seed}", cfg)
-            _link_tree(work / "players" / "prover", kept / "warm-start")
+            _rebase_classifier(kept / "judge", bodies.get("judge-body", Path()), cfg)
             if cfg.baseline:
-                _link_tree(work / "baseline" / "prover", writer.file(f"players/seed-{seed}/baseline"))
+                _link_tree(work / "baseline" / "prover", kept / "baseline")
         figures = writer.file("figures")
         figures.mkdir(parents=True, exist_ok=True)
         plots.write_figures(figures, rounds, base_acc, attack_rows, curves, cfg)
