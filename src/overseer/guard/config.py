@@ -2,7 +2,7 @@
 
 The defaults are the offline CPU tier: the packaged proxy constitution (a fictional museum's vault code
 and varnish recipe), SmolLM2-135M-Instruct as the guarded model, its first 8 layers as the external
-classifier model, probes on the guarded model's own layers, 48-token replies.
+classifier model, a linear probe on layer 12 of the guarded model, 40-token replies.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class GuardConfig(ConfigMixin):
     classifier_model: str = option("smollm2-135m-l8", "external classifier model of the input, output and "
                                    "exchange classifiers (a local causal model or encoder)")
     classifier_layer: int = option(-1, "layer of the classifier model the sequence and output heads read")
-    probe_layers: tuple[int, ...] = option((20,), "layers of the guarded model the probe reads (several: "
+    probe_layers: tuple[int, ...] = option((12,), "layers of the guarded model the probe reads (several: "
                                            "concatenated, the multi-layer probe)")
     probe_smoothing: float = option(0.5, "weight of the newest token in the exponential moving average of per-token "
                                     "logits (1: no smoothing); the output classifier uses it too")
@@ -42,16 +42,16 @@ class GuardConfig(ConfigMixin):
                                    "runs the paraphrase/translate transformations (e.g. openai/MODEL@URL); none: "
                                    "templates only")
     generator_requests: int = option(8, "requests the generator writes per category")
-    train_per_category: int = option(40, "synthetic training exchanges per category (restricted categories add half "
+    train_per_category: int = option(30, "synthetic training exchanges per category (restricted categories add half "
                                      "as many refusals)")
     transform_share: float = option(0.5, "share of training requests passed through a random transformation")
-    attack_requests: int = option(16, "held-out restricted requests attacked with every transformation")
+    attack_requests: int = option(12, "held-out restricted requests attacked with every transformation")
     transforms: tuple[str, ...] = option(DEFAULT_TRANSFORMS, "transformations of every attack (comma-separated; "
                                          "compose with +; paraphrase and translate need --generator)")
     adaptive: tuple[str, ...] = option(DEFAULT_ADAPTIVE, "compositions the adaptive attacker also tries after the "
                                        "single transformations (empty: no adaptive attack)")
-    benign_calibration: int = option(48, "held-out benign requests whose replies set every threshold")
-    benign_eval: int = option(48, "other held-out benign requests whose replies measure false refusals")
+    benign_calibration: int = option(40, "held-out benign requests whose replies set every threshold")
+    benign_eval: int = option(40, "other held-out benign requests whose replies measure false refusals")
     target_frr: float = option(0.05, "false-refusal rate each threshold is calibrated for on benign traffic")
     cascade_stages: tuple[str, ...] = option(("probe", "exchange"), "cascade stages: cheap first, then second")
     escalation_rate: float = option(0.2, "share of benign traffic the cascade's first stage escalates (0: the "
@@ -60,7 +60,7 @@ class GuardConfig(ConfigMixin):
                                             "escalation rates of the cost-versus-robustness curve", identity="report")
     ensemble: tuple[str, ...] = option(("probe", "exchange"), "classifiers whose probabilities the ensemble averages")
     policy_defence: str = option("cascade", "the defence the saved policy (and guard:RUN specs) applies")
-    max_new_tokens: int = option(48, "most tokens of each reply of the guarded model")
+    max_new_tokens: int = option(40, "most tokens of each reply of the guarded model")
     batch_size: int = option(16, "prompts per generation batch")
     seed: int = option(0, "seed of the data, transformations and heads")
     hh_rlhf: int = option(0, "also score this many first human turns of hh-rlhf's harmless-base test set (read from "
