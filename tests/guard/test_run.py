@@ -1,0 +1,84 @@
+"""A guard run end to end on a tiny model: metrics in the shared shape, records, figures, policy, reuse, resume."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from overseer.errors import OverseerError
+from overseer.guard import GuardConfig, GuardPolicy, run
+from overseer.guard.evaluate import EVAL_DEFENCES
+
+
+def _is_estimate(e: dict) -> bool:
+    return e["n"] == 0 or (e["ci_low"] <= e["value"] <= e["ci_high"] and 0 <= e["successes"] <= e["n"])
+
+
+def test_a_tiny_guard_run_writes_every_rate_with_an_interval(small_config) -> None:
+    cfg = small_config()
+    result = run(cfg)
+    m = result.metrics
+    assert set(m["asr"]) == set(EVAL_DEFENCES)
+    for d in EVAL_DEFENCES:
+        assert set(m["asr"][d]) == {"plain", "base64", "fragment", "all"}
+        assert m["asr"][d]["all"]["n"] == 3 * 4 and _is_estimate(m["asr"][d]["all"])
+        assert m["adaptive_asr"][d]["n"] == 4 and _is_estimate(m["adaptive_asr"][d])
+        assert m["frr"][d]["n"] == 10 and _is_estimate(m["frr"][d])
+    assert m["frr"]["none"]["value"] == 0 and m["overhead"]["cascade"]["time_share"] > 0
+    assert m["cascade_ends"] == {"rate_0_is_stage_1": True, "rate_1_is_stage_2": True}
+    records = [json.loads(line) for line in (result.path / "records.jsonl").read_text().splitlines()]
+    assert len(records) == len(EVAL_DEFENCES) * (12 + 4 + 10 + 10)
+    unguarded = [r for r in records if r["defence"] == "none"]
+    assert all(r["shown"] == r["response"] for r in unguarded)
+    sweep = result.record["cascade_sweep"]
+    assert [r["rate"] for r in sweep] == [0.0, 0.5, 1.0]
+    figures = {p.name for p in (result.path / "figures").iterdir()}
+    assert {"asr_heatmap.png", "cost_robustness.png", "refusal_curves.png"} <= figures
+    policy = GuardPolicy.load(result.path / "policy")
+    assert set(policy.classifiers) == {"input", "output", "exchange", "probe"} and policy.defence == "cascade"
+    assert "attack success unguarded" in result.summary_line()
+    again = run(cfg)
+    assert again.reused and again.path == result.path
+
+
+def test_a_killed_run_resumes_from_its_finished_generations(small_config, monkeypatch: pytest.MonkeyPatch) -> None:
+    guard_run = importlib.import_module("overseer.guard.run")  # the module (the package exports the function)
+
+    cfg = small_config(seed=1)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(guard_run, "train_policy", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    monkeypatch.undo()
+    calls = []
+    real = guard_run.generate_all
+    monkeypatch.setattr(guard_run, "generate_all", lambda *a: calls.append(1) or real(*a))
+    result = run(cfg)
+    assert not calls and result.metrics["asr"]["none"]["all"]["n"] == 12
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"transforms": ("rot14",)}, "unknown transformation 'rot14'"),
+    ({"transforms": ("paraphrase",)}, "'paraphrase' needs a generator model"),
+    ({"cascade_stages": ("probe", "probe")}, "cascade stages must differ"),
+    ({"ensemble": ("probe",)}, "ensemble must name two or more"),
+    ({"target_frr": 1.5}, "target_frr must be a share in [0, 1]; got 1.5"),
+    ({"probe_smoothing": 0.0}, "probe_smoothing must be in (0, 1]"),
+    ({"policy_defence": "wall"}, "unknown policy_defence 'wall'"),
+])
+def test_bad_settings_are_refused_in_one_line(changes: dict, message: str) -> None:
+    with pytest.raises(OverseerError) as info:
+        GuardConfig(**changes)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_unknown_constitution_is_refused_before_any_model_loads(small_config, tmp_path: Path) -> None:
+    with pytest.raises(OverseerError, match="constitution 'nope' is neither a packaged one"):
+        run(small_config(constitution="nope"))
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("guard-*"))
