@@ -109,7 +109,7 @@ def train_policy(cfg: GuardConfig, constitution: Any, transformer: Any, generato
         },
         ensemble=tuple(cfg.ensemble), cascade=Cascade(cfg.cascade_stages[0], cfg.cascade_stages[1],
                                                       cfg.escalation_rate),
-        defence=cfg.policy_defence, constitution=constitution.name,
+        defence=cfg.policy_defence, constitution=cfg.constitution,
         extra={"training_examples": len(examples),
                "generated_requests": sum(e.source == "generator" for e in examples)},
     )
