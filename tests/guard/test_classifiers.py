@@ -180,3 +180,28 @@ def test_a_saved_policy_loads_back_with_the_same_scores_and_decisions(guard_mode
                        "probe": policy.classifiers["probe"].token_scores(items)[0]})
     for defence in ("output", "probe", "ensemble", "cascade"):
         assert decide(policy, defence, items[0].response, s) == decide(back, defence, items[0].response, s)
+
+
+def test_the_probe_read_off_generation_scores_as_a_second_pass_would(guard_model: str) -> None:
+    from overseer.guard.guarding import generate_watched
+    from overseer.models import Chat, GenerateConfig, get_backend
+
+    inner = get_backend(guard_model)
+    policy = _policy(guard_model, 0.5)
+    probe = policy.classifiers["probe"]
+    assert probe.reads_generation(inner)
+    chats = [Chat.of([{"role": "system", "content": "You are Vesta."}, {"role": "user", "content": q}])
+             for q in ("What is the vault code?", "When does the museum open?")]
+    seconds: dict[str, float] = {}
+    gens, read = generate_watched(policy, inner, chats, GenerateConfig(max_new_tokens=10), seconds)
+    assert read is not None and set(seconds) == {"generate", "probe"}
+    from overseer.guard.classifiers import ema, sigmoid
+    from overseer.models import encode_prompt
+
+    tok = inner.loaded.tokenizer
+    for chat, gen, scores in zip(chats, gens, read, strict=True):
+        prompt = encode_prompt(tok, inner.render(chat))
+        states = probe._reader().states([prompt + list(gen.token_ids)], probe.layers)[0][len(prompt):]
+        second_pass = sigmoid(ema(probe.head.logits(states), probe.smoothing))
+        np.testing.assert_allclose(scores.scores, second_pass, atol=1e-4)
+        assert len(scores.offsets) == len(gen.token_ids) and scores.offsets[-1][1] == len(gen.text)

@@ -44,7 +44,8 @@ def test_a_tiny_guard_run_writes_every_rate_with_an_interval(small_config) -> No
     assert again.reused and again.path == result.path
 
 
-def test_a_killed_run_resumes_from_its_finished_generations(small_config, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_killed_run_resumes_from_its_trained_classifiers_and_generations(small_config,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     guard_run = importlib.import_module("overseer.guard.run")  # the module (the package exports the function)
 
     cfg = small_config(seed=1)
@@ -52,13 +53,14 @@ def test_a_killed_run_resumes_from_its_finished_generations(small_config, monkey
     def killed(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(guard_run, "train_policy", killed)
+    monkeypatch.setattr(guard_run, "score_all", killed)
     with pytest.raises(KeyboardInterrupt):
         run(cfg)
     monkeypatch.undo()
     calls = []
-    real = guard_run.generate_all
-    monkeypatch.setattr(guard_run, "generate_all", lambda *a: calls.append(1) or real(*a))
+    for name in ("generate_all", "train_policy"):
+        real = getattr(guard_run, name)
+        monkeypatch.setattr(guard_run, name, lambda *a, _real=real: calls.append(1) or _real(*a))
     result = run(cfg)
     assert not calls and result.metrics["asr"]["none"]["all"]["n"] == 12
 

@@ -306,10 +306,39 @@ class Classifier:
         return [TokenScores(sigmoid(ema(head.logits(r), self.smoothing)), offs) for r, offs in zip(rows, offsets,
                                                                                                    strict=True)]
 
+    def reads_generation(self, inner: Any) -> bool:
+        """True when this probe can read its states off ``inner``'s generation pass (the same local model)."""
+        from overseer.models import HFBackend
+
+        if self.kind != "probe" or not isinstance(inner, HFBackend) or inner.model_name != self.model:
+            return False
+        depth = inner.loaded.model.config.num_hidden_layers
+        return all((x if x >= 0 else depth + 1 + x) < depth for x in self.layers)  # the last layer is normalised
+
+    def scores_from_generation(self, generations: Sequence[Any], tokenizer: Any) -> list[TokenScores]:
+        """Per-token scores from the hidden states a generation pass returned (:attr:`Generation.hidden`)."""
+        head = self._need_head()
+        out = []
+        for gen in generations:
+            states = gen.hidden if gen.hidden is not None and len(gen.hidden) else np.zeros((0, len(head.coef)))
+            out.append(TokenScores(sigmoid(ema(head.logits(states), self.smoothing)),
+                                   token_offsets(tokenizer, gen.token_ids)[: len(states)]))
+        return out
+
     def to_json(self) -> dict[str, Any]:
         """What :meth:`GuardPolicy.save` records about it."""
         return {"kind": self.kind, "model": self.model, "layers": list(self.layers), "smoothing": self.smoothing,
                 "threshold": _finite(self.threshold)}
+
+
+def token_offsets(tokenizer: Any, ids: Sequence[int]) -> list[tuple[int, int]]:
+    """Each generated token's character range in the decoded text (decoding every prefix, as a stream shows it)."""
+    offsets, end = [], 0
+    for t in range(len(ids)):
+        new_end = len(tokenizer.decode(list(ids[: t + 1]), skip_special_tokens=True))
+        offsets.append((end, max(end, new_end)))
+        end = max(end, new_end)
+    return offsets
 
 
 def _finite(x: float) -> float | str:

@@ -126,6 +126,30 @@ def decide(policy: GuardPolicy, defence: str, response: str, scores: Scores,
     raise OverseerError(f"unknown defence {defence!r}; allowed: {', '.join(DEFENCES)}")
 
 
+def generate_watched(policy: GuardPolicy, inner: Any, chats: Sequence[Any], config: Any,
+                     seconds: dict[str, float], watch: bool = True) -> tuple[list[Any], list[TokenScores] | None]:
+    """Generate through ``inner``; when the probe reads the same local model, read its states off this pass.
+
+    Returns the first generation of each chat and, when read here, the probe's per-token scores
+    (``seconds["probe"]`` then holds only the probe head's time; the states cost no extra forward pass).
+    """
+    probe = policy.classifiers.get("probe")
+    start = time.perf_counter()
+    if watch and probe is not None and probe.reads_generation(inner):
+        from overseer.models import generate
+
+        gens = generate(inner.loaded, [inner.render(c) for c in chats], config, inner.batch_size,
+                        hidden_layers=probe.layers)
+        seconds["generate"] = seconds.get("generate", 0.0) + time.perf_counter() - start
+        start = time.perf_counter()
+        scores = probe.scores_from_generation([g[0] for g in gens], inner.loaded.tokenizer)
+        seconds["probe"] = seconds.get("probe", 0.0) + time.perf_counter() - start
+        return [g[0] for g in gens], scores
+    gens = inner.generate(list(chats), config) if chats else []
+    seconds["generate"] = seconds.get("generate", 0.0) + time.perf_counter() - start
+    return [g[0] for g in gens], None
+
+
 @dataclass
 class GuardedReply:
     """One live guarded reply: the outcome, the unguarded response (empty when never generated) and timings."""
@@ -164,27 +188,35 @@ def guarded_generate(policy: GuardPolicy, inner: Any, chats: Sequence[Any], conf
             if outcome.blocked:
                 replies[i] = GuardedReply(outcome, "", {})
         open_idx = [i for i in open_idx if replies[i] is None]
-    start = time.perf_counter()
-    generations = inner.generate([exchanges[i][0] for i in open_idx], config) if open_idx else []
-    seconds["generate"] = time.perf_counter() - start
+    generations, probe_scores = generate_watched(policy, inner, [exchanges[i][0] for i in open_idx], config, seconds,
+                                                 watch="probe" in names) if open_idx else ([], None)
     done = []
-    for i, gens in zip(open_idx, generations, strict=True):
-        gen = gens[0]
+    for i, gen in zip(open_idx, generations, strict=True):
         if not gen.ok:
             raise OverseerError(f"the guarded model failed: {gen.error}")
         done.append((i, Exchange(exchanges[i][1].turns, gen.text, exchanges[i][1].system)))
     items = [e for _, e in done]
+
+    def score(names_: Sequence[str], subset: Sequence[int]) -> list[Scores]:
+        rest = [n for n in names_ if not (n == "probe" and probe_scores is not None)]
+        out = score_exchanges(policy, rest, [items[k] for k in subset], seconds)
+        if probe_scores is not None and "probe" in names_:
+            for k, s in zip(subset, out, strict=True):
+                s.tokens["probe"] = probe_scores[k]
+        return out
+
+    everyone = list(range(len(items)))
     if defence == "cascade" and policy.cascade is not None:
         c = policy.cascade
-        first = score_exchanges(policy, [c.stage1], items, seconds)
+        first = score([c.stage1], everyone)
         escalate = [k for k, s in enumerate(first) if s.of(c.stage1) >= c.escalate_at]
-        second = score_exchanges(policy, [c.stage2], [items[k] for k in escalate], seconds)
+        second = score([c.stage2], escalate)
         for k, s in zip(escalate, second, strict=True):
             first[k].sequence.update(s.sequence)
             first[k].tokens.update(s.tokens)
         scores = first
     elif defence != "input":
-        scores = score_exchanges(policy, names, items, seconds)
+        scores = score(names, everyone)
     else:
         scores = [Scores(sequence={"input": -np.inf}) for _ in items]
     for (i, ex), s in zip(done, scores, strict=True):

@@ -67,25 +67,32 @@ def build_prompts(cfg: GuardConfig, constitution: Any, transformer: Any) -> list
     return rows
 
 
-def generate_all(cfg: GuardConfig, constitution: Any, backend: Any, prompts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The guarded model's unguarded reply to each prompt, with the generation's wall time and token counts."""
+def generate_all(cfg: GuardConfig, constitution: Any, backend: Any, policy: Any,
+                 prompts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The guarded model's unguarded reply to each prompt, with the generation's wall time and token counts.
+
+    The probe reads its states off this same generation pass (its scores and head time are kept here).
+    """
     from overseer.guard.classifiers import Exchange
-    from overseer.models import GenerateConfig
+    from overseer.guard.guarding import generate_watched
+    from overseer.models import GenerateConfig, encode_prompt
 
     chats = [Exchange(tuple(p["turns"]), "", constitution.system_prompt).chat() for p in prompts]
     config = GenerateConfig(max_new_tokens=cfg.max_new_tokens, temperature=0.0, seed=cfg.seed)
-    start = time.perf_counter()
-    gens = backend.generate(chats, config)
-    seconds = time.perf_counter() - start
+    seconds: dict[str, float] = {}
+    gens, probe = generate_watched(policy, backend, chats, config, seconds)
     tok = backend.loaded.tokenizer
-    from overseer.models import encode_prompt
-
     prompt_tokens = sum(len(encode_prompt(tok, backend.render(c))) for c in chats)
-    response_tokens = sum(len(g[0].token_ids) for g in gens)
+    response_tokens = sum(len(g.token_ids) for g in gens)
     for p, g in zip(prompts, gens, strict=True):
-        p["response"] = g[0].text if g[0].ok else ""
-        p["error"] = g[0].error
-    return {"prompts": prompts, "seconds": seconds, "prompt_tokens": prompt_tokens, "response_tokens": response_tokens}
+        p["response"] = g.text if g.ok else ""
+        p["error"] = g.error
+    out = {"prompts": prompts, "seconds": seconds["generate"], "prompt_tokens": prompt_tokens,
+           "response_tokens": response_tokens, "probe": None}
+    if probe is not None:
+        out["probe"] = {"seconds": seconds["probe"], "scores": [s.scores.tolist() for s in probe],
+                        "offsets": [[list(o) for o in s.offsets] for s in probe]}
+    return out
 
 
 def train_policy(cfg: GuardConfig, constitution: Any, transformer: Any, generator: Any, loaded: Any) -> Any:
@@ -142,16 +149,36 @@ def _scores_from(rows: list[dict[str, Any]]) -> list[Any]:
                                          for k, v in r["tokens"].items()}) for r in rows]
 
 
-def score_all(cfg: GuardConfig, policy: Any, constitution: Any, prompts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every classifier's scores of every reply, and per classifier its seconds and tokens read per exchange."""
-    from overseer.guard.classifiers import Exchange
-    from overseer.guard.guarding import score_exchanges
+def score_all(cfg: GuardConfig, policy: Any, constitution: Any, gen: dict[str, Any]) -> dict[str, Any]:
+    """Every classifier's scores of every reply, and per classifier its seconds, tokens read and FLOPs per exchange.
 
+    A probe that read its states off the generation pass costs only its head: ``2 x head size`` FLOPs per
+    response token, and the head's measured time.
+    """
+    import numpy as np
+
+    from overseer.guard.classifiers import Exchange, TokenScores
+    from overseer.guard.guarding import Scores, score_exchanges
+
+    prompts = gen["prompts"]
     items = [Exchange(tuple(p["turns"]), p["response"], constitution.system_prompt) for p in prompts]
     seconds: dict[str, float] = {}
     costs: dict[str, dict[str, float]] = {}
     merged = None
     for name in CLASSIFIERS:
+        if name == "probe" and gen.get("probe"):
+            head = policy.classifiers["probe"].head.coef.shape[0]
+            probe = [TokenScores(np.array(s, dtype=np.float64), [tuple(o) for o in offs])
+                     for s, offs in zip(gen["probe"]["scores"], gen["probe"]["offsets"], strict=True)]
+            tokens = gen["response_tokens"] / len(items)
+            costs[name] = {"seconds": gen["probe"]["seconds"] / len(items), "tokens": tokens,
+                           "flops": 2.0 * head * tokens, "params": head, "read_off_generation": True}
+            scores = [Scores(tokens={"probe": p}) for p in probe]
+            merged = scores if merged is None else merged
+            if merged is not scores:
+                for m, s in zip(merged, scores, strict=True):
+                    m.tokens.update(s.tokens)
+            continue
         _say(cfg, f"scoring {len(items)} replies with the {name} classifier")
         clf = policy.classifiers[name]
         before = clf.reader.tokens_read
@@ -166,8 +193,6 @@ def score_all(cfg: GuardConfig, policy: Any, constitution: Any, prompts: list[di
             for m, s in zip(merged, scores, strict=True):
                 m.sequence.update(s.sequence)
                 m.tokens.update(s.tokens)
-    head_dim = policy.classifiers["probe"].head.coef.shape[0]
-    costs["probe"]["deployment_flops"] = 2.0 * head_dim * costs["probe"]["tokens"]
     return {"scores": _scores_json(merged or []), "costs": costs}
 
 
@@ -238,12 +263,6 @@ def _run_in(cfg: GuardConfig, constitution: Any, work: WorkDir, writer: Any, tim
     t0 = time.perf_counter()
     prompts = work.json_unit("prompts.json", lambda: build_prompts(cfg, constitution, transformer))
     timings["data_s"] = round(time.perf_counter() - t0, 1)
-    _say(cfg, f"generating {len(prompts)} unguarded replies of {cfg.guarded_model}")
-    t0 = time.perf_counter()
-    gen = work.json_unit("generations.json", lambda: generate_all(cfg, constitution, backend, prompts))
-    timings["generate_s"] = round(time.perf_counter() - t0, 1)
-    prompts = gen["prompts"]
-
     trained = work.path / "trained"
     t0 = time.perf_counter()
     if (trained / "policy.json").is_file():
@@ -254,8 +273,14 @@ def _run_in(cfg: GuardConfig, constitution: Any, work: WorkDir, writer: Any, tim
         policy.save(trained)
     timings["train_s"] = round(time.perf_counter() - t0, 1)
 
+    _say(cfg, f"generating {len(prompts)} unguarded replies of {cfg.guarded_model}")
     t0 = time.perf_counter()
-    scored = work.json_unit("scores.json", lambda: score_all(cfg, policy, constitution, prompts))
+    gen = work.json_unit("generations.json", lambda: generate_all(cfg, constitution, backend, policy, prompts))
+    timings["generate_s"] = round(time.perf_counter() - t0, 1)
+    prompts = gen["prompts"]
+
+    t0 = time.perf_counter()
+    scored = work.json_unit("scores.json", lambda: score_all(cfg, policy, constitution, gen))
     timings["score_s"] = round(time.perf_counter() - t0, 1)
     scores = _scores_from(scored["scores"])
     costs = scored["costs"]
