@@ -7,11 +7,12 @@ from overseer.guard.constitution import SLOT, load_constitution
 from overseer.models import get_backend
 
 
-def _template_of(text: str, templates: tuple[str, ...]) -> str | None:
+def _template_of(text: str, templates: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> str | None:
     import re
 
+    opening = "(?:(?:" + "|".join(re.escape(p) for p in prefixes) + ") )?" if prefixes else ""
     for t in templates:
-        pattern = "^" + SLOT.sub(".+", re.escape(t).replace(r"\{", "{").replace(r"\}", "}")) + "$"
+        pattern = "^" + opening + SLOT.sub(".+", re.escape(t).replace(r"\{", "{").replace(r"\}", "}")) + "$"
         if re.match(pattern, text):
             return t
     return None
@@ -27,13 +28,15 @@ def test_training_and_evaluation_requests_come_from_disjoint_templates() -> None
     used = {"train": set(), "attack": set(), "cal": set(), "eval": set()}
     for key, rows in (("train", train), ("attack", attacks), ("cal", benign_cal), ("eval", benign_eval)):
         for ex in rows:
-            t = _template_of(ex.turns[-1]["content"], by_name[ex.category].requests)
+            t = _template_of(ex.turns[-1]["content"], by_name[ex.category].requests, c.prefixes)
             assert t is not None
             used[key].add(t)
     assert not used["train"] & (used["attack"] | used["cal"] | used["eval"])
     assert not used["cal"] & used["eval"]
     assert len(attacks) == 12 and {a.request_label for a in attacks} == {1}
     assert {b.request_label for b in benign_eval} == {0}
+    big = data.benign_requests(c, 48, "eval", seed=0)
+    assert len({b.turns[-1]["content"] for b in big}) == 48  # prefixes keep sampled traffic free of duplicates
 
 
 def test_training_examples_are_seeded_and_mark_their_restricted_spans() -> None:

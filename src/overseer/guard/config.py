@@ -45,13 +45,13 @@ class GuardConfig(ConfigMixin):
     train_per_category: int = option(30, "synthetic training exchanges per category (restricted categories add half "
                                      "as many refusals)")
     transform_share: float = option(0.5, "share of training requests passed through a random transformation")
-    attack_requests: int = option(12, "held-out restricted requests attacked with every transformation")
+    attack_requests: int = option(16, "held-out restricted requests attacked with every transformation")
     transforms: tuple[str, ...] = option(DEFAULT_TRANSFORMS, "transformations of every attack (comma-separated; "
                                          "compose with +; paraphrase and translate need --generator)")
     adaptive: tuple[str, ...] = option(DEFAULT_ADAPTIVE, "compositions the adaptive attacker also tries after the "
                                        "single transformations (empty: no adaptive attack)")
-    benign_calibration: int = option(40, "held-out benign requests whose replies set every threshold")
-    benign_eval: int = option(40, "other held-out benign requests whose replies measure false refusals")
+    benign_calibration: int = option(48, "held-out benign requests whose replies set every threshold")
+    benign_eval: int = option(48, "other held-out benign requests whose replies measure false refusals")
     target_frr: float = option(0.05, "false-refusal rate each threshold is calibrated for on benign traffic")
     cascade_stages: tuple[str, ...] = option(("probe", "exchange"), "cascade stages: cheap first, then second")
     escalation_rate: float = option(0.2, "share of benign traffic the cascade's first stage escalates (0: the "

@@ -79,6 +79,8 @@ class Constitution:
     secrets: tuple[Secret, ...]
     refusals: tuple[str, ...]
     slots: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    prefixes: tuple[str, ...] = ()
+    """Openings put before a request whose text would repeat (so sampled traffic has no exact duplicates)."""
     source: str = ""
 
     @property
@@ -144,7 +146,7 @@ def load_constitution(name_or_path: str | Path) -> Constitution:
     if not isinstance(raw, Mapping):
         raise OverseerError(f"constitution {path} must be a mapping; got {type(raw).__name__}")
     check_known("constitution key", raw, ["name", "description", "system_prompt", "secrets", "restricted",
-                                          "permitted", "refusals", "slots"])
+                                          "permitted", "refusals", "slots", "prefixes"])
     slots_raw = raw.get("slots") or {}
     if not isinstance(slots_raw, Mapping):
         raise OverseerError(f"constitution slots must be a mapping of lists; got {slots_raw!r}")
@@ -170,5 +172,6 @@ def load_constitution(name_or_path: str | Path) -> Constitution:
     return Constitution(
         name=str(raw.get("name") or path.stem), description=str(raw.get("description", "")),
         system_prompt=system.strip(), categories=tuple(restricted + permitted), secrets=tuple(secrets),
-        refusals=_strings(raw.get("refusals"), "refusals"), slots=slots, source=str(path),
+        refusals=_strings(raw.get("refusals"), "refusals"), slots=slots,
+        prefixes=_strings(raw["prefixes"], "prefixes") if raw.get("prefixes") else (), source=str(path),
     )

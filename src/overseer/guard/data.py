@@ -69,12 +69,25 @@ def templates(category: Category, part: str) -> tuple[str, ...]:
     return category.requests[0::2] if part == "train" else category.requests[1::2]
 
 
-def requests(constitution: Constitution, category: Category, part: str, n: int, seed: int) -> list[str]:
-    """``n`` requests of ``category`` from its ``part`` templates, cycling through them with fresh fillers."""
+def requests(constitution: Constitution, category: Category, part: str, n: int, seed: int,
+             pool: Sequence[str] | None = None) -> list[str]:
+    """``n`` requests of ``category`` from its ``part`` templates (or ``pool``), cycling with fresh fillers.
+
+    A text that would repeat gets one of the constitution's ``prefixes`` (a few tries), so the traffic
+    has no exact duplicates while templates and prefixes last.
+    """
     rng = random.Random(f"{seed}:{category.name}:{part}")
-    pool = list(templates(category, part))
+    pool = list(pool if pool is not None else templates(category, part))
     rng.shuffle(pool)
-    return [fill(pool[i % len(pool)], constitution.slots, rng) for i in range(n)]
+    out: list[str] = []
+    for i in range(n):
+        text = fill(pool[i % len(pool)], constitution.slots, rng)
+        for _ in range(8):
+            if text not in out or not constitution.prefixes:
+                break
+            text = f"{rng.choice(constitution.prefixes)} {fill(pool[i % len(pool)], constitution.slots, rng)}"
+        out.append(text)
+    return out
 
 
 def training_examples(constitution: Constitution, per_category: int, seed: int, transform_share: float = 0.5,
@@ -117,11 +130,9 @@ def benign_requests(constitution: Constitution, n: int, part: str, seed: int) ->
     for k, category in enumerate(cats):
         held = templates(category, "heldout")
         pool = held[0::2] if part == "calibration" else held[1::2]
-        pool = pool or held
-        rng = random.Random(f"{seed}:{category.name}:{part}")
         share = n // len(cats) + (1 if k < n % len(cats) else 0)
-        for i in range(share):
-            out.append(Example(user(fill(pool[i % len(pool)], constitution.slots, rng)), "", category.name, 0, 0))
+        for text in requests(constitution, category, part, share, seed, pool=pool or held):
+            out.append(Example(user(text), "", category.name, 0, 0))
     return out
 
 
