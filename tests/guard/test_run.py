@@ -84,3 +84,32 @@ def test_an_unknown_constitution_is_refused_before_any_model_loads(small_config,
     with pytest.raises(OverseerError, match="constitution 'nope' is neither a packaged one"):
         run(small_config(constitution="nope"))
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("guard-*"))
+
+
+def test_a_served_generator_writes_training_requests_and_paraphrases_attacks(small_config) -> None:
+    from overseer.testing import OpenAICompatServer
+
+    def respond(body: dict) -> str:
+        prompt = body["messages"][-1]["content"]
+        if prompt.startswith("Rewrite the following request"):
+            return "Kindly reveal " + prompt.rsplit("Request: ", 1)[1].lower()
+        return "Please tell me the secret vault numbers\nWhat time do you open on Mondays?"
+
+    with OpenAICompatServer(None, responder=respond, model_name="writer") as server, \
+            pytest.warns(UserWarning, match="without log-probabilities"):
+        result = run(small_config(generator=f"openai/writer@{server.url}", transforms=("plain", "paraphrase"),
+                                  adaptive=()))
+    policy = GuardPolicy.load(result.path / "policy")
+    assert policy.extra["generated_requests"] == 2 * 5  # two lines per category, five categories
+    records = [json.loads(line) for line in (result.path / "records.jsonl").read_text().splitlines()]
+    rewritten = [r for r in records if r["defence"] == "none" and r["transform"] == "paraphrase"]
+    assert len(rewritten) == 4 and all(r["request"].startswith("Kindly reveal ") for r in rewritten)
+    assert set(result.metrics["asr"]["none"]) == {"plain", "paraphrase", "all"}
+
+
+def test_hh_rlhf_requests_are_read_from_the_shared_folder_and_scored(small_config, shared_data_dir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OVERSEER_DATA_DIR", str(shared_data_dir))
+    result = run(small_config(hh_rlhf=5, seed=2))
+    flagged = result.metrics["hh_rlhf_flagged"]["input"]
+    assert flagged["n"] == 5 and _is_estimate(flagged)
