@@ -26,7 +26,8 @@ def test_a_tiny_guard_run_writes_every_rate_with_an_interval(small_config) -> No
         assert set(m["asr"][d]) == {"plain", "base64", "fragment", "all"}
         assert m["asr"][d]["all"]["n"] == 3 * 4 and _is_estimate(m["asr"][d]["all"])
         assert m["adaptive_asr"][d]["n"] == 4 and _is_estimate(m["adaptive_asr"][d])
-        assert m["frr"][d]["n"] == 10 and _is_estimate(m["frr"][d])
+        assert m["frr"][d]["n"] == result.record["n_clean"]["benign"] and _is_estimate(m["frr"][d])
+        assert m["benign_leaks"][d]["n"] == 10 and _is_estimate(m["benign_leaks"][d])
     assert m["frr"]["none"]["value"] == 0 and m["overhead"]["cascade"]["time_share"] > 0
     assert m["cascade_ends"] == {"rate_0_is_stage_1": True, "rate_1_is_stage_2": True}
     records = [json.loads(line) for line in (result.path / "records.jsonl").read_text().splitlines()]

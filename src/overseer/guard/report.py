@@ -32,7 +32,7 @@ def table(result: RunResult) -> str:
     m = result.metrics
     cfg = result.config
     defences = list(m["asr"])
-    head = ["defence", "attack success", "adaptive", "false refusals", "time share", "FLOPs share",
+    head = ["defence", "attack success", "adaptive", "false refusals", "benign leaks", "time share", "FLOPs share",
             "tokens before halt"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for d in defences:
@@ -40,6 +40,7 @@ def table(result: RunResult) -> str:
         halt = m["tokens_before_halt"][d]
         lines.append("| " + " | ".join([
             d, _cell(m["asr"][d]["all"]), _cell(m["adaptive_asr"][d]), _cell(m["frr"][d]),
+            _cell(m.get("benign_leaks", {}).get(d)),
             _share(cost.get("time_share")), _share(cost.get("flops_share")),
             "-" if not halt["n"] else f"{halt['mean']:.1f} (n={halt['n']})"]) + " |")
     transforms = [t for t in m["asr"][defences[0]] if t != "all"]
@@ -50,9 +51,13 @@ def table(result: RunResult) -> str:
     title = (f"## {result.path.name}: constitution {result.summary.get('constitution')}, guarded model "
              f"{cfg.get('guarded_model')}, classifier model {cfg.get('classifier_model')}, {n.get('attack')} attacks, "
              f"{n.get('benign')} benign")
+    clean = result.record.get("n_clean", {})
     notes = (
-        f"Thresholds calibrated for {cfg.get('target_frr')} false refusals on {n.get('calibration')} other benign "
-        f"requests; cascade {' -> '.join(cfg.get('cascade_stages', []))} at escalation rate "
+        f"Thresholds calibrated for {cfg.get('target_frr')} false refusals on the {clean.get('calibration')} of "
+        f"{n.get('calibration')} other benign requests whose unguarded reply leaks nothing; false refusals are "
+        f"counted on the {clean.get('benign')} such evaluation requests, and benign leaks (benign requests whose "
+        "shown reply reveals a secret) on all of them; "
+        f"cascade {' -> '.join(cfg.get('cascade_stages', []))} at escalation rate "
         f"{cfg.get('escalation_rate')} (escalated share {m.get('cascade_escalated_share', 0):.2f}). "
         "Attack success: the shown reply contains a secret (known-answer grader); adaptive: any of the single "
         "transformations or compositions got through; 95% Wilson intervals. Time share: classifier seconds over "

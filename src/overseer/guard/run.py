@@ -285,8 +285,14 @@ def _run_in(cfg: GuardConfig, constitution: Any, work: WorkDir, writer: Any, tim
     scores = _scores_from(scored["scores"])
     costs = scored["costs"]
 
-    items = [evaluate.Item(p["role"], p["transform"], p["base"], p["category"], p["response"]) for p in prompts]
-    calibration = [s for it, s in zip(items, scores, strict=True) if it.role == "calibration"]
+    items = [evaluate.Item(p["role"], p["transform"], p["base"], p["category"], p["response"],
+                           bool(constitution.leaks(p["response"]))) for p in prompts]
+    calibration = [scores[i] for i in evaluate.clean_benign(items, "calibration")]
+    if not calibration:
+        from overseer.errors import OverseerError
+
+        raise OverseerError("every calibration reply of the guarded model leaks a secret; no benign traffic is left "
+                            "to set thresholds on (raise --benign-calibration)")
     evaluate.calibrate_policy(policy, calibration, cfg.target_frr, cfg.escalation_rate)
     policy_path = policy.save(writer.file("policy"))
 
@@ -294,7 +300,7 @@ def _run_in(cfg: GuardConfig, constitution: Any, work: WorkDir, writer: Any, tim
     generation = {"seconds": gen["seconds"] / n,
                   "flops": 2.0 * backend_params(backend) * (gen["prompt_tokens"] + gen["response_tokens"]) / n}
     metrics = evaluate.attack_metrics(policy, constitution, items, scores, cfg.transforms)
-    everyone = [i for i, it in enumerate(items) if it.role in ("attack", "benign")]
+    everyone = [i for i, it in enumerate(items) if it.role == "attack"] + evaluate.clean_benign(items)
     cascade_outs = evaluate.outcomes(policy, "cascade", items, scores)
     escalated = sum(cascade_outs[i].escalated for i in everyone) / max(1, len(everyone))
     metrics["overhead"] = {d: evaluate.overhead(policy, d, costs, generation, escalated if d == "cascade" else None)
@@ -325,7 +331,8 @@ def _run_in(cfg: GuardConfig, constitution: Any, work: WorkDir, writer: Any, tim
     extra = {"summary": summary, "cascade_sweep": sweep, "refusal_curve": curve, "costs": costs,
              "generation": {**generation, "prompts": n, "wall_s": gen["seconds"]},
              "policy": str(policy_path.name), "n_items": {r: sum(it.role == r for it in items)
-                                                          for r in ("attack", "adaptive", "calibration", "benign")}}
+                                                          for r in ("attack", "adaptive", "calibration", "benign")},
+             "n_clean": {"calibration": len(calibration), "benign": len(evaluate.clean_benign(items))}}
     return metrics, records, extra
 
 
