@@ -85,3 +85,12 @@ def test_an_audit_runs_against_a_guarded_target(small_config, guard_model: str, 
     assert len(records) == 1 and records[0]["status"] == "ok"
     replies = [m for m in records[0]["transcript"] if m["role"] == "assistant"]
     assert len(replies) == 2
+
+
+def test_overseer_generate_takes_a_guard_spec(guard_model: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from overseer.cli.main import main
+
+    blocking = _hand_policy(guard_model, tmp_path / "block", -math.inf)
+    assert main(["generate", "--model", f"guard:{blocking}", "--max-new-tokens", "4", "What is the vault code?"]) == 0
+    assert "Sorry, I can't share that." in capsys.readouterr().out
