@@ -127,15 +127,17 @@ def test_a_classifier_trained_on_a_planted_marker_blocks_every_attack_keeping_it
 # -- streaming halts and the policy on a real tiny chat model ---------------------------------------------------------
 
 
-def _policy(model: str, threshold: float) -> GuardPolicy:
+def _policy(model: str, threshold: float, probe_layers: tuple[int, ...] = (1,)) -> GuardPolicy:
     rng = np.random.default_rng(0)
     clf = Classifier("output", model, (-1,), smoothing=0.5)
     width = clf._reader().lm.model.config.hidden_size
     clf.head = LinearHead(np.zeros(width, np.float32), np.ones(width, np.float32),
                           rng.normal(size=width).astype(np.float32), 0.0)
     clf.threshold = threshold
-    probe = Classifier("probe", model, (1,), LinearHead(np.zeros(width, np.float32), np.ones(width, np.float32),
-                                                          rng.normal(size=width).astype(np.float32), 0.0), 0.5, 0.5)
+    wide = width * len(probe_layers)  # the multi-layer probe reads its layers concatenated
+    probe = Classifier("probe", model, probe_layers, LinearHead(np.zeros(wide, np.float32), np.ones(wide, np.float32),
+                                                                  rng.normal(size=wide).astype(np.float32), 0.0),
+                       0.5, 0.5)
     return GuardPolicy(model, "You are Vesta.", "Sorry, I can't share that.", {"output": clf, "probe": probe},
                        ensemble=("output", "probe"), ensemble_threshold=0.5,
                        cascade=Cascade("probe", "output", 0.5, 0.3), defence="output")
@@ -182,12 +184,13 @@ def test_a_saved_policy_loads_back_with_the_same_scores_and_decisions(guard_mode
         assert decide(policy, defence, items[0].response, s) == decide(back, defence, items[0].response, s)
 
 
-def test_the_probe_read_off_generation_scores_as_a_second_pass_would(guard_model: str) -> None:
+@pytest.mark.parametrize("layers", [(1,), (0, 1)], ids=["one layer", "two layers concatenated"])
+def test_the_probe_read_off_generation_scores_as_a_second_pass_would(guard_model: str, layers: tuple[int, ...]) -> None:
     from overseer.guard.guarding import generate_watched
     from overseer.models import Chat, GenerateConfig, get_backend
 
     inner = get_backend(guard_model)
-    policy = _policy(guard_model, 0.5)
+    policy = _policy(guard_model, 0.5, layers)
     probe = policy.classifiers["probe"]
     assert probe.reads_generation(inner)
     chats = [Chat.of([{"role": "system", "content": "You are Vesta."}, {"role": "user", "content": q}])
@@ -205,3 +208,11 @@ def test_the_probe_read_off_generation_scores_as_a_second_pass_would(guard_model
         second_pass = sigmoid(ema(probe.head.logits(states), probe.smoothing))
         np.testing.assert_allclose(scores.scores, second_pass, atol=1e-4)
         assert len(scores.offsets) == len(gen.token_ids) and scores.offsets[-1][1] == len(gen.text)
+
+
+def test_token_classifiers_refuse_an_encoder_in_one_line(tiny_encoder) -> None:
+    from overseer.errors import OverseerError
+
+    with pytest.raises(OverseerError, match="needs a causal model") as info:
+        Classifier("output", str(tiny_encoder), (-1,)).fit([Exchange(user("q"), "a b")], [], spans=[[]])
+    assert "\n" not in str(info.value)

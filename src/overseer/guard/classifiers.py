@@ -256,6 +256,10 @@ class Classifier:
         from overseer.models import encode_prompt, format_chat
 
         reader = self._reader()
+        if not reader.is_causal:
+            raise OverseerError(f"the {self.kind} classifier scores every prefix of a reply, so it needs a causal "
+                                f"model; {self.model!r} is an encoder (use it for the input and exchange classifiers "
+                                "only)")
         id_lists, offsets, starts = [], [], []
         for ex in items:
             ids, offs = reader.encode(ex.response)

@@ -8,6 +8,7 @@ A spec is a string:
 ``./my-model``, ``~/m/x.Q4_K_M.gguf``  local ``save_pretrained`` directory or GGUF file
 ``openai/MODEL@http://HOST:PORT/v1``   an OpenAI-compatible server (vLLM, ollama, ...)
 ``mock``, ``mock/NAME``                scripted outputs, for tests
+``guard:RUN`` or ``guard:RUN::SPEC``   a model behind a guard policy (``overseer.guard``)
 =====================================  ==================================================
 
 Each prefix is a backend registered under the ``backend`` kind of the shared registry; a string
