@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from overseer._config import ConfigMixin, bootstrap_option, option, progress_option, runs_dir_option
+from overseer._config import ConfigMixin, option, progress_option, runs_dir_option
 from overseer.errors import OverseerError
 from overseer.guard.classifiers import CLASSIFIER_KINDS
 from overseer.guard.transforms import TRANSFORMS, transform_names
@@ -67,7 +67,6 @@ class GuardConfig(ConfigMixin):
                           "the shared data folder, never copied into the repository) with each input-side defence: "
                           "how far the proxy classifiers transfer to real harmful requests (0: skip)")
     device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: cuda if available", identity="none")
-    bootstrap: int = bootstrap_option("unused by guard's Wilson intervals; kept for the shared config shape")
     runs_dir: str | None = runs_dir_option()
     progress: bool = progress_option("print one line per stage")
     extra: dict[str, Any] = option({}, "free-form notes recorded with the run (not used by the code)", identity="none")

@@ -47,6 +47,15 @@ def table(result: RunResult) -> str:
     lines += ["", "| transformation | " + " | ".join(defences) + " |", "|" + "---|" * (len(defences) + 1)]
     for t in transforms:
         lines.append(f"| {t} | " + " | ".join(_cell(m["asr"][d][t]) for d in defences) + " |")
+    sweep = result.record.get("cascade_sweep") or []
+    if sweep:
+        lines += ["", "| escalation rate | escalated share | attack success | false refusals | time share |",
+                  "|---|---|---|---|---|"]
+        for row in sweep:
+            lines.append(f"| {row['rate']:g} | {row['escalated_share']:.2f} | {_cell(row['asr'])} | "
+                         f"{_cell(row['frr'])} | {_share(row['time_share'])} |")
+    if m.get("hh_rlhf_flagged"):
+        lines += ["", f"hh-rlhf first turns flagged by the input classifier: {_cell(m['hh_rlhf_flagged']['input'])}"]
     n = result.record.get("n_items", {})
     title = (f"## {result.path.name}: constitution {result.summary.get('constitution')}, guarded model "
              f"{cfg.get('guarded_model')}, classifier model {cfg.get('classifier_model')}, {n.get('attack')} attacks, "
