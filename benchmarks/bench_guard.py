@@ -12,9 +12,10 @@ answered three ways on the same loaded guarded model, through the live path the 
 * ``exchange``: the exchange classifier on every exchange.
 
 For each defence it reports the classifiers' seconds (timed inside the guarded call) divided by the
-generation seconds of the same call, best of ``--repeats``. The probe re-reads each exchange in one
-extra forward pass of the guarded model (see docs/guard.md), so its time here is an upper bound of a
-deployment that reads activations off the generation pass. The last line printed is one JSON object.
+generation seconds of the same call, best of ``--repeats``. The probe (the cascade's default first
+stage) reads its states off the generation pass, so its own time is its head's; the one extra decoding
+step that gives the last token its state is part of the generation seconds. The last line printed is
+one JSON object.
 """
 
 from __future__ import annotations

@@ -52,3 +52,10 @@ def test_bad_input_exits_2_with_one_line(argv: list[str], message: str, tmp_path
 def test_report_of_a_folder_that_is_no_guard_run_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["guard", "report", str(tmp_path)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_serve_refuses_a_folder_without_a_policy_in_one_line(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["guard", "serve", str(tmp_path), "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds no guard policy" in err and len(err.splitlines()) == 1

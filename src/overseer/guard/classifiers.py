@@ -346,11 +346,8 @@ def token_offsets(tokenizer: Any, ids: Sequence[int]) -> list[tuple[int, int]]:
 
 
 def _finite(x: float) -> float | str:
+    """A threshold as JSON stores it (infinities as strings)."""
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
-
-
-def _unfinite(x: float | str) -> float:
-    return float(x)
 
 
 # --------------------------------------------------------------------------- calibration and combinations
@@ -477,12 +474,12 @@ class GuardPolicy:
             head_file = path / f"{name}.npz"
             classifiers[name] = Classifier(spec["kind"], spec["model"], tuple(spec["layers"]),
                                            LinearHead.load(head_file) if head_file.is_file() else None,
-                                           float(spec["smoothing"]), _unfinite(spec["threshold"]))
+                                           float(spec["smoothing"]), float(spec["threshold"]))
         cascade = meta.get("cascade")
         return cls(meta["guarded_model"], meta["system_prompt"], meta["refusal"], classifiers,
-                   tuple(meta.get("ensemble") or ()), _unfinite(meta.get("ensemble_threshold", "inf")),
+                   tuple(meta.get("ensemble") or ()), float(meta.get("ensemble_threshold", "inf")),
                    Cascade(cascade["stage1"], cascade["stage2"], float(cascade["rate"]),
-                           _unfinite(cascade["escalate_at"])) if cascade else None,
+                           float(cascade["escalate_at"])) if cascade else None,
                    meta.get("defence", "cascade"), meta.get("constitution", ""), meta.get("extra") or {})
 
     def share_readers(self, loaded: Mapping[str, Any] | None = None, device: str | None = None) -> None:
