@@ -80,7 +80,14 @@ def generate_all(cfg: GuardConfig, constitution: Any, backend: Any, policy: Any,
     chats = [Exchange(tuple(p["turns"]), "", constitution.system_prompt).chat() for p in prompts]
     config = GenerateConfig(max_new_tokens=cfg.max_new_tokens, temperature=0.0, seed=cfg.seed)
     seconds: dict[str, float] = {}
-    gens, probe = generate_watched(policy, backend, chats, config, seconds)
+    gens, probe = [], []
+    step = 4 * cfg.batch_size  # a progress line every few batches of a stage that takes minutes
+    for start in range(0, len(chats), step):
+        part, read = generate_watched(policy, backend, chats[start:start + step], config, seconds)
+        gens += part
+        probe = None if read is None else [*(probe or []), *read]
+        _say(cfg, f"generated {min(start + step, len(chats))}/{len(chats)} replies "
+                  f"({seconds['generate']:.0f} s)")
     tok = backend.loaded.tokenizer
     prompt_tokens = sum(len(encode_prompt(tok, backend.render(c))) for c in chats)
     response_tokens = sum(len(g.token_ids) for g in gens)
