@@ -94,3 +94,12 @@ def test_overseer_generate_takes_a_guard_spec(guard_model: str, tmp_path: Path,
     blocking = _hand_policy(guard_model, tmp_path / "block", -math.inf)
     assert main(["generate", "--model", f"guard:{blocking}", "--max-new-tokens", "4", "What is the vault code?"]) == 0
     assert "Sorry, I can't share that." in capsys.readouterr().out
+
+
+def test_a_failed_inner_generation_is_a_failed_item_not_a_crash(guard_model: str, tmp_path: Path) -> None:
+    passing = _hand_policy(guard_model, tmp_path / "pass", math.inf)
+    guarded = get_backend(f"guard:{passing}::mock")
+    guarded.inner.outputs = [RuntimeError("server said no"), "Fine."]
+    out = guarded.generate(["a?", "b?"])
+    assert not out[0][0].ok and "server said no" in out[0][0].error
+    assert out[1][0].text == "Fine." and len(guarded.events) == 1

@@ -118,6 +118,9 @@ class GuardBackend(Backend):
                 seed=config.seed, stop=config.stop), self.defence)
         out = []
         for reply in replies:
+            if reply.error is not None:
+                out.append([Generation.failed(reply.error)] * config.n)
+                continue
             o = reply.outcome
             event = {"stage": o.stage, "blocked": o.blocked, "halted_at": o.halted_at, "escalated": o.escalated}
             self.events.append(event)

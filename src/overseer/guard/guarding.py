@@ -157,6 +157,7 @@ class GuardedReply:
     outcome: Outcome
     response: str
     seconds: dict[str, float]
+    error: str | None = None
 
 
 def guarded_generate(policy: GuardPolicy, inner: Any, chats: Sequence[Any], config: Any,
@@ -186,15 +187,19 @@ def guarded_generate(policy: GuardPolicy, inner: Any, chats: Sequence[Any], conf
         for i, s in enumerate(scores):
             outcome = decide(policy, "input", "", s)
             if outcome.blocked:
-                replies[i] = GuardedReply(outcome, "", {})
+                replies[i] = GuardedReply(outcome, "", seconds)
         open_idx = [i for i in open_idx if replies[i] is None]
     generations, probe_scores = generate_watched(policy, inner, [exchanges[i][0] for i in open_idx], config, seconds,
                                                  watch="probe" in names) if open_idx else ([], None)
     done = []
     for i, gen in zip(open_idx, generations, strict=True):
-        if not gen.ok:
-            raise OverseerError(f"the guarded model failed: {gen.error}")
+        if not gen.ok:  # nothing to guard: the item fails, as it would unguarded
+            replies[i] = GuardedReply(Outcome(""), "", seconds, gen.error)
+            continue
         done.append((i, Exchange(exchanges[i][1].turns, gen.text, exchanges[i][1].system)))
+    if probe_scores is not None:
+        ok = [k for k, gen in enumerate(generations) if gen.ok]
+        probe_scores = [probe_scores[k] for k in ok]
     items = [e for _, e in done]
 
     def score(names_: Sequence[str], subset: Sequence[int]) -> list[Scores]:
