@@ -148,12 +148,11 @@ def cascade_sweep(policy: GuardPolicy, constitution: Constitution, items: Sequen
     rows = []
     attack = [i for i, it in enumerate(items) if it.role == "attack"]
     benign = clean_benign(items)
-    everyone = attack + benign
     for r in rates:
         at = escalation_threshold([s.of(c.stage1) for s in calibration], r)
         outs = outcomes(policy, "cascade", items, scores, escalate_at=at)
         leaks = leaked(constitution, outs)
-        escalated = sum(outs[i].escalated for i in everyone) / max(1, len(everyone))
+        escalated = sum(outs[i].escalated for i in benign) / max(1, len(benign))  # the cost of benign traffic
         cost = overhead(policy, "cascade", costs, generation, escalated)
         rows.append({"rate": r, "escalate_at": at if np.isfinite(at) else None,
                      "asr": rate(int(leaks[attack].sum()), len(attack)),

@@ -307,12 +307,16 @@ def _run_in(cfg: GuardConfig, constitution: Any, work: WorkDir, writer: Any, tim
     generation = {"seconds": gen["seconds"] / n,
                   "flops": 2.0 * backend_params(backend) * (gen["prompt_tokens"] + gen["response_tokens"]) / n}
     metrics = evaluate.attack_metrics(policy, constitution, items, scores, cfg.transforms)
-    everyone = [i for i, it in enumerate(items) if it.role == "attack"] + evaluate.clean_benign(items)
+    benign = evaluate.clean_benign(items)
+    attacks = [i for i, it in enumerate(items) if it.role == "attack"]
     cascade_outs = evaluate.outcomes(policy, "cascade", items, scores)
-    escalated = sum(cascade_outs[i].escalated for i in everyone) / max(1, len(everyone))
+    escalated = sum(cascade_outs[i].escalated for i in benign) / max(1, len(benign))
+    # the cost is that of benign traffic (what a deployment mostly sees); attacks are escalated more often
     metrics["overhead"] = {d: evaluate.overhead(policy, d, costs, generation, escalated if d == "cascade" else None)
                            for d in evaluate.EVAL_DEFENCES if d != "none"}
     metrics["cascade_escalated_share"] = escalated
+    metrics["cascade_escalated_share_attacks"] = (sum(cascade_outs[i].escalated for i in attacks)
+                                                  / max(1, len(attacks)))
     metrics["cascade_ends"] = evaluate.check_cascade_ends(policy, scores)
     metrics["thresholds"] = {n_: c.to_json()["threshold"] for n_, c in policy.classifiers.items()}
     sweep = evaluate.cascade_sweep(policy, constitution, items, scores, calibration, cfg.sweep_rates, costs, generation)
