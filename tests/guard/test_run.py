@@ -114,3 +114,20 @@ def test_hh_rlhf_requests_are_read_from_the_shared_folder_and_scored(small_confi
     result = run(small_config(hh_rlhf=5, seed=2))
     flagged = result.metrics["hh_rlhf_flagged"]["input"]
     assert flagged["n"] == 5 and _is_estimate(flagged)
+
+
+def test_the_default_run_asks_288_distinct_prompts_and_the_gpu_config_parses() -> None:
+    from overseer._config import from_sources
+    from overseer.guard.constitution import load_constitution
+    from overseer.guard.run import build_prompts
+    from overseer.guard.transforms import Transformer
+
+    cfg = GuardConfig()
+    prompts = build_prompts(cfg, load_constitution(cfg.constitution), Transformer(seed=cfg.seed))
+    assert len(prompts) == 16 * (8 + 4) + 48 + 48
+    keys = {(p["role"], p["transform"], json.dumps(p["turns"])) for p in prompts}
+    assert len(keys) == len(prompts)
+    benign = [json.dumps(p["turns"]) for p in prompts if p["role"] in ("calibration", "benign")]
+    assert len(set(benign)) == len(benign)
+    gpu = from_sources(GuardConfig, Path(__file__).resolve().parents[2] / "configs" / "guard" / "gpu.yaml")
+    assert gpu.generator.startswith("openai/") and "paraphrase" in gpu.transforms and gpu.probe_layers == (10, 18)
