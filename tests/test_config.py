@@ -334,7 +334,7 @@ _DEFAULT_HASHES = {
     "FakingConfig": ("3515a5f7b772", "d9275ae5eedd"),
     "TamperingConfig": ("14f80be60bf1", "14e61cf1f6c7"),
     "GameConfig": ("2725c366aa2c", "f8eb1e93d4c7"),  # since the rebuilt techniques (issue 24 item 4)
-    "GuardConfig": ("657b004255aa", "b5fde60f034c"),  # the first guard pillar (issue 27)
+    "GuardConfig": ("a2efa52cb246", "d182e426fc8f"),  # the first guard pillar (issue 27)
 }
 
 

@@ -50,6 +50,8 @@ class GuardConfig(ConfigMixin):
                                          "compose with +; paraphrase and translate need --generator)")
     adaptive: tuple[str, ...] = option(DEFAULT_ADAPTIVE, "compositions the adaptive attacker also tries after the "
                                        "single transformations (empty: no adaptive attack)")
+    attacker_rounds: int = option(0, "rounds of an attacker model (the generator) that rewrites each request a "
+                                  "defence stopped, shown the defence's reply (needs --generator; 0: none)")
     benign_calibration: int = option(48, "held-out benign requests whose replies set every threshold")
     benign_eval: int = option(48, "other held-out benign requests whose replies measure false refusals")
     target_frr: float = option(0.05, "false-refusal rate each threshold is calibrated for on benign traffic")
@@ -77,6 +79,10 @@ class GuardConfig(ConfigMixin):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OverseerError(f"{name} must be a whole number >= 1; got {value!r}")
+        if isinstance(self.attacker_rounds, bool) or self.attacker_rounds < 0:
+            raise OverseerError(f"attacker_rounds must be a whole number >= 0; got {self.attacker_rounds!r}")
+        if self.attacker_rounds and self.generator is None:
+            raise OverseerError("attacker_rounds needs an attacker model; pass --generator SPEC or --attacker-rounds 0")
         if isinstance(self.hh_rlhf, bool) or self.hh_rlhf < 0:
             raise OverseerError(f"hh_rlhf must be a whole number >= 0; got {self.hh_rlhf!r}")
         for name in ("target_frr", "escalation_rate", "transform_share"):

@@ -54,6 +54,9 @@ def table(result: RunResult) -> str:
         for row in sweep:
             lines.append(f"| {row['rate']:g} | {row['escalated_share']:.2f} | {_cell(row['asr'])} | "
                          f"{_cell(row['frr'])} | {_share(row['time_share'])} |")
+    if m.get("attacker_asr"):
+        lines += ["", "| defence | broken with the attacker model's rounds too |", "|---|---|"]
+        lines += [f"| {d} | {_cell(e)} |" for d, e in m["attacker_asr"].items()]
     if m.get("hh_rlhf_flagged"):
         lines += ["", f"hh-rlhf first turns flagged by the input classifier: {_cell(m['hh_rlhf_flagged']['input'])}"]
     n = result.record.get("n_items", {})

@@ -323,6 +323,19 @@ def _run_in(cfg: GuardConfig, constitution: Any, work: WorkDir, writer: Any, tim
     curve = evaluate.refusal_curve(policy, items, scores, constitution, ["input", "output", "exchange", "probe"])
     if cfg.hh_rlhf:
         metrics["hh_rlhf_flagged"] = _hh_rlhf(cfg, policy)
+    if cfg.attacker_rounds and generator is not None:
+        from overseer.guard import data
+        from overseer.guard.attacker import attacker_rates
+        from overseer.models import GenerateConfig
+
+        _say(cfg, f"attacker model: up to {cfg.attacker_rounds} rounds per stopped request and defence")
+        requests = [a.turns[-1]["content"] for a in data.attack_requests(constitution, cfg.attack_requests, cfg.seed)]
+        config = GenerateConfig(max_new_tokens=cfg.max_new_tokens, temperature=0.0, seed=cfg.seed)
+        t0 = time.perf_counter()
+        metrics["attacker_asr"] = work.json_unit("attacker.json", lambda: attacker_rates(
+            policy, constitution, backend, generator, config, items, scores, requests, cfg.attacker_rounds,
+            [d for d in evaluate.EVAL_DEFENCES if d != "none"]))
+        timings["attacker_s"] = round(time.perf_counter() - t0, 1)
 
     records = []
     for d in evaluate.EVAL_DEFENCES:
