@@ -231,6 +231,7 @@ def test_shared_fields_have_one_flag_help_and_identity() -> None:
 
 def _pillar_configs() -> list[Any]:
     from overseer.audit import AuditConfig
+    from overseer.guard import GuardConfig
     from overseer.organisms.faking import FakingConfig
     from overseer.organisms.game import GameConfig
     from overseer.organisms.implants import ImplantConfig
@@ -241,7 +242,7 @@ def _pillar_configs() -> list[Any]:
     from overseer.w2s import W2SConfig
 
     return [W2SConfig(), SelfCorrectConfig(), PVGConfig(), AuditConfig(), PoisonConfig(), ImplantConfig(),
-            FakingConfig(), TamperingConfig(), GameConfig(organisms=("a", "a-control"))]
+            FakingConfig(), TamperingConfig(), GameConfig(organisms=("a", "a-control")), GuardConfig()]
 
 
 @pytest.mark.parametrize("cfg", _pillar_configs(), ids=lambda c: type(c).__name__)
@@ -333,6 +334,7 @@ _DEFAULT_HASHES = {
     "FakingConfig": ("3515a5f7b772", "d9275ae5eedd"),
     "TamperingConfig": ("14f80be60bf1", "14e61cf1f6c7"),
     "GameConfig": ("2725c366aa2c", "f8eb1e93d4c7"),  # since the rebuilt techniques (issue 24 item 4)
+    "GuardConfig": ("a2efa52cb246", "d182e426fc8f"),  # the first guard pillar (issue 27)
 }
 
 

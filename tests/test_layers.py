@@ -24,7 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 FOUNDATION, LAYERS, PILLARS, TOP = 0, 1, 2, 3
 LEVEL_NAMES = {FOUNDATION: "the foundation", LAYERS: "a shared layer", PILLARS: "a pillar", TOP: "the top"}
 SHARED_LAYERS = ("models", "data", "results")
-PILLAR_NAMES = ("w2s", "selfcorrect", "pvg", "audit", "organisms")
+PILLAR_NAMES = ("w2s", "selfcorrect", "pvg", "audit", "organisms", "guard")
 TOP_PACKAGES = ("cli", "testing", "__main__", "_inspect_ai")
 """``testing`` holds servers and fakes for tests, built on the layers; ``_inspect_ai`` registers pillar tasks."""
 PILLAR_USES = {"organisms": ("audit",)}

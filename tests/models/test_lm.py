@@ -271,3 +271,20 @@ def test_smollm2_shared_prefix_scoring_equals_reference():
         assert a.logprobs == pytest.approx(b.logprobs, abs=2e-3)
     her, his, their = fast[1].logprobs
     assert max(her, his, their) > -8  # a pronoun is a likely continuation for a trained model
+
+
+def test_hidden_states_read_off_generation_equal_a_forward_pass_over_the_reply(tiny):
+    """``hidden_layers``: the same tokens, and at each one the state a teacher-forced pass gives."""
+    import numpy as np
+
+    from overseer.models import encode_prompt, token_features
+
+    config = GenerateConfig(max_new_tokens=6)
+    plain = generate(tiny, PROMPTS, config, batch_size=2)
+    watched = generate(tiny, PROMPTS, config, batch_size=2, hidden_layers=(0, 1))
+    for prompt, (a,), (b,) in zip(PROMPTS, plain, watched, strict=True):
+        assert a == b and a.hidden is None  # same text, ids, log-probs and finish reason
+        ids = encode_prompt(tiny.tokenizer, prompt) + list(b.token_ids)
+        forward = token_features(tiny, [ids], (0, 1))[0][-len(b.token_ids):]
+        assert b.hidden.shape == forward.shape
+        np.testing.assert_allclose(b.hidden, forward, atol=1e-4)

@@ -24,7 +24,7 @@ from overseer.errors import OverseerError, missing_package
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every pillar's sub-commands."""
-    from overseer.cli import audit, cache, catalog, generate, organisms, pvg, runs, selfcorrect, w2s
+    from overseer.cli import audit, cache, catalog, generate, guard, organisms, pvg, runs, selfcorrect, w2s
 
     parser = argparse.ArgumentParser(
         prog="overseer", description="Scalable-oversight experiments on a laptop CPU or a GPU cluster."
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     pvg.register(sub)
     audit.register(sub)
     organisms.register(sub)
+    guard.register(sub)
     generate.register(sub)
     catalog.register(sub)
     runs.register(sub)

@@ -40,7 +40,7 @@ from overseer.models._classifier_config import ClassifierConfig, ClassifierFit, 
 from overseer.models._classifier_train import fit_classifier
 from overseer.models._devices import bf16_supported, free_accelerator_memory
 from overseer.models._endpoint import EndpointBackend, EndpointClient, normalize_base_url
-from overseer.models._features import POOLINGS, extract_features, pool
+from overseer.models._features import POOLINGS, extract_features, pool, token_features
 from overseer.models._finetune import CARD_FILE, SCHEDULERS, LMTrainConfig, finetune_lm, read_card, rows_digest
 from overseer.models._generate import GenerateConfig, Generation
 from overseer.models._guarded import Guarded, RetryableError
@@ -138,6 +138,7 @@ __all__ = [
     "load_model",
     "normalize_base_url",
     "pool",
+    "token_features",
     "resolve_model",
     "score_options",
     "SCORING_MODES",

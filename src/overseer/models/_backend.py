@@ -8,6 +8,7 @@ A spec is a string:
 ``./my-model``, ``~/m/x.Q4_K_M.gguf``  local ``save_pretrained`` directory or GGUF file
 ``openai/MODEL@http://HOST:PORT/v1``   an OpenAI-compatible server (vLLM, ollama, ...)
 ``mock``, ``mock/NAME``                scripted outputs, for tests
+``guard:RUN`` or ``guard:RUN::SPEC``   a model behind a guard policy (``overseer.guard``)
 =====================================  ==================================================
 
 Each prefix is a backend registered under the ``backend`` kind of the shared registry; a string
@@ -201,9 +202,25 @@ def backend(name: str) -> Callable[[type[Backend]], type[Backend]]:
     return register("backend", name)
 
 
+PLUGIN_BACKENDS = {"guard": "overseer.guard.backend"}
+"""Backends defined above this layer (a pillar's model wrapper), imported by name when a spec first uses
+their prefix (``guard:REST`` or ``guard/REST``), so the layer never imports a pillar itself."""
+
+
 def _import_backends() -> None:
     """Import the modules that register the built-in backends (cheap: no torch, no openai)."""
     from overseer.models import _endpoint, _lm, _mock  # noqa: F401
+
+
+def _plugin_prefix(spec: str) -> str | None:
+    """The plug-in backend named by ``spec``'s start (``guard:`` or ``guard/``), imported; None if none."""
+    import importlib
+
+    for prefix, module in PLUGIN_BACKENDS.items():
+        if spec.startswith((f"{prefix}:", f"{prefix}/")):
+            importlib.import_module(module)
+            return prefix
+    return None
 
 
 def split_spec(spec: str) -> tuple[str, str]:
@@ -222,6 +239,9 @@ def split_spec(spec: str) -> tuple[str, str]:
     _import_backends()
     spec = spec.strip()
     prefix, sep, rest = spec.partition("/")
+    plugin = _plugin_prefix(spec)
+    if plugin is not None:
+        return plugin, spec[len(plugin) + 1:]
     if spec == "mock":
         return "mock", ""
     if sep and prefix == "mock":

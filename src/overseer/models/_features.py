@@ -123,3 +123,44 @@ def extract_features(
                 out[layer][idx] = pooled.float().cpu().numpy()
             advance(len(idx))
     return out
+
+
+def token_features(
+    lm: LoadedModel,
+    input_ids: Sequence[Sequence[int]],
+    layers: Sequence[int] = (-1,),
+    batch_size: int = 16,
+) -> list[np.ndarray]:
+    """Hidden states of every token of each pre-tokenized sequence, the ``layers`` concatenated.
+
+    For causal models position ``t`` has read tokens ``0..t`` only, so row ``t`` is what a streaming
+    monitor sees after token ``t`` (token-level probes and output classifiers read it). Sequences run
+    in length-sorted, left-padded batches; each comes back as a float32 array of shape
+    ``(len(sequence), len(layers) * hidden_size)``, in the input order.
+    """
+    import torch
+
+    resolved = _check_layers(layers, lm.num_layers)
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+    order = np.argsort([len(ids) for ids in input_ids], kind="stable")[::-1]
+    out: list[np.ndarray] = [np.empty((0, 0), dtype=np.float32)] * len(input_ids)
+    with first_blocks(lm.model, max(resolved) + 1), torch.inference_mode():
+        for start in range(0, len(order), max(1, batch_size)):
+            idx = order[start : start + max(1, batch_size)]
+            width = max(len(input_ids[i]) for i in idx)
+            ids = torch.full((len(idx), width), int(pad), dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                seq = list(input_ids[i])
+                if seq:
+                    ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+                    mask[row, width - len(seq):] = 1
+            ids, mask = ids.to(lm.device), mask.to(lm.device)
+            extra = {"position_ids": (mask.cumsum(-1) - 1).clamp(min=0)} if lm.kind == "causal" else {}
+            hidden = lm.backbone(input_ids=ids, attention_mask=mask, output_hidden_states=True,
+                                 **extra).hidden_states
+            stacked = torch.cat([hidden[index] for index in resolved], dim=-1).float().cpu().numpy()
+            for row, i in enumerate(idx):
+                n = len(input_ids[i])
+                out[i] = stacked[row, width - n:] if n else np.zeros((0, stacked.shape[-1]), dtype=np.float32)
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from overseer.errors import OverseerError
 
@@ -82,6 +82,9 @@ class Generation:
     logprobs: tuple[float, ...] = ()
     finish_reason: FinishReason = "stop"
     error: str | None = None
+    hidden: Any = field(default=None, compare=False, repr=False)
+    """Local models asked for ``hidden_layers``: the hidden state at each generated token, those layers
+    concatenated (a float32 array, one row per token id), read off the generation pass itself."""
 
     @property
     def ok(self) -> bool:

@@ -386,8 +386,13 @@ def generate(
     prompts: Sequence[str],
     config: GenerateConfig | None = None,
     batch_size: int = 8,
+    hidden_layers: Sequence[int] | None = None,
 ) -> list[list[Generation]]:
     """Complete each rendered prompt ``config.n`` times; one list of :class:`Generation` per prompt.
+
+    ``hidden_layers`` (0 = embeddings, -1 = last block) also returns, in :attr:`Generation.hidden`, the
+    hidden states at every generated token as the generation pass computed them (a streaming monitor's
+    input at no extra forward pass); one more decoding step runs so the last kept token has its state too.
 
     Prompts are tokenized once, sorted by length and run in left-padded batches through
     ``model.generate`` (key/value cache on), so short prompts are not padded to long ones. Greedy
@@ -416,6 +421,9 @@ def generate(
     if not config.greedy:
         sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p, "top_k": 0}
     extra: dict[str, Any] = {}
+    read = _hidden_indices(model, hidden_layers)
+    if read:
+        extra["output_hidden_states"] = True
     per_prompt = 1 if config.greedy else config.n  # greedy samples are identical: decode once, copy
     fork_devices = [device] if device.type == "cuda" else []
     with torch.inference_mode(), torch.random.fork_rng(devices=fork_devices):
@@ -430,7 +438,7 @@ def generate(
             out = model.generate(
                 input_ids=ids,
                 attention_mask=mask,
-                max_new_tokens=config.max_new_tokens,
+                max_new_tokens=config.max_new_tokens + (1 if read else 0),
                 num_return_sequences=1 if shared else per_prompt,
                 **shared,
                 pad_token_id=pad,
@@ -440,15 +448,40 @@ def generate(
                 **sampling,
                 **extra,
             )
-            new = out.sequences[:, ids.shape[1] :]  # [B*n, T]
+            new = out.sequences[:, ids.shape[1] :][:, : config.max_new_tokens]  # [B*n, T]
             # log-probability of each chosen token under the unmodified distribution: [B*n, T]
             steps = torch.stack([torch.log_softmax(step.float(), dim=-1) for step in out.logits], dim=1)
             chosen = steps.gather(-1, new[:, : steps.shape[1], None]).squeeze(-1)
             for row in range(new.shape[0]):
                 item = chunk[row // per_prompt]
                 gen = _to_generation(tok, new[row].tolist(), chosen[row].tolist(), stops, config)
+                if read:
+                    gen = _with_hidden(gen, out.hidden_states, read, row)
                 results[item] += [gen] * (config.n // per_prompt)
     return results
+
+
+def _hidden_indices(model: Any, layers: Sequence[int] | None) -> list[int]:
+    """``layers`` as indices into a forward pass's hidden states (checked against the model's depth)."""
+    if not layers:
+        return []
+    from overseer.models._features import _check_layers
+
+    return _check_layers(layers, model.config.num_hidden_layers)
+
+
+def _with_hidden(gen: Generation, hidden_states: Any, read: list[int], row: int) -> Generation:
+    """``gen`` with the states of its tokens: token t is the input of decoding step t + 1."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    steps = [hidden_states[t + 1] for t in range(len(gen.token_ids)) if t + 1 < len(hidden_states)]
+    if not steps:
+        return dataclasses.replace(gen, hidden=np.zeros((0, 0), dtype=np.float32))
+    rows = [torch.cat([step[i][row, -1] for i in read], dim=-1) for step in steps]
+    return dataclasses.replace(gen, hidden=torch.stack(rows).float().cpu().numpy())
 
 
 def _shared_prefill(model: Any, ids: torch.Tensor, mask: torch.Tensor,
