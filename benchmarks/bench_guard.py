@@ -11,11 +11,12 @@ answered three ways on the same loaded guarded model, through the live path the 
 * ``cascade``: stage 1 on every exchange, stage 2 only on the escalated ones;
 * ``exchange``: the exchange classifier on every exchange.
 
-For each defence it reports the classifiers' seconds (timed inside the guarded call) divided by the
-generation seconds of the same call, best of ``--repeats``. The probe (the cascade's default first
-stage) reads its states off the generation pass, so its own time is its head's; the one extra decoding
-step that gives the last token its state is part of the generation seconds. The last line printed is
-one JSON object.
+For each defence it reports, as medians over ``--repeats`` interleaved rounds, the classifiers' seconds
+(timed inside the guarded call) divided by the *unguarded* run's generation seconds, and the guarded
+call's wall time over the unguarded one's. The probe (the cascade's default first stage) reads its
+states off the generation pass, so its own time is its head's; the hidden states it asks the
+generation for, and the one extra decoding step that gives the last token its state, show up in the
+wall-time overhead. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from overseer.guard import data
@@ -65,29 +67,34 @@ def main() -> None:
     config = GenerateConfig(max_new_tokens=args.max_new_tokens)
 
     inner.generate(chats[:2], config)  # warm-up: weights paged in, kernels chosen
-    results: dict[str, dict[str, float]] = {}
-    for defence in ("none", "cascade", "exchange"):
-        best = None
-        for _ in range(args.repeats):
+    runs: dict[str, list[dict[str, float]]] = {}
+    for _ in range(args.repeats):  # interleaved, so a slow spell of the machine hits every defence alike
+        for defence in ("none", "cascade", "exchange"):
             start = time.perf_counter()
             replies = guarded_generate(policy, inner, chats, config, defence)
             wall = time.perf_counter() - start
             seconds = replies[0].seconds
-            classifier = sum(v for k, v in seconds.items() if k != "generate")
-            row = {"wall_s": wall, "generate_s": seconds["generate"], "classifier_s": classifier,
-                   "relative_to_generation": classifier / seconds["generate"],
-                   "escalated": sum(r.outcome.escalated for r in replies) / len(replies),
-                   "refused": sum(r.outcome.refused for r in replies) / len(replies)}
-            if best is None or row["relative_to_generation"] < best["relative_to_generation"]:
-                best = row
-        results[defence] = best or {}
-        print(f"{defence:9s} generation {best['generate_s']:.1f} s, classifiers {best['classifier_s']:.2f} s "
-              f"({100 * best['relative_to_generation']:.1f}% of generation), escalated {best['escalated']:.2f}, "
-              f"refused {best['refused']:.2f}")
+            runs.setdefault(defence, []).append({
+                "wall_s": wall, "generate_s": seconds["generate"],
+                "classifier_s": sum(v for k, v in seconds.items() if k != "generate"),
+                "escalated": sum(r.outcome.escalated for r in replies) / len(replies),
+                "refused": sum(r.outcome.refused for r in replies) / len(replies)})
+    results = {d: {k: float(np.median([r[k] for r in rows])) for k in rows[0]} for d, rows in runs.items()}
+    unguarded = results["none"]  # the unguarded model's own generation: the denominator of every overhead
+    for defence in ("cascade", "exchange"):
+        row = results[defence]
+        row["classifier_share"] = row["classifier_s"] / unguarded["generate_s"]
+        row["wall_overhead"] = (row["wall_s"] - unguarded["wall_s"]) / unguarded["wall_s"]
+        print(f"{defence:9s} wall {row['wall_s']:.1f} s vs unguarded {unguarded['wall_s']:.1f} s "
+              f"(+{100 * row['wall_overhead']:.1f}%), classifiers {row['classifier_s']:.2f} s "
+              f"({100 * row['classifier_share']:.1f}% of unguarded generation), escalated {row['escalated']:.2f}, "
+              f"refused {row['refused']:.2f}")
     print(json.dumps({"policy": str(folder), "prompts": len(chats), "max_new_tokens": args.max_new_tokens,
-                      "threads": args.threads,
-                      "cascade_overhead": results["cascade"]["relative_to_generation"],
-                      "exchange_overhead": results["exchange"]["relative_to_generation"],
+                      "threads": args.threads, "repeats": args.repeats,
+                      "cascade_overhead": results["cascade"]["classifier_share"],
+                      "exchange_overhead": results["exchange"]["classifier_share"],
+                      "cascade_wall_overhead": results["cascade"]["wall_overhead"],
+                      "exchange_wall_overhead": results["exchange"]["wall_overhead"],
                       "cascade_escalated": results["cascade"]["escalated"], "details": results}))
 
 

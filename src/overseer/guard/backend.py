@@ -1,7 +1,7 @@
 """The ``guard`` model backend: any model behind a guard policy, usable wherever a model spec is.
 
 Spec: ``guard:POLICY_DIR`` (the guarded model recorded in the policy) or ``guard:POLICY_DIR::INNER_SPEC``
-(any other model spec behind the same classifiers); ``guard/`` works as ``guard:``. ``POLICY_DIR`` is a
+(any other model spec behind the same classifiers). ``POLICY_DIR`` is a
 guard run's ``policy`` folder or the run folder itself. The model layer imports this module when a spec
 starts with the prefix (``PLUGIN_BACKENDS`` in ``overseer.models``), so audits, generation and the
 inspect provider take guarded models without knowing about this pillar.

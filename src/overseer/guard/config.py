@@ -66,7 +66,7 @@ class GuardConfig(ConfigMixin):
     batch_size: int = option(16, "prompts per generation batch")
     seed: int = option(0, "seed of the data, transformations and heads")
     hh_rlhf: int = option(0, "also score this many first human turns of hh-rlhf's harmless-base test set (read from "
-                          "the shared data folder, never copied into the repository) with each input-side defence: "
+                          "the shared data folder, never copied into the repository) with the input classifier: "
                           "how far the proxy classifiers transfer to real harmful requests (0: skip)")
     device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: cuda if available", identity="none")
     runs_dir: str | None = runs_dir_option()

@@ -131,7 +131,7 @@ def benign_requests(constitution: Constitution, n: int, part: str, seed: int) ->
         held = templates(category, "heldout")
         pool = held[0::2] if part == "calibration" else held[1::2]
         share = n // len(cats) + (1 if k < n % len(cats) else 0)
-        for text in requests(constitution, category, part, share, seed, pool=pool or held):
+        for text in requests(constitution, category, part, share, seed, pool=pool):
             out.append(Example(user(text), "", category.name, 0, 0))
     return out
 

@@ -150,6 +150,12 @@ def generate_watched(policy: GuardPolicy, inner: Any, chats: Sequence[Any], conf
     return [g[0] for g in gens], None
 
 
+def deployment_system(policy: GuardPolicy, chat: Any) -> str:
+    """The system prompt a guarded exchange runs under: the policy's, then the chat's own (if it differs)."""
+    own = "\n\n".join(m["content"] for m in chat.messages if m["role"] == "system")
+    return policy.system_prompt if not own or own == policy.system_prompt else f"{policy.system_prompt}\n\n{own}"
+
+
 @dataclass
 class GuardedReply:
     """One live guarded reply: the outcome, the unguarded response (empty when never generated) and timings."""
@@ -164,9 +170,11 @@ def guarded_generate(policy: GuardPolicy, inner: Any, chats: Sequence[Any], conf
                      defence: str | None = None) -> list[GuardedReply]:
     """Generate through ``inner`` under ``defence`` (default: the policy's); one reply per chat.
 
-    ``chats`` are :class:`~overseer.models.Chat` objects (their system message, if any, is kept as the
-    exchange's system prompt; plain strings are one user turn). Requests the input classifier blocks are
-    not generated; a cascade scores its second stage only on the exchanges its first stage escalates.
+    ``chats`` are :class:`~overseer.models.Chat` objects or plain strings (one user turn). The guarded
+    model always runs under the policy's system prompt (the deployment it was calibrated in: the
+    constitution's assistant, who holds the secrets); a chat's own system message comes after it.
+    Requests the input classifier blocks are not generated; a cascade scores its second stage only on
+    the exchanges its first stage escalates.
     """
     from overseer.models import Chat
 
@@ -176,9 +184,9 @@ def guarded_generate(policy: GuardPolicy, inner: Any, chats: Sequence[Any], conf
     for chat in chats:
         if isinstance(chat, str):
             chat = Chat.user(chat)
-        system = "".join(m["content"] for m in chat.messages if m["role"] == "system")
-        turns = tuple(dict(m) for m in chat.messages if m["role"] in ("user", "assistant"))
-        exchanges.append((chat, Exchange(turns or ({"role": "user", "content": ""},), "", system)))
+        exchange = Exchange(tuple(dict(m) for m in chat.messages if m["role"] in ("user", "assistant"))
+                            or ({"role": "user", "content": ""},), "", deployment_system(policy, chat))
+        exchanges.append((exchange.chat(), exchange))
     seconds: dict[str, float] = {}
     open_idx = list(range(len(exchanges)))
     replies: list[GuardedReply | None] = [None] * len(exchanges)

@@ -317,7 +317,7 @@ def _run_in(cfg: GuardConfig, constitution: Any, work: WorkDir, writer: Any, tim
     metrics["cascade_escalated_share"] = escalated
     metrics["cascade_escalated_share_attacks"] = (sum(cascade_outs[i].escalated for i in attacks)
                                                   / max(1, len(attacks)))
-    metrics["cascade_ends"] = evaluate.check_cascade_ends(policy, scores)
+    metrics["cascade_ends"] = evaluate.check_cascade_ends(policy, items, scores)
     metrics["thresholds"] = {n_: c.to_json()["threshold"] for n_, c in policy.classifiers.items()}
     sweep = evaluate.cascade_sweep(policy, constitution, items, scores, calibration, cfg.sweep_rates, costs, generation)
     curve = evaluate.refusal_curve(policy, items, scores, constitution, ["input", "output", "exchange", "probe"])

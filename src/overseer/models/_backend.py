@@ -204,7 +204,8 @@ def backend(name: str) -> Callable[[type[Backend]], type[Backend]]:
 
 PLUGIN_BACKENDS = {"guard": "overseer.guard.backend"}
 """Backends defined above this layer (a pillar's model wrapper), imported by name when a spec first uses
-their prefix (``guard:REST`` or ``guard/REST``), so the layer never imports a pillar itself."""
+their prefix and a colon (``guard:REST``; ``guard/NAME`` stays a hub id), so the layer never imports a pillar
+itself. The one place the layer names a module above it: keep this table short."""
 
 
 def _import_backends() -> None:
@@ -213,11 +214,11 @@ def _import_backends() -> None:
 
 
 def _plugin_prefix(spec: str) -> str | None:
-    """The plug-in backend named by ``spec``'s start (``guard:`` or ``guard/``), imported; None if none."""
+    """The plug-in backend named by ``spec``'s start (``guard:``), imported; None if none."""
     import importlib
 
     for prefix, module in PLUGIN_BACKENDS.items():
-        if spec.startswith((f"{prefix}:", f"{prefix}/")):
+        if spec.startswith(f"{prefix}:"):
             importlib.import_module(module)
             return prefix
     return None

@@ -25,8 +25,8 @@ class PVGConfig(ConfigMixin):
 
     The defaults are the CPU toy tier: digit chains mod 10, a tiny prover (3 blocks of width 64)
     and a tinier verifier (2 blocks of width 32), both built from random weights and warm-started
-    on correct solutions, five rounds of SRC against the verifier, the correctness-only baseline and
-    one sneaky-only SRC attacker per round. Every field is a YAML key and a flag of ``overseer pvg run``.
+    on correct solutions, three seeds of three rounds of SRC against the verifier, the correctness-only
+    baseline and one sneaky-only SRC attacker per round. Every field is a YAML key and a flag of ``overseer pvg run``.
     """
 
     task: str = option("toy", "verifiable task: toy (digit chains mod 10), arith (one- and two-step word "
@@ -49,7 +49,7 @@ class PVGConfig(ConfigMixin):
                                   "modelling)")
     warmup_epochs: float = option(6.0, "passes over the warm-up solutions")
     warmup_lr: float = option(3e-3, "warm-up learning rate (tiny models; 1e-4 is typical for pretrained ones)")
-    rounds: int = option(5, "rounds of the game (verifier, then prover)")
+    rounds: int = option(3, "rounds of the game (verifier, then prover)")
     reward: str = option("src", "prover reward: src (signed relative convincingness), cgc (correctness-gated "
                          "convincingness), goodhart (verifier score only), correctness")
     baseline: bool = option(True, "also train the correctness-only prover for the game's whole RL budget (rounds x "
@@ -109,7 +109,7 @@ class PVGConfig(ConfigMixin):
     judge_tokens: int = option(12, "the legibility judge reads only the first K tokens of a solution")
     judge_samples: int = option(2, "solutions per prover-split problem and role of the base prover that train the "
                                 "legibility judge (its own data, not the verifiers')")
-    seeds: tuple[int, ...] = option((0,), "seeds (each a whole game; intervals cover problems and seeds)")
+    seeds: tuple[int, ...] = option((0, 1, 2), "seeds (each a whole game; intervals cover problems and seeds)")
     device: str | None = option(None, "cpu, cuda, cuda:1 ...; default: cuda if available", identity="none")
     workers: int | None = option(None, "seeds played at once, each in its own process with an equal share of the "
                                  "CPU threads; default: as many as seeds and CPU cores allow when the players run on "
