@@ -18,6 +18,7 @@ def test_guard_run_then_report_print_the_defence_table(guard_model: str, tmp_pat
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "attack success unguarded" in out and "guarded model spec: guard:" in out
+    assert "| defence | attack success |" in out and "| cascade |" in out  # the run prints its defence table
     run_dir = next(tmp_path.glob("guard-*"))
     assert main(["guard", "report", str(run_dir), "--out", str(tmp_path / "report")]) == 0
     table = capsys.readouterr().out

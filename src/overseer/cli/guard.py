@@ -38,8 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Check names, then run; print the headline and the run path."""
+    """Check names, then run; print the defence tables, the run path and its guarded-model spec."""
+    from overseer.guard.report import write_report
+
     result = GUARD_RUN.run(args)
+    print(write_report([result.path])[0], end="")
     print(f"wall time {result.wall_s:.0f} s")
     print(f"run: {result.path}")
     print(f"report: overseer guard report {result.path}")
