@@ -184,3 +184,21 @@ def test_grouped_bootstrap_is_wider_when_groups_differ() -> None:
 def test_interval_ignores_nan_and_handles_all_nan() -> None:
     assert interval(np.array([np.nan, 1.0, 2.0, 3.0]))[0] >= 1.0
     assert interval(np.array([np.nan, np.nan])) == (None, None)
+
+
+def test_an_estimate_outside_its_own_bootstrap_interval_gets_no_interval() -> None:
+    from overseer.results.stats import OUTSIDE_INTERVAL, estimates
+
+    values = np.linspace(0.0, 1.0, 41)
+
+    def mean(idx: np.ndarray) -> dict[str, float | None]:
+        return {"reported": float(values[idx].mean()), "mean": float(values[idx].mean())}
+
+    # a reported value that its resamples do not bracket (as a PGR of -62 printed with [-42.5, 0.49] did):
+    # the percentile interval says nothing about it, so none is given, with the reason
+    found = estimates(mean, len(values), n_resamples=400, seed=0, point={"reported": 5.0, "mean": 0.5})
+    assert found["reported"].value == 5.0 and found["reported"].ci_low is None
+    assert found["reported"].reason == OUTSIDE_INTERVAL
+    assert f"{found['reported']:.1fr}" == f"5.0 ({OUTSIDE_INTERVAL})" and f"{found['reported']:.1f}" == "5.0"
+    # the same resamples bracket the real mean: its interval stays
+    assert found["mean"].ci_low < 0.5 < found["mean"].ci_high and found["mean"].reason is None

@@ -29,6 +29,10 @@ def _missing(number: float | None) -> bool:
     return number is None or math.isnan(number)
 
 
+OUTSIDE_INTERVAL = "no interval: the estimate lies outside its bootstrap percentile interval (unstable statistic)"
+"""The reason of an estimate whose resamples do not bracket it (e.g. a PGR over a near-zero gap)."""
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A point estimate with its confidence interval (bootstrap or Wilson).
@@ -42,7 +46,7 @@ class Estimate:
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
-    reason: str | None = None  # why value is None, when it is
+    reason: str | None = None  # why value is None, or why a value has no interval
     undefined_share: float | None = None  # share of bootstrap resamples on which the statistic was undefined
 
     @classmethod
@@ -60,7 +64,7 @@ class Estimate:
             return f"{NOT_AVAILABLE} ({self.reason})" if with_reason and self.reason else NOT_AVAILABLE
         text = format(self.value, number_spec)
         if _missing(self.ci_low) or _missing(self.ci_high):
-            return text
+            return f"{text} ({self.reason})" if with_reason and self.reason else text
         return f"{text} [{format(self.ci_low, number_spec)}, {format(self.ci_high, number_spec)}]"
 
     def as_dict(self) -> dict[str, float | str | None]:
@@ -215,7 +219,13 @@ def estimates(
             out[name] = Estimate(None, None, None, undefined_reason, share)
         else:
             low, high = interval(samples[:, j], confidence)
-            out[name] = Estimate(float(point[name]), low, high, None, share)
+            value = float(point[name])
+            if low is not None and high is not None and not (low - 1e-12 <= value <= high + 1e-12):
+                # a percentile interval that excludes its own estimate (a ratio over a near-zero gap, say)
+                # says the resampling distribution is not centred on it: no interval rather than a wrong one
+                out[name] = Estimate(value, None, None, OUTSIDE_INTERVAL, share)
+            else:
+                out[name] = Estimate(value, low, high, None, share)
     return out
 
 
