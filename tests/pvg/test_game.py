@@ -22,8 +22,8 @@ def tiny_config(runs_dir: Path, **changes: Any) -> PVGConfig:
     settings: dict[str, Any] = dict(
         n_problems=120, warmup_problems=500, warmup_epochs=3, rounds=2, steps_per_round=2, attack_steps=2,
         prompts_per_step=2, num_generations=4, eval_samples=2, verifier_pairs=60, verifier_epochs=1,
-        best_of_n=2, stop_window=1, stop_min_steps=1, judge_samples=1, runs_dir=str(runs_dir), progress=False,
-        device="cpu",
+        best_of_n=2, stop_window=1, stop_min_steps=1, judge_samples=1, seeds=(0,), runs_dir=str(runs_dir),
+        progress=False, device="cpu",  # one seed: in this process, where the stage counters are patched
     )
     settings.update(changes)
     return PVGConfig(**settings)
