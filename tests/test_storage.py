@@ -229,3 +229,17 @@ def test_publishing_over_a_folder_set_aside_by_a_killed_process_of_the_same_id_s
     with atomic_directory(final) as staging:
         (staging / "new").write_text("new")
     assert _names(final) == {"new"} and _names(tmp_path) == {"classifier"}
+
+
+def test_a_report_goes_to_out_report_md_and_an_unusable_out_is_one_line(tmp_path: Path) -> None:
+    from overseer._storage import write_report_file
+    from overseer.errors import OverseerError
+
+    assert write_report_file("| a |\n", None) is None
+    written = write_report_file("| a |\n", tmp_path / "new" / "folder")
+    assert written == tmp_path / "new" / "folder" / "report.md" and written.read_text() == "| a |\n"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(OverseerError) as info:
+        write_report_file("| a |\n", blocker / "sub")
+    assert "cannot write the report to --out" in str(info.value) and "\n" not in str(info.value)

@@ -31,6 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from overseer.errors import OverseerError
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no advisory locks; identical concurrent runs are not serialised
@@ -204,6 +206,19 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically: a reader sees the old file or the new one, never half."""
     atomic_write_bytes(path, text.encode())
+
+
+def write_report_file(text: str, out: str | Path | None) -> Path | None:
+    """A pillar report's ``out/report.md`` (None when no ``out``); a folder that cannot be made is one line."""
+    if out is None:
+        return None
+    path = Path(out) / "report.md"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OverseerError(f"cannot write the report to --out {str(out)!r}: {exc.strerror or exc}") from None
+    atomic_write_text(path, text)
+    return path
 
 
 def jsonable(obj: Any) -> Any:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from overseer._storage import atomic_write_text
+from overseer._storage import write_report_file
 from overseer.errors import OverseerError
 from overseer.results import Estimate, RunResult, read_run
 
@@ -85,12 +85,4 @@ def write_report(runs: Sequence[str | Path], out: str | Path | None = None) -> t
     if not runs:
         raise OverseerError("no run given; pass one or more guard run directories (see `overseer runs --pillar guard`)")
     text = "\n".join(table(load_guard(r)) for r in runs)
-    path = None
-    if out is not None:
-        path = Path(out) / "report.md"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OverseerError(f"cannot write the report to --out {str(out)!r}: {exc.strerror or exc}") from None
-        atomic_write_text(path, text)
-    return text, path
+    return text, write_report_file(text, out)
