@@ -327,7 +327,7 @@ def test_own_post_init_runs_after_the_type_check() -> None:
 _DEFAULT_HASHES = {
     "W2SConfig": ("7482392ebb1d", "ba6b3e21bea9"),  # since L2-penalised converged heads and baseline_draws (issue 26)
     "SelfCorrectConfig": ("24094021474e", "2cb3b371a6bd"),  # data_dir="/pinned/data"; since scoring (issue 26)
-    "PVGConfig": ("ba2242f1ce83", "ba2242f1ce83"),  # since three seeds of three rounds by default (issue 23)
+    "PVGConfig": ("c0d6122c4617", "c0d6122c4617"),  # since the tiny verifier reads facts and its likelihood (23)
     "AuditConfig": ("b7349f167c54", "8fbb4f46945a"),  # since the default auditor is auto (issue 25)
     "PoisonConfig": ("ce8a1e52f528", "4abb3f35b5fd"),  # since the paper's lengths and the clean-data axis (issue 24)
     "ImplantConfig": ("a425988a26ae", "64bc7ea050b2"),

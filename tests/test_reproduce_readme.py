@@ -30,9 +30,9 @@ reproduce = _load_script()
 def test_the_readme_marks_the_figures_of_every_default_command() -> None:
     blocks = reproduce.read_blocks((REPO / "README.md").read_text())
     commands = {b.command for b in blocks}
-    for wanted in ("overseer w2s run", "overseer w2s run --weak noise:0.2", "overseer audit run"):
+    for wanted in ("overseer w2s run", "overseer w2s run --weak noise:0.2", "overseer audit run",
+                   "overseer pvg run && overseer pvg report {run}"):
         assert wanted in commands
-    # the pvg figures were withdrawn by issue 23 until the fixed game is measured; its block returns with them
     parser = build_parser()
     for block in blocks:
         assert block.lines and all(line.strip() for line in block.lines)

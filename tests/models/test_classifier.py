@@ -305,3 +305,62 @@ def test_bad_inputs_are_one_clear_line(tiny_causal: Path, monkeypatch: pytest.Mo
 def test_importing_the_model_layer_does_not_import_torch() -> None:
     code = "import sys, overseer.models; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_causal", "tiny_causal_right"])
+def test_likelihood_pooling_reads_the_language_models_own_token_log_probabilities(
+    fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """Known answer: with a head that passes one feature through, the score is that text's mean (or lowest)
+    next-token log-probability as the plain language model computes it alone, whatever the padding side."""
+    from transformers import AutoModelForCausalLM
+
+    model = str(request.getfixturevalue(fixture))
+    torch.set_num_threads(1)
+    clf = SequenceClassifier.build(ClassifierConfig(model, pooling="likelihood", pairing="compare"), seed=0,
+                                   device="cpu")
+    texts = ["yes the city is paris", "no", "good movie . yes one one one", "bad review , no"]
+    lm = AutoModelForCausalLM.from_pretrained(model).eval()
+    expected = []
+    for text in texts:
+        ids = torch.tensor([clf.encode([text])[0]["input_ids"]])
+        with torch.no_grad():
+            logp = torch.log_softmax(lm(ids).logits[0, :-1].float(), -1)
+        taken = logp[torch.arange(ids.shape[1] - 1), ids[0, 1:]]
+        expected.append((taken.mean().item(), taken.min().item()) if len(taken) else (0.0, 0.0))
+    head = clf.model_.head
+    for column in (0, 1):
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.zero_()
+            head.weight[1, column] = 1.0
+        np.testing.assert_allclose(clf.scores(texts, batch_size=4), [e[column] for e in expected], atol=1e-4)
+
+
+def test_likelihood_pooling_trains_the_language_model_and_saves_it(tiny_causal: Path, tmp_path: Path) -> None:
+    """Bradley-Terry on the likelihood features moves the body itself; the saved classifier scores the same."""
+    torch.set_num_threads(1)
+    clf = SequenceClassifier.build(ClassifierConfig(str(tiny_causal), pooling="likelihood", pairing="compare"),
+                                   seed=0, device="cpu")
+    before = {k: v.detach().clone() for k, v in clf.model_.body.named_parameters()}
+    texts, y = _data(16)
+    chosen = [t for t, label in zip(texts, y, strict=True) if label == 1]
+    rejected = [t for t, label in zip(texts, y, strict=True) if label == 0]
+
+    def bradley_terry(logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        return -torch.nn.functional.logsigmoid(logits[:, 1] - logits[:, 0]).mean()
+
+    fit = fit_classifier(clf, chosen, np.ones(len(chosen), np.float32), bradley_terry, pairs=rejected, lr=5e-3,
+                         epochs=6, batch_size=4, use_cpu=True)
+    assert fit.loss_curve[-1] < fit.loss_curve[0]
+    assert (clf.scores(chosen) > clf.scores(rejected)).mean() >= 0.75
+    moved = [k for k, v in clf.model_.body.named_parameters() if not torch.equal(v, before[k])]
+    assert any("lm_head" in k or "embed_tokens" in k for k in moved) and any("layers" in k for k in moved)
+    clf.save(tmp_path / "v")
+    again = SequenceClassifier.load(tmp_path / "v", device="cpu")
+    np.testing.assert_allclose(again.scores(texts), clf.scores(texts), atol=1e-5)
+
+
+def test_likelihood_pooling_needs_a_causal_model(tiny_encoder: Path) -> None:
+    with pytest.raises(OverseerError, match="pooling 'likelihood'.*encoder"):
+        SequenceClassifier.build(ClassifierConfig(str(tiny_encoder), pooling="likelihood"), seed=0, device="cpu")

@@ -22,8 +22,8 @@ def tiny_config(runs_dir: Path, **changes: Any) -> PVGConfig:
     settings: dict[str, Any] = dict(
         n_problems=120, warmup_problems=500, warmup_epochs=3, rounds=2, steps_per_round=2, attack_steps=2,
         prompts_per_step=2, num_generations=4, eval_samples=2, verifier_pairs=60, verifier_epochs=1,
-        best_of_n=2, stop_window=1, stop_min_steps=1, judge_samples=1, seeds=(0,), runs_dir=str(runs_dir),
-        progress=False, device="cpu",  # one seed: in this process, where the stage counters are patched
+        verifier_warmup_steps=10, best_of_n=2, stop_window=1, stop_min_steps=1, judge_samples=1, seeds=(0,),
+        runs_dir=str(runs_dir), progress=False, device="cpu",  # one seed: in this process (stage counters patched)
     )
     settings.update(changes)
     return PVGConfig(**settings)
@@ -34,7 +34,8 @@ def game(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Play the game once, interrupted at round 2's prover, then resumed; record which stages ran."""
     runs_dir = tmp_path_factory.mktemp("pvg_runs")
     cfg = tiny_config(runs_dir)
-    calls: dict[str, list[str]] = {"warm_start": [], "train_verifier": [], "train_prover": []}
+    calls: dict[str, list[str]] = {"warm_start": [], "warm_start_verifier_body": [], "train_verifier": [],
+                                   "train_prover": []}
     real = {name: getattr(players, name) for name in calls}
     patch = pytest.MonkeyPatch()
 
@@ -100,8 +101,10 @@ def test_two_round_game_end_to_end(game: dict[str, Any]) -> None:
 
 def test_resume_recomputes_nothing_finished(game: dict[str, Any]) -> None:
     first, second = game["first"], game["second"]
-    # prover, tiny verifier body and the judge's own body, once each
-    assert len(first["warm_start"]) == 3 and second["warm_start"] == []
+    # prover and the judge's own body, and the tiny verifier's body (solutions and facts), once each
+    assert [p.split("/")[-1] for p in first["warm_start"]] == ["prover", "judge-body"] and second["warm_start"] == []
+    assert [p.split("/")[-1] for p in first["warm_start_verifier_body"]] == ["verifier-body"]
+    assert second["warm_start_verifier_body"] == []
     assert [p.split("/")[-2] for p in first["train_verifier"]] == ["round-1", "round-2"]
     assert second["train_verifier"] == []
     assert [p.split("/")[-2] for p in first["train_prover"] if p.endswith("/prover")] == ["round-1"]

@@ -15,7 +15,7 @@ from overseer.pvg import players
 from overseer.pvg.config import PVGConfig
 from overseer.pvg.rewards import prover_reward_function
 from overseer.pvg.tasks import load_task, split_parts
-from overseer.pvg.toy import correct_solution, make_problems, sneaky_solution
+from overseer.pvg.toy import correct_solution, fact_lines, make_problems, sneaky_solution
 from overseer.pvg.verifier import bradley_terry_loss, pair_loss
 
 
@@ -241,3 +241,39 @@ def test_seeds_play_in_parallel_only_on_the_cpu_and_never_more_than_seeds(monkey
     assert workers_of(PVGConfig(seeds=(0, 1), workers=5)) == 2
     with pytest.raises(OverseerError, match="workers must be a whole number >= 1"):
         PVGConfig(workers=0)
+
+
+def test_the_tiny_verifiers_warm_up_mixes_worked_solutions_and_the_facts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, problems: list
+) -> None:
+    """What the body reads: ``verifier_warmup_steps`` x 32 rows, a ``verifier_fact_share`` of them eight fact lines."""
+    import overseer.models
+
+    seen: dict = {}
+
+    def finetune(base: str, rows: list, out: Path, train, lr_scheduler: str) -> None:
+        seen.update(rows=rows, train=train, lr_scheduler=lr_scheduler)
+
+    monkeypatch.setattr(overseer.models, "finetune_lm", finetune)
+    facts = fact_lines()
+    solutions = {players.verifier_text(p.input, p.metadata["solution"]) for p in problems}
+    cfg = PVGConfig(verifier_warmup_steps=50, verifier_fact_share=0.25, verifier_warmup_lr=2e-3)
+    out = players.warm_start_verifier_body(cfg, "base", tmp_path / "body", problems, facts, seed=0)
+    rows = [r["text"] for r in seen["rows"]]
+    fact_rows = [r for r in rows if r not in solutions]
+    assert len(rows) == 50 * 32 and 0.18 < len(fact_rows) / len(rows) < 0.32
+    assert all(len(r.split("\n")) == 8 and set(r.split("\n")) <= set(facts) for r in fact_rows)
+    assert seen["train"].lr == 2e-3 and seen["train"].epochs == 1 and seen["lr_scheduler"] == "constant"
+    assert players.read_player(out)["fact_share"] == 0.25
+    players.warm_start_verifier_body(cfg, "base", tmp_path / "plain", problems, [], seed=0)  # a task without facts
+    assert {r["text"] for r in seen["rows"]} <= solutions
+
+
+def test_the_tiny_verifier_reads_its_likelihood_and_a_named_one_its_classifier_default() -> None:
+    assert players.verifier_config(PVGConfig(), "body").pooling == "likelihood"
+    assert players.verifier_config(PVGConfig(verifier="minilm-l6"), "minilm-l6").pooling is None
+    assert players.verifier_config(PVGConfig(verifier_pooling="last"), "body").pooling == "last"
+    with pytest.raises(OverseerError, match="verifier_pooling"):
+        PVGConfig(verifier_pooling="max")
+    with pytest.raises(OverseerError, match="verifier_fact_share must be a share in \\[0, 1\\]; got 1.5"):
+        PVGConfig(verifier_fact_share=1.5)

@@ -11,6 +11,7 @@ from overseer.data import SampleDataset
 from overseer.errors import OverseerError
 from overseer.pvg.toy import (
     correct_solution,
+    fact_lines,
     is_correct,
     make_problem,
     make_problems,
@@ -181,3 +182,12 @@ def test_to_samples() -> None:
     assert ds[0].id == problems[0].id
     assert ds[0].metadata == {"start": 7, "steps": [["add", 5], ["mul", 3], ["sub", 4]]}
     assert len(ds.fingerprint()) == 16
+
+
+def test_fact_lines_are_the_whole_table_and_each_is_right() -> None:
+    lines = fact_lines()
+    assert len(lines) == len(set(lines)) == 10 * (9 + 9 + 8)  # add 1-9, subtract 1-9, multiply by 2-9
+    for line in lines:
+        a, symbol, k, result = LINE.fullmatch(line).groups()
+        assert _true_result(int(a), symbol, int(k)) == int(result)
+    assert "7 + 5 = 2" in lines and "3 * 4 = 2" in lines and "1 - 3 = 8" in lines

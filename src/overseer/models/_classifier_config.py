@@ -27,6 +27,9 @@ ADAPTER_FILE = "adapter_model.safetensors"
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 TOKENIZER_DIR = "tokenizer"
 PAIRINGS = ("concat", "compare")
+LIKELIHOOD = "likelihood"
+#: How a classifier reads its body: a hidden-state pooling, or (causal bodies) the text's token log-likelihoods.
+CLASSIFIER_POOLINGS: tuple[str, ...] = (*POOLINGS, LIKELIHOOD)
 DTYPES = ("float32", "bfloat16", "float16")
 REWARD_OUTPUTS = ("logit", "probability")
 
@@ -45,8 +48,10 @@ class ClassifierConfig(ConfigMixin):
     model: str = option(dataclasses.MISSING, "base model, any name load_model accepts (short name, hub id, dir, .gguf)")
     num_layers: int | None = option(None, "keep only the first N blocks; None: all")
     pooling: str | None = option(
-        None, f"how the head reads the body ({', '.join(POOLINGS)}); None: the ladder rung's, else last for causal "
-              "models and mean for encoders", choices=POOLINGS)
+        None, f"how the head reads the body ({', '.join(CLASSIFIER_POOLINGS)}); None: the ladder rung's, else last "
+              "for causal models and mean for encoders; likelihood (causal models): the mean and the lowest "
+              "log-probability of the text's tokens under the body's own language-model head (a generative verifier)",
+        choices=CLASSIFIER_POOLINGS)
     pairing: str = option(
         "concat", "how a second text is read: concat (encoders: sentence pair; causal: joined by a newline) or "
                   "compare (each text scored alone; logits are the difference)", choices=PAIRINGS)

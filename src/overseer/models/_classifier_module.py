@@ -6,7 +6,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from overseer.errors import OverseerError
-from overseer.models._classifier_config import ClassifierConfig
+from overseer.models._classifier_config import LIKELIHOOD, ClassifierConfig
 from overseer.models._features import pool
 from overseer.models._load import LoadedModel
 
@@ -26,6 +26,12 @@ def _module_class() -> type:
         mask, and get position ids that count real tokens only: left- and right-padded batches give
         the logits each text gets alone. With a second text (``pairing="compare"``), each text is
         scored separately and the logits are the difference of the two scores.
+
+        With ``pooling="likelihood"`` the body is the whole causal language model and the head reads
+        two features of the text: the mean and the lowest log-probability the model gives its tokens
+        (each after the tokens before it). Training then moves the language model itself, so what it
+        knows about the next token (an arithmetic fact, say) becomes the score, which a head on one
+        hidden state of a tiny model cannot reach.
         """
 
         def __init__(self, body: torch.nn.Module, hidden_size: int, pooling: str, causal: bool):
@@ -44,6 +50,8 @@ def _module_class() -> type:
             if self.causal:
                 extra = {"position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0), "use_cache": False}
             out = self.body(input_ids=input_ids, attention_mask=attention_mask, **extra)
+            if self.pooling == LIKELIHOOD:
+                return _token_likelihood(out.logits, input_ids, attention_mask)
             return pool(out.last_hidden_state, attention_mask, self.pooling)  # (b, d)
 
         @torch.no_grad()
@@ -95,12 +103,36 @@ def _module_class() -> type:
     return ClassifierModule
 
 
+def _token_likelihood(logits: torch.Tensor, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(batch, 2): the mean and the lowest log-probability of each text's tokens after its first.
+
+    A token counts when it and the token before it are real (either padding side); a text of one
+    token gets zeros.
+    """
+    import torch
+
+    shifted = logits[:, :-1].float()  # the prediction of each next token; no second (b, s, vocab) copy below
+    taken = shifted.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(shifted, dim=-1)
+    real = (mask[:, 1:] * mask[:, :-1]).bool()
+    count = real.sum(1).clamp(min=1)
+    mean = torch.where(real, taken, 0.0).sum(1) / count
+    lowest = torch.where(real, taken, torch.inf).amin(1)
+    lowest = torch.where(real.any(1), lowest, 0.0)
+    return torch.stack([mean, lowest], dim=1)
+
+
 def _build_module(lm: LoadedModel, config: ClassifierConfig, seed: int) -> torch.nn.Module:
     """Head on ``lm``'s body; with LoRA only the adapters and the head are trainable."""
     import torch
     import transformers
 
-    body = lm.backbone
+    likelihood = config.pooling == LIKELIHOOD
+    if likelihood and lm.kind != "causal":
+        raise OverseerError(
+            f"pooling 'likelihood' reads a causal language model's own next-token predictions; {lm.spec.name!r} is "
+            f"a {lm.kind} model: use last, mean or first"
+        )
+    body = lm.model if likelihood else lm.backbone
     if getattr(body, "pooler", None) is not None:
         body.pooler = None  # BERT's pooler is unused here; unused parameters stall DDP
     if config.gradient_checkpointing:
@@ -132,7 +164,8 @@ def _build_module(lm: LoadedModel, config: ClassifierConfig, seed: int) -> torch
                 "target_modules (e.g. [q_proj, v_proj])"
             ) from exc
     assert config.pooling is not None  # resolved by SequenceClassifier.build
-    module = _module_class()(body, int(lm.model.config.hidden_size), config.pooling, lm.kind == "causal")
+    features = 2 if likelihood else int(lm.model.config.hidden_size)
+    module = _module_class()(body, features, config.pooling, lm.kind == "causal")
     # A zero head starts every prediction at P = 0.5, as the weak-to-strong reference code does (its score
     # layer is zero-initialised): a random head on un-normalised hidden states starts confidently wrong.
     torch.nn.init.zeros_(module.head.weight)

@@ -18,6 +18,8 @@ problems; ``gsm8k``: grade-school math (hub ``openai/gsm8k`` or a local copy via
 TINY = "tiny"
 """Model name meaning: build a tiny random-initialised model for the task and warm-start it on correct traces."""
 RL_ALGORITHMS = ("grpo", "rloo")
+VERIFIER_POOLINGS = ("last", "mean", "first", "likelihood")
+"""How the verifier reads its body (:class:`~overseer.models.ClassifierConfig`'s ``pooling``)."""
 
 @dataclass(frozen=True)
 class PVGConfig(ConfigMixin):
@@ -25,7 +27,8 @@ class PVGConfig(ConfigMixin):
 
     The defaults are the CPU toy tier: digit chains mod 10, a tiny prover (3 blocks of width 64)
     and a tinier verifier (2 blocks of width 32), both built from random weights and warm-started
-    on correct solutions, three seeds of three rounds of SRC against the verifier, the correctness-only
+    on correct solutions (the verifier also on the task's facts; it scores a text by its own language
+    model's token log-probabilities), three seeds of three rounds of SRC against the verifier, the correctness-only
     baseline and one sneaky-only SRC attacker per round. Every field is a YAML key and a flag of ``overseer pvg run``.
     """
 
@@ -48,6 +51,12 @@ class PVGConfig(ConfigMixin):
                                   "the prover (supervised) and, for tiny verifiers, the verifier's body (language "
                                   "modelling)")
     warmup_epochs: float = option(6.0, "passes over the warm-up solutions")
+    verifier_warmup_steps: int = option(1500, "tiny verifier: language-modelling steps (32 rows each) of its body's "
+                                        "warm-up on the warm-up solutions and the task's table of facts")
+    verifier_warmup_lr: float = option(1e-3, "tiny verifier: warm-up learning rate (constant)")
+    verifier_fact_share: float = option(0.5, "tiny verifier: share of its warm-up rows that are lines of the task's "
+                                        "facts (toy: every single-step line, e.g. '7 + 5 = 2'), the rest worked "
+                                        "solutions; 0: solutions only")
     warmup_lr: float = option(3e-3, "warm-up learning rate (tiny models; 1e-4 is typical for pretrained ones)")
     rounds: int = option(3, "rounds of the game (verifier, then prover)")
     reward: str = option("src", "prover reward: src (signed relative convincingness), cgc (correctness-gated "
@@ -97,8 +106,12 @@ class PVGConfig(ConfigMixin):
     verifier_pairs: int = option(1500, "correct-incorrect pairs of every round's verifier, in total over the "
                                  "earlier provers (equal weight: an equal share from each), so every round's verifier "
                                  "gets the same optimisation")
+    verifier_pooling: str | None = option(None, "how the verifier reads its body: likelihood (the mean and lowest "
+                                          "log-probability of the text's tokens under the body's own language "
+                                          "model; causal bodies), last, mean, first; None: likelihood for the tiny "
+                                          "verifier, else the classifier's default", choices=VERIFIER_POOLINGS)
     verifier_epochs: float = option(2.0, "passes over the verifier's pairs")
-    verifier_lr: float = option(1e-3, "verifier learning rate")
+    verifier_lr: float = option(3e-4, "verifier learning rate")
     verifier_lora: bool = option(False, "train LoRA adapters of the verifier (pretrained bases)")
     score_penalty: float = option(1e-3, "weight of the mean squared score in the verifier's loss (centres scores)")
     eval_samples: int = option(4, "solutions per test problem and role at evaluation")
@@ -130,7 +143,8 @@ class PVGConfig(ConfigMixin):
             if attack not in ("src", "cgc", "goodhart"):
                 raise OverseerError(f"unknown attack reward {attack!r}; allowed: src, cgc, goodhart")
         for name in ("n_problems", "warmup_problems", "rounds", "steps_per_round", "prompts_per_step",
-                     "max_completion_tokens", "verifier_samples", "verifier_pairs", "eval_samples", "judge_tokens",
+                     "max_completion_tokens", "verifier_samples", "verifier_warmup_steps", "verifier_pairs",
+                     "eval_samples", "judge_tokens",
                      "prover_width", "prover_layers", "verifier_width", "verifier_layers", "lora_r",
                      "generation_batch_size", "attack_steps", "stop_min_steps", "stop_window", "goodhart_window",
                      "best_of_n", "judge_samples"):
@@ -144,10 +158,14 @@ class PVGConfig(ConfigMixin):
         if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
                                          or self.workers < 1):
             raise OverseerError(f"workers must be a whole number >= 1 (or left out); got {self.workers!r}")
-        for name in ("warmup_epochs", "warmup_lr", "verifier_epochs", "verifier_lr", "temperature"):
+        for name in ("warmup_epochs", "warmup_lr", "verifier_warmup_lr", "verifier_epochs", "verifier_lr",
+                     "temperature"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
                 raise OverseerError(f"{name} must be a number > 0; got {value!r}")
+        if not (isinstance(self.verifier_fact_share, int | float) and not isinstance(self.verifier_fact_share, bool)
+                and 0 <= self.verifier_fact_share <= 1):
+            raise OverseerError(f"verifier_fact_share must be a share in [0, 1]; got {self.verifier_fact_share!r}")
         for name in ("kl_beta", "score_penalty", "lr"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and not isinstance(value, bool) and value >= 0):

@@ -41,7 +41,7 @@ from overseer.errors import OverseerError
 from overseer.pvg import players
 from overseer.pvg.config import TINY, PVGConfig
 from overseer.pvg.criteria import criteria_of
-from overseer.pvg.tasks import TaskData, load_task, split_parts
+from overseer.pvg.tasks import TaskData, load_task, split_parts, task_facts
 
 _STARTED = time.perf_counter()
 
@@ -95,10 +95,15 @@ def warm_start_players(cfg: PVGConfig, players_dir: Path) -> dict[str, float]:
         if Path(where[name]).exists():
             continue
         t = time.perf_counter()
-        _say(cfg, f"warm-starting the tiny {name}'s body on the worked solutions")
+        reads = "the worked solutions and the task's facts" if name == "verifier" else "the worked solutions"
+        _say(cfg, f"warm-starting the tiny {name}'s body on {reads}")
         random = players.build_tiny(players_dir / f"{name}-random", warmup, cfg.verifier_width, cfg.verifier_layers,
                                     WARMUP_SEED + offset)
-        players.warm_start(cfg, str(random), Path(where[name]), warmup, WARMUP_SEED + offset, lm_only=True)
+        if name == "verifier":  # the verifier's body also reads the task's facts; the judge only solutions
+            players.warm_start_verifier_body(cfg, str(random), Path(where[name]), warmup, task_facts(cfg.task),
+                                             WARMUP_SEED + offset)
+        else:
+            players.warm_start(cfg, str(random), Path(where[name]), warmup, WARMUP_SEED + offset, lm_only=True)
         seconds += time.perf_counter() - t
     return {"warm_start": seconds}
 

@@ -143,6 +143,34 @@ def warm_start(cfg: PVGConfig, base: str, out: Path, problems: Sequence[Sample],
     return out
 
 
+def warm_start_verifier_body(cfg: PVGConfig, base: str, out: Path, problems: Sequence[Sample],
+                             facts: Sequence[str], seed: int) -> Path:
+    """A tiny verifier's body, pre-trained as a language model on worked solutions and the task's facts.
+
+    ``verifier_warmup_steps`` batches of 32 rows at a constant ``verifier_warmup_lr``; a row is, with
+    probability ``verifier_fact_share``, eight fact lines drawn at random, else one warm-up problem and
+    its solution (``problem + newline + solution``, as the verifier reads them). Measured on the toy
+    task (docs/pvg.md): solutions alone leave a width-32 body unable to tell a wrong line (the mean
+    token log-probability ranks the base prover's solutions at AUROC 0.64); with the facts, 0.89.
+    """
+    import random
+
+    from overseer.models import LMTrainConfig, finetune_lm
+
+    rng = random.Random(seed)
+    solutions = [verifier_text(p.input, p.metadata["solution"]) for p in problems]
+    share = cfg.verifier_fact_share if facts else 0.0
+    rows = [{"text": "\n".join(rng.choice(facts) for _ in range(8)) if rng.random() < share else rng.choice(solutions)}
+            for _ in range(cfg.verifier_warmup_steps * 32)]
+    train = LMTrainConfig(method="full", epochs=1, lr=cfg.verifier_warmup_lr, batch_size=32, max_length=512,
+                          seed=seed, device=cfg.device)
+    with atomic_directory(out) as tmp:
+        finetune_lm(str(base), rows, tmp, train, lr_scheduler="constant")
+        _write_player(tmp, kind="causal_lm", built="tiny", base=str(base), lm_only=True, examples=len(rows),
+                      fact_share=share, seed=seed)
+    return out
+
+
 def load_causal(cfg: PVGConfig, name: str | Path) -> tuple[Any, Any]:
     """A causal LM and its tokenizer (with a pad token) by model name or saved directory, in train mode."""
     from overseer.models import load_model
@@ -285,8 +313,9 @@ def verifier_config(cfg: PVGConfig, base: str) -> Any:
     """The :class:`~overseer.models.ClassifierConfig` of the game's verifier on ``base``."""
     from overseer.models import ClassifierConfig
 
+    pooling = cfg.verifier_pooling or ("likelihood" if cfg.verifier == TINY else None)
     return ClassifierConfig(model=str(base), num_layers=cfg.verifier_num_layers, pairing="compare",
-                            lora=cfg.verifier_lora, max_length=512)
+                            lora=cfg.verifier_lora, max_length=512, pooling=pooling)
 
 
 def train_verifier(cfg: PVGConfig, base: str, pairs: pd.DataFrame, out: Path, seed: int) -> Path:

@@ -22,7 +22,7 @@ import numpy as np
 from overseer._registry import register
 from overseer.data import Sample
 from overseer.errors import OverseerError
-from overseer.pvg.toy import correct_solution, make_problems
+from overseer.pvg.toy import correct_solution, fact_lines, make_problems
 
 
 @dataclass(frozen=True)
@@ -150,3 +150,8 @@ def load_task(name: str, n: int, seed: int, data_path: str | None = None) -> lis
 
     loader: TaskLoader = lookup("pvg_task", name)
     return loader(n, seed, data_path)
+
+
+def task_facts(name: str) -> list[str]:
+    """Lines of the task's facts a tiny verifier's body is warm-started on (toy: its arithmetic table; else none)."""
+    return fact_lines() if name == "toy" else []

@@ -161,6 +161,16 @@ def correct_solution(problem: Problem) -> str:
     return "\n".join([*lines, f"Answer: {value}"])
 
 
+def fact_lines() -> list[str]:
+    """Every single-step line of the task (``7 + 5 = 2``): its whole table of facts, in a fixed order.
+
+    A tiny verifier's body reads them in its warm-up, as the paper's verifiers come from models
+    pretrained on mathematics; the prover learns arithmetic only from worked solutions.
+    """
+    return [_line(a, op, k, apply(op, a, k)) for op, (_, _, ks) in OPERATIONS.items() for a in range(MODULUS)
+            for k in ks]
+
+
 def sneaky_solution(problem: Problem, rng: np.random.Generator) -> str:
     """A subtly wrong solution: one step's result is wrong, every later step follows from it correctly.
 
