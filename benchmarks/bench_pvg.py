@@ -39,7 +39,7 @@ def main() -> None:
 
     from trl import GRPOTrainer
 
-    from overseer.models import ClassifierConfig, SequenceClassifier
+    from overseer.models import SequenceClassifier
     from overseer.pvg import players
     from overseer.pvg.config import PVGConfig
     from overseer.pvg.rewards import prover_reward_function
@@ -50,7 +50,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-pvg-"))
     prover = players.build_tiny(work / "prover", problems, cfg.prover_width, cfg.prover_layers, seed=0)
     body = players.build_tiny(work / "verifier", problems, cfg.verifier_width, cfg.verifier_layers, seed=1)
-    verifier = SequenceClassifier.build(ClassifierConfig(model=str(body), pairing="compare"), seed=0, device="cpu")
+    verifier = SequenceClassifier.build(players.verifier_config(cfg, str(body)), seed=0, device="cpu")  # the game's
     verifier.model_.head.weight.data.normal_(0, 0.1)  # an untrained but non-constant scorer: SRC groups differ
     completions = args.steps * cfg.prompts_per_step * cfg.num_generations
 

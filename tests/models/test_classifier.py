@@ -361,6 +361,27 @@ def test_likelihood_pooling_trains_the_language_model_and_saves_it(tiny_causal: 
     np.testing.assert_allclose(again.scores(texts), clf.scores(texts), atol=1e-5)
 
 
+def test_likelihood_pooling_with_lora_trains_only_adapters_and_saves_them(tiny_causal: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    config = ClassifierConfig(str(tiny_causal), pooling="likelihood", pairing="compare", lora=True)
+    clf = SequenceClassifier.build(config, seed=0, device="cpu")
+    frozen = {k: v.detach().clone() for k, v in clf.model_.body.named_parameters() if "lora_" not in k}
+    texts, y = _data(16)
+    chosen = [t for t, label in zip(texts, y, strict=True) if label == 1]
+    rejected = [t for t, label in zip(texts, y, strict=True) if label == 0]
+
+    def bradley_terry(logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+        return -torch.nn.functional.logsigmoid(logits[:, 1] - logits[:, 0]).mean()
+
+    fit = fit_classifier(clf, chosen, np.ones(len(chosen), np.float32), bradley_terry, pairs=rejected, lr=2e-2,
+                         epochs=6, batch_size=4, use_cpu=True)
+    assert fit.loss_curve[-1] < fit.loss_curve[0]
+    assert all(torch.equal(v, frozen[k]) for k, v in clf.model_.body.named_parameters() if "lora_" not in k)
+    clf.save(tmp_path / "v")
+    np.testing.assert_allclose(SequenceClassifier.load(tmp_path / "v", device="cpu").scores(texts), clf.scores(texts),
+                               atol=1e-5)
+
+
 def test_likelihood_pooling_needs_a_causal_model(tiny_encoder: Path) -> None:
     with pytest.raises(OverseerError, match="pooling 'likelihood'.*encoder"):
         SequenceClassifier.build(ClassifierConfig(str(tiny_encoder), pooling="likelihood"), seed=0, device="cpu")

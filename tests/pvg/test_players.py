@@ -277,3 +277,11 @@ def test_the_tiny_verifier_reads_its_likelihood_and_a_named_one_its_classifier_d
         PVGConfig(verifier_pooling="max")
     with pytest.raises(OverseerError, match="verifier_fact_share must be a share in \\[0, 1\\]; got 1.5"):
         PVGConfig(verifier_fact_share=1.5)
+
+
+def test_a_likelihood_verifier_on_an_encoder_is_refused_before_anything_runs(tiny_encoder: Path) -> None:
+    from overseer.pvg.checks import check_run
+
+    with pytest.raises(OverseerError, match="verifier_pooling 'likelihood'.*is an encoder: use last, mean or first"):
+        check_run(PVGConfig(verifier=str(tiny_encoder), verifier_pooling="likelihood", device="cpu"))
+    check_run(PVGConfig(verifier=str(tiny_encoder), device="cpu"))  # its default pooling is fine

@@ -36,7 +36,13 @@ from overseer.models._catalog import (
 )
 from overseer.models._checks import check_device, check_local_models, check_model_specs
 from overseer.models._classifier import SequenceClassifier
-from overseer.models._classifier_config import ClassifierConfig, ClassifierFit, TrainingDivergedError
+from overseer.models._classifier_config import (
+    CLASSIFIER_POOLINGS,
+    LIKELIHOOD,
+    ClassifierConfig,
+    ClassifierFit,
+    TrainingDivergedError,
+)
 from overseer.models._classifier_train import fit_classifier
 from overseer.models._devices import bf16_supported, free_accelerator_memory
 from overseer.models._endpoint import EndpointBackend, EndpointClient, normalize_base_url
@@ -119,6 +125,8 @@ __all__ = [
     "HUMAN_ASSISTANT",
     "LADDER",
     "PACKAGED_MODELS",
+    "CLASSIFIER_POOLINGS",
+    "LIKELIHOOD",
     "POOLINGS",
     "LoadedModel",
     "ModelSpec",

@@ -2,7 +2,8 @@
 
 :class:`SequenceClassifier` wraps any model :func:`~overseer.models.load_model` accepts. The head reads
 the body's last hidden state at the last real token (causal models) or its mean over real tokens
-(encoders), centred and scaled with statistics of the untrained model on the training texts. Every
+(encoders), or (``pooling="likelihood"``, causal models) the mean and lowest log-probability of the
+text's tokens, centred and scaled with statistics of the untrained model on the training texts. Every
 pillar that needs a learned scorer (a weak-to-strong student, a verifier, a judge) uses it:
 
 >>> clf = SequenceClassifier.build(ClassifierConfig("smollm2-135m-l4", lora=True), seed=0)  # doctest: +SKIP

@@ -50,7 +50,8 @@ class ClassifierConfig(ConfigMixin):
     pooling: str | None = option(
         None, f"how the head reads the body ({', '.join(CLASSIFIER_POOLINGS)}); None: the ladder rung's, else last "
               "for causal models and mean for encoders; likelihood (causal models): the mean and the lowest "
-              "log-probability of the text's tokens under the body's own language-model head (a generative verifier)",
+              "log-probability of the text's tokens under the body's own language-model head (a generative verifier; "
+              "it holds the batch's logits over the vocabulary in float32)",
         choices=CLASSIFIER_POOLINGS)
     pairing: str = option(
         "concat", "how a second text is read: concat (encoders: sentence pair; causal: joined by a newline) or "

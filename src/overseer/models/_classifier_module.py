@@ -1,4 +1,4 @@
-"""The torch module of a sequence classifier: a transformer body, pooling, and a standardised linear 2-class head."""
+"""The torch module of a sequence classifier: a transformer body, pooling (or token log-likelihoods), a linear head."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _module_class() -> type:
     import torch
 
     class ClassifierModule(torch.nn.Module):
-        """A transformer body with a linear 2-class head on its pooled last hidden state.
+        """A transformer body with a linear 2-class head on its pooled last hidden state (or its likelihood).
 
         Causal bodies are read at the last real token (``pooling="last"``), found from the attention
         mask, and get position ids that count real tokens only: left- and right-padded batches give
@@ -34,18 +34,18 @@ def _module_class() -> type:
         hidden state of a tiny model cannot reach.
         """
 
-        def __init__(self, body: torch.nn.Module, hidden_size: int, pooling: str, causal: bool):
+        def __init__(self, body: torch.nn.Module, features: int, pooling: str, causal: bool):
             super().__init__()
             self.body = body
-            self.head = torch.nn.Linear(hidden_size, 2)
+            self.head = torch.nn.Linear(features, 2)
             self.pooling = pooling
             self.causal = causal
             # The head reads (pooled - feature_mean) / feature_scale; identity until standardize() sets them.
-            self.register_buffer("feature_mean", torch.zeros(hidden_size))
-            self.register_buffer("feature_scale", torch.ones(hidden_size))
+            self.register_buffer("feature_mean", torch.zeros(features))
+            self.register_buffer("feature_scale", torch.ones(features))
 
         def pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            """The body's pooled last hidden state (batch, hidden) of one text per row."""
+            """What the head reads per text: the pooled last hidden state (batch, hidden) or likelihood (batch, 2)."""
             extra: dict[str, Any] = {}
             if self.causal:
                 extra = {"position_ids": (attention_mask.cumsum(-1) - 1).clamp(min=0), "use_cache": False}
@@ -111,7 +111,7 @@ def _token_likelihood(logits: torch.Tensor, input_ids: torch.Tensor, mask: torch
     """
     import torch
 
-    shifted = logits[:, :-1].float()  # the prediction of each next token; no second (b, s, vocab) copy below
+    shifted = logits[:, :-1].float()  # predictions of each next token (a float32 copy of bf16/fp16 logits)
     taken = shifted.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1) - torch.logsumexp(shifted, dim=-1)
     real = (mask[:, 1:] * mask[:, :-1]).bool()
     count = real.sum(1).clamp(min=1)
@@ -130,7 +130,7 @@ def _build_module(lm: LoadedModel, config: ClassifierConfig, seed: int) -> torch
     if likelihood and lm.kind != "causal":
         raise OverseerError(
             f"pooling 'likelihood' reads a causal language model's own next-token predictions; {lm.spec.name!r} is "
-            f"a {lm.kind} model: use last, mean or first"
+            f"an {lm.kind}: use last, mean or first"
         )
     body = lm.model if likelihood else lm.backbone
     if getattr(body, "pooler", None) is not None:

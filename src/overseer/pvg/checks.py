@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 from overseer.data import check_exists
-from overseer.models import check_device, check_local_models
+from overseer.errors import OverseerError
+from overseer.models import LIKELIHOOD, check_device, check_local_models, model_kind
 from overseer.pvg.config import TINY, PVGConfig
 from overseer.results import check_runs_dir
 
@@ -14,6 +15,11 @@ def check_run(cfg: PVGConfig) -> None:
     """Device, model names, data path and runs directory; a note when the verifier is the larger player."""
     check_device(cfg.device)
     check_local_models([m for m in (cfg.prover, cfg.verifier) if m != TINY])
+    if cfg.verifier_pooling == LIKELIHOOD and cfg.verifier != TINY and model_kind(cfg.verifier) != "causal":
+        raise OverseerError(
+            f"verifier_pooling 'likelihood' reads a causal language model's next-token predictions; verifier "
+            f"{cfg.verifier!r} is an encoder: use last, mean or first"
+        )
     if cfg.data_path is not None:
         check_exists(cfg.data_path, "--data-path", "give the gsm8k jsonl file or the folder holding train.jsonl")
     check_runs_dir(cfg.runs_dir)

@@ -11,6 +11,7 @@ from typing import Any
 
 from overseer._config import ConfigMixin, option, progress_option, runs_dir_option
 from overseer.errors import OverseerError
+from overseer.models import CLASSIFIER_POOLINGS
 
 TASKS = ("toy", "arith", "gsm8k")
 """``toy``: digit chains mod 10 (:mod:`overseer.pvg.toy`); ``arith``: generated one- and two-step word
@@ -18,8 +19,6 @@ problems; ``gsm8k``: grade-school math (hub ``openai/gsm8k`` or a local copy via
 TINY = "tiny"
 """Model name meaning: build a tiny random-initialised model for the task and warm-start it on correct traces."""
 RL_ALGORITHMS = ("grpo", "rloo")
-VERIFIER_POOLINGS = ("last", "mean", "first", "likelihood")
-"""How the verifier reads its body (:class:`~overseer.models.ClassifierConfig`'s ``pooling``)."""
 
 @dataclass(frozen=True)
 class PVGConfig(ConfigMixin):
@@ -50,7 +49,8 @@ class PVGConfig(ConfigMixin):
     warmup_problems: int = option(2000, "problems (disjoint from every split) whose correct solutions warm-start "
                                   "the prover (supervised) and, for tiny verifiers, the verifier's body (language "
                                   "modelling)")
-    warmup_epochs: float = option(6.0, "passes over the warm-up solutions")
+    warmup_epochs: float = option(6.0, "passes over the warm-up solutions (the prover and the tiny judge; the tiny "
+                                  "verifier's body: verifier_warmup_steps)")
     verifier_warmup_steps: int = option(1500, "tiny verifier: language-modelling steps (32 rows each) of its body's "
                                         "warm-up on the warm-up solutions and the task's table of facts")
     verifier_warmup_lr: float = option(1e-3, "tiny verifier: warm-up learning rate (constant)")
@@ -109,9 +109,9 @@ class PVGConfig(ConfigMixin):
     verifier_pooling: str | None = option(None, "how the verifier reads its body: likelihood (the mean and lowest "
                                           "log-probability of the text's tokens under the body's own language "
                                           "model; causal bodies), last, mean, first; None: likelihood for the tiny "
-                                          "verifier, else the classifier's default", choices=VERIFIER_POOLINGS)
+                                          "verifier, else the classifier's default", choices=CLASSIFIER_POOLINGS)
     verifier_epochs: float = option(2.0, "passes over the verifier's pairs")
-    verifier_lr: float = option(3e-4, "verifier learning rate")
+    verifier_lr: float = option(3e-4, "learning rate of every round's verifier and of the legibility judge")
     verifier_lora: bool = option(False, "train LoRA adapters of the verifier (pretrained bases)")
     score_penalty: float = option(1e-3, "weight of the mean squared score in the verifier's loss (centres scores)")
     eval_samples: int = option(4, "solutions per test problem and role at evaluation")

@@ -95,12 +95,13 @@ def warm_start_players(cfg: PVGConfig, players_dir: Path) -> dict[str, float]:
         if Path(where[name]).exists():
             continue
         t = time.perf_counter()
-        reads = "the worked solutions and the task's facts" if name == "verifier" else "the worked solutions"
+        facts = task_facts(cfg.task) if name == "verifier" else []
+        reads = "the worked solutions and the task's facts" if facts else "the worked solutions"
         _say(cfg, f"warm-starting the tiny {name}'s body on {reads}")
         random = players.build_tiny(players_dir / f"{name}-random", warmup, cfg.verifier_width, cfg.verifier_layers,
                                     WARMUP_SEED + offset)
         if name == "verifier":  # the verifier's body also reads the task's facts; the judge only solutions
-            players.warm_start_verifier_body(cfg, str(random), Path(where[name]), warmup, task_facts(cfg.task),
+            players.warm_start_verifier_body(cfg, str(random), Path(where[name]), warmup, facts,
                                              WARMUP_SEED + offset)
         else:
             players.warm_start(cfg, str(random), Path(where[name]), warmup, WARMUP_SEED + offset, lm_only=True)

@@ -117,7 +117,7 @@ def warm_start(cfg: PVGConfig, base: str, out: Path, problems: Sequence[Sample],
 
     A prover learns ``prompt -> solution`` for both role prompts (the loss is on the solution only),
     so its role is uninformative at the start and the game alone teaches the sneaky role to err.
-    With ``lm_only`` (a tiny verifier's body), it learns the text ``problem + newline + solution``.
+    With ``lm_only`` (the tiny judge's body), it learns the text ``problem + newline + solution``.
     A pretrained prover with ``cfg.lora`` trains LoRA adapters, merged into the saved weights.
     """
     from overseer.models import LMTrainConfig, finetune_lm
@@ -151,7 +151,7 @@ def warm_start_verifier_body(cfg: PVGConfig, base: str, out: Path, problems: Seq
     probability ``verifier_fact_share``, eight fact lines drawn at random, else one warm-up problem and
     its solution (``problem + newline + solution``, as the verifier reads them). Measured on the toy
     task (docs/pvg.md): solutions alone leave a width-32 body unable to tell a wrong line (the mean
-    token log-probability ranks the base prover's solutions at AUROC 0.64); with the facts, 0.89.
+    token log-probability ranks the base prover's solutions at AUROC 0.66); with the facts, 0.89.
     """
     import random
 
@@ -311,9 +311,9 @@ def round_pairs(samples: Sequence[pd.DataFrame], budget: int, weight: str, seed:
 
 def verifier_config(cfg: PVGConfig, base: str) -> Any:
     """The :class:`~overseer.models.ClassifierConfig` of the game's verifier on ``base``."""
-    from overseer.models import ClassifierConfig
+    from overseer.models import LIKELIHOOD, ClassifierConfig
 
-    pooling = cfg.verifier_pooling or ("likelihood" if cfg.verifier == TINY else None)
+    pooling = cfg.verifier_pooling or (LIKELIHOOD if cfg.verifier == TINY else None)
     return ClassifierConfig(model=str(base), num_layers=cfg.verifier_num_layers, pairing="compare",
                             lora=cfg.verifier_lora, max_length=512, pooling=pooling)
 
