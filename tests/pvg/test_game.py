@@ -77,6 +77,12 @@ def test_two_round_game_end_to_end(game: dict[str, Any]) -> None:
     assert set(samples.loc[samples["split"] == "test", "round"]) == {-1, 0, 1, 2}
     figures = {p.name for p in (result.path / "figures").iterdir()}
     assert {"by_round.png", "scores_over_steps.png", "accuracy_vs_legibility.png", "attack_steps.png"} <= figures
+    # every attacker that ran left its per-step records, the ones its criterion was read from
+    steps = pd.read_parquet(result.path / "attack_history.parquet")
+    ran = {a["round"] for a in record["attacks"] if a["status_per_seed"][0] in ("censored", "exploited")}
+    assert set(steps["round"]) == ran and set(steps["attack"]) <= {"src"}
+    for _, group in steps.groupby(["seed", "round"]):
+        assert list(group["step"]) == list(range(len(group))) and len(group) <= game["cfg"].attack_steps
     for r in (1, 2):
         for part in ("verifier", "prover"):
             assert (result.path / "players" / "seed-0" / f"round-{r}" / part / "player.json").is_file()
@@ -157,3 +163,17 @@ def test_two_seeds_in_two_worker_processes_share_one_warm_start(tmp_path: Path) 
     # the seeds drew different test splits from the one pool
     tests = samples[samples["split"] == "test"].groupby("seed")["problem_id"].agg(frozenset)
     assert tests[0] != tests[1]
+
+
+def test_attack_history_has_one_row_per_step_of_every_attacker() -> None:
+    from overseer.pvg.run import attack_history
+
+    step = {"reward": -1.0, "sneaky_accuracy": 0.5}
+    attacks = [{"seed": 0, "round": 1, "reward": "src", "history": [step, {**step, "sneaky_accuracy": 0.25}]},
+               {"seed": 1, "round": 2, "reward": "cgc", "history": [step]},
+               {"seed": 0, "round": 3, "reward": "src", "reason": "no helpful-correct test solution"}]
+    rows = attack_history(attacks)
+    assert rows[["seed", "round", "attack", "step"]].values.tolist() == [[0, 1, "src", 0], [0, 1, "src", 1],
+                                                                           [1, 2, "cgc", 0]]
+    assert rows["sneaky_accuracy"].tolist() == [0.5, 0.25, 0.5] and rows["reward"].tolist() == [-1.0] * 3
+    assert list(attack_history([]).columns) == ["seed", "round", "attack", "step"]

@@ -4,8 +4,9 @@ Stages finish into a work directory beside the run (``.<run name>.work/seed-<s>/
 run resumes at the stage in flight (:mod:`overseer.pvg.game`); when every seed is done the run
 directory gets the resolved config, ``metrics.json`` (per-round estimates with intervals over
 problems and seeds), ``samples.parquet`` (every solution of every round on the verifier and test
-splits), ``history.parquet`` (per-step bookkeeping of every prover run), each round's verifier and
-prover, and the figures; then the work directory is removed.
+splits), ``history.parquet`` (per-step bookkeeping of every round's prover), ``attack_history.parquet``
+(the same for every attacker), each round's verifier and prover, and the figures; then the work
+directory is removed.
 """
 
 from __future__ import annotations
@@ -133,6 +134,18 @@ def _play_seeds(cfg: PVGConfig, work_root: Path, players_dir: Path) -> dict[int,
     return results
 
 
+def attack_history(attacks: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per RL step of every attacker: seed, round, attack reward, step (updates behind the batch), numbers.
+
+    The per-step records are what the paper's criterion was read from; the summary table keeps only
+    the step at which it held.
+    """
+    columns = ["seed", "round", "attack", "step"]
+    rows = [{"seed": a["seed"], "round": a["round"], "attack": a["reward"], "step": step, **record}
+            for a in attacks for step, record in enumerate(a.get("history") or [])]
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
+
+
 def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
     """Play the game of ``cfg`` (default: the toy tier) for each seed; return the run's result.
 
@@ -199,6 +212,7 @@ def run(cfg: PVGConfig | None = None, force: bool = False) -> RunResult:
             samples.append(baseline.assign(split="test", round=-1, role="baseline"))
         pd.concat(samples, ignore_index=True).to_parquet(writer.file("samples.parquet"), index=False)
         history.to_parquet(writer.file("history.parquet"), index=False)
+        attack_history(attacks).to_parquet(writer.file("attack_history.parquet"), index=False)
         kept_players = writer.file("players")
         _link_tree(players_dir / "prover", kept_players / "warm-start")
         bodies = {}
