@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,6 +44,21 @@ def _fit(clf: SequenceClassifier, lr: float, epochs: float = 3) -> list[float]:
     texts, y = _data()
     return fit_classifier(clf, texts, np.stack([1 - y, y], -1), soft_xent, lr=lr, epochs=epochs, batch_size=4,
                           use_cpu=True).loss_curve
+
+
+def bradley_terry(logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
+    """-log sigmoid of each pair's score gap (``logits[:, 1] - logits[:, 0]``)."""
+    return -torch.nn.functional.logsigmoid(logits[:, 1] - logits[:, 0]).mean()
+
+
+def _fit_pairs(clf: SequenceClassifier, lr: float) -> tuple[Any, list[str], list[str], list[str]]:
+    """Bradley-Terry on (positive, negative) pairs of :func:`_data`: the fit, all texts, chosen and rejected."""
+    texts, y = _data(16)
+    chosen = [t for t, label in zip(texts, y, strict=True) if label == 1]
+    rejected = [t for t, label in zip(texts, y, strict=True) if label == 0]
+    fit = fit_classifier(clf, chosen, np.ones(len(chosen), np.float32), bradley_terry, pairs=rejected, lr=lr,
+                         epochs=6, batch_size=4, use_cpu=True)
+    return fit, texts, chosen, rejected
 
 
 class _Trained(dict):
@@ -253,15 +269,7 @@ def test_reward_function_scores_prompt_plus_completion(trained: dict[str, Sequen
 def test_bradley_terry_on_compared_pairs_trains_a_verifier(tiny_causal: Path) -> None:
     """The loss is any callable: a verifier learns to score the preferred text of each pair higher."""
     clf = SequenceClassifier.build(ClassifierConfig(str(tiny_causal), pairing="compare"), seed=0, device="cpu")
-    texts, y = _data(16)
-    chosen = [t for t, label in zip(texts, y, strict=True) if label == 1]
-    rejected = [t for t, label in zip(texts, y, strict=True) if label == 0]
-
-    def bradley_terry(logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
-        return -torch.nn.functional.logsigmoid(logits[:, 1] - logits[:, 0]).mean()  # (b,) score gaps
-
-    fit = fit_classifier(clf, chosen, np.ones(len(chosen), np.float32), bradley_terry, pairs=rejected, lr=5e-3,
-                         epochs=6, batch_size=4, use_cpu=True)
+    fit, texts, chosen, rejected = _fit_pairs(clf, lr=5e-3)
     assert fit.loss_curve[0] == pytest.approx(np.log(2), abs=1e-4) and fit.loss_curve[-1] < 0.5
     assert (clf.scores(chosen) > clf.scores(rejected)).all()
     np.testing.assert_allclose(clf.scores(chosen, rejected), clf.scores(chosen) - clf.scores(rejected), atol=1e-5)
@@ -343,15 +351,7 @@ def test_likelihood_pooling_trains_the_language_model_and_saves_it(tiny_causal: 
     clf = SequenceClassifier.build(ClassifierConfig(str(tiny_causal), pooling="likelihood", pairing="compare"),
                                    seed=0, device="cpu")
     before = {k: v.detach().clone() for k, v in clf.model_.body.named_parameters()}
-    texts, y = _data(16)
-    chosen = [t for t, label in zip(texts, y, strict=True) if label == 1]
-    rejected = [t for t, label in zip(texts, y, strict=True) if label == 0]
-
-    def bradley_terry(logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
-        return -torch.nn.functional.logsigmoid(logits[:, 1] - logits[:, 0]).mean()
-
-    fit = fit_classifier(clf, chosen, np.ones(len(chosen), np.float32), bradley_terry, pairs=rejected, lr=5e-3,
-                         epochs=6, batch_size=4, use_cpu=True)
+    fit, texts, chosen, rejected = _fit_pairs(clf, lr=5e-3)
     assert fit.loss_curve[-1] < fit.loss_curve[0]
     assert (clf.scores(chosen) > clf.scores(rejected)).mean() >= 0.75
     moved = [k for k, v in clf.model_.body.named_parameters() if not torch.equal(v, before[k])]
@@ -366,15 +366,7 @@ def test_likelihood_pooling_with_lora_trains_only_adapters_and_saves_them(tiny_c
     config = ClassifierConfig(str(tiny_causal), pooling="likelihood", pairing="compare", lora=True)
     clf = SequenceClassifier.build(config, seed=0, device="cpu")
     frozen = {k: v.detach().clone() for k, v in clf.model_.body.named_parameters() if "lora_" not in k}
-    texts, y = _data(16)
-    chosen = [t for t, label in zip(texts, y, strict=True) if label == 1]
-    rejected = [t for t, label in zip(texts, y, strict=True) if label == 0]
-
-    def bradley_terry(logits: torch.Tensor, targets: torch.Tensor, step_frac: float) -> torch.Tensor:
-        return -torch.nn.functional.logsigmoid(logits[:, 1] - logits[:, 0]).mean()
-
-    fit = fit_classifier(clf, chosen, np.ones(len(chosen), np.float32), bradley_terry, pairs=rejected, lr=2e-2,
-                         epochs=6, batch_size=4, use_cpu=True)
+    fit, texts, chosen, rejected = _fit_pairs(clf, lr=2e-2)
     assert fit.loss_curve[-1] < fit.loss_curve[0]
     assert all(torch.equal(v, frozen[k]) for k, v in clf.model_.body.named_parameters() if "lora_" not in k)
     clf.save(tmp_path / "v")
